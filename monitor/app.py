@@ -1,0 +1,107 @@
+"""Wiring of the Flask app: database, sessions, i18n, CSRF, security headers and blueprints."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import engine_for, session_factory
+from .models import Meta
+from .settings import Settings
+
+LANGUAGES = ("da", "en")
+csrf = CSRFProtect()
+babel = Babel()
+
+
+@dataclass
+class MonitorState:
+    """What the app holds for the life of the process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def state(app: Flask | None = None) -> MonitorState:
+    """The `MonitorState` of `app` (default: the current app)."""
+    from flask import current_app
+
+    return (app or current_app).extensions["monitor"]
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use and closed at the end of the request."""
+    if "db_session" not in g:
+        g.db_session = state().sessions()
+    return g.db_session
+
+
+def secret_key(settings: Settings, sessions: sessionmaker[Session]) -> str:
+    """$MONITOR_SECRET_KEY, or else one generated once and kept in the database.
+
+    Every process using the same database then signs and verifies with the same key.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    with sessions() as session:
+        row = session.get(Meta, "secret_key")
+        if row is None:
+            session.add(Meta(key="secret_key", value=secrets.token_urlsafe(32)))
+            try:
+                session.commit()
+            except Exception:  # another process created it first
+                session.rollback()
+            row = session.scalars(select(Meta).where(Meta.key == "secret_key")).one()
+        return str(row.value)
+
+
+def select_locale() -> str:
+    """Danish first; English when chosen by ?lang= or the lang cookie."""
+    lang = request.args.get("lang") or request.cookies.get("lang")
+    return lang if lang in LANGUAGES else "da"
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach settings, database and subsystems to `app` and register the blueprints."""
+    engine = engine_for(settings)
+    sessions = session_factory(engine)
+    app.extensions["monitor"] = MonitorState(settings, engine, sessions)
+    app.config.update(
+        JSON_AS_ASCII=False,
+        BABEL_DEFAULT_LOCALE="da",
+        BABEL_DEFAULT_TIMEZONE="Europe/Copenhagen",
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.secret_key = _lazy_secret(settings, sessions)
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+
+    @app.teardown_appcontext
+    def close_session(exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    from .web import register_blueprints
+
+    register_blueprints(app)
+
+
+def _lazy_secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    try:
+        return secret_key(settings, sessions)
+    except Exception:
+        # The schema is not there yet (before `monitor db upgrade`): a per-process key keeps
+        # /healthz answering; forms and links need the database anyway.
+        return secrets.token_urlsafe(32)

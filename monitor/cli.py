@@ -1,0 +1,205 @@
+"""The `monitor` command line (click). `python -m monitor` is the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import Engine
+
+from . import settings as settings_module
+from .db import engine_for
+
+CPH = ZoneInfo("Europe/Copenhagen")
+
+
+@dataclass
+class Context:
+    """Settings and engine, loaded on first use so that `--help` needs no config."""
+
+    config_path: str | None
+    _settings: settings_module.Settings | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> settings_module.Settings:
+        if self._settings is None:
+            try:
+                self._settings = settings_module.load(self.config_path)
+            except settings_module.ConfigError as exc:
+                raise click.ClickException(f"configuration: {exc}") from None
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = engine_for(self.settings)
+        return self._engine
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """A --now option: an ISO date-time (Copenhagen when it has no offset), default the current time."""
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 date-time: {value!r}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=CPH)
+    return t.astimezone(dt.UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="MONITOR_CONFIG", type=click.Path(dir_okay=False),
+              help="config.toml to use (default: $MONITOR_CONFIG, else ./config.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.pass_context
+def cli(click_ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Infrastrukturmonitor: ratings, driftsmeddelelser and cut-over health for FKI."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    click_ctx.obj = Context(config_path)
+
+
+@cli.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Apply the migrations and load the reference data (idempotent)."""
+    from .migrate import upgrade
+
+    upgrade(ctx.engine, ctx.settings)
+    click.echo(f"database is up to date ({ctx.engine.url.render_as_string(hide_password=True)})")
+
+
+@cli.command()
+@click.option("--seed", type=int, default=2020, show_default=True, help="Random seed (same seed and --now, same country).")
+@click.option("--size", type=click.Choice(["small", "full"]), default="full", show_default=True)
+@click.option("--now", "now_text", metavar="TIME", help="Pretend it is TIME (ISO 8601; default now).")
+@pass_ctx
+def demo(ctx: Context, seed: int, size: str, now_text: str | None) -> None:
+    """Fill the database with a believable demo country (replaces earlier demo data)."""
+    from .demo import load_demo
+    from .migrate import upgrade
+
+    upgrade(ctx.engine, ctx.settings)
+    summary = load_demo(ctx.engine, ctx.settings, seed=seed, size=size, now=parse_now(now_text))
+    click.echo(summary)
+
+
+@cli.command("import")
+@click.argument("kind", type=click.Choice(["municipalities", "agreements", "calls", "tasks"]))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
+    """Import FILE… (CSV or JSON Lines); a file with errors is rejected whole."""
+    from .collectors.importer import import_paths
+
+    sys.exit(import_paths(ctx.engine, ctx.settings, kind, list(files), echo=click.echo))
+
+
+@cli.group()
+def collect() -> None:
+    """Run a collector once."""
+
+
+@collect.command("notices")
+@click.option("--source", "source", metavar="URL_OR_PATH", help="Poll this feed instead of the configured sources.")
+@click.option("--kind", type=click.Choice(["feed", "statuspage"]), help="Guessed from the content when not given.")
+@pass_ctx
+def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
+    """Poll the status-page sources once."""
+    from .collectors.notices import collect_cli
+
+    sys.exit(collect_cli(ctx.engine, ctx.settings, source=source, kind=kind, echo=click.echo))
+
+
+@collect.command("calls")
+@pass_ctx
+def collect_calls(ctx: Context) -> None:
+    """Process the call-count inbox once."""
+    from .collectors.importer import process_inbox_cli
+
+    sys.exit(process_inbox_cli(ctx.engine, ctx.settings, echo=click.echo))
+
+
+@cli.command()
+@click.option("--as-of", "as_of", metavar="DATE", help="Rate as of DATE (default: today in Copenhagen).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON document of GET /api/v1/ratings.")
+@pass_ctx
+def rate(ctx: Context, as_of: str | None, as_json: bool) -> None:
+    """Rate all municipalities and store a snapshot revision."""
+    from .rating.service import rate_cli
+
+    day = None
+    if as_of:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise click.BadParameter(f"not an ISO date: {as_of!r}", param_hint="--as-of") from None
+    sys.exit(rate_cli(ctx.engine, ctx.settings, as_of=day, as_json=as_json, echo=click.echo))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler thread.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) -> None:
+    """Serve the web application (waitress) with the scheduler in one thread."""
+    from waitress import serve as waitress_serve
+
+    from . import create_app
+    from .migrate import upgrade
+
+    upgrade(ctx.engine, ctx.settings)
+    app = create_app(ctx.settings)
+    scheduler = None
+    if not no_scheduler:
+        from .scheduler import start_background
+
+        scheduler = start_background(ctx.settings)
+    click.echo(f"serving on http://{host}:{port}/")
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="infrastrukturmonitor")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@cli.command()
+@pass_ctx
+def scheduler(ctx: Context) -> None:
+    """Run the scheduler in the foreground (one per installation; a second waits idle)."""
+    from .scheduler import run_forever
+
+    run_forever(ctx.settings)
+
+
+@cli.command()
+@pass_ctx
+def notify(ctx: Context) -> None:
+    """Deliver the queued notifications once."""
+    from .notify.outbox import notify_cli
+
+    sys.exit(notify_cli(ctx.engine, ctx.settings, echo=click.echo))
+
+
+def main() -> None:
+    """Entry point of the `monitor` console script."""
+    cli(prog_name="monitor")

@@ -1,0 +1,374 @@
+"""The data model (SQLAlchemy 2.0 typed style). No commits in here: callers own sessions.
+
+Instants are stored as UTC (`UTCDateTime`); Copenhagen calendar days as `Date`.
+Call counts live in two tables, one per granularity, so that "a day's calls are its daily
+count when one exists, otherwise the sum of its hour buckets" is a plain SQL query; each
+hourly row carries its Copenhagen day for that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime, utcnow
+
+AGREEMENT_STATUSES = ("active", "pending", "rejected", "inactive")
+
+
+class Municipality(Base):
+    __tablename__ = "municipalities"
+
+    code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    region: Mapped[str] = mapped_column(String(100), default="")
+    population: Mapped[int | None] = mapped_column(Integer)
+    population_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Adgangsstyring for brugere implemented: True, False, or None when unknown.
+    user_access_control: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ItSystem(Base):
+    """An anvendersystem: the municipal IT system that makes the calls."""
+
+    __tablename__ = "it_systems"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    supplier: Mapped[str | None] = mapped_column(String(200))
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)  # e.g. SF1520
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
+class Agreement(Base):
+    """A serviceaftale, upserted by its ServiceAgreementUUID."""
+
+    __tablename__ = "agreements"
+    __table_args__ = (Index("ix_agreements_municipality_status", "municipality_code", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"))
+    it_system_uuid: Mapped[str] = mapped_column(ForeignKey("it_systems.uuid"))
+    status: Mapped[str] = mapped_column(String(20))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    services: Mapped[list[AgreementService]] = relationship(
+        back_populates="agreement", cascade="all, delete-orphan", lazy="selectin")
+    it_system: Mapped[ItSystem] = relationship(lazy="joined")
+
+
+class AgreementService(Base):
+    __tablename__ = "agreement_services"
+
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id"), primary_key=True)
+
+    agreement: Mapped[Agreement] = relationship(back_populates="services")
+
+
+class AgreementEvent(Base):
+    """History: the agreement as seen at a time, kept whenever its status or services changed."""
+
+    __tablename__ = "agreement_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), index=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))
+    services: Mapped[str] = mapped_column(Text)  # sorted, comma-separated service ids
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    imported_file_id: Mapped[int | None] = mapped_column(ForeignKey("imported_files.id"))
+
+
+class DailyCallCount(Base):
+    """A Copenhagen day's calls under one agreement."""
+
+    __tablename__ = "daily_calls"
+    __table_args__ = (Index("ix_daily_calls_day", "day"),)
+
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class HourlyCallCount(Base):
+    """One hour's calls under one agreement; `hour` is the bucket's start in UTC."""
+
+    __tablename__ = "hourly_calls"
+    __table_args__ = (Index("ix_hourly_calls_hour", "hour"), Index("ix_hourly_calls_day", "day"))
+
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)  # the Copenhagen calendar day the hour starts in
+    calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class HeldCallCount(Base):
+    """A call count whose agreement is not known yet: held, and counted once it arrives."""
+
+    __tablename__ = "held_calls"
+    __table_args__ = (UniqueConstraint("agreement_uuid", "granularity", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    granularity: Mapped[str] = mapped_column(String(4))  # "day" | "hour"
+    period_start: Mapped[str] = mapped_column(String(40))  # ISO date, or UTC instant for hours
+    calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int | None] = mapped_column(BigInteger)
+    imported_file_id: Mapped[int | None] = mapped_column(ForeignKey("imported_files.id"))
+    held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportedFile(Base):
+    """The import ledger: one row per file content seen, accepted or rejected."""
+
+    __tablename__ = "imported_files"
+    __table_args__ = (Index("ix_imported_files_kind_sha256", "kind", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # agreements | calls | municipalities | tasks
+    name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # imported | rejected
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    held_rows: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CutoverTask(Base):
+    """One of the "opgaver ved skift af driftcenter" for a municipality."""
+
+    __tablename__ = "cutover_tasks"
+
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"), primary_key=True)
+    task: Mapped[str] = mapped_column(String(200), primary_key=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Component(Base):
+    __tablename__ = "components"
+
+    slug: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class NoticeSource(Base):
+    """A configured status-page source and its polling state."""
+
+    __tablename__ = "notice_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))  # feed | statuspage
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    backfilled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # first successful poll
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notice(Base):
+    """An incident or a scheduled maintenance, keyed by (source, upstream id)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("source_id", "upstream_id"), Index("ix_notices_status", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("notice_sources.id", ondelete="CASCADE"))
+    upstream_id: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))  # incident | maintenance
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(30))
+    impact: Mapped[str | None] = mapped_column(String(20))  # none | minor | major | critical
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    scheduled_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    components: Mapped[list[NoticeComponent]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    updates: Mapped[list[NoticeUpdate]] = relationship(
+        back_populates="notice", cascade="all, delete-orphan", lazy="selectin",
+        order_by="NoticeUpdate.at.desc()")
+
+
+class NoticeComponent(Base):
+    __tablename__ = "notice_components"
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True)
+    component_slug: Mapped[str] = mapped_column(ForeignKey("components.slug"), primary_key=True)
+
+
+class NoticeUpdate(Base):
+    """One update of a notice, identified by its status and its time."""
+
+    __tablename__ = "notice_updates"
+    __table_args__ = (UniqueConstraint("notice_id", "status", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    body_html: Mapped[str] = mapped_column(Text, default="")  # sanitised
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    notice: Mapped[Notice] = relationship(back_populates="updates")
+
+
+class Subscriber(Base):
+    """A person (email) or a channel (webhook URL) receiving notices."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), default="email")  # email | webhook
+    address: Mapped[str] = mapped_column(String(500), unique=True)  # normalised email or webhook URL
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    all_components: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)  # bump to void old links
+
+    subscriptions: Mapped[list[Subscription]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    component_slug: Mapped[str] = mapped_column(ForeignKey("components.slug"), primary_key=True)
+
+
+class Delivery(Base):
+    """The outbox: one row per (update, subscriber), written with the update."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("update_id", "subscriber_id"),
+                      Index("ix_deliveries_status_next", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("notice_updates.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RatingRun(Base):
+    """One stored revision of the ratings for an `as_of` date; never overwritten."""
+
+    __tablename__ = "rating_runs"
+    __table_args__ = (UniqueConstraint("as_of", "revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer)
+    method_version: Mapped[str] = mapped_column(String(40), index=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    results: Mapped[list[RatingResult]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class RatingResult(Base):
+    """One municipality's rating in a run: the score and the whole explained document."""
+
+    __tablename__ = "rating_results"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("rating_runs.id", ondelete="CASCADE"), primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"), primary_key=True,
+                                                   index=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))  # ok | inconclusive
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CollectorRun(Base):
+    """A run of a collector or job, for the service-health page and freshness metrics."""
+
+    __tablename__ = "collector_runs"
+    __table_args__ = (Index("ix_collector_runs_collector_started", "collector", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collector: Mapped[str] = mapped_column(String(50))  # notices | calls | rating | notify | ...
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")  # success | failure | running
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class CounterValue(Base):
+    """A monotonically increasing count kept in the database, so every process reports the same.
+
+    `labels` is a canonical string such as ``kind=calls,outcome=imported``.
+    """
+
+    __tablename__ = "counters"
+
+    metric: Mapped[str] = mapped_column(String(100), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Meta(Base):
+    """Small facts about this installation (e.g. the demo's cut-over window)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class SchedulerLock(Base):
+    """The row lock that keeps a second scheduler idle on SQLite (PostgreSQL uses an advisory lock)."""
+
+    __tablename__ = "scheduler_lock"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

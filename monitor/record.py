@@ -1,0 +1,53 @@
+"""Recording work in the database, so that every process reports the same numbers.
+
+The scheduler, imports and `monitor notify` may run in other processes than the web
+workers; what they did is counted here and read by the metrics collector at scrape time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .models import CollectorRun, CounterValue
+
+
+def label_key(labels: dict[str, str]) -> str:
+    """The canonical string for a label set: sorted ``name=value`` pairs joined by commas."""
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+def parse_label_key(key: str) -> dict[str, str]:
+    """Invert `label_key`."""
+    return dict(pair.split("=", 1) for pair in key.split(",") if pair)
+
+
+def increment(session: Session, metric: str, labels: dict[str, str], amount: float = 1.0) -> None:
+    """Add `amount` to a counter kept in the database (created at zero when new)."""
+    if amount == 0:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(CounterValue).values(metric=metric, labels=label_key(labels), value=amount)
+    stmt = stmt.on_conflict_do_update(index_elements=["metric", "labels"],
+                                      set_={"value": CounterValue.value + stmt.excluded.value})
+    session.execute(stmt)
+
+
+def start_run(session: Session, collector: str, now: dt.datetime | None = None) -> CollectorRun:
+    """Record that a collector run started; finish it with `finish_run`."""
+    run = CollectorRun(collector=collector, started_at=now or utcnow(), outcome="running")
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(session: Session, run: CollectorRun, outcome: str, message: str = "",
+               now: dt.datetime | None = None) -> None:
+    """Record the end of a run and count it in ``fki_collector_runs_total``."""
+    session.execute(update(CollectorRun).where(CollectorRun.id == run.id).values(
+        finished_at=now or utcnow(), outcome=outcome, message=message[:4000]))
+    increment(session, "collector_runs_total", {"collector": run.collector, "outcome": outcome})

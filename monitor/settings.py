@@ -1,0 +1,344 @@
+"""Settings: config.toml plus environment, parsed once into frozen, validated dataclasses.
+
+Every key has a type; an unknown key, a wrong type or a bad value stops the start with a
+`ConfigError` naming the key (e.g. ``rating.weights.calls_per_citizen``). Relative paths in
+the file are relative to the file's own folder. Secrets come from the environment only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CONFIG = "config.toml"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/monitor.db"
+
+
+@dataclass(frozen=True)
+class NoticeSource:
+    name: str
+    url: str
+    kind: str = "feed"
+    components: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoticesSettings:
+    poll_seconds: int = 60
+    timeout_seconds: float = 10.0
+    sources: tuple[NoticeSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallsCollectorSettings:
+    inbox: str = "var/inbox"
+    poll_seconds: int = 60
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class CollectorsSettings:
+    calls: CallsCollectorSettings = field(default_factory=CallsCollectorSettings)
+
+
+@dataclass(frozen=True)
+class RatingWeights:
+    service_agreements: float = 0.30
+    calls_per_citizen: float = 0.20
+    it_systems_with_calls: float = 0.50
+
+
+@dataclass(frozen=True)
+class RatingSettings:
+    method_version: str = "2020.11"
+    window_days: int = 30
+    redundant_after_days: int = 90
+    active_ref: float = 200.0
+    cpc_lo: float = 0.5
+    cpc_hi: float = 50.0
+    price_per_citizen: float = 25.0
+    price_half_above: int = 150_000
+    daily_at: str = "06:00"
+    weights: RatingWeights = field(default_factory=RatingWeights)
+
+    def parameters(self) -> dict[str, typing.Any]:
+        """The parameters recorded with every stored result (everything that changes a score)."""
+        return {
+            "window_days": self.window_days,
+            "redundant_after_days": self.redundant_after_days,
+            "active_ref": self.active_ref,
+            "cpc_lo": self.cpc_lo,
+            "cpc_hi": self.cpc_hi,
+            "weights": dataclasses.asdict(self.weights),
+        }
+
+
+@dataclass(frozen=True)
+class CutoverSettings:
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    frozen_zone_start: dt.datetime | None = None
+    lookback_hours: int = 6
+    baseline_days: int = 7
+    min_baseline_calls: int = 10
+    min_municipality_baseline: int = 30
+    green_ratio: float = 0.8
+    red_ratio: float = 0.5
+    yellow_error_ratio: float = 0.05
+    red_error_ratio: float = 0.2
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    backend: str = "file"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    sender: str = "Infrastrukturmonitor <driftstatus@infrastrukturmonitor.invalid>"
+    outbox_dir: str = "var/outbox"
+    max_attempts: int = 8
+    # Secrets from the environment, never from the file.
+    smtp_username: str = ""
+    smtp_password: str = ""
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    base_url: str = "http://127.0.0.1:8000"
+    rate_limit: str = "10 per minute"
+    unsubscribe_grace_days: int = 30
+    confirm_max_age_hours: int = 48
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    enabled: bool = False
+    feed_path: str = "var/demo-status.rss"
+    call_file_minutes: int = 5
+    feed_update_minutes: int = 7
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class ComponentSettings:
+    slug: str
+    name: str
+    keywords: tuple[str, ...] = ()
+
+
+DEFAULT_COMPONENTS = (
+    ComponentSettings("serviceplatformen", "Serviceplatformen", ("serviceplatform", "sf1520", "cpr")),
+    ComponentSettings("beskedfordeler", "Beskedfordeler", ("beskedfordeler", "beskedfordeleren")),
+    ComponentSettings("adgangsstyring-brugere", "Fælleskommunal Adgangsstyring for brugere",
+                      ("adgangsstyring for brugere", "context handler")),
+    ComponentSettings("adgangsstyring-systemer", "Fælleskommunal Adgangsstyring for systemer",
+                      ("adgangsstyring for systemer", "security token service")),
+    ComponentSettings("organisation", "Organisation", ("organisation",)),
+    ComponentSettings("klassifikation", "Klassifikation", ("klassifikation",)),
+    ComponentSettings("sags-og-dokumentindeks", "Sags- og Dokumentindeks",
+                      ("sags- og dokumentindeks", "sagsindeks", "dokumentindeks")),
+    ComponentSettings("ydelsesindeks", "Ydelsesindeks", ("ydelsesindeks",)),
+    ComponentSettings("administrationsmodul", "Administrationsmodul", ("administrationsmodul",)),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    notices: NoticesSettings = field(default_factory=NoticesSettings)
+    collectors: CollectorsSettings = field(default_factory=CollectorsSettings)
+    rating: RatingSettings = field(default_factory=RatingSettings)
+    cutover: CutoverSettings = field(default_factory=CutoverSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    components: tuple[ComponentSettings, ...] = DEFAULT_COMPONENTS
+    # Not from the file: the folder relative paths are resolved against, and the secret key.
+    base_dir: str = "."
+    secret_key: str = ""
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config relative to the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def component_slugs(self) -> list[str]:
+        """The configured component slugs, in their configured order."""
+        return [c.slug for c in self.components]
+
+
+# Fields that may only come from the environment.
+_ENV_ONLY = {"mail.smtp_username", "mail.smtp_password", "base_dir", "secret_key"}
+
+
+def _convert(value: typing.Any, tp: typing.Any, key: str) -> typing.Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, args[0], key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        return _build(tp, value, key + ".")
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is dt.datetime:
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ConfigError(f"{key}: expected an offset date-time such as 2020-11-28T08:00:00+01:00, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
+
+
+def _build(cls: type, data: dict[str, typing.Any], prefix: str = "") -> typing.Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names or f"{prefix}{key}" in _ENV_ONLY:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(data[f.name], hints[f.name], prefix + f.name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}{f.name}: required key is missing")
+    return cls(**kwargs)
+
+
+def _validate(s: Settings) -> None:
+    r = s.rating
+    w = r.weights
+    for name, v in dataclasses.asdict(w).items():
+        if v < 0:
+            raise ConfigError(f"rating.weights.{name}: must not be negative, got {v}")
+    total = w.service_agreements + w.calls_per_citizen + w.it_systems_with_calls
+    if abs(total - 1) > 1e-6:
+        raise ConfigError(f"rating.weights: must sum to 1, they sum to {total:g}")
+    if r.active_ref < 1:
+        raise ConfigError(f"rating.active_ref: must be at least 1, got {r.active_ref:g}")
+    if not 0 < r.cpc_lo < r.cpc_hi:
+        raise ConfigError(f"rating.cpc_lo, rating.cpc_hi: need 0 < cpc_lo < cpc_hi, got {r.cpc_lo:g}, {r.cpc_hi:g}")
+    for key in ("window_days", "redundant_after_days"):
+        if getattr(r, key) < 1:
+            raise ConfigError(f"rating.{key}: must be at least 1")
+    if not r.method_version.strip():
+        raise ConfigError("rating.method_version: must not be empty")
+    try:
+        dt.time.fromisoformat(r.daily_at)
+    except ValueError:
+        raise ConfigError(f"rating.daily_at: expected HH:MM, got {r.daily_at!r}") from None
+    c = s.cutover
+    if c.start and c.end and c.end <= c.start:
+        raise ConfigError("cutover.end: must be after cutover.start")
+    for key in ("lookback_hours", "baseline_days"):
+        if getattr(c, key) < 1:
+            raise ConfigError(f"cutover.{key}: must be at least 1")
+    if not 0 <= c.red_ratio <= c.green_ratio:
+        raise ConfigError("cutover.red_ratio: need 0 <= red_ratio <= green_ratio")
+    if not 0 <= c.yellow_error_ratio <= c.red_error_ratio <= 1:
+        raise ConfigError("cutover.yellow_error_ratio: need 0 <= yellow_error_ratio <= red_error_ratio <= 1")
+    if s.mail.backend not in ("smtp", "file"):
+        raise ConfigError(f"mail.backend: expected \"smtp\" or \"file\", got {s.mail.backend!r}")
+    if s.notices.poll_seconds < 1:
+        raise ConfigError("notices.poll_seconds: must be at least 1")
+    for i, src in enumerate(s.notices.sources):
+        if src.kind not in ("feed", "statuspage"):
+            raise ConfigError(f"notices.sources[{i}].kind: expected \"feed\" or \"statuspage\", got {src.kind!r}")
+    slugs = [c.slug for c in s.components]
+    for i, comp in enumerate(s.components):
+        if not comp.slug or not all(ch.isascii() and (ch.islower() or ch.isdigit() or ch == "-") for ch in comp.slug):
+            raise ConfigError(f"components[{i}].slug: lower-case ASCII letters, digits and '-' only, got {comp.slug!r}")
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError("components: slugs must be unique")
+    for i, src in enumerate(s.notices.sources):
+        for slug in src.components:
+            if slug not in slugs:
+                raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
+    if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
+
+
+def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typing.Mapping[str, str] | None = None
+                 ) -> Settings:
+    """Build validated settings from a parsed TOML mapping and an environment."""
+    environ = os.environ if environ is None else environ
+    settings = _build(Settings, data)
+    changes: dict[str, typing.Any] = {"base_dir": str(Path(base_dir).resolve()),
+                                      "secret_key": environ.get("MONITOR_SECRET_KEY", "")}
+    if environ.get("MONITOR_DATABASE_URL"):
+        changes["database"] = DatabaseSettings(url=environ["MONITOR_DATABASE_URL"])
+    if environ.get("MONITOR_SMTP_USERNAME") or environ.get("MONITOR_SMTP_PASSWORD"):
+        changes["mail"] = dataclasses.replace(settings.mail,
+                                              smtp_username=environ.get("MONITOR_SMTP_USERNAME", ""),
+                                              smtp_password=environ.get("MONITOR_SMTP_PASSWORD", ""))
+    settings = dataclasses.replace(settings, **changes)
+    _validate(settings)
+    return settings
+
+
+def load(path: str | os.PathLike[str] | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+    """Load settings from `path`, else $MONITOR_CONFIG, else ./config.toml (defaults when absent)."""
+    environ = os.environ if environ is None else environ
+    explicit = path or environ.get("MONITOR_CONFIG")
+    p = Path(explicit or DEFAULT_CONFIG)
+    if not p.exists():
+        if explicit:
+            raise ConfigError(f"config file not found: {p}")
+        return from_mapping({}, ".", environ)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    settings = from_mapping(data, str(p.parent), environ)
+    return settings
+
+
+def database_url(settings: Settings) -> str:
+    """The database URL with a relative SQLite path resolved against the config folder."""
+    url = settings.database.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str(settings.path(url[len(prefix):]))
+    return url

@@ -1,0 +1,7 @@
+"""Blueprint 'subscribe' (filled in by its issue)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("subscribe", __name__)

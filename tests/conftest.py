@@ -1,0 +1,144 @@
+"""Shared fixtures: settings → engine (SQLite and PostgreSQL) → session → app → client.
+
+Every test that asks for `engine` runs twice, once per database, each on a database of its
+own: a copy of a migrated SQLite file, or a PostgreSQL database cloned from a migrated
+template. PostgreSQL tests skip with a reason when the server is absent, and fail instead
+when MONITOR_REQUIRE_SERVICES=1 (as in CI).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from monitor import create_app
+from monitor.db import make_engine, session_factory
+from monitor.migrate import upgrade
+from monitor.settings import Settings, from_mapping
+
+PG_ADMIN_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE = os.environ.get("MONITOR_REQUIRE_SERVICES") == "1"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def need(reason: str) -> None:
+    """Skip with `reason`, or fail when the services are required (CI)."""
+    if REQUIRE:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def make_settings(tmp_path: Path, db_url: str, **sections: dict) -> Settings:
+    """Settings for a test: defaults plus `sections`, paths under `tmp_path`."""
+    data: dict = {"database": {"url": db_url},
+                  "collectors": {"calls": {"inbox": str(tmp_path / "inbox")}},
+                  "mail": {"backend": "file", "outbox_dir": str(tmp_path / "outbox")},
+                  "demo": {"feed_path": str(tmp_path / "demo-status.rss")}}
+    for key, value in sections.items():
+        data.setdefault(key, {}).update(value) if isinstance(value, dict) else data.__setitem__(key, value)
+    return from_mapping(data, str(tmp_path), environ={"MONITOR_SECRET_KEY": "test-secret"})
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine, make_settings(path.parent, f"sqlite:///{path}"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # no server
+        yield None if not REQUIRE else pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+        return
+    name = f"monitor_tmpl_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine, make_settings(tmp_path_factory.mktemp("pgt"), url))
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of its own, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "monitor.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    if template is None:
+        need(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"monitor_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield admin.url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database only (for tests that are not about the database)."""
+    path = tmp_path / "monitor.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database.url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with session_factory(engine)() as s:
+        yield s
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["monitor"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """The frozen clock of the tests: Saturday 28 November 2020, 12:00 Copenhagen."""
+    return dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
