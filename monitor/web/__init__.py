@@ -1,4 +1,4 @@
-"""The web blueprints: pages, the JSON API, subscriptions, health and metrics."""
+"""The web blueprints: pages, the JSON API, subscriptions, feeds, health and metrics."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on `app`."""
-    from . import api, health, pages, subscribe
+    from . import api, api_cutover, api_notices, api_ratings, feeds, health, metrics, pages, subscribe
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(subscribe.bp)
+    for module in (health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe):
+        app.register_blueprint(module.bp)

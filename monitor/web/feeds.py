@@ -1,0 +1,7 @@
+"""Blueprint 'feeds' (filled in by its issue)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("feeds", __name__)
