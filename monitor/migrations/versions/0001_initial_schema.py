@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 15:35:26.599545
+Create Date: 2026-11-26 15:37:24.407827
 """
 from collections.abc import Sequence
 
