@@ -311,6 +311,8 @@ class RatingRun(Base):
     method_version: Mapped[str] = mapped_column(String(40), index=True)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the run saw of the call data: data_through and the window's missing days.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     results: Mapped[list[RatingResult]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 

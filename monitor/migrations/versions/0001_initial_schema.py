@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 15:37:24.407827
+Create Date: 2026-11-26 15:40:15.437719
 """
 from collections.abc import Sequence
 
@@ -101,6 +101,7 @@ def upgrade() -> None:
     sa.Column('method_version', sa.String(length=40), nullable=False),
     sa.Column('parameters', sa.JSON(), nullable=False),
     sa.Column('computed_at', monitor.db.UTCDateTime(), nullable=False),
+    sa.Column('summary', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rating_runs')),
     sa.UniqueConstraint('as_of', 'revision', name=op.f('uq_rating_runs_as_of_revision'))
     )
