@@ -1,0 +1,382 @@
+"""The rating method (SPEC "Rating method", version 2020.11) as pure functions.
+
+Plain values in (`MunicipalityInput`, `Parameters`), explained results out (`Rating`). No
+database and no Flask here: the query layer (`queries.py`) gathers the inputs with aggregate
+SQL and `service.py` stores and serves the results. Every number a result shows can be
+recomputed by hand from its inputs and docs/rating.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
+
+REASON_NO_AGREEMENTS = "no_active_agreements"
+REASON_NO_POPULATION = "no_population"
+REASON_MISSING_DATA = "call_data_incomplete"
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Everything that changes a score; recorded with every stored run."""
+
+    window_days: int = 30
+    redundant_after_days: int = 90
+    active_ref: float = 200.0
+    cpc_lo: float = 0.5
+    cpc_hi: float = 50.0
+    weights: dict[str, float] = field(default_factory=lambda: {
+        "service_agreements": 0.30, "calls_per_citizen": 0.20, "it_systems_with_calls": 0.50})
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> Parameters:
+        """Parameters from `RatingSettings.parameters()` (or a stored run's copy of it)."""
+        return cls(window_days=int(data["window_days"]), redundant_after_days=int(data["redundant_after_days"]),
+                   active_ref=float(data["active_ref"]), cpc_lo=float(data["cpc_lo"]),
+                   cpc_hi=float(data["cpc_hi"]), weights={k: float(v) for k, v in data["weights"].items()})
+
+
+@dataclass(frozen=True)
+class AgreementInput:
+    """One agreement that is active on the window's last day, with its call sums."""
+
+    uuid: str
+    it_system_uuid: str
+    services: frozenset[str]
+    valid_from: dt.date | None = None
+    calls_window: int = 0  # calls in the window_days ending the day before as_of
+    calls_recent: int = 0  # calls in the redundant_after_days ending the day before as_of
+    it_system_name: str | None = None
+    supplier: str | None = None
+
+
+@dataclass(frozen=True)
+class MunicipalityInput:
+    """What the method needs to know about one municipality for one as_of."""
+
+    code: str
+    name: str
+    population: int | None
+    user_access_control: bool | None
+    active: tuple[AgreementInput, ...] = ()
+    # Calls in the window under all the municipality's agreements, active or not.
+    calls_window: int = 0
+
+
+@dataclass(frozen=True)
+class Redundant:
+    """An active agreement counted as redundant, once, with every reason that applies."""
+
+    uuid: str
+    it_system_uuid: str
+    it_system_name: str | None
+    services: tuple[str, ...]
+    calls_recent: int
+    reasons: tuple[str, ...]  # "no_calls" and/or "duplicate"
+    kept: str | None = None  # for a duplicate: the agreement kept in its place
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the rating: its score (1–10 or None), weight, reason and inputs (with x)."""
+
+    score: float | None
+    weight: float
+    reason: str | None
+    inputs: dict[str, Any]
+
+    @property
+    def x(self) -> float | None:
+        """The part's value in [0, 1], or None when it cannot be computed."""
+        return self.inputs.get("x")
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Something the municipality can do, and the points it would add to the total."""
+
+    kind: str  # close_unused | close_duplicates | silent_it_systems | access_control
+    count: int
+    items: tuple[str, ...]
+    gain: float | None
+    text_da: str
+    text_en: str
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One municipality's result for one as_of."""
+
+    code: str
+    name: str
+    score: float | None
+    reason: str | None
+    reason_text: str | None
+    parts: dict[str, Part]
+    hints: tuple[Hint, ...] = ()
+    percentile: float | None = None
+    rank: int | None = None
+    redundant: tuple[Redundant, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.score is not None else "inconclusive"
+
+
+def scale(x: float) -> float:
+    """x in [0, 1] on the 1–10 scale."""
+    return 1.0 + 9.0 * x
+
+
+def window(as_of: dt.date, days: int) -> tuple[dt.date, dt.date]:
+    """The first and last day of `days` complete days ending the day before `as_of`."""
+    return as_of - dt.timedelta(days=days), as_of - dt.timedelta(days=1)
+
+
+def active_on(status: str, valid_from: dt.date | None, valid_to: dt.date | None, day: dt.date) -> bool:
+    """Active on `day`: status active, and valid_from ≤ day < valid_to where those are given."""
+    return (status == "active" and (valid_from is None or valid_from <= day)
+            and (valid_to is None or day < valid_to))
+
+
+def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, params: Parameters
+                         ) -> tuple[Redundant, ...]:
+    """The municipality's redundant agreements, each once, with all their reasons.
+
+    Unused: no calls in the redundant_after_days before as_of, unless valid_from lies within
+    those days. Duplicates: per IT system, agreements sorted by calls (most first, ties by
+    the lowest uuid) are kept one by one unless they share a service with one already kept.
+    """
+    grace_start, _ = window(as_of, params.redundant_after_days)
+    reasons: dict[str, list[str]] = {a.uuid: [] for a in active}
+    kept_for: dict[str, str] = {}
+    for a in active:
+        new = a.valid_from is not None and a.valid_from >= grace_start
+        if a.calls_recent == 0 and not new:
+            reasons[a.uuid].append("no_calls")
+    by_system: dict[str, list[AgreementInput]] = {}
+    for a in active:
+        by_system.setdefault(a.it_system_uuid, []).append(a)
+    for group in by_system.values():
+        kept: list[AgreementInput] = []
+        for a in sorted(group, key=lambda a: (-a.calls_recent, a.uuid)):
+            rival = next((k for k in kept if k.services & a.services), None)
+            if rival is None:
+                kept.append(a)
+            else:
+                reasons[a.uuid].append("duplicate")
+                kept_for[a.uuid] = rival.uuid
+    return tuple(
+        Redundant(a.uuid, a.it_system_uuid, a.it_system_name, tuple(sorted(a.services)), a.calls_recent,
+                  tuple(reasons[a.uuid]), kept_for.get(a.uuid))
+        for a in sorted(active, key=lambda a: a.uuid) if reasons[a.uuid])
+
+
+def service_agreements_x(active: int, redundant: int, access_control: bool | None, active_ref: float) -> float:
+    """x = 0.4·volume + 0.4·(1 − redundant/active) + 0.2·access_control (active ≥ 1)."""
+    volume = min(1.0, math.log(1 + active - redundant) / math.log(1 + active_ref))
+    return 0.4 * volume + 0.4 * (1 - redundant / active) + 0.2 * (1.0 if access_control else 0.0)
+
+
+def calls_per_citizen(calls: int, population: int, window_days: int) -> float:
+    """Calls per citizen, scaled to 30 days."""
+    return calls / population * 30 / window_days
+
+
+def calls_per_citizen_x(cpc: float, lo: float, hi: float) -> float:
+    """x = clip((log10 cpc − log10 lo) / (log10 hi − log10 lo), 0, 1); zero calls give 0."""
+    if cpc <= 0:
+        return 0.0
+    x = (math.log10(cpc) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+    return min(1.0, max(0.0, x))
+
+
+def _it_systems(active: Sequence[AgreementInput]) -> tuple[dict[str, AgreementInput], set[str]]:
+    systems: dict[str, AgreementInput] = {}
+    calling: set[str] = set()
+    for a in sorted(active, key=lambda a: a.uuid):
+        systems.setdefault(a.it_system_uuid, a)
+        if a.calls_window > 0:
+            calling.add(a.it_system_uuid)
+    return systems, calling
+
+
+def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redundant],
+           calling_extra: int = 0) -> dict[str, Part]:
+    w = params.weights
+    n_active, n_redundant = len(m.active), len(redundant)
+    sa_inputs: dict[str, Any] = {
+        "active": n_active, "redundant": n_redundant, "in_use": n_active - n_redundant,
+        "active_ref": params.active_ref, "user_access_control": m.user_access_control,
+        "redundant_after_days": params.redundant_after_days,
+        "redundant_agreements": [
+            {"uuid": r.uuid, "it_system": {"uuid": r.it_system_uuid, "name": r.it_system_name},
+             "services": list(r.services), "calls_recent": r.calls_recent, "reasons": list(r.reasons),
+             "kept_instead": r.kept} for r in redundant],
+    }
+    if n_active:
+        volume = min(1.0, math.log(1 + n_active - n_redundant) / math.log(1 + params.active_ref))
+        x_sa = service_agreements_x(n_active, n_redundant, m.user_access_control, params.active_ref)
+        sa = Part(scale(x_sa), w["service_agreements"], None, {**sa_inputs, "volume": volume, "x": x_sa})
+    else:
+        sa = Part(None, w["service_agreements"], REASON_NO_AGREEMENTS, {**sa_inputs, "volume": None, "x": None})
+
+    cpc_inputs: dict[str, Any] = {"calls": m.calls_window, "population": m.population,
+                                  "window_days": params.window_days, "cpc_lo": params.cpc_lo,
+                                  "cpc_hi": params.cpc_hi}
+    if m.population:
+        cpc = calls_per_citizen(m.calls_window, m.population, params.window_days)
+        x_cpc = calls_per_citizen_x(cpc, params.cpc_lo, params.cpc_hi)
+        cpc_part = Part(scale(x_cpc), w["calls_per_citizen"], None, {**cpc_inputs, "cpc": cpc, "x": x_cpc})
+    else:
+        cpc_part = Part(None, w["calls_per_citizen"], REASON_NO_POPULATION, {**cpc_inputs, "cpc": None, "x": None})
+
+    systems, calling = _it_systems(m.active)
+    silent = [systems[s] for s in sorted(systems, key=lambda s: (systems[s].it_system_name or "", s))
+              if s not in calling]
+    n_calling = min(len(systems), len(calling) + calling_extra)
+    its_inputs: dict[str, Any] = {
+        "systems": len(systems), "systems_with_calls": n_calling,
+        "silent_it_systems": [{"uuid": a.it_system_uuid, "name": a.it_system_name, "supplier": a.supplier}
+                              for a in silent]}
+    if systems:
+        x_its = n_calling / len(systems)
+        its = Part(scale(x_its), w["it_systems_with_calls"], None, {**its_inputs, "x": x_its})
+    else:
+        its = Part(None, w["it_systems_with_calls"], REASON_NO_AGREEMENTS, {**its_inputs, "x": None})
+    return {"service_agreements": sa, "calls_per_citizen": cpc_part, "it_systems_with_calls": its}
+
+
+def total(parts: dict[str, Part]) -> float | None:
+    """1 + 9·Σ w·x over the parts, or None when a part cannot be computed."""
+    xs = [p.x for p in parts.values()]
+    if any(x is None for x in xs):
+        return None
+    return scale(sum(p.weight * p.x for p in parts.values()))  # type: ignore[operator]
+
+
+def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_extra: int = 0) -> float | None:
+    return total(_parts(m, params, redundant_agreements(m.active, as_of, params), calling_extra))
+
+
+def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: Sequence[Redundant],
+           score: float | None) -> list[Hint]:
+    def gain(other: float | None) -> float | None:
+        return None if score is None or other is None else other - score
+
+    hints: list[Hint] = []
+    days = params.redundant_after_days
+    groups = (("close_unused", [r for r in redundant if "no_calls" in r.reasons],
+               "{n} aftaler har ikke kaldt i {d} dage: {items}. Luk dem.",
+               "{n} agreements have made no calls in {d} days: {items}. Close them."),
+              ("close_duplicates", [r for r in redundant if "no_calls" not in r.reasons],
+               "{n} aftaler overlapper en anden aftale for samme it-system og service: {items}. Luk dem.",
+               "{n} agreements overlap another agreement of the same IT system and service: {items}. Close them."))
+    for kind, rs, da, en in groups:
+        if not rs:
+            continue
+        closed = {r.uuid for r in rs}
+        after = replace(m, active=tuple(a for a in m.active if a.uuid not in closed))
+        items = tuple(r.uuid for r in rs)
+        names = ", ".join(f"{r.uuid} ({r.it_system_name or r.it_system_uuid})" for r in rs)
+        after_score = _score(after, as_of, params) if after.active else None
+        hints.append(Hint(kind, len(rs), items, gain(after_score),
+                          da.format(n=len(rs), d=days, items=names), en.format(n=len(rs), d=days, items=names)))
+    systems, calling = _it_systems(m.active)
+    silent = sorted(s for s in systems if s not in calling)
+    if silent:
+        names = ", ".join(systems[s].it_system_name or s for s in silent)
+        hints.append(Hint(
+            "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent))),
+            f"{len(silent)} it-systemer med aktive aftaler har ikke kaldt i de seneste {params.window_days} dage: "
+            f"{names}. Få dem i brug, eller luk aftalerne.",
+            f"{len(silent)} IT systems with active agreements made no calls in the last {params.window_days} days: "
+            f"{names}. Put them to use, or close their agreements."))
+    if m.user_access_control is not True and m.active:
+        after_score = _score(replace(m, user_access_control=True), as_of, params)
+        unknown = m.user_access_control is None
+        hints.append(Hint(
+            "access_control", 1, (), gain(after_score),
+            "Fælleskommunal Adgangsstyring for brugere er " + ("ikke oplyst" if unknown else "ikke implementeret")
+            + ". Implementér den (og meld det ind).",
+            "Fælleskommunal Adgangsstyring for brugere is " + ("not reported" if unknown else "not implemented")
+            + ". Implement it (and report it)."))
+    return hints
+
+
+def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
+             missing_days: Sequence[dt.date] = ()) -> Rating:
+    """Rate one municipality (percentile and rank are filled in by `rate_all`)."""
+    redundant = redundant_agreements(m.active, as_of, params)
+    parts = _parts(m, params, redundant)
+    if missing_days:
+        listed = ", ".join(d.isoformat() for d in missing_days)
+        parts = {k: replace(p, score=None, reason=REASON_MISSING_DATA) for k, p in parts.items()}
+        return Rating(m.code, m.name, None, REASON_MISSING_DATA,
+                      f"Kaldsdata mangler for {len(missing_days)} dage i vinduet: {listed}",
+                      parts, (), redundant=redundant)
+    score = total(parts)
+    reason = reason_text = None
+    if not m.active:
+        reason, reason_text = REASON_NO_AGREEMENTS, "Kommunen har ingen aktive serviceaftaler"
+    elif not m.population:
+        reason, reason_text = REASON_NO_POPULATION, "Kommunens indbyggertal er ukendt eller 0"
+    return Rating(m.code, m.name, score, reason, reason_text, parts,
+                  tuple(_hints(m, as_of, params, redundant, score)), redundant=redundant)
+
+
+def rank_and_percentile(scores: Sequence[float | None]) -> list[tuple[int | None, float | None]]:
+    """Rank (1 = best; ties share the better rank) and percentile among the non-null scores.
+
+    The percentile is the share of the other conclusive results that score strictly lower,
+    in percent; None when there are no others.
+    """
+    known = sorted(s for s in scores if s is not None)
+    n = len(known)
+    out: list[tuple[int | None, float | None]] = []
+    for s in scores:
+        if s is None:
+            out.append((None, None))
+            continue
+        lower = bisect.bisect_left(known, s)
+        higher = n - bisect.bisect_right(known, s)
+        out.append((higher + 1, 100.0 * lower / (n - 1) if n > 1 else None))
+    return out
+
+
+def rate_all(inputs: Iterable[MunicipalityInput], as_of: dt.date, params: Parameters,
+             missing_days: Sequence[dt.date] = ()) -> list[Rating]:
+    """Rate every municipality, then rank them among the conclusive results (sorted by code)."""
+    ratings = [rate_one(m, as_of, params, missing_days) for m in sorted(inputs, key=lambda m: m.code)]
+    ranked = rank_and_percentile([r.score for r in ratings])
+    cpc_peers = rank_and_percentile([r.parts["calls_per_citizen"].inputs.get("cpc") if r.score is not None
+                                     else None for r in ratings])
+    out = []
+    for r, (rank, pct), (_, cpc_pct) in zip(ratings, ranked, cpc_peers, strict=True):
+        cpc = r.parts["calls_per_citizen"]
+        parts = {**r.parts, "calls_per_citizen": replace(cpc, inputs={**cpc.inputs, "peer_percentile": cpc_pct})}
+        out.append(replace(r, rank=rank, percentile=pct, parts=parts))
+    return out
+
+
+def to_document(r: Rating) -> dict[str, Any]:
+    """One element of the "ratings" list of GET /api/v1/ratings (unrounded floats)."""
+    return {
+        "municipality": {"code": r.code, "name": r.name},
+        "score": r.score,
+        "status": r.status,
+        "reason": r.reason,
+        "reason_text": r.reason_text,
+        "rank": r.rank,
+        "percentile": r.percentile,
+        "parts": {k: {"score": p.score, "weight": p.weight, "reason": p.reason, "inputs": p.inputs}
+                  for k, p in r.parts.items()},
+        "hints": [{"kind": h.kind, "count": h.count, "items": list(h.items), "gain": h.gain,
+                   "text_da": h.text_da, "text_en": h.text_en} for h in r.hints],
+    }

@@ -1,0 +1,155 @@
+"""The thin query layer: gathers the rating's inputs with aggregate SQL.
+
+Call rows are summed in the database (GROUP BY agreement); Python only sees one row per
+agreement. A day's calls for an agreement are its daily count when one exists, else the sum
+of its hourly counts with that Copenhagen day: the hourly query skips every (agreement, day)
+that has a daily count, so the two are never added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..models import Agreement, AgreementService, DailyCallCount, HourlyCallCount, ItSystem, Municipality
+from .method import AgreementInput, MunicipalityInput, Parameters, window
+
+DAILY = DailyCallCount.__table__
+HOURLY = HourlyCallCount.__table__
+
+
+@dataclass(frozen=True)
+class CallSums:
+    """Calls of one agreement in the rating window and in the redundancy period."""
+
+    window: int = 0
+    recent: int = 0
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    """An agreement as stored (any status), with its IT system and services."""
+
+    id: int
+    uuid: str
+    municipality_code: str
+    it_system_uuid: str
+    it_system_name: str | None
+    supplier: str | None
+    status: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    services: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Everything the method needs for one as_of, plus what the pages show beside it."""
+
+    inputs: list[MunicipalityInput]
+    missing_days: list[dt.date]
+    data_through: dt.date | None
+
+
+def _span(as_of: dt.date, params: Parameters) -> tuple[dt.date, dt.date, dt.date, dt.date]:
+    window_start, end = window(as_of, params.window_days)
+    recent_start, _ = window(as_of, params.redundant_after_days)
+    return min(window_start, recent_start), window_start, recent_start, end
+
+
+def call_sums(session: Session, as_of: dt.date, params: Parameters,
+              municipality_code: str | None = None) -> dict[int, CallSums]:
+    """Per agreement id: calls in the window and in the redundant_after_days before as_of."""
+    start, window_start, recent_start, end = _span(as_of, params)
+    sums: dict[int, CallSums] = {}
+    for table, skip_daily in ((DAILY, False), (HOURLY, True)):
+        calls = table.c.calls
+        q = (select(table.c.agreement_id,
+                    func.sum(case((table.c.day >= window_start, calls), else_=0)),
+                    func.sum(case((table.c.day >= recent_start, calls), else_=0)))
+             .where(table.c.day.between(start, end))
+             .group_by(table.c.agreement_id))
+        if skip_daily:
+            q = q.where(~exists().where(DAILY.c.agreement_id == table.c.agreement_id,
+                                        DAILY.c.day == table.c.day))
+        if municipality_code is not None:
+            ids = select(Agreement.id).where(Agreement.municipality_code == municipality_code)
+            q = q.where(table.c.agreement_id.in_(ids))
+        for agreement_id, in_window, recent in session.execute(q):
+            old = sums.get(agreement_id, CallSums())
+            sums[agreement_id] = CallSums(old.window + int(in_window or 0), old.recent + int(recent or 0))
+    return sums
+
+
+def missing_days(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:
+    """Days from start to end (inclusive) with no count at all, daily or hourly, for any agreement."""
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    if not days:
+        return []
+    # One round trip; each column is two index probes.
+    probes = [or_(exists().where(DAILY.c.day == d), exists().where(HOURLY.c.day == d)).label(f"d{i}")
+              for i, d in enumerate(days)]
+    row = session.execute(select(*probes)).one()
+    return [d for d, present in zip(days, row, strict=True) if not present]
+
+
+def data_through(session: Session) -> dt.date | None:
+    """The last day with any call data (daily or hourly)."""
+    last = [session.scalar(select(func.max(DAILY.c.day))), session.scalar(select(func.max(HOURLY.c.day)))]
+    known = [d for d in last if d is not None]
+    return max(known) if known else None
+
+
+def agreement_rows(session: Session, municipality_code: str | None = None,
+                   active_on: dt.date | None = None) -> list[AgreementRow]:
+    """Agreements with IT system and services; only those active on `active_on` when given."""
+    q = (select(Agreement.id, Agreement.uuid, Agreement.municipality_code, Agreement.it_system_uuid,
+                ItSystem.name, ItSystem.supplier, Agreement.status, Agreement.valid_from, Agreement.valid_to)
+         .join(ItSystem, ItSystem.uuid == Agreement.it_system_uuid))
+    s = select(AgreementService.agreement_id, AgreementService.service_id).join(
+        Agreement, Agreement.id == AgreementService.agreement_id)
+    conditions = []
+    if municipality_code is not None:
+        conditions.append(Agreement.municipality_code == municipality_code)
+    if active_on is not None:
+        conditions += [Agreement.status == "active",
+                       or_(Agreement.valid_from.is_(None), Agreement.valid_from <= active_on),
+                       or_(Agreement.valid_to.is_(None), Agreement.valid_to > active_on)]
+    if conditions:
+        q, s = q.where(and_(*conditions)), s.where(and_(*conditions))
+    services: dict[int, set[str]] = defaultdict(set)
+    for agreement_id, service_id in session.execute(s):
+        services[agreement_id].add(service_id)
+    return [AgreementRow(*row, services=frozenset(services[row[0]])) for row in session.execute(q)]
+
+
+def window_calls_by_municipality(session: Session, as_of: dt.date, params: Parameters,
+                                 sums: dict[int, CallSums]) -> dict[str, int]:
+    """Calls in the window under all of each municipality's agreements (active or not)."""
+    owner = dict(session.execute(select(Agreement.id, Agreement.municipality_code)).tuples())
+    out: dict[str, int] = defaultdict(int)
+    for agreement_id, s in sums.items():
+        out[owner[agreement_id]] += s.window
+    return out
+
+
+def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
+    """The inputs of every municipality for `as_of`, the window's missing days and data_through."""
+    window_start, end = window(as_of, params.window_days)
+    sums = call_sums(session, as_of, params)
+    per_municipality = window_calls_by_municipality(session, as_of, params, sums)
+    active: dict[str, list[AgreementInput]] = defaultdict(list)
+    for a in agreement_rows(session, active_on=end):
+        s = sums.get(a.id, CallSums())
+        active[a.municipality_code].append(AgreementInput(
+            a.uuid, a.it_system_uuid, a.services, a.valid_from, s.window, s.recent, a.it_system_name, a.supplier))
+    inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
+                                per_municipality.get(code, 0))
+              for code, name, population, access in session.execute(
+                  select(Municipality.code, Municipality.name, Municipality.population,
+                         Municipality.user_access_control).order_by(Municipality.code))]
+    return Gathered(inputs, missing_days(session, window_start, end), data_through(session))

@@ -1,0 +1,338 @@
+"""Ratings as a service: snapshots (appended revisions), the API documents and `monitor rate`.
+
+The maths is in `method.py`, the inputs come from `queries.py`. A stored run records the
+method version and every parameter; a run is never changed after it is stored, and a new
+run for the same as_of is a new revision beside the old ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import record
+from ..db import session_factory, session_scope, utcnow
+from ..models import Municipality, RatingResult, RatingRun
+from ..settings import ConfigError, Settings
+from . import queries
+from .method import PARTS, Parameters, active_on, rate_all, to_document, window
+
+CPH = ZoneInfo("Europe/Copenhagen")
+HISTORY_DAYS = 400  # about 13 months of history on the municipality page
+LAST_MONTH_DAYS = 30
+LAST_MONTH_SLACK_DAYS = 14  # compare with a run at most this much older than 30 days
+
+
+class MethodChanged(ConfigError):
+    """Stored results carry the configured method_version with other parameters."""
+
+
+def today(now: dt.datetime | None = None) -> dt.date:
+    """Today in Copenhagen (of `now`, default the current time)."""
+    return (now or utcnow()).astimezone(CPH).date()
+
+
+def _normalised(parameters: dict[str, Any]) -> dict[str, Any]:
+    # A JSON round trip, so that 200 and 200.0 or tuple and list compare equal.
+    return json.loads(json.dumps(parameters, sort_keys=True))
+
+
+def check_method(session: Session, settings: Settings) -> None:
+    """Raise `MethodChanged` when a stored run has this method_version with other parameters."""
+    version = settings.rating.method_version
+    wanted = _normalised(settings.rating.parameters())
+    for stored in session.scalars(select(RatingRun.parameters).where(RatingRun.method_version == version)):
+        if _normalised(stored) != wanted:
+            raise MethodChanged(
+                f"rating.method_version: stored ratings with method_version {version!r} were computed "
+                f"with other parameters ({json.dumps(stored, sort_keys=True)}) than config.toml's "
+                f"({json.dumps(wanted, sort_keys=True)}); change rating.method_version when you change "
+                "a rating parameter")
+
+
+def assert_method_consistent(engine: Engine, settings: Settings) -> None:
+    """Refuse to start (MethodChanged, a ConfigError) when the method changed under the same version."""
+    with session_factory(engine)() as session:
+        check_method(session, settings)
+
+
+def _summary(gathered: queries.Gathered) -> dict[str, Any]:
+    return {"data_through": gathered.data_through.isoformat() if gathered.data_through else None,
+            "missing_days": [d.isoformat() for d in gathered.missing_days]}
+
+
+def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary: dict[str, Any],
+              ratings: list[dict[str, Any]], revision: int | None, computed_at: dt.datetime) -> dict[str, Any]:
+    return {
+        "as_of": as_of.isoformat(),
+        "method": {"version": version, "weights": parameters["weights"], "parameters": parameters},
+        "stored": revision is not None,
+        "revision": revision,
+        "computed_at": computed_at.isoformat(),
+        "window": dict(zip(("first_day", "last_day"),
+                           (d.isoformat() for d in window(as_of, parameters["window_days"])), strict=True)),
+        "data_through": summary.get("data_through"),
+        "coverage": {"complete": not summary.get("missing_days"), "missing_days": summary.get("missing_days", [])},
+        "ratings": ratings,
+    }
+
+
+def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
+    params = Parameters.from_mapping(settings.rating.parameters())
+    gathered = queries.gather(session, as_of, params)
+    ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days)
+    return [to_document(r) for r in ratings], _summary(gathered)
+
+
+def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None) -> int:
+    """Compute and store a new revision for `as_of`; returns the revision number."""
+    factory = session_factory(engine)
+    for attempt in range(3):
+        try:
+            with session_scope(factory) as session:
+                check_method(session, settings)
+                ratings, summary = compute(session, settings, as_of)
+                revision = 1 + (session.scalar(select(func.max(RatingRun.revision))
+                                               .where(RatingRun.as_of == as_of)) or 0)
+                run = RatingRun(as_of=as_of, revision=revision, method_version=settings.rating.method_version,
+                                parameters=settings.rating.parameters(), summary=summary,
+                                computed_at=now or utcnow())
+                run.results = [RatingResult(municipality_code=r["municipality"]["code"], score=r["score"],
+                                            status=r["status"], document=r) for r in ratings]
+                session.add(run)
+            return revision
+        except IntegrityError:
+            # Another process stored the same revision number first: take the next one.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stored_document(run: RatingRun) -> dict[str, Any]:
+    ratings = sorted((r.document for r in run.results), key=lambda d: d["municipality"]["code"])
+    return _document(run.as_of, run.method_version, run.parameters, run.summary or {}, ratings,
+                     run.revision, run.computed_at)
+
+
+def _newest_run(session: Session, as_of: dt.date) -> RatingRun | None:
+    return session.scalars(select(RatingRun).where(RatingRun.as_of == as_of)
+                           .order_by(RatingRun.revision.desc()).limit(1)).first()
+
+
+def ratings_document(session: Session, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The document of GET /api/v1/ratings: the newest stored revision, else computed unstored."""
+    as_of = as_of or today()
+    run = _newest_run(session, as_of)
+    if run is not None:
+        return _stored_document(run)
+    ratings, summary = compute(session, settings, as_of)
+    return _document(as_of, settings.rating.method_version, settings.rating.parameters(), summary, ratings,
+                     None, utcnow())
+
+
+def yearly_price(population: int, per_citizen: float, half_above: int) -> float:
+    """KOMBIT's price: `per_citizen` kr per citizen a year, half for each citizen above `half_above`."""
+    return per_citizen * min(population, half_above) + per_citizen / 2 * max(0, population - half_above)
+
+
+def price(population: int | None, calls: int, window_days: int, settings: Settings) -> dict[str, Any]:
+    """What the municipality pays per year and for the window, and per call in the window."""
+    r = settings.rating
+    base = {"price_per_citizen": r.price_per_citizen, "price_half_above": r.price_half_above,
+            "window_days": window_days, "window_calls": calls}
+    if not population:
+        return {**base, "yearly": None, "window": None, "per_call": None}
+    yearly = yearly_price(population, r.price_per_citizen, r.price_half_above)
+    in_window = yearly * window_days / 365
+    return {**base, "yearly": yearly, "window": in_window, "per_call": in_window / calls if calls else None}
+
+
+def _part_scores(document: dict[str, Any]) -> dict[str, float | None]:
+    parts = document.get("parts", {})
+    return {k: parts.get(k, {}).get("score") for k in PARTS}
+
+
+def history(session: Session, code: str, as_of: dt.date) -> list[dict[str, Any]]:
+    """The newest stored revision per as_of up to `as_of` (about 13 months), oldest first."""
+    first = as_of - dt.timedelta(days=HISTORY_DAYS)
+    newest = (select(RatingRun.as_of, func.max(RatingRun.revision).label("revision"))
+              .where(RatingRun.as_of.between(first, as_of)).group_by(RatingRun.as_of).subquery())
+    q = (select(RatingRun.as_of, RatingRun.revision, RatingRun.method_version, RatingResult.score,
+                RatingResult.document)
+         .join(newest, and_(RatingRun.as_of == newest.c.as_of, RatingRun.revision == newest.c.revision))
+         .join(RatingResult, RatingResult.run_id == RatingRun.id)
+         .where(RatingResult.municipality_code == code).order_by(RatingRun.as_of))
+    return [{"as_of": day.isoformat(), "score": score, "method_version": version, "revision": revision,
+             "parts": _part_scores(document)}
+            for day, revision, version, score, document in session.execute(q)]
+
+
+def _last_month(session: Session, code: str, as_of: dt.date) -> dict[str, Any] | None:
+    target = as_of - dt.timedelta(days=LAST_MONTH_DAYS)
+    q = (select(RatingRun.as_of, RatingRun.revision, RatingResult.score)
+         .join(RatingResult, RatingResult.run_id == RatingRun.id)
+         .where(RatingResult.municipality_code == code,
+                RatingRun.as_of.between(target - dt.timedelta(days=LAST_MONTH_SLACK_DAYS), target))
+         .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1))
+    row = session.execute(q).first()
+    return None if row is None else {"as_of": row[0].isoformat(), "revision": row[1], "score": row[2]}
+
+
+def normalise_code(code: str) -> str | None:
+    """A 3-digit kommunekode from "101" or "0101"; None when it is no code at all."""
+    code = code.strip()
+    if not code.isdigit() or len(code) > 4 or int(code) >= 1000:
+        return None
+    return f"{int(code):03d}"
+
+
+def municipality_document(session: Session, settings: Settings, code: str,
+                          as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The document of GET /api/v1/municipalities/CODE, or None for an unknown code."""
+    norm = normalise_code(code)
+    m = session.get(Municipality, norm) if norm else None
+    if m is None:
+        return None
+    as_of = as_of or today()
+    doc = ratings_document(session, settings, as_of)
+    rating = next(r for r in doc["ratings"] if r["municipality"]["code"] == m.code)
+    params = Parameters.from_mapping(doc["method"]["parameters"])
+    window_end = window(as_of, params.window_days)[1]
+    sums = queries.call_sums(session, as_of, params, municipality_code=m.code)
+    redundant = {r["uuid"]: r for r in rating["parts"]["service_agreements"]["inputs"]["redundant_agreements"]}
+    agreements, systems = [], {}
+    for a in sorted(queries.agreement_rows(session, municipality_code=m.code),
+                    key=lambda a: (a.it_system_name or "", a.uuid)):
+        s = sums.get(a.id, queries.CallSums())
+        active = active_on(a.status, a.valid_from, a.valid_to, window_end)
+        red = redundant.get(a.uuid)
+        agreements.append({
+            "uuid": a.uuid, "it_system": {"uuid": a.it_system_uuid, "name": a.it_system_name, "supplier": a.supplier},
+            "services": sorted(a.services), "status": a.status, "active": active,
+            "valid_from": a.valid_from.isoformat() if a.valid_from else None,
+            "valid_to": a.valid_to.isoformat() if a.valid_to else None,
+            "calls_window": s.window, "calls_recent": s.recent,
+            "redundant": red is not None, "redundant_reasons": red["reasons"] if red else []})
+        system = systems.setdefault(a.it_system_uuid, {
+            "uuid": a.it_system_uuid, "name": a.it_system_name, "supplier": a.supplier,
+            "agreements": 0, "active_agreements": 0, "calls_window": 0, "with_calls": False})
+        system["agreements"] += 1
+        system["calls_window"] += s.window
+        if active:
+            system["active_agreements"] += 1
+            system["with_calls"] = system["with_calls"] or s.window > 0
+    then = _last_month(session, m.code, as_of)
+    change = (rating["score"] - then["score"]
+              if then and then["score"] is not None and rating["score"] is not None else None)
+    calls = rating["parts"]["calls_per_citizen"]["inputs"]["calls"]
+    return {
+        "municipality": {"code": m.code, "name": m.name, "region": m.region, "population": m.population,
+                         "population_date": m.population_date.isoformat() if m.population_date else None,
+                         "user_access_control": m.user_access_control},
+        "as_of": doc["as_of"],
+        "method": doc["method"],
+        "stored": doc["stored"],
+        "revision": doc["revision"],
+        "window": doc["window"],
+        "coverage": doc["coverage"],
+        "data_through": doc["data_through"],
+        "rating": rating,
+        "change_since_last_month": change,
+        "compared_with": then,
+        "history": history(session, m.code, as_of),
+        "agreements": agreements,
+        "it_systems": sorted(systems.values(), key=lambda s: (not s["with_calls"], s["name"] or "", s["uuid"])),
+        "price": price(m.population, calls, params.window_days, settings),
+    }
+
+
+@dataclass(frozen=True)
+class SnapshotScore:
+    """One municipality's score in the newest stored run (for the metrics)."""
+
+    code: str
+    name: str
+    score: float | None
+    parts: dict[str, float | None]
+
+
+def latest_snapshot_scores(session: Session) -> list[SnapshotScore]:
+    """Scores and part scores of the newest revision of the newest stored as_of; no recomputation."""
+    run_id = session.scalar(select(RatingRun.id).order_by(RatingRun.as_of.desc(), RatingRun.revision.desc())
+                            .limit(1))
+    if run_id is None:
+        return []
+    q = (select(RatingResult.municipality_code, Municipality.name, RatingResult.score, RatingResult.document)
+         .join(Municipality, Municipality.code == RatingResult.municipality_code)
+         .where(RatingResult.run_id == run_id).order_by(RatingResult.municipality_code))
+    return [SnapshotScore(code, name, score, _part_scores(document))
+            for code, name, score, document in session.execute(q)]
+
+
+def _fmt(score: float | None) -> str:
+    return "–" if score is None else f"{score:4.1f}"
+
+
+def table(doc: dict[str, Any]) -> list[str]:
+    """The readable table of `monitor rate`."""
+    lines = [f"ratings as of {doc['as_of']} · method {doc['method']['version']} · revision {doc['revision']}"
+             f" · data through {doc['data_through'] or '–'}"]
+    if not doc["coverage"]["complete"]:
+        lines.append("call data missing for: " + ", ".join(doc["coverage"]["missing_days"])
+                     + " (every result is inconclusive)")
+    lines.append(f"{'code':4}  {'name':<20} {'score':>5} {'aftaler':>7} {'kald':>5} {'it-sys':>6} {'rank':>4}  note")
+    for r in doc["ratings"]:
+        p = r["parts"]
+        lines.append(f"{r['municipality']['code']:4}  {r['municipality']['name'][:20]:<20} {_fmt(r['score']):>5} "
+                     f"{_fmt(p['service_agreements']['score']):>7} {_fmt(p['calls_per_citizen']['score']):>5} "
+                     f"{_fmt(p['it_systems_with_calls']['score']):>6} {r['rank'] or '–':>4}  "
+                     f"{r['reason_text'] or ''}")
+    conclusive = sum(1 for r in doc["ratings"] if r["score"] is not None)
+    lines.append(f"{conclusive} conclusive, {len(doc['ratings']) - conclusive} inconclusive")
+    return lines
+
+
+def rate_cli(engine: Engine, settings: Settings, as_of: dt.date | None, as_json: bool,
+             echo: Callable[..., Any]) -> int:
+    """`monitor rate`: compute, store a revision, print the table (or the API document with --json)."""
+    try:
+        assert_method_consistent(engine, settings)
+    except MethodChanged as exc:
+        echo(f"error: {exc}", err=True)
+        return 2
+    as_of = as_of or today()
+    store_snapshot(engine, settings, as_of)
+    with session_factory(engine)() as session:
+        doc = ratings_document(session, settings, as_of)
+    if as_json:
+        echo(json.dumps(doc, ensure_ascii=False))
+    else:
+        for line in table(doc):
+            echo(line)
+    return 0
+
+
+def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
+    """The scheduler's daily job: store a snapshot for today's as_of; returns its revision."""
+    now = now or utcnow()
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        run = record.start_run(session, "rating", now)
+    try:
+        revision = store_snapshot(engine, settings, today(now), now)
+    except Exception as exc:
+        with session_scope(factory) as session:
+            record.finish_run(session, run, "failure", str(exc))
+        raise
+    with session_scope(factory) as session:
+        record.finish_run(session, run, "success", f"as_of {today(now)} revision {revision}")
+    return revision
