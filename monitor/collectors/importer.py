@@ -1,0 +1,386 @@
+"""Imports of municipalities, agreements, call counts and cut-over tasks, and the call-count inbox.
+
+Each file is imported on its own and atomically: it is read and checked completely before
+anything is written, then written in one transaction together with its ledger row (keyed by
+the SHA-256 of its content, so the same content twice is a no-op) and its counters. A file
+with any problem is rejected whole, with a report naming each bad line; the rejection is
+recorded in a transaction of its own so the data stays untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from .. import record
+from ..db import session_factory, session_scope, utcnow
+from ..models import CollectorRun, ImportedFile
+from ..settings import Settings
+from . import loaders, records
+from .parsing import Problem, Rejected, Table, open_table
+
+log = logging.getLogger(__name__)
+
+KINDS = ("municipalities", "agreements", "calls", "tasks")
+COLUMNS = {
+    "municipalities": (records.MUNICIPALITIES_REQUIRED, records.MUNICIPALITIES_OPTIONAL),
+    "agreements": (records.AGREEMENTS_REQUIRED, records.AGREEMENTS_OPTIONAL),
+    "calls": (records.CALLS_REQUIRED, records.CALLS_OPTIONAL),
+    "tasks": (records.TASKS_REQUIRED, ()),
+}
+REPORT_PROBLEMS = 1000  # listed in a report; the rest are counted
+HTTP_TIMEOUT_SECONDS = 30.0
+Echo = Callable[[str], None]
+
+
+@dataclass
+class FileResult:
+    """What happened to one file: imported, unchanged (seen before), rejected or failed."""
+
+    name: str
+    kind: str
+    outcome: str
+    sha256: str = ""
+    format: str = ""
+    rows: int = 0
+    stored: int = 0
+    held: int = 0
+    held_agreements: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seen_at: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("imported", "unchanged")
+
+    def report(self) -> str:
+        """The operator's report: one summary line, then warnings and each problem, indented."""
+        how = f" ({self.format})" if self.format else ""
+        if self.outcome == "imported":
+            lines = [f"{self.name}: imported {self.rows:,} rows{how}"]
+        elif self.outcome == "unchanged":
+            when = self.seen_at.strftime("%Y-%m-%d %H:%M UTC") if self.seen_at else "before"
+            lines = [f"{self.name}: already imported on {when} (same content, sha256 {self.sha256[:12]}…); "
+                     "nothing to do"]
+        elif self.outcome == "rejected":
+            lines = [f"{self.name}: rejected{how}, {len(self.problems):,} problem(s); nothing was imported"]
+        else:
+            lines = [f"{self.name}: failed; nothing was imported"]
+        lines += [f"  {note}" for note in self.notes]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        if self.held:
+            shown = ", ".join(self.held_agreements[:5]) + (", …" if len(self.held_agreements) > 5 else "")
+            lines.append(f"  warning: {self.held:,} count(s) held for {len(self.held_agreements):,} agreement(s) "
+                         f"not known yet ({shown}); they are counted as soon as the agreement is imported")
+        lines += [f"  {p}" for p in self.problems[:REPORT_PROBLEMS]]
+        if len(self.problems) > REPORT_PROBLEMS:
+            lines.append(f"  … and {len(self.problems) - REPORT_PROBLEMS:,} more problem(s)")
+        return "\n".join(lines)
+
+
+class _AlreadyImported(Exception):
+    def __init__(self, prior: ImportedFile):
+        self.prior = prior
+
+
+def _prior_import(session: Session, kind: str, sha: str, other_than: int | None = None) -> ImportedFile | None:
+    stmt = select(ImportedFile).where(ImportedFile.kind == kind, ImportedFile.sha256 == sha,
+                                      ImportedFile.status == "imported")
+    if other_than is not None:
+        stmt = stmt.where(ImportedFile.id != other_than)
+    return session.scalars(stmt.order_by(ImportedFile.id).limit(1)).first()
+
+
+def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.datetime | None = None) -> FileResult:
+    """Import one file's content of `kind`; never raises for bad content (see `FileResult.outcome`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}")
+    now = now or utcnow()
+    sha = hashlib.sha256(data).hexdigest()
+    result = FileResult(name, kind, "imported", sha256=sha)
+    factory = session_factory(engine)
+    # Read what the checks need first, so the write transaction is short.
+    with factory() as session:
+        prior = _prior_import(session, kind, sha)
+        if prior is not None:
+            result.outcome, result.seen_at = "unchanged", prior.imported_at
+            return result
+        municipalities = loaders.known_municipalities(session) if kind in ("agreements", "tasks") else set()
+    try:
+        required, optional = COLUMNS[kind]
+        table = open_table(data, required, optional)
+        result.format, result.warnings = table.format, table.warnings
+        parsed = _parse(kind, table, municipalities)
+    except Rejected as exc:
+        result.outcome, result.problems, result.rows = "rejected", exc.problems, exc.rows
+        _record_rejection(factory, result, now)
+        return result
+    try:
+        with session_scope(factory) as session:
+            # The ledger row first: on SQLite this takes the write lock before anything is read.
+            ledger = ImportedFile(kind=kind, name=name[:500], sha256=sha, status="imported", imported_at=now)
+            session.add(ledger)
+            session.flush()
+            prior = _prior_import(session, kind, sha, other_than=ledger.id)
+            if prior is not None:
+                raise _AlreadyImported(prior)
+            _store(session, kind, parsed, result, ledger, now)
+            ledger.rows, ledger.held_rows, ledger.report = result.rows, result.held, result.report()
+            record.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
+            record.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)
+    except _AlreadyImported as exc:
+        result.outcome, result.seen_at = "unchanged", exc.prior.imported_at
+    return result
+
+
+def _parse(kind: str, table: Table, municipalities: set[str]) -> object:
+    if kind == "calls":
+        return records.parse_calls(table)
+    if kind == "agreements":
+        return records.parse_agreements(table, municipalities)
+    if kind == "municipalities":
+        return records.parse_municipalities(table)
+    return records.parse_tasks(table, municipalities)
+
+
+def _store(session: Session, kind: str, parsed: object, result: FileResult, ledger: ImportedFile,
+           now: dt.datetime) -> None:
+    if kind == "calls":
+        assert isinstance(parsed, records.CallCounts)
+        ids = loaders.agreement_ids(session)
+        released, agreements = loaders.release_held(session, ids)
+        daily, hourly, held = loaders.split_counts(parsed, ids)
+        loaders.store_counts(session, daily, hourly)
+        loaders.hold_counts(session, held, ledger.id, now)
+        result.rows, result.stored, result.held = parsed.rows, len(daily) + len(hourly), len(held)
+        result.held_agreements = sorted({h["agreement_uuid"] for h in held})
+        result.notes.append(f"{len(daily):,} daily and {len(hourly):,} hourly count(s) stored")
+        if released:
+            result.notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
+    elif kind == "agreements":
+        assert isinstance(parsed, records.AgreementFile)
+        counts = loaders.store_agreements(session, parsed, now, ledger.id)
+        released, agreements = loaders.release_held(session)
+        result.rows, result.stored = parsed.rows, parsed.rows
+        result.notes.append(f"{len(parsed.agreements):,} agreement(s): {counts['created']:,} new, "
+                            f"{counts['changed']:,} changed, {counts['unchanged']:,} unchanged")
+        if released:
+            result.notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
+    elif kind == "municipalities":
+        municipalities, with_access = parsed  # type: ignore[misc]
+        loaders.store_municipalities(session, municipalities, with_access)
+        result.rows = result.stored = len(municipalities)
+        result.notes.append(f"{len(municipalities):,} municipalit{'y' if len(municipalities) == 1 else 'ies'} "
+                            "updated")
+    else:
+        assert isinstance(parsed, dict)
+        loaders.store_tasks(session, parsed, now)
+        result.rows = result.stored = len(parsed)
+        result.notes.append(f"{len(parsed):,} task(s) updated")
+
+
+def _record_rejection(factory: Callable[[], Session], result: FileResult, now: dt.datetime) -> None:
+    """Keep the rejection in the ledger and the counters; the data itself stays as it was."""
+    try:
+        with session_scope(factory) as session:  # type: ignore[arg-type]
+            session.add(ImportedFile(kind=result.kind, name=result.name[:500], sha256=result.sha256,
+                                     status="rejected", rows=result.rows, report=result.report(), imported_at=now))
+            record.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},
+                             result.rows)
+    except Exception:  # the report on screen or beside the file still says what was wrong
+        log.exception("could not record the rejection of %s", result.name)
+
+
+def _safe_import(engine: Engine, kind: str, name: str, data: bytes, now: dt.datetime) -> FileResult:
+    """`import_content`, turning an unexpected failure (database down, a bug) into a failed result."""
+    try:
+        return import_content(engine, kind, name, data, now)
+    except Exception as exc:
+        log.exception("import of %s failed", name)
+        result = FileResult(name, kind, "failed")
+        result.notes.append(f"error: {type(exc).__name__}: {exc}"[:500])
+        return result
+
+
+def _run(engine: Engine, collector: str, now: dt.datetime) -> CollectorRun | None:
+    try:
+        with session_scope(session_factory(engine)) as session:
+            return record.start_run(session, collector, now)
+    except Exception:
+        log.exception("could not record the start of a %s run", collector)
+        return None
+
+
+def _finish(engine: Engine, run: CollectorRun | None, ok: bool, message: str) -> None:
+    if run is None:
+        return
+    try:
+        with session_scope(session_factory(engine)) as session:
+            record.finish_run(session, run, "success" if ok else "failure", message)
+    except Exception:
+        log.exception("could not record the end of a %s run", run.collector)
+
+
+def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path], echo: Echo) -> int:
+    """`monitor import KIND FILE…`: import each file on its own; files stay where they are.
+
+    Returns the exit code: 1 when any file was rejected or failed, else 0.
+    """
+    now = utcnow()
+    run = _run(engine, "import", now)
+    results = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            result = FileResult(str(path), kind, "failed")
+            result.notes.append(f"error: cannot read the file: {exc.strerror or exc}")
+        else:
+            result = _safe_import(engine, kind, str(path), data, now)
+        echo(result.report())
+        results.append(result)
+    bad = [r for r in results if not r.ok]
+    _finish(engine, run, not bad, _summary(results))
+    return 1 if bad else 0
+
+
+def _summary(results: list[FileResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no files"
+    bad = [f"{r.name}: {r.outcome}" for r in results if not r.ok]
+    return "; ".join([text, *bad])
+
+
+# --- the inbox ----------------------------------------------------------------------------
+
+@dataclass
+class InboxResult:
+    """One pass over the inbox (and the URL source, when configured)."""
+
+    files: list[FileResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(f.ok for f in self.files)
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Complete files waiting in `inbox`, in name order: dotfiles and ``*.tmp`` are still being written."""
+    if not inbox.is_dir():
+        return []
+    return sorted((p for p in inbox.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")),
+                  key=lambda p: p.name)
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem-2.ext`… when a file of that name is already there."""
+    target = folder / name
+    n = 1
+    while target.exists():
+        n += 1
+        stem, dot, ext = name.partition(".")
+        target = folder / f"{stem}-{n}{dot}{ext}"
+    return target
+
+
+def _file_away(path: Path, result: FileResult) -> None:
+    folder = path.parent / ("rejected" if result.outcome == "rejected" else "archive")
+    folder.mkdir(exist_ok=True)
+    target = _free_name(folder, path.name)
+    os.replace(path, target)
+    if result.outcome == "rejected":
+        target.with_name(target.name + ".report.txt").write_text(result.report() + "\n", encoding="utf-8")
+
+
+def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = None,
+                  client: httpx.Client | None = None) -> InboxResult:
+    """Import every complete call-count file in the inbox, then the configured URL, if any.
+
+    Imported (and already-imported) files move to ``archive/``, rejected ones to ``rejected/``
+    with a report beside them; a file that failed for another reason (the database away)
+    stays for the next pass. Never raises for bad files: it reports them.
+    """
+    now = now or utcnow()
+    result = InboxResult()
+    run = _run(engine, "calls", now)
+    inbox = settings.path(settings.collectors.calls.inbox)
+    try:
+        inbox.mkdir(parents=True, exist_ok=True)
+        paths = inbox_files(inbox)
+    except OSError as exc:
+        result.errors.append(f"inbox {inbox}: {exc}")
+        paths = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # taken away meanwhile, or unreadable: try again next pass
+            result.errors.append(f"{path.name}: cannot read: {exc.strerror or exc}")
+            continue
+        file_result = _safe_import(engine, "calls", path.name, data, now)
+        result.files.append(file_result)
+        if file_result.outcome != "failed":
+            try:
+                _file_away(path, file_result)
+            except OSError as exc:
+                result.errors.append(f"{path.name}: cannot move out of the inbox: {exc}")
+        log.log(logging.INFO if file_result.ok else logging.WARNING, "%s", file_result.report())
+    url = settings.collectors.calls.url
+    if url:
+        _fetch(engine, url, now, client, result)
+    _finish(engine, run, result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors))
+    return result
+
+
+def _fetch(engine: Engine, url: str, now: dt.datetime, client: httpx.Client | None, result: InboxResult) -> None:
+    """Import the CSV that `url` returns, through the same checks as an inbox file."""
+    own = client is None
+    client = client or httpx.Client(timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=True)
+    try:
+        response = client.get(url)
+        response.raise_for_status()
+        data = response.content
+    except httpx.HTTPError as exc:
+        result.errors.append(f"{url}: {type(exc).__name__}: {exc}")
+        log.warning("calls source %s: %s", url, exc)
+        return
+    finally:
+        if own:
+            client.close()
+    sha = hashlib.sha256(data).hexdigest()
+    with session_factory(engine)() as session:
+        rejected_before = session.scalar(select(ImportedFile.imported_at).where(
+            ImportedFile.kind == "calls", ImportedFile.sha256 == sha, ImportedFile.name == url[:500],
+            ImportedFile.status == "rejected").limit(1))
+    if rejected_before is not None:  # the same bad content again: report it, do not count it twice
+        result.errors.append(f"{url}: same content as rejected on {rejected_before:%Y-%m-%d %H:%M} UTC")
+        return
+    file_result = _safe_import(engine, "calls", url, data, now)
+    result.files.append(file_result)
+    log.log(logging.INFO if file_result.ok else logging.WARNING, "%s", file_result.report())
+
+
+def process_inbox_cli(engine: Engine, settings: Settings, echo: Echo) -> int:
+    """`monitor collect calls`: one pass over the inbox, reported; exit code 1 if anything was rejected."""
+    result = process_inbox(engine, settings)
+    for file_result in result.files:
+        echo(file_result.report())
+    for error in result.errors:
+        echo(f"error: {error}")
+    if not result.files and not result.errors:
+        echo(f"no files waiting in {settings.path(settings.collectors.calls.inbox)}")
+    return 0 if result.ok else 1

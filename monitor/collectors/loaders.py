@@ -1,0 +1,305 @@
+"""Writing checked records to the database in bulk, inside the caller's transaction.
+
+Call counts never become ORM objects: on SQLite they go in through one ``executemany`` of
+``INSERT … ON CONFLICT DO UPDATE``; on PostgreSQL through ``COPY`` into a temporary staging
+table and one set-based upsert. Both skip rows whose stored value is already the same, so a
+corrected file rewrites only what changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..db import is_postgres
+from ..models import (
+    Agreement,
+    AgreementEvent,
+    AgreementService,
+    CutoverTask,
+    DailyCallCount,
+    HeldCallCount,
+    HourlyCallCount,
+    ItSystem,
+    Municipality,
+    Service,
+)
+from .parsing import CPH
+from .records import AgreementFile, CallCounts, MunicipalityRecord
+
+COPY_CHUNK_ROWS = 100_000
+
+# (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
+DailyRow = tuple[int, dt.date, int, int | None]
+HourlyRow = tuple[int, dt.datetime, dt.date, int, int | None]
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if is_postgres(session) else sqlite.insert
+
+
+def known_municipalities(session: Session) -> set[str]:
+    """The municipality codes in the database."""
+    return set(session.scalars(select(Municipality.code)))
+
+
+def agreement_ids(session: Session) -> dict[str, int]:
+    """Agreement UUID (lower case) → id, for every agreement."""
+    return {uuid.lower(): id_ for uuid, id_ in session.execute(select(Agreement.uuid, Agreement.id))}
+
+
+# --- call counts --------------------------------------------------------------------------
+
+def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow], list[HourlyRow], list[dict]]:
+    """Rows for the count tables, and the held rows of agreements not known yet."""
+    daily: list[DailyRow] = []
+    hourly: list[HourlyRow] = []
+    held: list[dict] = []
+    days: dict[dt.datetime, dt.date] = {}
+    for (uuid, day), (calls, errors, _) in counts.daily.items():
+        aid = ids.get(uuid)
+        if aid is None:
+            held.append({"agreement_uuid": uuid, "granularity": "day", "period_start": day.isoformat(),
+                         "calls": calls, "errors": errors})
+        else:
+            daily.append((aid, day, calls, errors))
+    for (uuid, hour), (calls, errors, _) in counts.hourly.items():
+        aid = ids.get(uuid)
+        if aid is None:
+            held.append({"agreement_uuid": uuid, "granularity": "hour", "period_start": hour.isoformat(),
+                         "calls": calls, "errors": errors})
+            continue
+        day = days.get(hour)
+        if day is None:
+            day = days[hour] = hour.astimezone(CPH).date()
+        hourly.append((aid, hour, day, calls, errors))
+    return daily, hourly, held
+
+
+def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+    """Upsert counts by (agreement, bucket): a later value for the same bucket replaces the earlier."""
+    if is_postgres(session):
+        _copy_upsert(session, daily, hourly)
+    else:
+        _sqlite_upsert(session, daily, hourly)
+
+
+def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+    conn = session.connection()
+    dialect = conn.dialect
+    # Values are turned into what SQLAlchemy itself would store, once per distinct value.
+    to_day = DailyCallCount.__table__.c.day.type.dialect_impl(dialect).bind_processor(dialect)
+    to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect)
+    stored: dict[Any, Any] = {}
+
+    def value(v: Any, process: Any) -> Any:
+        s = stored.get(v)
+        if s is None:
+            s = stored[v] = process(v) if process else v
+        return s
+
+    if daily:
+        day_proc = to_day
+        conn.exec_driver_sql(
+            "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (agreement_id, day) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
+            "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors",
+            [(a, value(d, day_proc), c, e) for a, d, c, e in sorted(daily)])
+    if hourly:
+        stored_days: dict[Any, Any] = {}
+        rows = []
+        for a, h, d, c, e in sorted(hourly):
+            sd = stored_days.get(d)
+            if sd is None:
+                sd = stored_days[d] = to_day(d) if to_day else d
+            rows.append((a, value(h, to_hour), sd, c, e))
+        conn.exec_driver_sql(
+            "INSERT INTO hourly_calls (agreement_id, hour, day, calls, errors) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (agreement_id, hour) DO UPDATE SET day = excluded.day, calls = excluded.calls, "
+            "errors = excluded.errors WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors",
+            rows)
+
+
+def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur:
+        for rows, table, columns, types, key in (
+                (daily, "daily_calls", ("agreement_id", "day", "calls", "errors"),
+                 ("integer", "date", "bigint", "bigint"), ("agreement_id", "day")),
+                (hourly, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"),
+                 ("integer", "timestamp", "date", "bigint", "bigint"), ("agreement_id", "hour"))):
+            if not rows:
+                continue
+            stage = f"import_{table}"
+            cols = ", ".join(columns)
+            cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
+                        " ON COMMIT DROP")
+            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+                for start in range(0, len(rows), COPY_CHUNK_ROWS):
+                    chunk = rows[start:start + COPY_CHUNK_ROWS]
+                    copy.write("".join(_line(row) for row in chunk))
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
+                        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
+                        f"WHERE {table}.calls IS DISTINCT FROM EXCLUDED.calls "
+                        f"OR {table}.errors IS DISTINCT FROM EXCLUDED.errors")
+            cur.execute(f"DROP TABLE {stage}")
+
+
+def _line(row: tuple) -> str:
+    """One line of COPY text format; hours are naive UTC, as `UTCDateTime` stores them."""
+    out = []
+    for v in row:
+        if v is None:
+            out.append(r"\N")
+        elif type(v) is dt.datetime:
+            out.append(v.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" "))
+        else:
+            out.append(str(v))
+    return "\t".join(out) + "\n"
+
+
+def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.datetime) -> None:
+    """Keep counts of agreements not known yet, upserted by (agreement UUID, granularity, period)."""
+    if not held:
+        return
+    stmt = _insert(session)(HeldCallCount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["agreement_uuid", "granularity", "period_start"],
+        set_={"calls": stmt.excluded.calls, "errors": stmt.excluded.errors,
+              "imported_file_id": stmt.excluded.imported_file_id, "held_at": stmt.excluded.held_at})
+    for start in range(0, len(held), 10_000):
+        session.execute(stmt, [dict(h, imported_file_id=file_id, held_at=now) for h in held[start:start + 10_000]])
+
+
+def release_held(session: Session, ids: dict[str, int] | None = None) -> tuple[int, int]:
+    """Move held counts whose agreement now exists into the count tables; (rows, agreements) moved."""
+    held = session.execute(select(HeldCallCount.id, HeldCallCount.agreement_uuid, HeldCallCount.granularity,
+                                  HeldCallCount.period_start, HeldCallCount.calls, HeldCallCount.errors)).all()
+    if not held:
+        return 0, 0
+    ids = agreement_ids(session) if ids is None else ids
+    daily: list[DailyRow] = []
+    hourly: list[HourlyRow] = []
+    moved: list[int] = []
+    agreements = set()
+    for id_, uuid, granularity, period, calls, errors in held:
+        aid = ids.get(uuid.lower())
+        if aid is None:
+            continue
+        if granularity == "day":
+            daily.append((aid, dt.date.fromisoformat(period), calls, errors))
+        else:
+            hour = dt.datetime.fromisoformat(period).astimezone(dt.UTC)
+            hourly.append((aid, hour, hour.astimezone(CPH).date(), calls, errors))
+        moved.append(id_)
+        agreements.add(aid)
+    store_counts(session, daily, hourly)
+    for start in range(0, len(moved), 10_000):
+        session.execute(delete(HeldCallCount).where(HeldCallCount.id.in_(moved[start:start + 10_000])))
+    return len(moved), len(agreements)
+
+
+# --- agreements, municipalities, tasks ----------------------------------------------------
+
+def store_agreements(session: Session, parsed: AgreementFile, now: dt.datetime, file_id: int) -> dict[str, int]:
+    """Upsert IT systems, services and agreements; keep history when status, services or validity change.
+
+    Returns counts: created, changed, unchanged.
+    """
+    insert = _insert(session)
+    if parsed.it_systems:
+        stmt = insert(ItSystem)
+        stmt = stmt.on_conflict_do_update(index_elements=["uuid"], set_={
+            "name": func.coalesce(stmt.excluded.name, ItSystem.name),
+            "supplier": func.coalesce(stmt.excluded.supplier, ItSystem.supplier)})
+        session.execute(stmt, [{"uuid": u, "name": n, "supplier": s} for u, (n, s) in parsed.it_systems.items()])
+    if parsed.services:
+        stmt = insert(Service)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"name": func.coalesce(stmt.excluded.name,
+                                                                                              Service.name)})
+        session.execute(stmt, [{"id": i, "name": n} for i, n in parsed.services.items()])
+
+    existing = {row.uuid.lower(): row for row in session.execute(select(
+        Agreement.id, Agreement.uuid, Agreement.municipality_code, Agreement.it_system_uuid, Agreement.status,
+        Agreement.valid_from, Agreement.valid_to))}
+    services: dict[int, set[str]] = {}
+    for aid, sid in session.execute(select(AgreementService.agreement_id, AgreementService.service_id)):
+        services.setdefault(aid, set()).add(sid)
+
+    new = [r for u, r in parsed.agreements.items() if u not in existing]
+    if new:
+        session.execute(Agreement.__table__.insert(), [
+            {"uuid": r.uuid, "municipality_code": r.municipality_code, "it_system_uuid": r.it_system_uuid,
+             "status": r.status, "valid_from": r.valid_from, "valid_to": r.valid_to,
+             "first_seen_at": now, "changed_at": now, "last_seen_at": now} for r in new])
+    created: dict[str, int] = {}
+    for start in range(0, len(new), 10_000):
+        created.update(session.execute(select(Agreement.uuid, Agreement.id).where(
+            Agreement.uuid.in_([r.uuid for r in new[start:start + 10_000]]))).tuples().all())
+
+    updates: list[dict] = []
+    events: list[dict] = []
+    add_services: list[dict] = []
+    drop_services: list[tuple[int, str]] = []
+    changed = 0
+    for uuid, record in parsed.agreements.items():
+        old = existing.get(uuid)
+        aid = created[record.uuid] if old is None else old.id
+        have = services.get(aid, set())
+        add_services += [{"agreement_id": aid, "service_id": s} for s in sorted(record.services - have)]
+        drop_services += [(aid, s) for s in sorted(have - record.services)]
+        values = {"id": aid, "last_seen_at": now}
+        recorded = old is None or (old.status, have, old.valid_from, old.valid_to) != (
+            record.status, record.services, record.valid_from, record.valid_to)
+        if old is not None and (recorded or (old.municipality_code, old.it_system_uuid) != (
+                record.municipality_code, record.it_system_uuid)):
+            changed += 1
+            values.update(municipality_code=record.municipality_code, it_system_uuid=record.it_system_uuid,
+                          status=record.status, valid_from=record.valid_from, valid_to=record.valid_to,
+                          changed_at=now)
+        if old is not None:
+            updates.append(values)
+        if recorded:
+            events.append({"agreement_id": aid, "seen_at": now, "status": record.status,
+                           "services": ",".join(sorted(record.services)), "valid_from": record.valid_from,
+                           "valid_to": record.valid_to, "imported_file_id": file_id})
+    # Bulk UPDATE by primary key: one statement per distinct set of columns.
+    for keys in {tuple(sorted(u)) for u in updates}:
+        session.execute(update(Agreement), [u for u in updates if tuple(sorted(u)) == keys])
+    if drop_services:
+        for aid, sid in drop_services:
+            session.execute(delete(AgreementService).where(AgreementService.agreement_id == aid,
+                                                           AgreementService.service_id == sid))
+    if add_services:
+        session.execute(AgreementService.__table__.insert(), add_services)
+    if events:
+        session.execute(AgreementEvent.__table__.insert(), events)
+    return {"created": len(new), "changed": changed, "unchanged": len(parsed.agreements) - len(new) - changed}
+
+
+def store_municipalities(session: Session, records: dict[str, MunicipalityRecord], with_access: bool) -> None:
+    """Upsert municipalities by code; user_access_control only when the file has that column."""
+    stmt = _insert(session)(Municipality)
+    columns = ["name", "region", "population", "population_date"] + (["user_access_control"] if with_access else [])
+    stmt = stmt.on_conflict_do_update(index_elements=["code"], set_={c: stmt.excluded[c] for c in columns})
+    rows = [{"code": r.code, "name": r.name, "region": r.region, "population": r.population,
+             "population_date": r.population_date, "user_access_control": r.user_access_control}
+            for r in records.values()]
+    session.execute(stmt, rows)
+
+
+def store_tasks(session: Session, tasks: dict[tuple[str, str], tuple[bool, int]], now: dt.datetime) -> None:
+    """Upsert cut-over tasks by (municipality, task); `updated_at` moves only when `done` changes."""
+    stmt = _insert(session)(CutoverTask)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["municipality_code", "task"],
+        set_={"done": stmt.excluded.done, "updated_at": stmt.excluded.updated_at},
+        where=CutoverTask.done != stmt.excluded.done)
+    session.execute(stmt, [{"municipality_code": code, "task": task, "done": done, "updated_at": now}
+                           for (code, task), (done, _) in tasks.items()])

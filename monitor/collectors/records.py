@@ -1,0 +1,334 @@
+"""Row checks per kind of import: a `Table` in, clean records out, or `Rejected` with every problem.
+
+Nothing here touches the database; what the checks need from it (the known municipality
+codes) is passed in. The call-count parser is the hot loop of a million-row file, so it
+caches parsed periods and identifiers (a file has few distinct ones) and builds no object
+per row beyond one tuple.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .parsing import (
+    FieldError,
+    Problem,
+    Rejected,
+    Table,
+    check_plain,
+    message,
+    parse_bool,
+    parse_code,
+    parse_count,
+    parse_date,
+    parse_period,
+    parse_status,
+    parse_text,
+    parse_uuid,
+)
+
+CALLS_REQUIRED = ("period_start", "agreement_uuid", "calls")
+CALLS_OPTIONAL = ("errors",)
+AGREEMENTS_REQUIRED = ("agreement_uuid", "municipality_code", "it_system_uuid", "service", "status")
+AGREEMENTS_OPTIONAL = ("it_system_name", "service_name", "supplier", "valid_from", "valid_to")
+MUNICIPALITIES_REQUIRED = ("code", "name", "region", "population", "population_date")
+MUNICIPALITIES_OPTIONAL = ("user_access_control",)
+TASKS_REQUIRED = ("municipality_code", "task", "done")
+
+# A count: (calls, errors or None, line number).
+Count = tuple[int, int | None, int]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a million new tuples would trigger it thousands of times."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _field_count(line: int, row: list[str], expected: int) -> Problem:
+    return Problem(line, "", ",".join(row), message("field_count", found=len(row), expected=expected))
+
+
+# --- call counts --------------------------------------------------------------------------
+
+@dataclass
+class CallCounts:
+    """The counts of a calls file, one per (agreement UUID, bucket); identical duplicates merged."""
+
+    daily: dict[tuple[str, dt.date], Count] = field(default_factory=dict)
+    hourly: dict[tuple[str, dt.datetime], Count] = field(default_factory=dict)
+    rows: int = 0
+
+
+def parse_calls(table: Table) -> CallCounts:
+    """Check every row of a calls file; raise `Rejected` listing every bad line."""
+    ip, ia, ic = (table.index(c) for c in CALLS_REQUIRED)
+    ie = table.index("errors")
+    assert ip is not None and ia is not None and ic is not None
+    width = len(table.columns)
+    result = CallCounts()
+    daily, hourly = result.daily, result.hourly
+    periods: dict[str, tuple[bool, dt.date] | FieldError] = {}
+    uuids: dict[str, str | FieldError] = {}
+    problems: list[Problem] = []
+    rows = 0
+    with _no_gc():
+        for line, row in table.rows:
+            rows += 1
+            if len(row) != width:
+                problems.append(_field_count(line, row, width))
+                continue
+            bad = False
+            text = row[ip]
+            period = periods.get(text)
+            if period is None:
+                try:
+                    value = parse_period(text)
+                    period = (type(value) is dt.datetime, value)
+                except FieldError as exc:
+                    period = exc
+                periods[text] = period
+            if type(period) is not tuple:
+                problems.append(Problem(line, "period_start", text, str(period)))
+                bad = True
+            text = row[ia]
+            uuid = uuids.get(text)
+            if uuid is None:
+                try:
+                    uuid = parse_uuid(text)
+                except FieldError as exc:
+                    uuid = exc
+                uuids[text] = uuid
+            if type(uuid) is not str:
+                problems.append(Problem(line, "agreement_uuid", text, str(uuid)))
+                bad = True
+            text = row[ic]
+            if text.isdigit() and text.isascii():
+                calls = int(text)
+            else:
+                try:
+                    calls = parse_count(text)
+                except FieldError as exc:
+                    problems.append(Problem(line, "calls", text, str(exc)))
+                    bad = True
+            errors = None
+            if ie is not None:
+                text = row[ie]
+                if text.isdigit() and text.isascii():
+                    errors = int(text)
+                elif text:
+                    try:
+                        errors = parse_count(text) if check_plain(text).strip() else None
+                    except FieldError as exc:
+                        problems.append(Problem(line, "errors", text, str(exc)))
+                        bad = True
+                if errors is not None and not bad and errors > calls:
+                    problems.append(Problem(line, "errors", text, message("errors_gt_calls", errors=errors,
+                                                                          calls=calls)))
+                    bad = True
+            if bad:
+                continue
+            count = (calls, errors, line)
+            target = hourly if period[0] else daily  # type: ignore[index]
+            earlier = target.setdefault((uuid, period[1]), count)  # type: ignore[index]
+            if earlier is not count and (earlier[0] != calls or earlier[1] != errors):
+                problems.append(Problem(line, "calls", row[ic], message(
+                    "duplicate_conflict", line=earlier[2], what="agreement_uuid and period_start")))
+    result.rows = rows
+    _finish(rows, problems)
+    return result
+
+
+# --- the slower kinds: a few thousand rows at most ----------------------------------------
+
+class _RowChecker:
+    """Collects the problems of one row: ``get(column, parser)`` returns None when it failed."""
+
+    def __init__(self, table: Table, problems: list[Problem]):
+        self.table, self.problems = table, problems
+        self.positions = {c: i for i, c in enumerate(table.columns)}
+        self.line = 0
+        self.row: list[str] = []
+        self.ok = True
+
+    def start(self, line: int, row: list[str]) -> bool:
+        self.line, self.row, self.ok = line, row, True
+        if len(row) != len(self.table.columns):
+            self.problems.append(_field_count(line, row, len(self.table.columns)))
+            return False
+        return True
+
+    def text(self, column: str) -> str:
+        i = self.positions.get(column)
+        return "" if i is None else self.row[i]
+
+    def get(self, column: str, parser: Callable[[str], object]) -> object:
+        try:
+            return parser(self.text(column))
+        except FieldError as exc:
+            self.fail(column, str(exc))
+            return None
+
+    def fail(self, column: str, reason: str) -> None:
+        self.problems.append(Problem(self.line, column, self.text(column), reason))
+        self.ok = False
+
+
+def _finish(rows: int, problems: list[Problem]) -> None:
+    if not rows and not problems:
+        problems.append(Problem(2, "", "", message("no_rows")))
+    if problems:
+        raise Rejected(problems, rows)
+
+
+@dataclass
+class AgreementRecord:
+    """One agreement as the file describes it, with the line each value was first seen on."""
+
+    uuid: str
+    municipality_code: str
+    it_system_uuid: str
+    status: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    line: int
+    services: set[str] = field(default_factory=set)
+
+
+@dataclass
+class AgreementFile:
+    agreements: dict[str, AgreementRecord] = field(default_factory=dict)
+    it_systems: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # uuid -> (name, supplier)
+    services: dict[str, str | None] = field(default_factory=dict)  # id -> name
+    rows: int = 0
+
+
+_SHARED = ("municipality_code", "it_system_uuid", "status", "valid_from", "valid_to")
+
+
+def parse_agreements(table: Table, municipalities: set[str]) -> AgreementFile:
+    """Check an agreements file: one row per service, the rows of an agreement consistent."""
+    problems: list[Problem] = []
+    out = AgreementFile()
+    names: dict[tuple[str, str], tuple[str, int]] = {}  # (what, key) -> (value, line first seen)
+    check = _RowChecker(table, problems)
+    for line, row in table.rows:
+        out.rows += 1
+        if not check.start(line, row):
+            continue
+        uuid = check.get("agreement_uuid", parse_uuid)
+        code = check.get("municipality_code", parse_code)
+        if code is not None and code not in municipalities:
+            check.fail("municipality_code", message("unknown_municipality"))
+        system = check.get("it_system_uuid", parse_uuid)
+        service = check.get("service", lambda t: parse_text(t, limit=50))
+        status = check.get("status", parse_status)
+        valid_from = check.get("valid_from", lambda t: parse_date(t, required=False))
+        valid_to = check.get("valid_to", lambda t: parse_date(t, required=False))
+        if valid_from and valid_to and valid_to <= valid_from:  # type: ignore[operator]
+            check.fail("valid_to", message("date_order", valid_from=valid_from))
+        optional = {c: check.get(c, lambda t: parse_text(t, required=False))
+                    for c in ("it_system_name", "supplier", "service_name")}
+        if not check.ok:
+            continue
+        for what, key, column in (("it_system_name", system, "it_system_name"), ("supplier", system, "supplier"),
+                                  ("service_name", service, "service_name")):
+            value = optional[column]
+            if value is None:
+                continue
+            earlier = names.setdefault((what, key), (value, line))  # type: ignore[arg-type]
+            if earlier[0] != value:
+                label = "service" if what == "service_name" else "it_system_uuid"
+                check.fail(column, message("duplicate_conflict", line=earlier[1], what=label))
+        values = dict(zip(_SHARED, (code, system, status, valid_from, valid_to), strict=True))
+        record = out.agreements.get(uuid)  # type: ignore[arg-type]
+        if record is None:
+            record = AgreementRecord(uuid, line=line, **values)  # type: ignore[arg-type]
+            out.agreements[uuid] = record  # type: ignore[index]
+        else:
+            for column in _SHARED:
+                if getattr(record, column) != values[column]:
+                    there = getattr(record, column)
+                    check.fail(column, message("agreement_mismatch", line=record.line, column=column,
+                                               value="" if there is None else str(there)))
+        if not check.ok:
+            continue
+        record.services.add(service)  # type: ignore[arg-type]
+        name, supplier = out.it_systems.get(system, (None, None))  # type: ignore[arg-type]
+        out.it_systems[system] = (name or optional["it_system_name"], supplier or optional["supplier"])  # type: ignore
+        out.services[service] = out.services.get(service) or optional["service_name"]  # type: ignore
+    _finish(out.rows, problems)
+    return out
+
+
+@dataclass
+class MunicipalityRecord:
+    code: str
+    name: str
+    region: str
+    population: int
+    population_date: dt.date
+    user_access_control: bool | None
+    line: int
+
+
+def parse_municipalities(table: Table) -> tuple[dict[str, MunicipalityRecord], bool]:
+    """Check a municipalities file; also says whether it has the user_access_control column."""
+    problems: list[Problem] = []
+    out: dict[str, MunicipalityRecord] = {}
+    check = _RowChecker(table, problems)
+    has_access = "user_access_control" in table.columns
+    rows = 0
+    for line, row in table.rows:
+        rows += 1
+        if not check.start(line, row):
+            continue
+        record = MunicipalityRecord(
+            check.get("code", parse_code), check.get("name", lambda t: parse_text(t, limit=100)),  # type: ignore
+            check.get("region", lambda t: parse_text(t, limit=100)), check.get("population", parse_count),  # type: ignore
+            check.get("population_date", parse_date), check.get("user_access_control",  # type: ignore
+                                                                 lambda t: parse_bool(t, required=False)),
+            line)
+        if not check.ok:
+            continue
+        earlier = out.setdefault(record.code, record)
+        if earlier is not record and (earlier.name, earlier.region, earlier.population, earlier.population_date,
+                                      earlier.user_access_control) != (
+                record.name, record.region, record.population, record.population_date, record.user_access_control):
+            check.fail("code", message("duplicate_conflict", line=earlier.line, what="code"))
+    _finish(rows, problems)
+    return out, has_access
+
+
+def parse_tasks(table: Table, municipalities: set[str]) -> dict[tuple[str, str], tuple[bool, int]]:
+    """Check a cut-over tasks file: (municipality code, task) -> (done, line)."""
+    problems: list[Problem] = []
+    out: dict[tuple[str, str], tuple[bool, int]] = {}
+    check = _RowChecker(table, problems)
+    rows = 0
+    for line, row in table.rows:
+        rows += 1
+        if not check.start(line, row):
+            continue
+        code = check.get("municipality_code", parse_code)
+        if code is not None and code not in municipalities:
+            check.fail("municipality_code", message("unknown_municipality"))
+        task = check.get("task", lambda t: parse_text(t, limit=200))
+        done = check.get("done", parse_bool)
+        if not check.ok:
+            continue
+        earlier = out.setdefault((code, task), (done, line))  # type: ignore[arg-type]
+        if earlier[0] != done:
+            check.fail("done", message("duplicate_conflict", line=earlier[1], what="municipality_code and task"))
+    _finish(rows, problems)
+    return out
