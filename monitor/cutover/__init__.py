@@ -1,0 +1,12 @@
+"""Cut-over health: a pure core (`core`) and a thin query layer (`queries`).
+
+`cutover_document(session, settings, now)` is the seam used by the API, the pages and the
+metrics collector.
+"""
+
+from __future__ import annotations
+
+from .core import STATUSES, Window
+from .queries import cutover_document, fingerprint, window_for
+
+__all__ = ["STATUSES", "Window", "cutover_document", "fingerprint", "window_for"]

@@ -1,0 +1,163 @@
+"""Cut-over health, the query part: gathers the inputs of `core.evaluate` with SQL aggregates.
+
+Call rows are only ever summed in the database, per agreement, over the handful of observed
+and baseline hours; what comes back is one row per agreement that had traffic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    Agreement,
+    AgreementService,
+    CutoverTask,
+    HourlyCallCount,
+    ImportedFile,
+    ItSystem,
+    Meta,
+    Municipality,
+    Service,
+)
+from ..settings import Settings
+from . import core
+from .core import HOUR, AgreementTraffic, FrozenZoneChange, Inputs, Window
+
+
+def _parse_instant(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None  # an instant without offset is not guessed at
+
+
+def window_for(session: Session, settings: Settings) -> Window:
+    """The configured window; else the demo's (meta key "demo"); else none."""
+    c = settings.cutover
+    if c.start is not None or c.end is not None:
+        return Window(c.start, c.end, c.frozen_zone_start, "config")
+    row = session.get(Meta, "demo")
+    demo = row.value if row is not None and isinstance(row.value, dict) else None
+    if demo and (_parse_instant(demo.get("cutover_start")) or _parse_instant(demo.get("cutover_end"))):
+        return Window(_parse_instant(demo.get("cutover_start")), _parse_instant(demo.get("cutover_end")),
+                      c.frozen_zone_start or _parse_instant(demo.get("frozen_zone_start")), "demo")
+    return Window(frozen_zone_start=c.frozen_zone_start, source=None)
+
+
+def newest_complete_hour(session: Session, now: dt.datetime) -> dt.datetime | None:
+    """The start of the newest hour bucket with data that had ended by `now` (index on hour)."""
+    return session.scalar(select(func.max(HourlyCallCount.hour)).where(HourlyCallCount.hour <= now - HOUR))
+
+
+def fingerprint(session: Session, settings: Settings, now: dt.datetime) -> tuple[Any, ...]:
+    """What the document depends on, cheaply: window, watermark, phase and the newest import.
+
+    Two calls with the same fingerprint give the same statuses and counts (only "now"
+    differs), so a scrape can reuse the document computed for the previous one.
+    """
+    window = window_for(session, settings)
+    wm = core.watermark(newest_complete_hour(session, now), now)
+    newest_import = session.scalar(select(func.max(ImportedFile.id)))
+    phase = (window.in_window(now), core.is_pending(window, now, wm),
+             window.end is not None and now >= window.end)
+    return (window, wm, phase, newest_import)
+
+
+def _traffic(session: Session, pairs: list[tuple[dt.datetime, dt.datetime]]) -> dict[int, tuple[int, ...]]:
+    if not pairs:
+        return {}
+    h = HourlyCallCount
+    observed = [o for o, _ in pairs]
+    weights = Counter(b for _, b in pairs)  # a doubled October wall-clock hour counts twice
+    in_obs = h.hour.in_(observed)
+    in_base = h.hour.in_(list(weights))
+    base_weight = case(*[(h.hour == b, w) for b, w in weights.items()], else_=0)
+    stmt = (select(h.agreement_id,
+                   func.sum(case((in_obs, h.calls), else_=0)),
+                   func.sum(case((in_obs, func.coalesce(h.errors, 0)), else_=0)),
+                   func.sum(case((in_obs & h.errors.is_not(None), h.calls), else_=0)),
+                   func.count(case((in_obs & h.errors.is_not(None), 1))),
+                   func.sum(h.calls * base_weight),
+                   func.count(case((in_base, 1))))
+            .where(or_(in_obs, in_base))
+            .group_by(h.agreement_id))
+    return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in session.execute(stmt)}
+
+
+def _agreement_info(session: Session, ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    stmt = (select(Agreement.id, Agreement.uuid, Agreement.municipality_code, Agreement.status,
+                   Agreement.it_system_uuid, ItSystem.name, ItSystem.supplier,
+                   Agreement.first_seen_at, Agreement.changed_at)
+            .join(ItSystem, ItSystem.uuid == Agreement.it_system_uuid))
+    services_stmt = select(AgreementService.agreement_id, AgreementService.service_id)
+    if ids is not None:
+        stmt = stmt.where(Agreement.id.in_(ids))
+        services_stmt = services_stmt.where(AgreementService.agreement_id.in_(ids))
+    services: dict[int, list[str]] = defaultdict(list)
+    for agreement_id, service_id in session.execute(services_stmt):
+        services[agreement_id].append(service_id)
+    return {row.id: {"uuid": row.uuid, "municipality_code": row.municipality_code, "status": row.status,
+                     "it_system_uuid": row.it_system_uuid, "it_system_name": row.name,
+                     "supplier": row.supplier, "services": tuple(sorted(services[row.id])),
+                     "first_seen_at": row.first_seen_at, "changed_at": row.changed_at}
+            for row in session.execute(stmt)}
+
+
+def _changes(session: Session, frozen_zone_start: dt.datetime | None, now: dt.datetime) -> list[FrozenZoneChange]:
+    if frozen_zone_start is None:
+        return []
+    ids = list(session.scalars(select(Agreement.id).where(
+        or_((Agreement.first_seen_at > frozen_zone_start) & (Agreement.first_seen_at <= now),
+            (Agreement.changed_at > frozen_zone_start) & (Agreement.changed_at <= now)))))
+    info = _agreement_info(session, ids) if ids else {}
+    return [FrozenZoneChange(i["uuid"], i["municipality_code"], i["status"], i["it_system_uuid"],
+                             i["it_system_name"], i["supplier"], i["services"], i["first_seen_at"],
+                             i["changed_at"]) for i in info.values()]
+
+
+def _tasks(session: Session) -> dict[str, tuple[int, int]]:
+    stmt = (select(CutoverTask.municipality_code,
+                   func.count(case((CutoverTask.done.is_(True), 1))), func.count())
+            .group_by(CutoverTask.municipality_code))
+    return {code: (int(done), int(total)) for code, done, total in session.execute(stmt)}
+
+
+def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inputs, list[dt.datetime]]:
+    """The inputs of `core.evaluate` at `now`, and the observed hours."""
+    now = now.astimezone(dt.UTC)
+    window = window_for(session, settings)
+    wm = core.watermark(newest_complete_hour(session, now), now)
+    observed = core.observed_span(window, now, wm, settings.cutover.lookback_hours)
+    pairs = core.compared_hours(observed, settings.cutover.baseline_days)
+    sums = _traffic(session, pairs)
+    info = _agreement_info(session, list(sums)) if sums else {}
+    traffic = []
+    for agreement_id, (obs, errs, err_calls, err_rows, base, base_rows) in sums.items():
+        i = info.get(agreement_id)
+        if i is None:  # deleted between the two queries
+            continue
+        traffic.append(AgreementTraffic(
+            i["uuid"], i["municipality_code"], i["status"], i["it_system_uuid"], i["it_system_name"],
+            i["supplier"], i["services"], observed_calls=obs, observed_errors=errs,
+            observed_error_calls=err_calls, observed_error_rows=err_rows,
+            baseline_calls=base, baseline_rows=base_rows))
+    municipalities = [(m.code, m.name) for m in session.execute(select(Municipality.code, Municipality.name))]
+    service_names = dict(session.execute(select(Service.id, Service.name)).tuples().all())
+    inputs = Inputs(now=now, window=window, watermark=wm, municipalities=municipalities, traffic=traffic,
+                    changes=_changes(session, window.frozen_zone_start, now), tasks=_tasks(session),
+                    service_names=service_names)
+    return inputs, observed
+
+
+def cutover_document(session: Session, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+    """The GET /api/v1/cutover document at `now` (an aware datetime)."""
+    inputs, observed = gather(session, settings, now)
+    return core.evaluate(inputs, settings.cutover, observed)
