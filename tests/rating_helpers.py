@@ -1,0 +1,73 @@
+"""Test data for the rating tests, written with plain SQLAlchemy inserts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from monitor.models import (
+    Agreement,
+    AgreementService,
+    DailyCallCount,
+    HourlyCallCount,
+    ItSystem,
+    Municipality,
+    Service,
+)
+
+CPH = ZoneInfo("Europe/Copenhagen")
+AS_OF = dt.date(2020, 11, 28)  # the window is 29 Oct – 27 Nov, the redundancy period 30 Aug – 27 Nov
+
+
+def days_before(as_of: dt.date, n: int) -> list[dt.date]:
+    """The n days ending the day before as_of."""
+    return [as_of - dt.timedelta(days=i) for i in range(n, 0, -1)]
+
+
+def add_agreement(session: Session, uuid: str, municipality: str = "101", it_system: str = "sys-a",
+                  services: tuple[str, ...] = ("SF1520",), status: str = "active",
+                  valid_from: dt.date | None = None, valid_to: dt.date | None = None) -> int:
+    """Insert an agreement (and its IT system and services when new); returns its id."""
+    if session.get(ItSystem, it_system) is None:
+        session.execute(insert(ItSystem).values(uuid=it_system, name=f"System {it_system}", supplier="Leverandør A/S"))
+    for s in services:
+        if session.get(Service, s) is None:
+            session.execute(insert(Service).values(id=s, name=s))
+    agreement_id = session.execute(insert(Agreement).values(
+        uuid=uuid, municipality_code=municipality, it_system_uuid=it_system, status=status,
+        valid_from=valid_from, valid_to=valid_to).returning(Agreement.id)).scalar_one()
+    session.execute(insert(AgreementService), [{"agreement_id": agreement_id, "service_id": s} for s in services])
+    return agreement_id
+
+
+def add_daily(session: Session, agreement_id: int, days: list[dt.date] | dt.date, calls: int) -> None:
+    """A daily count of `calls` on each of `days`."""
+    days = days if isinstance(days, list) else [days]
+    session.execute(insert(DailyCallCount), [{"agreement_id": agreement_id, "day": d, "calls": calls} for d in days])
+
+
+def add_hourly(session: Session, agreement_id: int, local_hour: dt.datetime, calls: int) -> None:
+    """An hourly count for the Copenhagen wall-clock hour `local_hour` (naive)."""
+    start = local_hour.replace(tzinfo=CPH)
+    session.execute(insert(HourlyCallCount).values(
+        agreement_id=agreement_id, hour=start.astimezone(dt.UTC), day=start.date(), calls=calls))
+
+
+def cover_window(session: Session, as_of: dt.date = AS_OF, days: int = 90) -> int:
+    """Give every day before as_of a (zero) count under an agreement of another municipality."""
+    agreement_id = add_agreement(session, "cover-0000", municipality="860", it_system="sys-cover",
+                                 status="inactive")
+    add_daily(session, agreement_id, days_before(as_of, days), 0)
+    return agreement_id
+
+
+def set_municipality(session: Session, code: str, **values: object) -> None:
+    """Change a reference municipality (population, user_access_control, ...)."""
+    session.execute(update(Municipality).where(Municipality.code == code).values(**values))
+
+
+def population(session: Session, code: str) -> int | None:
+    return session.scalar(select(Municipality.population).where(Municipality.code == code))
