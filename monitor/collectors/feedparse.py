@@ -1,0 +1,158 @@
+"""RSS and Atom status feeds (Atlassian Statuspage shape) into `ParsedNotice`s, via feedparser.
+
+A broken document still gives every item that was complete: feedparser's loose parser
+recovers what it can, and an item counts only when its closing tag is in the bytes (a feed
+cut off in the middle of an item would otherwise yield that item with half its timeline).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import email.utils
+import re
+from typing import Any
+
+import feedparser
+
+from .updatehtml import RawUpdate, parse_updates, plain
+from .upstream import (
+    MAINTENANCE_STATUSES,
+    ParsedNotice,
+    ParsedUpdate,
+    ParseResult,
+    affected_names,
+    resolved_time,
+    sanitize,
+    status_word,
+)
+
+ITEM_END_RE = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+
+
+def looks_like_feed(content: bytes) -> bool:
+    """True when `content` parses as RSS or Atom (used to guess a source's kind)."""
+    parsed = feedparser.parse(content)
+    return bool(parsed.get("version")) or bool(parsed.entries)
+
+
+def parse_feed(content: bytes, now: dt.datetime) -> ParseResult:
+    """Parse a fetched feed; `now` stands in for an item without a date when inferring years."""
+    result = ParseResult()
+    if not content.strip():
+        result.fatal = "the feed is empty"
+        return result
+    parsed = feedparser.parse(content)
+    entries = list(parsed.entries)
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        if isinstance(exc, feedparser.CharacterEncodingOverride):
+            result.problems.append(f"wrong encoding: {exc}")
+        else:
+            complete = len(ITEM_END_RE.findall(content))
+            if complete < len(entries):
+                result.problems.append(
+                    f"{len(entries) - complete} item(s) cut off (not complete) were left out")
+                entries = entries[:complete]
+            result.problems.append(f"the feed is malformed: {exc}")
+    if not parsed.get("version") and not entries:
+        result.fatal = "not an RSS or Atom feed" + (f" ({result.problems[-1]})" if result.problems else "")
+        result.problems.clear()
+        return result
+    for position, entry in enumerate(entries, start=1):
+        notice, problems = parse_entry(entry, now)
+        label = entry.get("id") or entry.get("title") or f"item {position}"
+        result.problems.extend(f"{label}: {p}" for p in problems)
+        if notice is not None:
+            result.notices.append(notice)
+    return result
+
+
+def _entry_date(entry: Any) -> tuple[dt.datetime | None, dt.tzinfo]:
+    """The item's date (UTC) and the offset it was written with (for times in unknown zones)."""
+    for key in ("updated", "published"):
+        struct = entry.get(f"{key}_parsed")
+        if struct is None:
+            continue
+        at = dt.datetime.fromtimestamp(calendar.timegm(struct), dt.UTC)
+        raw = entry.get(key) or ""
+        try:
+            written = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            try:
+                written = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            except ValueError:
+                written = at
+        return at, (written.tzinfo if written.tzinfo else dt.UTC)
+    return None, dt.UTC
+
+
+def _entry_html(entry: Any) -> str:
+    for content in entry.get("content") or []:
+        if content.get("value"):
+            return str(content["value"])
+    return str(entry.get("summary") or "")
+
+
+def parse_entry(entry: Any, now: dt.datetime) -> tuple[ParsedNotice | None, list[str]]:
+    """One feed item as a notice, or None (with the reason) when it cannot be stored whole."""
+    upstream_id = (entry.get("id") or entry.get("link") or "").strip()
+    title = " ".join((entry.get("title") or "").split())
+    if not upstream_id:
+        return None, ["the item has no id (guid) and no link: left out"]
+    if not title:
+        return None, ["the item has no title: left out"]
+    item_date, written_tz = _entry_date(entry)
+    reference = item_date or now
+    html = _entry_html(entry)
+    raw, problems = parse_updates(html, reference, written_tz)
+    names, maintenance_line = affected_names(plain(html))
+    text = f"{title} {plain(html)}"
+    words = [status_word(u.word) for u in raw]
+    maintenance = maintenance_line or any(w in MAINTENANCE_STATUSES for w in words)
+    kind = "maintenance" if maintenance else "incident"
+    if not raw:
+        raw = [_single_update(html, text, reference)]
+    updates = resolve_statuses(raw, kind)
+    status = updates[0].status
+    return ParsedNotice(
+        upstream_id=upstream_id[:500], title=title, kind=kind, status=status,
+        url=entry.get("link"), component_names=names, text=text, updates=updates,
+        started_at=updates[-1].at, updated_at=updates[0].at,
+        resolved_at=resolved_time(status, updates),
+    ), problems
+
+
+def _single_update(html: str, text: str, at: dt.datetime) -> RawUpdate:
+    """An item from another generator, without a timeline: one update, status from its words."""
+    found = ""
+    lowered = text.lower()
+    for word in ("resolved", "løst", "completed", "afsluttet", "monitoring", "overvåger",
+                 "identified", "identificeret", "in progress", "i gang", "scheduled", "planlagt"):
+        if re.search(rf"\b{word}\b", lowered):
+            found = word
+            break
+    return RawUpdate(word=found, at=at, body_html=sanitize(html))
+
+
+def resolve_statuses(raw: list[RawUpdate], kind: str) -> list[ParsedUpdate]:
+    """Canonical statuses, newest first: a word that defines none keeps the previous status.
+
+    Two updates with the same status and minute (upstream posts several "Update"s at once)
+    would be the same update by identity; the later ones are set a microsecond apart, in
+    upstream order, so each is stored once and a re-poll finds each again.
+    """
+    current = "scheduled" if kind == "maintenance" else "investigating"
+    seen: set[tuple[str, dt.datetime]] = set()
+    oldest_first: list[ParsedUpdate] = []
+    for u in reversed(raw):
+        # "Update"/"Opdatering", and any word upstream does not define, keep the status.
+        word = status_word(u.word)
+        if word is not None:
+            current = word
+        at = u.at
+        while (current, at) in seen:
+            at += dt.timedelta(microseconds=1)
+        seen.add((current, at))
+        oldest_first.append(ParsedUpdate(status=current, at=at, body_html=u.body_html))
+    return list(reversed(oldest_first))

@@ -1,0 +1,283 @@
+"""The notice collector: poll each status-page source, parse it, store what changed.
+
+Each source is polled in a transaction of its own, so one broken source never holds back
+another. The first clean poll of a source is its backfill (history, nobody notified). A
+broken or partial document keeps every complete item, reports the rest and leaves the
+conditional-GET validators as they were, so the next poll fetches it whole again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from .. import record
+from ..db import session_factory, session_scope, utcnow
+from ..models import NoticeSource
+from ..settings import Settings
+from . import feedparse, statuspage
+from .httpfetch import Fetched, FetchError, fetch_url, is_url, make_client, read_path, resolve_location
+from .noticestore import StoreCounts, store_notices
+from .upstream import ParseResult
+
+log = logging.getLogger(__name__)
+COLLECTOR = "notices"
+MAX_BACKOFF_SECONDS = 3600
+
+
+@dataclass
+class SourceSpec:
+    """A source to poll: its name, where it is (URL or absolute path), kind and defaults."""
+
+    name: str
+    location: str
+    kind: str
+    components: tuple[str, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """How one source's poll went."""
+
+    name: str
+    ok: bool
+    summary: str
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The report lines for the command line and the run record."""
+        head = f"{self.name}: {self.summary}" if self.ok else f"{self.name}: FAILED: {self.summary}"
+        return [head, *(f"  - {p}" for p in self.problems)]
+
+
+def configured_sources(settings: Settings) -> list[SourceSpec]:
+    """The `[[notices.sources]]` of the config, paths resolved against the config folder."""
+    return [SourceSpec(s.name, resolve_location(settings, s.url), s.kind, s.components)
+            for s in settings.notices.sources]
+
+
+def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> None:
+    """Poll every configured source once (the scheduler's job); sources in backoff wait. Never raises."""
+    try:
+        poll_sources(engine, settings, configured_sources(settings), now=now, respect_backoff=True)
+    except Exception:  # the scheduler must keep running whatever happens here
+        log.exception("polling the notice sources failed")
+
+
+def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *,
+                 now: dt.datetime | None = None, respect_backoff: bool = False,
+                 client: httpx.Client | None = None) -> list[Outcome]:
+    """Poll `sources`, recording one collector run; returns each source's outcome."""
+    now = now or utcnow()
+    sessions = session_factory(engine)
+    with session_scope(sessions) as session:
+        run = record.start_run(session, COLLECTOR, now)
+    outcomes: list[Outcome] = []
+    own_client = client is None
+    client = client or make_client(settings)
+    try:
+        for spec in sources:
+            with session_scope(sessions) as session:
+                source = _source_row(session, spec)
+                if respect_backoff and _backing_off(source, settings, now):
+                    continue
+                source_id = source.id
+            outcomes.append(_poll_one(sessions, source_id, spec, client, now))
+    finally:
+        if own_client:
+            client.close()
+    failed = [o for o in outcomes if not o.ok]
+    message = "\n".join(line for o in outcomes for line in o.lines())
+    with session_scope(sessions) as session:
+        record.finish_run(session, run, "failure" if failed else "success", message, now=utcnow())
+    return outcomes
+
+
+def _source_row(session: Session, spec: SourceSpec) -> NoticeSource:
+    source = session.scalars(select(NoticeSource).where(NoticeSource.name == spec.name)).one_or_none()
+    if source is None:
+        source = NoticeSource(name=spec.name, url=spec.location, kind=spec.kind, consecutive_failures=0)
+        session.add(source)
+    elif (source.url, source.kind) != (spec.location, spec.kind):
+        # Moved or re-typed: the old validators describe another document.
+        source.url, source.kind, source.etag, source.last_modified = spec.location, spec.kind, None, None
+    session.flush()
+    return source
+
+
+def backoff_seconds(settings: Settings, failures: int) -> float:
+    """Seconds to wait after `failures` failures in a row: doubling from poll_seconds, at most an hour."""
+    if failures <= 0:
+        return 0.0
+    return float(min(settings.notices.poll_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+
+
+def _backing_off(source: NoticeSource, settings: Settings, now: dt.datetime) -> bool:
+    if not source.consecutive_failures or source.last_failure_at is None:
+        return False
+    # A little slack so that a poll due exactly at the end of the backoff is not skipped.
+    wait = backoff_seconds(settings, source.consecutive_failures) - 1
+    return now < source.last_failure_at + dt.timedelta(seconds=wait)
+
+
+def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
+              client: httpx.Client, now: dt.datetime) -> Outcome:
+    try:
+        with session_scope(sessions) as session:
+            source = session.get_one(NoticeSource, source_id)
+            return _fetch_parse_store(session, source, spec, client, now)
+    except FetchError as exc:
+        outcome = Outcome(spec.name, False, str(exc))
+    except Exception as exc:  # a bug or a database error: report it, keep the other sources going
+        log.exception("notice source %s", spec.name)
+        outcome = Outcome(spec.name, False, f"{type(exc).__name__}: {exc}")
+    with session_scope(sessions) as session:
+        _record_failure(session.get_one(NoticeSource, source_id), outcome, now)
+    return outcome
+
+
+def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
+                       client: httpx.Client, now: dt.datetime) -> Outcome:
+    documents, validators = _fetch(source, spec, client)
+    if not documents:
+        source.last_success_at = now
+        source.consecutive_failures = 0
+        return Outcome(spec.name, True, "not modified")
+    result = _parse(spec.kind, documents, now)
+    if result.fatal:
+        outcome = Outcome(spec.name, False, result.fatal)
+        _record_failure(source, outcome, now)
+        return outcome
+    backfill = source.backfilled_at is None
+    counts = store_notices(session, source, result.notices, backfill=backfill,
+                           defaults=spec.components, now=now)
+    summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
+    if not result.clean:
+        outcome = Outcome(spec.name, False, f"partly read: {summary}", result.problems)
+        _record_failure(source, outcome, now)
+        return outcome
+    _keep_validators(source, spec, validators)
+    source.last_success_at = now
+    source.consecutive_failures = 0
+    if backfill:
+        source.backfilled_at = now
+    return Outcome(spec.name, True, summary)
+
+
+def _record_failure(source: NoticeSource, outcome: Outcome, now: dt.datetime) -> None:
+    source.last_failure_at = now
+    source.last_error = "\n".join(outcome.lines())[:4000]
+    source.consecutive_failures = (source.consecutive_failures or 0) + 1
+
+
+def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client
+           ) -> tuple[dict[str, bytes], dict[str, Fetched]]:
+    """The changed documents of a source by name, and every document's new validators."""
+    if spec.kind == "feed":
+        got = (fetch_url(client, spec.location, source.etag, source.last_modified) if is_url(spec.location)
+               else read_path(Path(spec.location), source.etag))
+        return ({} if got.not_modified else {"feed": got.content or b""}), {"feed": got}
+    previous = _statuspage_validators(source)
+    fetched: dict[str, Fetched] = {}
+    if is_url(spec.location):
+        for name, url in statuspage.endpoints(spec.location).items():
+            etag, modified = previous.get(name, (None, None))
+            try:
+                fetched[name] = fetch_url(client, url, etag, modified)
+            except FetchError:
+                if name != "components":  # optional: incidents carry their component names
+                    raise
+    else:
+        path = Path(spec.location)
+        files = ({name: path / f"{name}.json" for name in statuspage.DOCUMENTS} if path.is_dir()
+                 else {"summary": path})
+        for name, file in files.items():
+            if name == "components" and not file.exists():
+                continue
+            fetched[name] = read_path(file, previous.get(name, (None, None))[0])
+    return {n: f.content for n, f in fetched.items() if f.content is not None}, fetched
+
+
+def _statuspage_validators(source: NoticeSource) -> dict[str, tuple[str | None, str | None]]:
+    # A Statuspage source has several documents: their validators live as JSON in `etag`.
+    try:
+        data = json.loads(source.etag or "{}")
+    except ValueError:
+        return {}
+    return {k: (v[0], v[1]) for k, v in data.items() if isinstance(v, list) and len(v) == 2} if isinstance(
+        data, dict) else {}
+
+
+def _keep_validators(source: NoticeSource, spec: SourceSpec, validators: dict[str, Fetched]) -> None:
+    if spec.kind == "feed":
+        got = validators["feed"]
+        source.etag, source.last_modified = got.etag, got.last_modified
+    else:
+        source.etag = json.dumps({n: [f.etag, f.last_modified] for n, f in validators.items()})
+        source.last_modified = None
+
+
+def _parse(kind: str, documents: dict[str, bytes], now: dt.datetime) -> ParseResult:
+    if kind == "feed":
+        return feedparse.parse_feed(documents["feed"], now)
+    return statuspage.parse_documents(documents)
+
+
+def guess_kind(location: str, client: httpx.Client) -> str:
+    """Feed or Statuspage JSON, from the content at `location`. Raises `FetchError` when neither."""
+    if not is_url(location):
+        path = Path(location)
+        if path.is_dir():
+            return "statuspage"
+        content = read_path(path).content or b""
+        return "statuspage" if statuspage.looks_like_statuspage(content) else "feed"
+    content = fetch_url(client, location).content or b""
+    if feedparse.looks_like_feed(content):
+        return "feed"
+    if statuspage.looks_like_statuspage(content):
+        return "statuspage"
+    try:
+        incidents = fetch_url(client, statuspage.endpoints(location)["incidents"]).content or b""
+    except FetchError:
+        incidents = b""
+    if statuspage.looks_like_statuspage(incidents):
+        return "statuspage"
+    raise FetchError(f"{location}: neither an RSS/Atom feed nor a Statuspage JSON API; give --kind")
+
+
+def collect_cli(engine: Engine, settings: Settings, source: str | None, kind: str | None,
+                echo: Callable[[str], object]) -> int:
+    """`monitor collect notices`: poll the configured sources, or only `source`; exit code 1 on failure."""
+    from ..migrate import upgrade
+
+    upgrade(engine, settings)
+    if source is None:
+        specs = configured_sources(settings)
+        if not specs:
+            echo("no [[notices.sources]] in the configuration; nothing to poll")
+            return 0
+    else:
+        location = source if is_url(source) else str(Path(source).expanduser().resolve())
+        with make_client(settings) as client:
+            try:
+                kind = kind or guess_kind(location, client)
+            except FetchError as exc:
+                echo(f"{source}: FAILED: {exc}")
+                return 1
+        specs = [SourceSpec(source[:200], location, kind)]
+    outcomes = poll_sources(engine, settings, specs)
+    for o in outcomes:
+        for line in o.lines():
+            echo(line)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+__all__ = ["StoreCounts", "collect_cli", "poll_all", "poll_sources", "configured_sources", "SourceSpec"]

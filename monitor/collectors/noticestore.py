@@ -1,0 +1,116 @@
+"""Storing parsed notices: upsert by (source, upstream id), each update once, in order.
+
+An update is identified by its status and its time. A text edited upstream changes the
+stored text and notifies nobody; a new update that is not part of a backfill is handed to
+the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
+from ..notify import outbox
+from .upstream import ParsedNotice
+
+
+@dataclass
+class StoreCounts:
+    """What one store did, for the run report."""
+
+    new_notices: int = 0
+    new_updates: int = 0
+    edited_updates: int = 0
+    queued: int = 0
+
+    def describe(self) -> str:
+        """A short human summary such as "2 new notices, 5 new updates, 1 edited"."""
+        return (f"{self.new_notices} new notice(s), {self.new_updates} new update(s), "
+                f"{self.edited_updates} edited, {self.queued} notification(s) queued")
+
+
+def resolve_components(notice: ParsedNotice, components: Sequence[Component],
+                       defaults: Sequence[str]) -> list[str]:
+    """The component slugs a notice concerns, in the configured order.
+
+    Names upstream gives (JSON lists, the "… affected: A, B." line) are matched against a
+    component's name, slug or keywords; then every component whose keyword occurs in the
+    title or text is added. Without any, the source's default components apply; an empty
+    result means the whole infrastructure.
+    """
+    found: set[str] = set()
+    for name in notice.component_names:
+        low = name.strip().lower()
+        for c in components:
+            keywords = [k.lower() for k in c.keywords or []]
+            if low in (c.name.lower(), c.slug) or any(k and k in low for k in keywords):
+                found.add(c.slug)
+    text = f"{notice.title} {notice.text}".lower()
+    for c in components:
+        if any(k and k.lower() in text for k in c.keywords or []):
+            found.add(c.slug)
+    known = {c.slug for c in components}
+    if not found:
+        found = {slug for slug in defaults if slug in known}
+    return [c.slug for c in components if c.slug in found]
+
+
+def store_notices(session: Session, source: NoticeSource, notices: Sequence[ParsedNotice], *,
+                  backfill: bool, defaults: Sequence[str], now: dt.datetime) -> StoreCounts:
+    """Upsert `notices` of `source`; new updates are queued for delivery unless `backfill`."""
+    counts = StoreCounts()
+    components = list(session.scalars(select(Component).order_by(Component.position)))
+    for parsed in notices:
+        notice = session.scalars(select(Notice).where(
+            Notice.source_id == source.id, Notice.upstream_id == parsed.upstream_id)).one_or_none()
+        if notice is None:
+            notice = Notice(source_id=source.id, upstream_id=parsed.upstream_id, first_seen_at=now,
+                            backfilled=backfill, kind=parsed.kind, title=parsed.title, status=parsed.status)
+            session.add(notice)
+            counts.new_notices += 1
+        _apply_fields(notice, parsed)
+        slugs = resolve_components(parsed, components, defaults)
+        if sorted(c.component_slug for c in notice.components) != sorted(slugs):
+            notice.components = [NoticeComponent(component_slug=s) for s in slugs]
+        session.flush()
+        _store_updates(session, notice, parsed, backfill, now, counts)
+    return counts
+
+
+def _apply_fields(notice: Notice, parsed: ParsedNotice) -> None:
+    notice.kind, notice.title, notice.status = parsed.kind, parsed.title, parsed.status[:30]
+    notice.url = parsed.url
+    if parsed.impact is not None:
+        notice.impact = parsed.impact
+    notice.started_at = parsed.started_at or notice.started_at
+    notice.updated_at = parsed.updated_at or notice.updated_at
+    notice.resolved_at = parsed.resolved_at
+    notice.scheduled_for = parsed.scheduled_for or notice.scheduled_for
+    notice.scheduled_until = parsed.scheduled_until or notice.scheduled_until
+
+
+def _store_updates(session: Session, notice: Notice, parsed: ParsedNotice, backfill: bool,
+                   now: dt.datetime, counts: StoreCounts) -> None:
+    existing = {(u.status, u.at): u for u in notice.updates}
+    wanted = {(u.status, u.at) for u in parsed.updates}
+    # An update whose status word was edited upstream is the same update at the same time.
+    by_time = {u.at: u for key, u in existing.items() if key not in wanted}
+    for p in reversed(parsed.updates):  # oldest first: ids grow with time
+        row = existing.get((p.status, p.at)) or by_time.pop(p.at, None)
+        if row is not None:
+            if row.body_html != p.body_html or row.status != p.status:
+                row.body_html, row.status = p.body_html, p.status
+                counts.edited_updates += 1
+            continue
+        row = NoticeUpdate(notice=notice, status=p.status, at=p.at, body_html=p.body_html,
+                           first_seen_at=now, backfilled=backfill)
+        session.add(row)
+        session.flush()
+        counts.new_updates += 1
+        if not backfill:
+            counts.queued += outbox.enqueue_for_update(session, row)

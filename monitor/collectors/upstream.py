@@ -1,0 +1,120 @@
+"""What a status page says, before it is stored: the vocabulary and the parsed shapes.
+
+Both parsers (RSS/Atom in `feedparse`, the Statuspage JSON API in `statuspage`) produce
+`ParsedNotice`s; `noticestore` stores them. Nothing here touches the network or the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import nh3
+
+INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
+MAINTENANCE_STATUSES = ("scheduled", "in_progress", "verifying", "completed")
+CLOSED_STATUSES = frozenset({"resolved", "postmortem", "completed"})
+IMPACTS = ("none", "minor", "major", "critical")
+
+# Status words as a status page shows them, English and Danish, lower case.
+STATUS_WORDS = {
+    "investigating": "investigating", "undersøger": "investigating",
+    "identified": "identified", "identificeret": "identified",
+    "monitoring": "monitoring", "overvåger": "monitoring",
+    "resolved": "resolved", "løst": "resolved",
+    "postmortem": "postmortem", "post-mortem": "postmortem",
+    "scheduled": "scheduled", "planlagt": "scheduled",
+    "in progress": "in_progress", "in_progress": "in_progress", "i gang": "in_progress",
+    "verifying": "verifying", "verificerer": "verifying",
+    "completed": "completed", "afsluttet": "completed",
+}
+# Words that add to a notice without changing its status ("Update" keeps the previous one).
+UPDATE_WORDS = frozenset({"update", "opdatering"})
+
+AFFECTED_RE = re.compile(
+    r"(?P<lead>This incident affected|This scheduled maintenance affected|"
+    r"Denne hændelse berørte|Denne planlagte vedligeholdelse berørte)\s*:\s*(?P<names>[^<\n]*)",
+    re.IGNORECASE)
+MAINTENANCE_LEADS = ("this scheduled maintenance affected", "denne planlagte vedligeholdelse berørte")
+
+
+def status_word(word: str) -> str | None:
+    """The canonical status for an upstream status word, or None when it defines none."""
+    return STATUS_WORDS.get(" ".join(word.split()).strip(" :.-").lower())
+
+
+def sanitize(html: str) -> str:
+    """Upstream HTML made safe to store and show (no scripts, no event handlers)."""
+    return nh3.clean(html).strip()
+
+
+def affected_names(text: str) -> tuple[list[str], bool]:
+    """Component names of an "… affected: A, B and C." line, and whether it named a maintenance."""
+    names: list[str] = []
+    maintenance = False
+    for m in AFFECTED_RE.finditer(text):
+        maintenance = maintenance or m.group("lead").lower() in MAINTENANCE_LEADS
+        listed = m.group("names").strip().rstrip(".")
+        for part in re.split(r",|\band\b|\bog\b", listed):
+            name = part.strip().strip(".")
+            if name and name not in names:
+                names.append(name)
+    return names, maintenance
+
+
+@dataclass(frozen=True)
+class ParsedUpdate:
+    """One update of a notice as upstream shows it; `status` is canonical, `at` aware UTC."""
+
+    status: str
+    at: dt.datetime
+    body_html: str
+
+
+@dataclass
+class ParsedNotice:
+    """An incident or maintenance as parsed from one source; updates newest first."""
+
+    upstream_id: str
+    title: str
+    kind: str
+    status: str
+    url: str | None = None
+    impact: str | None = None
+    component_names: list[str] = field(default_factory=list)
+    text: str = ""  # plain text searched by the components' keyword rules
+    updates: list[ParsedUpdate] = field(default_factory=list)
+    started_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    scheduled_for: dt.datetime | None = None
+    scheduled_until: dt.datetime | None = None
+
+
+@dataclass
+class ParseResult:
+    """The complete notices of a document, what was wrong with the rest, and whether it was whole.
+
+    `fatal` is set when the document as a whole could not be read (garbage, empty, not a
+    feed); `problems` name the items or parts that were left out.
+    """
+
+    notices: list[ParsedNotice] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    fatal: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing was wrong: the poll may count as a success."""
+        return self.fatal is None and not self.problems
+
+
+def resolved_time(status: str, updates: list[ParsedUpdate]) -> dt.datetime | None:
+    """When a closed notice was closed: its newest resolved/completed update (else the newest)."""
+    if status not in CLOSED_STATUSES or not updates:
+        return None
+    for u in updates:
+        if u.status in ("resolved", "completed"):
+            return u.at
+    return updates[0].at
