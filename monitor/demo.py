@@ -1,0 +1,350 @@
+"""The demo country: municipalities' IT systems, agreements and a year of calls.
+
+Deterministic for the same `seed`, `size` and `now`. Everything the demo writes replaces
+what an earlier demo wrote (and any other agreements, calls and tasks: the demo is for a
+demo database). Call rows are written in bulk (COPY on PostgreSQL), not one ORM object
+each: the full country is a few million rows.
+
+The story it tells: traffic in proportion to population, with a weekly and daily rhythm;
+a cut-over window that ended a few hours before `now`, during which the platform carried
+no calls; most municipalities came back, some with integrations that stayed silent, one
+not at all, and one supplier's systems returning errors; a handful of municipalities with
+unused or duplicate agreements; one small island municipality with no active agreement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from . import demo_feed
+from .bulk import bulk_insert, storage_text
+from .models import (
+    Agreement,
+    AgreementEvent,
+    AgreementService,
+    CutoverTask,
+    DailyCallCount,
+    HeldCallCount,
+    HourlyCallCount,
+    ItSystem,
+    Meta,
+    Municipality,
+    RatingResult,
+    RatingRun,
+    Service,
+)
+from .settings import Settings
+
+CPH = ZoneInfo("Europe/Copenhagen")
+
+SERVICES = {
+    "SF1520": "CPR replika opslag",
+    "SF1500": "Organisation – hent og søg",
+    "SF1514": "Klassifikation – hent",
+    "SF1470": "Sags- og Dokumentindeks – registrer",
+    "SF1490": "Beskedfordeler – afsend besked",
+    "SF1491": "Beskedfordeler – modtag besked",
+    "SF1601": "Digital Post – afsend",
+    "SF1560": "Ydelsesindeks – registrer ydelse",
+    "SF0770": "CVR-opslag",
+}
+
+# (product, supplier, services it can use, relative traffic)
+PRODUCTS = [
+    ("KMD Momentum", "KMD", ("SF1520", "SF1500", "SF1601", "SF1560"), 3.0),
+    ("Nexus", "Systematic", ("SF1520", "SF1500", "SF1514"), 3.0),
+    ("Cura", "Systematic", ("SF1520", "SF1500"), 1.5),
+    ("SBSYS", "Fujitsu", ("SF1470", "SF1520", "SF1500"), 1.5),
+    ("Acadre", "Formpipe", ("SF1470", "SF1520", "SF1514"), 1.2),
+    ("DUBU", "Netcompany", ("SF1520", "SF1490", "SF1470"), 1.2),
+    ("Aula", "Netcompany", ("SF1500", "SF1520"), 2.0),
+    ("Fasit", "Schultz", ("SF1520", "SF1601", "SF1470"), 1.0),
+    ("KMD Opus Økonomi", "KMD", ("SF1500", "SF0770"), 0.8),
+    ("EG Sensum Bosted", "EG", ("SF1520", "SF1470"), 0.8),
+    ("EG TTA", "EG", ("SF1520",), 0.5),
+    ("Tabulex", "EG", ("SF1520", "SF1500"), 0.7),
+    ("Prisme", "Fujitsu", ("SF1500", "SF1520", "SF0770"), 0.6),
+    ("Omada Identity", "Omada", ("SF1500", "SF1514"), 0.6),
+    ("Digital Post-klient", "Netcompany", ("SF1601", "SF1491"), 1.0),
+    ("Byg og Miljø", "Netcompany", ("SF1520", "SF0770"), 0.4),
+    ("KMD Sag", "KMD", ("SF1470", "SF1520"), 0.8),
+    ("Ydelsesrefusion", "KMD", ("SF1560", "SF1520"), 0.5),
+    ("Bibliotekssystem FBS", "DBC", ("SF1520",), 0.6),
+    ("Beskedfordeler-klient", "Netcompany", ("SF1490", "SF1491"), 0.9),
+]
+
+TASKS = [
+    "Endpoint-adresser opdateret til det nye driftscenter",
+    "Nye IP-adresser åbnet i kommunens firewall",
+    "FOCES/OCES-certifikater testet mod det nye miljø",
+    "Leverandører informeret om skiftweekenden",
+    "Beredskab bemandet i skiftweekenden",
+    "Kald verificeret efter skiftet",
+]
+
+# Share of a day's calls in each local hour (office hours, a little at night).
+HOUR_SHAPE = [0.2, 0.15, 0.12, 0.12, 0.15, 0.3, 0.8, 2.0, 3.2, 3.5, 3.4, 3.0,
+              2.8, 3.1, 3.0, 2.5, 1.6, 1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+HOUR_WEIGHTS = [h / sum(HOUR_SHAPE) for h in HOUR_SHAPE]
+WEEKDAY_FACTOR = [1.08, 1.1, 1.08, 1.05, 0.95, 0.3, 0.25]
+
+SIZES = {
+    # systems per municipality (min, max), services per system (max), days of daily counts,
+    # days of hourly counts before today
+    "small": {"systems": (2, 4), "services": 2, "days": 100, "hourly_days": 9},
+    "full": {"systems": (6, 20), "services": 4, "days": 365, "hourly_days": 14},
+}
+
+
+@dataclass
+class DemoAgreement:
+    id: int
+    uuid: str
+    municipality: str
+    system_uuid: str
+    supplier: str
+    services: tuple[str, ...]
+    status: str = "active"
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    daily_calls: float = 0.0  # mean calls on a weekday
+    calls_until: dt.date | None = None  # no calls after this day (a forgotten agreement)
+    silent_after_cutover: bool = False
+    error_rate: float = 0.002
+    first_seen_at: dt.datetime | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class DemoPlan:
+    """Everything the demo decided, before any row is written."""
+
+    now: dt.datetime
+    cutover_start: dt.datetime
+    cutover_end: dt.datetime
+    frozen_zone_start: dt.datetime
+    systems: list[tuple[str, str, str]] = field(default_factory=list)  # uuid, name, supplier
+    agreements: list[DemoAgreement] = field(default_factory=list)
+    access_control: dict[str, bool | None] = field(default_factory=dict)
+    tasks: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def cutover_window(now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """The demo's window: ended four whole hours before `now`, 34 hours long."""
+    hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    end = hour - dt.timedelta(hours=4)
+    start = end - dt.timedelta(hours=34)
+    return start, end, start - dt.timedelta(days=7)
+
+
+def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.datetime) -> DemoPlan:
+    """Decide the demo country for `municipalities` [(code, population)]; no I/O."""
+    rng = random.Random(seed)
+    sz = SIZES[size]
+    start, end, frozen = cutover_window(now)
+    p = DemoPlan(now=now, cutover_start=start, cutover_end=end, frozen_zone_start=frozen)
+    today = now.astimezone(CPH).date()
+    codes = [c for c, _ in municipalities]
+    pops = dict(municipalities)
+    # The stories, each for a few municipalities chosen by the seed.
+    story = rng.sample(sorted(codes, key=lambda c: -pops[c])[:60], 20)
+    forgotten, duplicates, silent, dark = story[:6], story[6:10], story[10:17], story[17]
+    no_active = min(codes, key=lambda c: pops[c])  # the smallest island
+    erring_supplier = "Formpipe"
+    next_id = 1
+    for code in codes:
+        pop = pops[code]
+        p.access_control[code] = rng.choices([True, False, None], [0.7, 0.2, 0.1])[0]
+        lo, hi = sz["systems"]
+        n_systems = max(lo, min(hi, round(lo + (hi - lo) * math.log(max(pop, 2000) / 2000) / math.log(320))))
+        products = rng.sample(PRODUCTS, n_systems)
+        cpc = math.exp(rng.uniform(math.log(2), math.log(30)))  # calls per citizen per 30 days
+        mine: list[DemoAgreement] = []
+        for name, supplier, services, weight in products:
+            sys_uuid = _uuid(rng)
+            p.systems.append((sys_uuid, name, supplier))
+            k = min(len(services), sz["services"], 1 + int(rng.random() * 2.5 + (size == "full")))
+            for service in rng.sample(services, k):
+                a = DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code, system_uuid=sys_uuid,
+                                  supplier=supplier, services=(service,),
+                                  valid_from=today - dt.timedelta(days=rng.randint(400, 2000)))
+                a.daily_calls = weight * (3.0 if service == "SF1520" else 1.0)
+                a.error_rate = 0.08 if supplier == erring_supplier else rng.uniform(0.0005, 0.004)
+                next_id += 1
+                mine.append(a)
+        total_weight = sum(a.daily_calls for a in mine)
+        daily_total = pop * cpc / 30
+        for a in mine:
+            a.daily_calls = daily_total * a.daily_calls / total_weight
+            a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)  # type: ignore[arg-type]
+        if code == no_active:
+            for a in mine:
+                a.status = "pending"
+        if code in forgotten:
+            for a in rng.sample(mine, min(len(mine) - 1, rng.randint(1, 3))):
+                a.calls_until = today - dt.timedelta(days=rng.randint(120, 400))
+        if code in duplicates:
+            twin = rng.choice(mine)
+            dup = DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code, system_uuid=twin.system_uuid,
+                                supplier=twin.supplier, services=twin.services, valid_from=twin.valid_from,
+                                daily_calls=twin.daily_calls * 0.05, error_rate=twin.error_rate,
+                                first_seen_at=twin.first_seen_at)
+            next_id += 1
+            mine.append(dup)
+        if code in silent:
+            for a in rng.sample(mine, min(len(mine), rng.randint(1, 2))):
+                a.silent_after_cutover = True
+        if code == dark:
+            for a in mine:
+                a.silent_after_cutover = True
+        # A little churn: a rejected request, an inactive old one, a pending one.
+        if rng.random() < 0.3:
+            rng.choice(mine).status = rng.choice(["rejected", "inactive"])
+        p.agreements.extend(mine)
+        for task in TASKS:
+            p.tasks.append((code, task, rng.random() < 0.85))
+    # Agreements approved in the frozen zone, and one new one still waiting for its first call.
+    for a in rng.sample([a for a in p.agreements if a.status == "active"], 4):
+        a.first_seen_at = frozen + dt.timedelta(hours=rng.randint(24, 150))
+        a.valid_from = a.first_seen_at.astimezone(CPH).date()
+        a.calls_until = a.valid_from - dt.timedelta(days=1)  # no calls yet: inside the grace period
+    return p
+
+
+def _hour_starts(first_day: dt.date, end: dt.datetime) -> list[tuple[dt.datetime, dt.date, int]]:
+    """Every hour (UTC start, Copenhagen day, local hour) from `first_day` 00:00 local until `end`."""
+    t = dt.datetime.combine(first_day, dt.time(0), CPH).astimezone(dt.UTC)
+    out = []
+    while t < end:
+        local = t.astimezone(CPH)
+        out.append((t, local.date(), local.hour))
+        t += dt.timedelta(hours=1)
+    return out
+
+
+def _calls_on(a: DemoAgreement, day: dt.date) -> bool:
+    if a.status != "active" or (a.calls_until and day > a.calls_until):
+        return False
+    return not (a.valid_from and day < a.valid_from)
+
+
+def generate_calls(p: DemoPlan, seed: int, size: str):  # type: ignore[no-untyped-def]
+    """Yield ('day'|'hour', row) for every call count of the plan."""
+    rng = random.Random(seed + 1)
+    sz = SIZES[size]
+    now = p.now.astimezone(dt.UTC)
+    today = now.astimezone(CPH).date()
+    hourly_from = today - dt.timedelta(days=sz["hourly_days"])
+    complete_until = now.replace(minute=0, second=0, microsecond=0)
+    hours = _hour_starts(hourly_from, complete_until)
+    text = {t: storage_text(t) for t, _, _ in hours}
+    days = {today - dt.timedelta(days=i): storage_text(today - dt.timedelta(days=i)) for i in range(sz["days"] + 1)}
+    for a in p.agreements:
+        sums: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+        for t, day, local_hour in hours:
+            if not _calls_on(a, day) or p.cutover_start <= t < p.cutover_end:
+                continue
+            if a.silent_after_cutover and t >= p.cutover_end:
+                continue
+            mean = a.daily_calls * WEEKDAY_FACTOR[day.weekday()] * HOUR_WEIGHTS[local_hour]
+            calls = int(mean * (0.8 + 0.4 * rng.random()) + rng.random())
+            if calls == 0:
+                continue
+            rate = a.error_rate if t >= p.cutover_end else min(a.error_rate, 0.004)
+            errors = int(calls * rate * (0.5 + rng.random()))
+            yield "hour", (a.id, text[t], days[day], calls, errors)
+            s = sums[day]
+            s[0] += calls
+            s[1] += errors
+        for i in range(sz["days"], 0, -1):
+            day = today - dt.timedelta(days=i)
+            if day >= hourly_from:
+                if day in sums:
+                    yield "day", (a.id, days[day], sums[day][0], sums[day][1])
+                continue
+            if not _calls_on(a, day):
+                continue
+            calls = int(a.daily_calls * WEEKDAY_FACTOR[day.weekday()] * (0.85 + 0.3 * rng.random()) + rng.random())
+            if calls:
+                yield "day", (a.id, days[day], calls, int(calls * a.error_rate * (0.5 + rng.random())))
+
+
+def _clear(session: Session) -> None:
+    for model in (RatingResult, RatingRun, HourlyCallCount, DailyCallCount, HeldCallCount, AgreementEvent,
+                  AgreementService, Agreement, ItSystem, CutoverTask):
+        session.execute(delete(model))
+
+
+def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: dt.datetime) -> str:
+    """Write the demo country to the database and the demo status feed; returns a summary."""
+    with Session(engine) as session, session.begin():
+        munis = [(m.code, m.population or 0) for m in session.scalars(select(Municipality).order_by(Municipality.code))]
+        p = plan(munis, seed, size, now)
+        _clear(session)
+        for code, value in p.access_control.items():
+            session.get(Municipality, code).user_access_control = value  # type: ignore[union-attr]
+        existing = set(session.scalars(select(Service.id)))
+        session.add_all(Service(id=s, name=n) for s, n in SERVICES.items() if s not in existing)
+        session.flush()
+        conn = session.connection()
+        bulk_insert(conn, "it_systems", ("uuid", "name", "supplier"), p.systems)
+        loaded = now.astimezone(dt.UTC)
+        bulk_insert(conn, "agreements", ("id", "uuid", "municipality_code", "it_system_uuid", "status", "valid_from",
+                                         "valid_to", "first_seen_at", "changed_at", "last_seen_at"),
+                    ((a.id, a.uuid, a.municipality, a.system_uuid, a.status, a.valid_from, a.valid_to,
+                      a.first_seen_at, a.first_seen_at, loaded) for a in p.agreements))
+        bulk_insert(conn, "agreement_services", ("agreement_id", "service_id"),
+                    ((a.id, s) for a in p.agreements for s in a.services))
+        bulk_insert(conn, "agreement_events", ("agreement_id", "seen_at", "status", "services", "valid_from",
+                                               "valid_to"),
+                    ((a.id, a.first_seen_at, a.status, ",".join(a.services), a.valid_from, a.valid_to)
+                     for a in p.agreements))
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('agreements', 'id'), "
+                              "(SELECT max(id) FROM agreements))"))
+        daily, hourly = [], []
+        for kind, row in generate_calls(p, seed, size):
+            (hourly if kind == "hour" else daily).append(row)
+        n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
+                               prepared=True)
+        n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
+                              prepared=True)
+        bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
+                    ((c, t, d, loaded) for c, t, d in p.tasks))
+        meta = session.get(Meta, "demo") or Meta(key="demo")
+        meta.value = {
+            "seed": seed, "size": size, "now": loaded.isoformat(),
+            "cutover_start": p.cutover_start.isoformat(), "cutover_end": p.cutover_end.isoformat(),
+            "frozen_zone_start": p.frozen_zone_start.isoformat(),
+        }
+        session.merge(meta)
+    demo_feed.write_initial(settings, p.cutover_start, p.cutover_end, now)
+    return (f"demo ({size}, seed {seed}): {len(munis)} municipalities, {len(p.systems)} IT systems, "
+            f"{len(p.agreements)} agreements, {n_daily} daily and {n_hourly} hourly call counts; "
+            f"cut-over window {p.cutover_start.astimezone(CPH):%Y-%m-%d %H:%M} – "
+            f"{p.cutover_end.astimezone(CPH):%Y-%m-%d %H:%M %Z}; status feed {settings.path(settings.demo.feed_path)}")
+
+
+def demo_window(session: Session) -> tuple[dt.datetime, dt.datetime, dt.datetime] | None:
+    """The loaded demo's cut-over window (start, end, frozen zone start), or None without a demo."""
+    meta = session.get(Meta, "demo")
+    if meta is None:
+        return None
+    v = meta.value
+    return (dt.datetime.fromisoformat(v["cutover_start"]), dt.datetime.fromisoformat(v["cutover_end"]),
+            dt.datetime.fromisoformat(v["frozen_zone_start"]))

@@ -1,0 +1,175 @@
+"""The demo's status feed: a Danish driftstatus in Atlassian Statuspage's RSS shape.
+
+The feed is a pure function of the demo's cut-over window, the time the demo was loaded and
+the current time: the history around the cut-over, then a scripted stream of small
+incidents, one update every `feed_update_minutes` after loading. Re-rendering it later adds
+the updates whose time has come; the real notice collector picks them up like any feed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+from dataclasses import dataclass
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+from .settings import Settings
+
+CPH = ZoneInfo("Europe/Copenhagen")
+BASE = "https://driftstatus.demo.infrastrukturmonitor.invalid"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MAX_ITEMS = 25
+
+
+@dataclass(frozen=True)
+class Update:
+    at: dt.datetime
+    status: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Item:
+    slug: str
+    title: str
+    kind: str  # incident | maintenance
+    components: tuple[str, ...]
+    updates: tuple[Update, ...]  # oldest first
+
+
+def history(start: dt.datetime, end: dt.datetime) -> list[Item]:
+    """The notices around the cut-over window that ended at `end`."""
+    h = dt.timedelta(hours=1)
+    d = dt.timedelta(days=1)
+    return [
+        Item("flytning-af-serviceplatformen", "Flytning af Serviceplatformen til nyt driftscenter", "maintenance",
+             ("Serviceplatformen", "Beskedfordeler", "Fælleskommunal Adgangsstyring for systemer"), (
+                 Update(start - 14 * d, "Planlagt", "Serviceplatformen flytter fra Systematic til IBM. Platformen er "
+                        "lukket i hele skiftvinduet. Se listen over opgaver ved skift af driftcenter."),
+                 Update(start, "I gang", "Skiftet er begyndt. Serviceplatformen tager ikke imod kald."),
+                 Update(end - 2 * h, "Verificerer", "Platformen kører i det nye driftscenter. Vi verificerer "
+                        "kald fra udvalgte kommuner."),
+                 Update(end, "Afsluttet", "Skiftet er gennemført. Kontakt servicedesk, hvis jeres integrationer "
+                        "ikke kalder igen."),
+             )),
+        Item("forhoejet-svartid-sf1520", "Forhøjet svartid på CPR-opslag (SF1520)", "incident",
+             ("Serviceplatformen",), (
+                 Update(end + 1 * h, "Undersøger", "Vi ser forhøjede svartider på SF1520 efter skiftet."),
+                 Update(end + 2 * h, "Identificeret", "Årsagen er en forkert konfigureret forbindelse til "
+                        "CPR-replikaen. Der arbejdes på en rettelse."),
+             )),
+        Item("beskedfordeler-forsinkelse", "Forsinket levering af beskeder", "incident", ("Beskedfordeler",), (
+            Update(start - 5 * d, "Undersøger", "Beskeder leveres med op til 30 minutters forsinkelse."),
+            Update(start - 5 * d + 2 * h, "Overvåger", "En kø er tømt. Vi overvåger leveringen."),
+            Update(start - 5 * d + 5 * h, "Løst", "Beskeder leveres igen til tiden."),
+        )),
+        Item("context-handler-login", "Fejl ved login gennem Context Handler", "incident",
+             ("Fælleskommunal Adgangsstyring for brugere",), (
+                 Update(start - 9 * d, "Undersøger", "Nogle brugere kan ikke logge ind i fagsystemer."),
+                 Update(start - 9 * d + 1 * h, "Løst", "Et udløbet certifikat er fornyet."),
+             )),
+        Item("klassifikation-vedligehold", "Planlagt vedligeholdelse af Klassifikation", "maintenance",
+             ("Klassifikation",), (
+                 Update(end + 3 * h, "Planlagt", "Klassifikation opdateres næste tirsdag kl. 17–19. "
+                        "Opslag kan svare langsomt i perioden."),
+             )),
+    ]
+
+
+LIVE_COMPONENTS = (
+    ("Organisation", "Langsomme svar fra Organisation"),
+    ("Serviceplatformen", "Fejl på enkelte kald til Serviceplatformen"),
+    ("Sags- og Dokumentindeks", "Indeksering af sager er forsinket"),
+    ("Ydelsesindeks", "Ydelsesindeks afviser enkelte indberetninger"),
+    ("Beskedfordeler", "Beskedfordeleren leverer med forsinkelse"),
+)
+LIVE_STEPS = (
+    ("Undersøger", "Vi undersøger henvendelser om {what}."),
+    ("Identificeret", "Årsagen er fundet, og der arbejdes på en rettelse."),
+    ("Overvåger", "En rettelse er sat i drift. Vi overvåger situationen."),
+    ("Løst", "Hændelsen er løst."),
+)
+
+
+def live(loaded: dt.datetime, now: dt.datetime, every: dt.timedelta) -> list[Item]:
+    """The scripted stream after loading: one update every `every`, four per incident."""
+    if now < loaded + every:
+        return []
+    steps = int((now - loaded) / every)
+    items = []
+    for n in range((steps + len(LIVE_STEPS) - 1) // len(LIVE_STEPS)):
+        component, title = LIVE_COMPONENTS[n % len(LIVE_COMPONENTS)]
+        updates = []
+        for k, (status, text) in enumerate(LIVE_STEPS):
+            step = n * len(LIVE_STEPS) + k + 1
+            if step > steps:
+                break
+            updates.append(Update(loaded + step * every, status, text.format(what=title.lower())))
+        stamp = loaded.astimezone(CPH).strftime("%Y%m%d%H%M")
+        items.append(Item(f"live-{stamp}-{n + 1}", title, "incident", (component,), tuple(updates)))
+    return items
+
+
+def _when(t: dt.datetime) -> str:
+    local = t.astimezone(CPH)
+    return f"{MONTHS[local.month - 1]} {local.day:2d}, {local:%H:%M} {local.tzname()}"
+
+
+def render(items: list[Item], now: dt.datetime) -> str:
+    """The RSS document for the items whose updates are due at `now` (newest items first)."""
+    due = []
+    for item in items:
+        updates = [u for u in item.updates if u.at <= now]
+        if updates:
+            due.append((item, updates))
+    due.sort(key=lambda iu: iu[1][-1].at, reverse=True)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">', "  <channel>",
+           "    <title>Fælleskommunal driftstatus (demo) - Hændelseshistorik</title>",
+           f"    <link>{BASE}</link>",
+           "    <description>Fælleskommunal driftstatus (demo) - Hændelseshistorik</description>",
+           f"    <pubDate>{format_datetime(now.astimezone(dt.UTC))}</pubDate>"]
+    for item, updates in due[:MAX_ITEMS]:
+        body = "".join(f"<p><small>{_when(u.at)}</small><br><strong>{u.status}</strong> - {html.escape(u.text)}</p>"
+                       for u in reversed(updates))
+        lead = "Denne planlagte vedligeholdelse berørte" if item.kind == "maintenance" else "Denne hændelse berørte"
+        body += f"<p>{lead}: {', '.join(item.components)}.</p>"
+        url = f"{BASE}/{'incidents'}/{item.slug}"
+        out += ["    <item>", f"      <title>{html.escape(item.title)}</title>",
+                f"      <description>{html.escape(body)}</description>",
+                f"      <pubDate>{format_datetime(updates[-1].at.astimezone(dt.UTC))}</pubDate>",
+                f"      <link>{url}</link>", f"      <guid>{url}</guid>", "    </item>"]
+    out += ["  </channel>", "</rss>", ""]
+    return "\n".join(out)
+
+
+def write_atomically(path: os.PathLike[str] | str, text: str) -> bool:
+    """Write `text` to `path` through a temporary file and a rename; False when unchanged."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return True
+
+
+def feed_items(start: dt.datetime, end: dt.datetime, loaded: dt.datetime, now: dt.datetime,
+               every: dt.timedelta) -> list[Item]:
+    """All items of the demo feed as of `now`."""
+    return history(start, end) + live(loaded, now, every)
+
+
+def write_initial(settings: Settings, start: dt.datetime, end: dt.datetime, loaded: dt.datetime) -> None:
+    """Write the feed as it stands when the demo is loaded."""
+    every = dt.timedelta(minutes=settings.demo.feed_update_minutes)
+    write_atomically(settings.path(settings.demo.feed_path), render(feed_items(start, end, loaded, loaded, every),
+                                                                      loaded))
