@@ -150,7 +150,7 @@ def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inpu
             observed_error_calls=err_calls, observed_error_rows=err_rows,
             baseline_calls=base, baseline_rows=base_rows))
     municipalities = [(m.code, m.name) for m in session.execute(select(Municipality.code, Municipality.name))]
-    service_names = dict(session.execute(select(Service.id, Service.name)).tuples().all())
+    service_names = {sid: name for sid, name in session.execute(select(Service.id, Service.name))}
     inputs = Inputs(now=now, window=window, watermark=wm, municipalities=municipalities, traffic=traffic,
                     changes=_changes(session, window.frozen_zone_start, now), tasks=_tasks(session),
                     service_names=service_names)
