@@ -1,7 +1,254 @@
-"""Blueprint 'pages' (filled in by its issue)."""
+"""The pages an infrastructure lead opens: the overview of all 98 and one municipality.
+
+Danish first (msgids are Danish), English through the catalogue. The rest of the pages live
+in pages_info.py (method, accessibility) and pages_status.py (driftsstatus, cut-over, service
+health); they register on this blueprint. Rendered pages are cached until their data changes
+(pages_data.versions), so a page under load costs one small query and a dictionary look-up.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import datetime as dt
+import io
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..app import LANGUAGES, db_session, state
+from . import pages_charts, pages_format, security
+from .pages_data import (
+    cache,
+    cutover_document,
+    municipality_document,
+    notices_document,
+    ratings_document,
+    versions,
+)
+from .pages_format import locale_name
+from .pages_queries import daily_calls, municipality_exists, scores_last_month
 
 bp = Blueprint("pages", __name__)
+security.init_app(bp)
+pages_format.register(bp)
+
+LANG_COOKIE_DAYS = 365
+PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
+PART_LABELS = {"service_agreements": _l("Serviceaftaler"), "calls_per_citizen": _l("Kald pr. borger"),
+               "it_systems_with_calls": _l("It-systemer med kald")}
+REASONS = {"no_active_agreements": _l("Kommunen har ingen aktive serviceaftaler."),
+           "no_population": _l("Kommunens indbyggertal er ukendt eller 0."),
+           "call_data_incomplete": _l("Kaldsdata dækker ikke hele perioden.")}
+SORT_KEYS = ("name", "code", "score", "change", *PARTS)
+
+
+@bp.app_context_processor
+def layout_helpers() -> dict[str, Any]:
+    """Helpers for base.html: the language, the switch link and the menu."""
+
+    def lang_url(lang: str) -> str:
+        args = request.args.to_dict(flat=False) if request else {}
+        args["lang"] = [lang]
+        return url_for(request.endpoint or "pages.overview", **(request.view_args or {}), **args)
+
+    def nav_items() -> list[tuple[str, str, str]]:
+        return [("pages.overview", url_for("pages.overview"), _("Oversigt")),
+                ("pages.driftsstatus", url_for("pages.driftsstatus"), _("Driftsstatus")),
+                ("pages.cutover", url_for("pages.cutover"), _("Skift af driftscenter")),
+                ("pages.method", url_for("pages.method"), _("Metode")),
+                ("subscribe", "/subscribe", _("Abonnér")),
+                ("pages.service_health", url_for("pages.service_health"), _("Drift af tjenesten"))]
+
+    return {"page_lang": locale_name, "lang_url": lang_url, "nav_items": nav_items,
+            "part_labels": PART_LABELS, "parts": PARTS}
+
+
+@bp.after_app_request
+def remember_language(response: Response) -> Response:
+    """?lang=en (or da) is remembered in the `lang` cookie that select_locale reads."""
+    lang = request.args.get("lang")
+    if lang in LANGUAGES and request.cookies.get("lang") != lang:
+        response.set_cookie("lang", lang, max_age=LANG_COOKIE_DAYS * 86400, samesite="Lax",
+                            secure=request.is_secure, httponly=True)
+    return response
+
+
+@bp.app_errorhandler(404)
+def not_found(error: Exception) -> tuple[str, int] | Any:
+    """A page that helps back on track; JSON for the API."""
+    if request.path.startswith("/api/"):
+        return {"error": "not found"}, 404
+    return render_template("pages/not_found.html"), 404
+
+
+def reason_text(rating: dict[str, Any]) -> str:
+    """Why a rating is inconclusive, in the page's language."""
+    reason = rating.get("reason")
+    if reason in REASONS:
+        text = str(REASONS[reason])
+        if reason == "call_data_incomplete" and rating.get("reason_text") and locale_name() == "da":
+            text = rating["reason_text"] + "."
+        return text
+    return rating.get("reason_text") or reason or ""
+
+
+def overview_rows(doc: dict[str, Any], before: dict[str, float | None]) -> list[dict[str, Any]]:
+    """One row per municipality: score, parts, rank and the change since last month."""
+    rows = []
+    for r in doc.get("ratings", []):
+        code = r["municipality"]["code"]
+        old = before.get(code)
+        rows.append({
+            "code": code, "name": r["municipality"]["name"], "score": r.get("score"), "status": r.get("status"),
+            "reason": reason_text(r) if r.get("score") is None else "", "rank": r.get("rank"),
+            "change": r["score"] - old if r.get("score") is not None and old is not None else None,
+            **{p: (r.get("parts", {}).get(p) or {}).get("score") for p in PARTS},
+        })
+    return rows
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows sorted by `key`; missing values always last, names in Danish alphabet order."""
+    if key not in SORT_KEYS:
+        key = "score"
+    if key in ("name", "code"):
+        return sorted(rows, key=lambda r: _danish(r[key]), reverse=descending)
+    present = [r for r in rows if r[key] is not None]
+    missing = [r for r in rows if r[key] is None]
+    present.sort(key=lambda r: (r[key], _danish(r["name"])), reverse=descending)
+    return present + sorted(missing, key=lambda r: _danish(r["name"]))
+
+
+def _danish(text: str) -> str:
+    # æ, ø, å sort after z in Danish; the private-use range keeps them there and in that order.
+    return text.lower().replace("æ", "\ue001").replace("ø", "\ue002").replace("å", "\ue003").replace("aa", "\ue003")
+
+
+def search_rows(rows: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
+    """Rows whose name or code contains `query` ("0101" finds 101)."""
+    q = query.strip().lower()
+    if not q:
+        return rows
+    code = q.lstrip("0") if q.isdigit() else None
+    return [r for r in rows if q in r["name"].lower() or (code is not None and code in r["code"])]
+
+
+def overview_data(session: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+    """The ratings document, its rows with change since last month, and the version used."""
+    st = state()
+    v = versions(session)
+    doc = ratings_document(session, st.settings, v["ratings"])
+    if not doc:
+        return None, [], v
+    as_of = dt.date.fromisoformat(str(doc["as_of"]))
+    before = cache().get_or_compute(("last_month", as_of, v["ratings"]),
+                                    lambda: scores_last_month(session, as_of))
+    return doc, overview_rows(doc, before), v
+
+
+@bp.get("/")
+def overview():  # type: ignore[no-untyped-def]
+    """All municipalities with score and parts, sortable and searchable; open notices on top."""
+    if request.args.get("format") == "csv":
+        return overview_csv()
+    session = db_session()
+    v = versions(session)
+    args = tuple(sorted((k, val) for k, val in request.args.items(multi=True) if k != "lang"))
+    key = ("page", "overview", locale_name(), args, v["ratings"], v["notices"])
+    return cache().get_or_compute(key, lambda: _render_overview(session))
+
+
+def _render_overview(session: Any) -> str:
+    doc, rows, v = overview_data(session)
+    sort = request.args.get("sort", "score")
+    sort = sort if sort in SORT_KEYS else "score"
+    direction = request.args.get("dir", "asc" if sort in ("name", "code") else "desc")
+    query = request.args.get("q", "")
+    shown = search_rows(sort_rows(rows, sort, direction == "desc"), query)
+    open_notices = notices_document(session, "open", None, v["notices"])["notices"]
+    chart = pages_charts.distribution(
+        [r["score"] for r in rows], _("Fordeling af scorer for alle kommuner"), _("Score (1–10)"))
+    bins = pages_charts.score_bins([r["score"] for r in rows])
+    as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc else None
+    return render_template("pages/overview.html", doc=doc, rows=shown, total=len(rows), sort=sort,
+                           direction=direction, query=query, notices=open_notices, chart=chart, bins=bins,
+                           as_of=as_of, data_through=data_through(doc),
+                           inconclusive=sum(1 for r in rows if r["score"] is None))
+
+
+def data_through(doc: dict[str, Any] | None) -> dt.date | None:
+    """The last day of call data behind a ratings document (the day before as_of)."""
+    if not doc:
+        return None
+    if doc.get("data_through"):
+        return dt.date.fromisoformat(str(doc["data_through"])[:10])
+    return dt.date.fromisoformat(str(doc["as_of"])) - dt.timedelta(days=1)
+
+
+CSV_COLUMNS = ("code", "name", "score", "status", "rank", "change_since_last_month", *PARTS, "reason")
+
+
+@bp.get("/oversigt.csv")
+def overview_csv():  # type: ignore[no-untyped-def]
+    """The overview as CSV: unrounded numbers with a decimal point, for spreadsheets and scripts."""
+    session = db_session()
+    v = versions(session)
+
+    def build() -> str:
+        _doc, rows, _v = overview_data(session)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for r in sort_rows(rows, "code", False):
+            writer.writerow([r["code"], r["name"], _csv_number(r["score"]), r["status"], r["rank"] or "",
+                             _csv_number(r["change"]), *[_csv_number(r[p]) for p in PARTS], r["reason"]])
+        return out.getvalue()
+
+    body = cache().get_or_compute(("csv", "overview", locale_name(), v["ratings"]), build)
+    return Response("\ufeff" + body, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="oversigt.csv"'})
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+@bp.get("/kommune/<code>")
+def municipality(code: str):  # type: ignore[no-untyped-def]
+    """One municipality: score and parts with inputs, peers, hints, history, agreements, price."""
+    session = db_session()
+    code = code.lstrip("0").zfill(3) if code.isdigit() else code
+    if not code.isdigit() or len(code) != 3 or not municipality_exists(session, code):
+        abort(404)
+    v = versions(session)
+    key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"])
+    return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
+
+
+def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
+    settings = state().settings
+    doc = municipality_document(session, settings, code, v["ratings"]) or {}
+    rating = doc.get("rating") or {}
+    info = doc.get("municipality") or {}
+    as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc.get("as_of") else None
+    history = [(dt.date.fromisoformat(str(h["as_of"])), h.get("score")) for h in doc.get("history", [])]
+    last = (as_of or dt.date.today()) - dt.timedelta(days=1)
+    series = daily_calls(session, code, last - dt.timedelta(days=89), last)
+    cut = cutover_document(session, settings, dt.datetime.now(dt.UTC), v["cutover"])
+    cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
+    english = locale_name() == "en"
+    hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain")}
+             for h in rating.get("hints", [])]
+    return render_template(
+        "pages/municipality.html", code=code, info=info, rating=rating, doc=doc, as_of=as_of,
+        data_through=data_through(doc) if doc else None, change=doc.get("change_since_last_month"),
+        history=doc.get("history", []), history_chart=pages_charts.history(history, _("Scorens udvikling")),
+        series=series, calls_chart=pages_charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
+        agreements=doc.get("agreements", []), it_systems=doc.get("it_systems", []), price=doc.get("price"),
+        cut=cut_row, hints=hints, reason=reason_text(rating) if rating else "",
+        redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
+
+
+from . import pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)

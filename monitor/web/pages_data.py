@@ -1,0 +1,165 @@
+"""What the pages read: the documents behind the seams, a few direct queries, and a cache.
+
+The rating, cut-over and notice documents come from their modules' seams
+(docs/architecture.md). Rendering them is cheap; computing them is not, so each is cached in
+the process until its data changes. "Changes" is decided by one small query over indexed
+maxima and counts (rating runs, the import ledger, agreements, the newest call bucket,
+notice updates, the Copenhagen date): a page never shows a result older than its data, and a
+new import or rating run is visible on the next request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    Agreement,
+    AgreementService,
+    CutoverTask,
+    DailyCallCount,
+    HourlyCallCount,
+    ImportedFile,
+    Municipality,
+    Notice,
+    NoticeSource,
+    NoticeUpdate,
+    RatingRun,
+)
+from .pages_format import CPH
+
+
+class PageCache:
+    """A small thread-safe LRU of computed documents and rendered pages."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value cached under `key`, computing and keeping it when absent."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: two requests may compute at once, both correct
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._lock:
+            self._items.clear()
+
+
+def cache() -> PageCache:
+    """The current app's page cache."""
+    return current_app.extensions.setdefault("monitor_page_cache", PageCache())
+
+
+def today_cph(now: dt.datetime | None = None) -> dt.date:
+    """Today's date in Copenhagen."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(CPH).date()
+
+
+def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tuple[Any, ...]]:
+    """Fingerprints of the data behind the pages, from one query over indexed columns."""
+    sq = {
+        "runs": select(func.max(RatingRun.id)).scalar_subquery(),
+        "run_count": select(func.count()).select_from(RatingRun).scalar_subquery(),
+        "files": select(func.max(ImportedFile.id)).scalar_subquery(),
+        "file_count": select(func.count()).select_from(ImportedFile).scalar_subquery(),
+        "agreements": select(func.max(Agreement.changed_at)).scalar_subquery(),
+        "agreement_count": select(func.count()).select_from(Agreement).scalar_subquery(),
+        "services": select(func.count()).select_from(AgreementService).scalar_subquery(),
+        "day": select(func.max(DailyCallCount.day)).scalar_subquery(),
+        "hour": select(func.max(HourlyCallCount.hour)).scalar_subquery(),
+        "municipalities": select(func.sum(Municipality.population)).scalar_subquery(),
+        "tasks": select(func.max(CutoverTask.updated_at)).scalar_subquery(),
+        "updates": select(func.max(NoticeUpdate.id)).scalar_subquery(),
+        "update_count": select(func.count()).select_from(NoticeUpdate).scalar_subquery(),
+        "notices": select(func.max(Notice.updated_at)).scalar_subquery(),
+        "notice_count": select(func.count()).select_from(Notice).scalar_subquery(),
+        "polled": select(func.max(NoticeSource.last_success_at)).scalar_subquery(),
+    }
+    row = session.execute(select(*[v.label(k) for k, v in sq.items()])).one()._mapping
+    today = today_cph(now)
+    data = (today, row["runs"], row["run_count"], row["files"], row["file_count"], row["agreements"],
+            row["agreement_count"], row["services"], row["day"], row["hour"], row["municipalities"])
+    notices = (row["updates"], row["update_count"], row["notices"], row["notice_count"], row["polled"])
+    minute = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
+    return {"ratings": data, "notices": notices, "cutover": (*data, row["tasks"], minute)}
+
+
+def _seam(module: str, name: str) -> Callable[..., Any] | None:
+    """The function `name` of `module`, or None while that part of the project is absent."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError):
+        return None
+
+
+def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],
+                     as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The document of GET /api/v1/ratings (cached per data version), or None when unavailable."""
+    fn = _seam("monitor.rating.service", "ratings_document")
+    if fn is None:
+        return None
+    return cache().get_or_compute(("ratings", as_of, version), lambda: fn(session, settings, as_of=as_of))
+
+
+def municipality_document(session: Session, settings: Any, code: str,
+                          version: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The document of GET /api/v1/municipalities/CODE, or None (unknown code or unavailable)."""
+    fn = _seam("monitor.rating.service", "municipality_document")
+    if fn is None:
+        return None
+
+    def compute() -> dict[str, Any] | None:
+        try:
+            return fn(session, settings, code)
+        except LookupError:
+            return None
+
+    return cache().get_or_compute(("municipality", code, version), compute)
+
+
+def cutover_document(session: Session, settings: Any, now: dt.datetime,
+                     version: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The document of GET /api/v1/cutover, or None while cut-over health is absent."""
+    fn = _seam("monitor.cutover", "cutover_document")
+    if fn is None:
+        return None
+    return cache().get_or_compute(("cutover", version), lambda: fn(session, settings, now))
+
+
+def notices_document(session: Session, status: str, component: str | None,
+                     version: tuple[Any, ...]) -> dict[str, Any]:
+    """The document of GET /api/v1/notices (an empty list while notices are absent)."""
+    fn = _seam("monitor.notices", "notices_document")
+    if fn is None:
+        return {"notices": []}
+    return cache().get_or_compute(("notices", status, component, version),
+                                  lambda: fn(session, status, component))
+
+
+def components_document(session: Session, now: dt.datetime, version: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The document of GET /api/v1/components, or None while notices are absent."""
+    fn = _seam("monitor.notices", "components_document")
+    if fn is None:
+        return None
+    minute = now.replace(second=0, microsecond=0)  # maintenance starts and ends by the clock
+    return cache().get_or_compute(("components", version, minute), lambda: fn(session, now))

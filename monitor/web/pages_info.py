@@ -1,0 +1,32 @@
+"""The method page and the accessibility statement: text pages built from the configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import render_template
+from sqlalchemy import select
+
+from ..app import db_session, state
+from ..models import RatingRun
+from .pages import bp
+
+# The day the accessibility statement was last reviewed against the pages (WCAG 2.1 AA).
+ACCESSIBILITY_REVIEWED = dt.date(2020, 11, 20)
+
+
+@bp.get("/metode")
+def method():  # type: ignore[no-untyped-def]
+    """The rating formula, weights, bounds and version, in plain Danish."""
+    rating = state().settings.rating
+    newest = db_session().execute(
+        select(RatingRun.as_of, RatingRun.method_version, RatingRun.computed_at)
+        .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
+    return render_template("pages/method.html", r=rating, w=rating.weights, newest=newest,
+                           price_half=rating.price_per_citizen / 2)
+
+
+@bp.get("/tilgaengelighed")
+def accessibility():  # type: ignore[no-untyped-def]
+    """The accessibility statement (tilgængelighedserklæring) required of Danish public-sector sites."""
+    return render_template("pages/accessibility.html", reviewed=ACCESSIBILITY_REVIEWED)
