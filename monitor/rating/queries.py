@@ -130,7 +130,7 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
 def window_calls_by_municipality(session: Session, as_of: dt.date, params: Parameters,
                                  sums: dict[int, CallSums]) -> dict[str, int]:
     """Calls in the window under all of each municipality's agreements (active or not)."""
-    owner = dict(session.execute(select(Agreement.id, Agreement.municipality_code)).tuples())
+    owner = {i: code for i, code in session.execute(select(Agreement.id, Agreement.municipality_code))}
     out: dict[str, int] = defaultdict(int)
     for agreement_id, s in sums.items():
         out[owner[agreement_id]] += s.window
