@@ -1,7 +1,172 @@
-"""Blueprint 'api' (filled in by its issue)."""
+"""GET /api/v1/openapi.json: the OpenAPI 3.1 document of every /api/v1 endpoint.
+
+The schemas name what SPEC "Interfaces" promises (required keys, types, nulls) and leave
+room for more keys: the documents may grow, and a client must not break when they do.
+tests/test_openapi.py validates real responses on a demo database against them.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from .. import __version__
 
 bp = Blueprint("api", __name__)
+
+
+def _nullable(tp: str, **extra: Any) -> dict[str, Any]:
+    return {"type": [tp, "null"], **extra}
+
+
+def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+DATE = {"type": "string", "format": "date"}
+INSTANT = {"type": "string", "format": "date-time"}
+CODE = {"type": "string", "pattern": "^[0-9]{3}$"}
+SCORE = _nullable("number", minimum=1, maximum=10)
+RATIO = _nullable("number", minimum=0)
+SLUG = {"type": "string", "pattern": "^[a-z0-9-]+$"}
+PART_NAMES = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"error": {"type": "string"}}),
+    "Part": _obj({"score": SCORE, "weight": {"type": "number", "minimum": 0, "maximum": 1},
+                  "inputs": {"type": "object", "properties": {"x": _nullable("number", minimum=0, maximum=1)}}},
+                 {"reason": _nullable("string")}),
+    "Rating": _obj({
+        "municipality": _obj({"code": CODE, "name": {"type": "string"}}),
+        "score": SCORE,
+        "status": {"enum": ["ok", "inconclusive"]},
+        "reason": _nullable("string"),
+        "parts": _obj({p: _ref("Part") for p in PART_NAMES}),
+    }, {"reason_text": _nullable("string"), "rank": _nullable("integer", minimum=1),
+        "percentile": _nullable("number", minimum=0, maximum=100),
+        "hints": {"type": "array", "items": _obj({"kind": {"type": "string"}, "gain": _nullable("number")},
+                                                 {"text_da": {"type": "string"}, "text_en": {"type": "string"}})}}),
+    "Method": _obj({"version": {"type": "string"},
+                    "weights": _obj({p: {"type": "number", "minimum": 0, "maximum": 1} for p in PART_NAMES})},
+                   {"parameters": {"type": "object"}}),
+    "Ratings": _obj({"as_of": DATE, "method": _ref("Method"),
+                     "ratings": {"type": "array", "items": _ref("Rating")}},
+                    {"data_through": _nullable("string", format="date"), "stored": {"type": "boolean"},
+                     "revision": _nullable("integer"), "computed_at": INSTANT,
+                     "coverage": _obj({"complete": {"type": "boolean"},
+                                       "missing_days": {"type": "array", "items": DATE}})}),
+    "Municipality": _obj({
+        "municipality": _obj({"code": CODE, "name": {"type": "string"}, "region": {"type": "string"},
+                              "population": _nullable("integer", minimum=0)},
+                             {"population_date": _nullable("string", format="date"),
+                              "user_access_control": _nullable("boolean")}),
+        "rating": _ref("Rating"),
+        "history": {"type": "array", "items": _obj({"as_of": DATE, "score": SCORE,
+                                                    "method_version": {"type": "string"}},
+                                                   {"revision": {"type": "integer"}})},
+    }, {"as_of": DATE, "change_since_last_month": _nullable("number"),
+        "agreements": {"type": "array", "items": _obj({"uuid": {"type": "string"}, "status": {"type": "string"},
+                                                       "redundant": {"type": "boolean"}})},
+        "it_systems": {"type": "array", "items": _obj({"uuid": {"type": "string"},
+                                                       "with_calls": {"type": "boolean"}})},
+        "price": _obj({"yearly": _nullable("number", minimum=0), "per_call": _nullable("number", minimum=0)})}),
+    "NoticeUpdate": _obj({"status": {"type": "string"}, "body_html": {"type": "string"}, "at": INSTANT}),
+    "Notice": _obj({
+        "id": {"type": "integer"}, "title": {"type": "string"}, "kind": {"enum": ["incident", "maintenance"]},
+        "status": {"type": "string"},
+        "impact": {"enum": ["none", "minor", "major", "critical", None]},
+        "components": {"type": "array", "items": SLUG},
+        "url": _nullable("string"), "started_at": _nullable("string", format="date-time"),
+        "updated_at": _nullable("string", format="date-time"),
+        "resolved_at": _nullable("string", format="date-time"),
+        "updates": {"type": "array", "items": _ref("NoticeUpdate")},
+    }),
+    "Notices": _obj({"notices": {"type": "array", "items": _ref("Notice")}}),
+    "Components": _obj({"components": {"type": "array", "items": _obj({
+        "slug": SLUG, "name": {"type": "string"},
+        "status": {"enum": ["operational", "degraded_performance", "partial_outage", "major_outage",
+                            "under_maintenance"]}})}}),
+    "CutoverMunicipality": _obj({
+        "code": CODE, "name": {"type": "string"},
+        "status": {"enum": ["unknown", "in_window", "pending", "red", "yellow", "green"]},
+        "observed_calls": {"type": "integer", "minimum": 0}, "baseline_calls": {"type": "integer", "minimum": 0},
+        "call_ratio": RATIO, "error_ratio": RATIO,
+        "silent_agreements": {"type": "array", "items": _obj({"agreement_uuid": {"type": "string"}},
+                                                             {"supplier": _nullable("string"),
+                                                              "services": {"type": "array",
+                                                                           "items": {"type": "string"}}})},
+        "frozen_zone_changes": {"type": "array", "items": {"type": "object"}},
+        "tasks_done": {"type": "integer", "minimum": 0}, "tasks_total": {"type": "integer", "minimum": 0},
+    }),
+    "Cutover": _obj({"now": INSTANT, "watermark": _nullable("string", format="date-time"),
+                     "window": {"type": "object"}, "national": {"type": "object"},
+                     "municipalities": {"type": "array", "items": _ref("CutoverMunicipality")}}),
+}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+BAD_REQUEST = _json("Error", "A parameter is not valid; the message names it.")
+AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": DATE,
+         "description": "The rating day (default: today in Copenhagen). A day without a stored snapshot is "
+                        "computed without being stored."}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the JSON API."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Infrastrukturmonitor API", "version": __version__,
+                 "description": "Ratings of the 98 municipalities' use of the shared municipal infrastructure, "
+                                "operational notices and cut-over health. JSON in UTF-8; times are ISO 8601 "
+                                "with offset; scores are unrounded floats on the 1–10 scale or null."},
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/v1/ratings": {"get": {
+                "operationId": "ratings", "summary": "Every municipality's rating", "parameters": [AS_OF],
+                "responses": {"200": _json("Ratings", "The ratings"), "400": BAD_REQUEST}}},
+            "/api/v1/municipalities/{code}": {"get": {
+                "operationId": "municipality", "summary": "One municipality: rating, history, agreements, price",
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9]{3,4}$"},
+                                "description": "3-digit kommunekode (\"0101\" and \"101\" are the same)"}, AS_OF],
+                "responses": {"200": _json("Municipality", "The municipality"), "400": BAD_REQUEST,
+                              "404": _json("Error", "No municipality has that code")}}},
+            "/api/v1/notices": {"get": {
+                "operationId": "notices", "summary": "Operational notices with their updates",
+                "parameters": [
+                    {"name": "status", "in": "query", "required": False,
+                     "schema": {"enum": ["open", "all"], "default": "open"}},
+                    {"name": "component", "in": "query", "required": False, "schema": SLUG,
+                     "description": "Only notices concerning this component (and those naming none)"}],
+                "responses": {"200": _json("Notices", "The notices, newest first"), "400": BAD_REQUEST}}},
+            "/api/v1/components": {"get": {
+                "operationId": "components", "summary": "Components and their status",
+                "responses": {"200": _json("Components", "The configured components")}}},
+            "/api/v1/cutover": {"get": {
+                "operationId": "cutover", "summary": "Cut-over health per municipality and for the platform",
+                "parameters": [{"name": "now", "in": "query", "required": False, "schema": INSTANT,
+                                "description": "Evaluate at this instant (default: the current time)"}],
+                "responses": {"200": _json("Cutover", "Cut-over health"), "400": BAD_REQUEST}}},
+            "/api/v1/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document",
+                "responses": {"200": {"description": "The OpenAPI document",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        },
+        "components": {"schemas": SCHEMAS},
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    """The OpenAPI document of the JSON API."""
+    response = jsonify(openapi_document())
+    response.headers["Access-Control-Allow-Origin"] = "*"  # so that API explorers elsewhere can read it
+    return response

@@ -243,7 +243,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
              for h in rating.get("hints", [])]
     return render_template(
         "pages/municipality.html", code=code, info=info, rating=rating, doc=doc, as_of=as_of,
-        data_through=data_through(doc) if doc else None, change=doc.get("change_since_last_month"),
+        data_through=data_through(doc) if doc else None, monthly_change=doc.get("change_since_last_month"),
         history=doc.get("history", []), history_chart=pages_charts.history(history, _("Scorens udvikling")),
         series=series, calls_chart=pages_charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
         agreements=doc.get("agreements", []), it_systems=doc.get("it_systems", []), price=doc.get("price"),

@@ -44,7 +44,7 @@ def number(value: float | int | None, digits: int = 1, lang: str | None = None, 
         return "–"
     try:
         rounded = round_half_up(value, digits)
-    except (InvalidOperation, ValueError, OverflowError):
+    except (InvalidOperation, ValueError, OverflowError, TypeError):
         return "–"
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
     text = format_decimal(rounded, format=pattern, locale=lang or locale_name(), decimal_quantization=False)

@@ -60,9 +60,10 @@ def driftsstatus():  # type: ignore[no-untyped-def]
         components = components_document(session, now, v["notices"])
         names = {c["slug"]: c["name"] for c in (components or {}).get("components", [])}
         names.update({c.slug: c.name for c in state().settings.components if c.slug not in names})
+        open_ = notices_document(session, "open", None, v["notices"])["notices"]
+        open_ids = {n["id"] for n in open_}
         everything = notices_document(session, "all", None, v["notices"])["notices"]
-        open_ = [n for n in everything if not n.get("resolved_at")]
-        closed = [n for n in everything if n.get("resolved_at")][:HISTORY_LIMIT]
+        closed = [n for n in everything if n["id"] not in open_ids][:HISTORY_LIMIT]
         return render_template("pages/driftsstatus.html", components=(components or {}).get("components", []),
                                names=names, open_notices=open_, history=closed, polled=last_poll(session),
                                history_limit=HISTORY_LIMIT)
