@@ -1,7 +1,32 @@
-"""JSON API routes under /api/v1 (filled in by its issue)."""
+"""GET /api/v1/notices and GET /api/v1/components: operational notices and component status."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, jsonify, request
+from sqlalchemy import select
+
+from ..app import db_session
+from ..models import Component
+from ..notices import components_document, notices_document
 
 bp = Blueprint("api_notices", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/notices")
+def notices():  # type: ignore[no-untyped-def]
+    """Open notices (``?status=all`` for history too), optionally for one ``?component=SLUG``."""
+    status = request.args.get("status", "open")
+    if status not in ("open", "all"):
+        return jsonify(error=f"status: expected \"open\" or \"all\", got {status!r}"), 400
+    component = request.args.get("component") or None
+    session = db_session()
+    if component is not None and session.get(Component, component) is None:
+        slugs = ", ".join(session.scalars(select(Component.slug).order_by(Component.position)))
+        return jsonify(error=f"component: unknown component {component!r} (known: {slugs})"), 400
+    return jsonify(notices_document(session, status=status, component=component))
+
+
+@bp.get("/components")
+def components():  # type: ignore[no-untyped-def]
+    """Every configured component with its status derived from the open notices."""
+    return jsonify(components_document(db_session()))
