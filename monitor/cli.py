@@ -45,6 +45,16 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def refuse_changed_method(ctx: Context) -> None:
+    """Stop when stored ratings carry this method version with other parameters."""
+    from .rating.service import assert_method_consistent
+
+    try:
+        assert_method_consistent(ctx.engine, ctx.settings)
+    except settings_module.ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
 def parse_now(value: str | None) -> dt.datetime:
     """A --now option: an ISO date-time (Copenhagen when it has no offset), default the current time."""
     if not value:
@@ -168,6 +178,7 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
     from .migrate import upgrade
 
     upgrade(ctx.engine, ctx.settings)
+    refuse_changed_method(ctx)
     app = create_app(ctx.settings)
     scheduler = None
     if not no_scheduler:
@@ -188,6 +199,7 @@ def scheduler(ctx: Context) -> None:
     """Run the scheduler in the foreground (one per installation; a second waits idle)."""
     from .scheduler import run_forever
 
+    refuse_changed_method(ctx)
     run_forever(ctx.settings)
 
 

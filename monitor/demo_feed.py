@@ -99,7 +99,8 @@ def live(loaded: dt.datetime, now: dt.datetime, every: dt.timedelta) -> list[Ite
         return []
     steps = int((now - loaded) / every)
     items = []
-    for n in range((steps + len(LIVE_STEPS) - 1) // len(LIVE_STEPS)):
+    incidents = (steps + len(LIVE_STEPS) - 1) // len(LIVE_STEPS)
+    for n in range(max(0, incidents - MAX_ITEMS), incidents):
         component, title = LIVE_COMPONENTS[n % len(LIVE_COMPONENTS)]
         updates = []
         for k, (status, text) in enumerate(LIVE_STEPS):

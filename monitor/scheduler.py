@@ -1,0 +1,266 @@
+"""The job table and the one scheduler.
+
+One scheduler per installation runs the jobs: a database lock (a PostgreSQL advisory lock
+held on a dedicated connection; on SQLite a lock row with a heartbeat) keeps any second
+scheduler idle until the first dies, then it takes over. Jobs coalesce and never overlap; a
+job that fails is logged, counted and runs again at its next tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Connection, Engine, delete, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from . import record
+from .db import engine_for, utcnow
+from .models import SchedulerLock
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+TZ = "Europe/Copenhagen"
+LOCK_NAME = "scheduler"
+PG_LOCK_KEY = 0x464B4931  # "FKI1"
+HEARTBEAT_SECONDS = 10
+STALE_AFTER_SECONDS = 45
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the job table: what runs, and when."""
+
+    id: str
+    target: str  # "module:function", called as function(engine, settings)
+    trigger: Any
+    run_at_start: bool = True
+
+
+def job_table(settings: Settings) -> list[Job]:
+    """What runs how often."""
+    hh, mm = (int(x) for x in settings.rating.daily_at.split(":"))
+    jobs = [
+        Job("notices", "monitor.collectors.notices:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
+        Job("calls", "monitor.collectors.importer:process_inbox",
+            IntervalTrigger(seconds=settings.collectors.calls.poll_seconds)),
+        Job("notify", "monitor.notify.outbox:deliver_due", IntervalTrigger(seconds=30)),
+        Job("rating", "monitor.rating.service:run_daily", CronTrigger(hour=hh, minute=mm, timezone=TZ),
+            run_at_start=False),
+        Job("purge", "monitor.notify.outbox:purge_unsubscribed", CronTrigger(hour=3, minute=30, timezone=TZ),
+            run_at_start=False),
+    ]
+    if settings.demo.enabled:
+        jobs += [
+            Job("demo-calls", "monitor.demo_live:write_call_files",
+                IntervalTrigger(minutes=settings.demo.call_file_minutes)),
+            Job("demo-feed", "monitor.demo_live:update_feed", IntervalTrigger(minutes=1)),
+        ]
+    return jobs
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """Import "module:function"."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def run_job(job: Job, engine: Engine, settings: Settings) -> None:
+    """Run one job; a failure is logged and counted, never raised into the scheduler."""
+    outcome = "success"
+    try:
+        resolve(job.target)(engine, settings)
+    except Exception:
+        outcome = "failure"
+        log.exception("job %s failed; it runs again at its next tick", job.id)
+    try:
+        with Session(engine) as session, session.begin():
+            record.increment(session, "scheduler_job_runs_total", {"job": job.id, "outcome": outcome})
+    except Exception:
+        log.exception("could not record the run of job %s", job.id)
+
+
+class Lock:
+    """The installation-wide scheduler lock."""
+
+    def __init__(self, engine: Engine, holder: str | None = None) -> None:
+        self.engine = engine
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free (or its holder stopped beating); True when held."""
+        if self.engine.dialect.name == "postgresql":
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}).scalar())
+            self._conn.commit()
+            if not got:
+                self._conn.close()
+                self._conn = None
+            return got
+        now = utcnow()
+        stale = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
+        with Session(self.engine) as session, session.begin():
+            # Both statements are atomic on their own: two schedulers can never both win.
+            taken = session.execute(sqlite_insert(SchedulerLock).values(
+                name=LOCK_NAME, holder=self.holder, heartbeat_at=now).on_conflict_do_nothing()).rowcount
+            if taken == 1:
+                return True
+            previous = session.scalar(select(SchedulerLock.holder).where(SchedulerLock.name == LOCK_NAME))
+            taken = session.execute(update(SchedulerLock).where(
+                SchedulerLock.name == LOCK_NAME,
+                (SchedulerLock.holder == self.holder) | (SchedulerLock.heartbeat_at < stale))
+                .values(holder=self.holder, heartbeat_at=now)).rowcount
+        if taken == 1 and previous != self.holder:
+            log.warning("scheduler lock held by %s was stale; taken over", previous)
+        return taken == 1
+
+    def heartbeat(self) -> bool:
+        """Keep the lock; False when it was lost (then stop running jobs)."""
+        if self.engine.dialect.name == "postgresql":
+            try:
+                assert self._conn is not None
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return True
+            except Exception:
+                log.exception("lost the connection that holds the scheduler lock")
+                self._conn = None
+                return False
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(update(SchedulerLock).where(SchedulerLock.name == LOCK_NAME,
+                                                                 SchedulerLock.holder == self.holder)
+                                     .values(heartbeat_at=utcnow()))
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def release(self) -> None:
+        """Give the lock up (on a clean stop)."""
+        if self.engine.dialect.name == "postgresql":
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+                    self._conn.commit()
+                    self._conn.close()
+                finally:
+                    self._conn = None
+            return
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(SchedulerLock).where(SchedulerLock.name == LOCK_NAME,
+                                                        SchedulerLock.holder == self.holder))
+
+
+def holder(engine: Engine) -> str | None:
+    """Who holds the SQLite lock row (None on PostgreSQL or when free)."""
+    if engine.dialect.name == "postgresql":
+        return None
+    with Session(engine) as session:
+        return session.scalar(select(SchedulerLock.holder).where(SchedulerLock.name == LOCK_NAME))
+
+
+class Runner:
+    """Waits for the lock, then runs the job table until stopped or the lock is lost."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None,
+                 poll_seconds: float = HEARTBEAT_SECONDS) -> None:
+        self.settings = settings
+        self.engine = engine or engine_for(settings)
+        self.lock = Lock(self.engine)
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+        self.scheduler: BackgroundScheduler | None = None
+
+    def _start_jobs(self) -> None:
+        sched = BackgroundScheduler(timezone=TZ, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
+        now = dt.datetime.now(dt.UTC)
+        for job in job_table(self.settings):
+            first = {"next_run_time": now} if job.run_at_start else {}
+            sched.add_job(run_job, job.trigger, args=(job, self.engine, self.settings), id=job.id, name=job.id,
+                          **first)
+        sched.start()
+        self.scheduler = sched
+        log.info("scheduler running %d jobs as %s", len(sched.get_jobs()), self.lock.holder)
+
+    def _stop_jobs(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
+
+    def run(self) -> None:
+        """Block: take the lock (waiting idle while another holds it), run jobs, keep the lock."""
+        waiting_logged = False
+        while not self.stopping.is_set():
+            try:
+                if self.scheduler is None:
+                    if self.lock.try_acquire():
+                        self._start_jobs()
+                    elif not waiting_logged:
+                        log.info("another scheduler holds the lock; waiting idle")
+                        waiting_logged = True
+                elif not self.lock.heartbeat():
+                    log.warning("scheduler lock lost; stopping jobs")
+                    self._stop_jobs()
+            except Exception:
+                log.exception("scheduler lock check failed; retrying")
+            self.stopping.wait(self.poll_seconds)
+        self._stop_jobs()
+        try:
+            self.lock.release()
+        except Exception:
+            log.exception("could not release the scheduler lock")
+
+    def running_jobs(self) -> bool:
+        """True while this runner holds the lock and runs the jobs."""
+        return self.scheduler is not None
+
+    def stop(self) -> None:
+        """Ask `run` to finish."""
+        self.stopping.set()
+
+
+class BackgroundRunner:
+    """A `Runner` in a daemon thread (inside `monitor serve`)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.thread = threading.Thread(target=runner.run, name="scheduler", daemon=True)
+
+    def start(self) -> BackgroundRunner:
+        self.thread.start()
+        return self
+
+    def shutdown(self, wait: bool = False) -> None:
+        self.runner.stop()
+        if wait:
+            self.thread.join(timeout=30)
+
+
+def start_background(settings: Settings) -> BackgroundRunner:
+    """Start the scheduler in one thread of this process (used by `monitor serve`)."""
+    return BackgroundRunner(Runner(settings)).start()
+
+
+def run_forever(settings: Settings) -> None:
+    """Run the scheduler in the foreground until SIGTERM or SIGINT (`monitor scheduler`)."""
+    runner = Runner(settings)
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping the scheduler", signum)
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.run()

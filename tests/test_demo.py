@@ -1,0 +1,139 @@
+"""The demo country, its status feed and its live part."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import feedparser
+import pytest
+from sqlalchemy import func, select
+
+from monitor import demo_feed, demo_live
+from monitor.demo import CPH, demo_window, load_demo
+from monitor.models import Agreement, DailyCallCount, HourlyCallCount, Meta, Municipality
+
+NOW = dt.datetime(2020, 11, 29, 22, 30, tzinfo=CPH)
+
+
+def snapshot(session):  # type: ignore[no-untyped-def]
+    agreements = sorted(session.execute(select(Agreement.uuid, Agreement.municipality_code, Agreement.status))
+                        .all())
+    calls = (session.scalar(select(func.sum(DailyCallCount.calls))),
+             session.scalar(select(func.sum(HourlyCallCount.calls))))
+    return agreements, calls
+
+
+def test_the_same_seed_and_now_give_the_same_country(engine, settings, session):
+    load_demo(engine, settings, seed=7, size="small", now=NOW)
+    first = snapshot(session)
+    load_demo(engine, settings, seed=7, size="small", now=NOW)
+    session.expire_all()
+    assert snapshot(session) == first
+    load_demo(engine, settings, seed=8, size="small", now=NOW)
+    session.expire_all()
+    assert snapshot(session) != first
+
+
+def test_the_demo_covers_every_municipality_and_tells_its_stories(engine, settings, session):
+    summary = load_demo(engine, settings, seed=1, size="small", now=NOW)
+    assert "98 municipalities" in summary
+    with_agreements = session.scalar(select(func.count(func.distinct(Agreement.municipality_code))))
+    assert with_agreements == 98
+    smallest = min(session.scalars(select(Municipality)), key=lambda m: m.population)
+    statuses = set(session.scalars(select(Agreement.status).where(Agreement.municipality_code == smallest.code)))
+    assert statuses == {"pending"}  # the one municipality with no active agreement
+    start, end, frozen = demo_window(session)
+    assert end == dt.datetime(2020, 11, 29, 17, 0, tzinfo=dt.UTC)  # four whole hours before --now
+    assert start == end - dt.timedelta(hours=34) and frozen == start - dt.timedelta(days=7)
+    in_window = session.scalar(select(func.count()).select_from(HourlyCallCount)
+                               .where(HourlyCallCount.hour >= start, HourlyCallCount.hour < end))
+    assert in_window == 0
+    assert session.scalar(select(func.count()).select_from(Agreement)
+                          .where(Agreement.first_seen_at > frozen)) >= 1
+
+
+def test_daily_counts_end_yesterday_and_equal_their_hours_where_both_exist(engine, settings, session):
+    load_demo(engine, settings, seed=3, size="small", now=NOW)
+    assert session.scalar(select(func.max(DailyCallCount.day))) == dt.date(2020, 11, 28)
+    newest_hour = session.scalar(select(func.max(HourlyCallCount.hour)))
+    assert newest_hour == dt.datetime(2020, 11, 29, 20, 0, tzinfo=dt.UTC)  # the last complete hour
+    hourly = dict(session.execute(select(HourlyCallCount.day, func.sum(HourlyCallCount.calls))
+                                  .group_by(HourlyCallCount.day)).all())
+    daily = dict(session.execute(select(DailyCallCount.day, func.sum(DailyCallCount.calls))
+                                 .group_by(DailyCallCount.day)).all())
+    shared = [d for d in hourly if d in daily]
+    assert len(shared) >= 8
+    assert all(hourly[d] == daily[d] for d in shared)
+    assert dt.date(2020, 11, 29) not in daily  # today is not complete
+
+
+def test_the_demo_feed_is_a_statuspage_rss_that_feedparser_reads(engine, settings):
+    load_demo(engine, settings, seed=1, size="small", now=NOW)
+    parsed = feedparser.parse(Path(settings.path(settings.demo.feed_path)).read_bytes())
+    assert not parsed.bozo
+    titles = [e.title for e in parsed.entries]
+    assert "Flytning af Serviceplatformen til nyt driftscenter" in titles
+    first = parsed.entries[0]
+    assert first.id.startswith("https://") and "<strong>" in first.description
+
+
+def test_the_live_feed_gains_one_update_every_few_minutes():
+    start, end = NOW - dt.timedelta(hours=40), NOW - dt.timedelta(hours=5)
+    every = dt.timedelta(minutes=7)
+    items = demo_feed.feed_items(start, end, NOW, NOW + dt.timedelta(minutes=6), every)
+    assert not [i for i in items if i.slug.startswith("live-")]
+    items = demo_feed.feed_items(start, end, NOW, NOW + dt.timedelta(minutes=36), every)
+    live = [i for i in items if i.slug.startswith("live-")]
+    assert [len(i.updates) for i in live] == [4, 1]
+    assert live[0].updates[-1].status == "Løst"
+    far = demo_feed.feed_items(start, end, NOW, NOW + dt.timedelta(days=900), every)
+    assert len([i for i in far if i.slug.startswith("live-")]) == demo_feed.MAX_ITEMS
+
+
+def test_writing_an_unchanged_feed_leaves_the_file_alone(tmp_path):
+    path = tmp_path / "feed.rss"
+    assert demo_feed.write_atomically(path, "a")
+    assert not demo_feed.write_atomically(path, "a")
+    assert demo_feed.write_atomically(path, "b") and path.read_text() == "b"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_live_call_files_continue_from_the_newest_hour_and_silent_integrations_stay_silent(engine, settings,
+                                                                                              session):
+    load_demo(engine, settings, seed=1, size="small", now=NOW)
+    later = NOW + dt.timedelta(hours=2, minutes=10)
+    files = demo_live.write_call_files(engine, settings, now=later)
+    assert [f.name for f in files] == ["calls-20201129T21Z.csv", "calls-20201129T22Z.csv"]
+    lines = files[0].read_text().splitlines()
+    assert lines[0] == "period_start,agreement_uuid,calls,errors"
+    assert lines[1].startswith("2020-11-29T22:00:00+01:00,")
+    end = demo_window(session)[1]
+    back = set(session.scalars(select(Agreement.uuid).join(HourlyCallCount)
+                               .where(HourlyCallCount.hour >= end)))
+    assert {line.split(",")[1] for line in lines[1:]} <= back
+    # Files still waiting in the inbox are not written again.
+    assert demo_live.write_call_files(engine, settings, now=later) == []
+
+
+def test_a_demo_loaded_in_the_past_stays_a_picture_of_that_time(engine, settings):
+    load_demo(engine, settings, seed=1, size="small", now=NOW)
+    assert demo_live.write_call_files(engine, settings, now=NOW + dt.timedelta(days=30)) == []
+
+
+def test_update_feed_does_nothing_without_a_demo(engine, settings, session):
+    assert session.get(Meta, "demo") is None
+    assert demo_live.update_feed(engine, settings) is False
+
+
+@pytest.mark.parametrize("size", ["small"])
+def test_the_cli_loads_the_demo(tmp_path, size, sqlite_url):
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "{sqlite_url}"\n[demo]\nfeed_path = "feed.rss"\n')
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "demo", "--size", size, "--seed", "2",
+                                      "--now", "2020-11-29T22:30"])
+    assert result.exit_code == 0, result.output
+    assert "98 municipalities" in result.output and (tmp_path / "feed.rss").exists()
