@@ -1,7 +1,44 @@
-"""Blueprint 'metrics' (filled in by its issue)."""
+"""GET /metrics (Prometheus text format) and the timing of every request."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import time
+
+from flask import Blueprint, Response, current_app, g, request
+from flask.blueprints import BlueprintSetupState
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from .. import metrics
+from ..app import state
 
 bp = Blueprint("metrics", __name__)
+
+
+@bp.record_once
+def _register(setup: BlueprintSetupState) -> None:
+    # Built once per app; nothing is read from the database until the first scrape.
+    s = state(setup.app)
+    setup.app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings)
+
+
+@bp.before_app_request
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+@bp.after_app_request
+def _observe(response: Response) -> Response:
+    started = g.pop("metrics_started", None)
+    if started is not None:
+        # The route pattern, not the path: labels stay bounded whatever the URL.
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.observe_request(request.method, endpoint, response.status_code, time.perf_counter() - started)
+    return response
+
+
+@bp.get("/metrics")
+def scrape():  # type: ignore[no-untyped-def]
+    """Every fki_ metric, read from the database now."""
+    body = metrics.exposition(current_app.extensions["monitor_metrics"])
+    # The classic text format that generate_latest writes and every Prometheus reads.
+    return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

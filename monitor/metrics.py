@@ -1,0 +1,343 @@
+"""Every Prometheus metric of the service, in one place (prefix ``fki_``, base units).
+
+Everything about the platform and about work done by other processes (scheduler, imports,
+`monitor notify`) is read from the database at scrape time by one custom collector, so that
+every web worker reports the same numbers whichever process did the work. Only the web
+process's own request metrics live in prometheus-client objects; with
+``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn) they are aggregated over the workers by
+prometheus-client's multiprocess mode.
+
+Scrape cost does not grow with the call rows: the cut-over document is cached per
+`monitor.cutover.fingerprint` (window, watermark hour, phase, newest import) and the rating
+series per newest stored run; the rest are small aggregates over indexed columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import __version__
+from .cutover import STATUSES, cutover_document, fingerprint
+from .db import utcnow
+from .models import (
+    AGREEMENT_STATUSES,
+    Agreement,
+    CollectorRun,
+    CounterValue,
+    Delivery,
+    HeldCallCount,
+    NoticeSource,
+    RatingRun,
+)
+from .record import parse_label_key
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric's name, type, label names and meaning (docs/metrics.md lists each one)."""
+
+    name: str
+    kind: str  # gauge | counter | histogram
+    labels: tuple[str, ...]
+    help: str
+
+
+SPECS = {s.name: s for s in (
+    MetricSpec("fki_build_info", "gauge", ("version", "rating_method"), "Version and rating method, always 1."),
+    MetricSpec("fki_database_up", "gauge", (), "1 when this scrape could read the database, else 0."),
+    MetricSpec("fki_rating_score", "gauge", ("municipality", "name"),
+               "Total rating 1-10 in the newest stored snapshot; absent when inconclusive."),
+    MetricSpec("fki_rating_part_score", "gauge", ("municipality", "part"),
+               "Part score 1-10 in the newest stored snapshot; absent when inconclusive."),
+    MetricSpec("fki_agreements", "gauge", ("municipality", "state"), "Service agreements by status as last seen."),
+    MetricSpec("fki_cutover_status", "gauge", ("municipality", "status"),
+               "Cut-over status, one series per status, the current one 1."),
+    MetricSpec("fki_cutover_call_ratio", "gauge", ("municipality",),
+               "Observed calls / baseline calls; absent when the baseline is too small to judge."),
+    MetricSpec("fki_cutover_error_ratio", "gauge", ("municipality",),
+               "Errors / calls in the observed hours; absent where no error counts exist."),
+    MetricSpec("fki_cutover_observed_calls", "gauge", ("municipality",), "Calls in the observed hours."),
+    MetricSpec("fki_cutover_baseline_calls", "gauge", ("municipality",),
+               "Calls in the same wall-clock hours baseline_days earlier."),
+    MetricSpec("fki_cutover_silent_agreements", "gauge", ("municipality",),
+               "Agreements with enough baseline calls and none observed."),
+    MetricSpec("fki_cutover_tasks_done", "gauge", ("municipality",), "Cut-over tasks done."),
+    MetricSpec("fki_cutover_tasks", "gauge", ("municipality",), "Cut-over tasks in all."),
+    MetricSpec("fki_cutover_service_observed_calls", "gauge", ("service",),
+               "Calls in the observed hours under agreements for the service."),
+    MetricSpec("fki_cutover_service_baseline_calls", "gauge", ("service",),
+               "Baseline calls under agreements for the service."),
+    MetricSpec("fki_cutover_supplier_observed_calls", "gauge", ("supplier",),
+               "Calls in the observed hours from the supplier's IT systems."),
+    MetricSpec("fki_cutover_supplier_baseline_calls", "gauge", ("supplier",),
+               "Baseline calls from the supplier's IT systems."),
+    MetricSpec("fki_cutover_watermark_timestamp_seconds", "gauge", (),
+               "End of the newest complete hour with call data (Unix time)."),
+    MetricSpec("fki_cutover_window_start_timestamp_seconds", "gauge", (), "Start of the cut-over window."),
+    MetricSpec("fki_cutover_window_end_timestamp_seconds", "gauge", (), "End of the cut-over window."),
+    MetricSpec("fki_cutover_frozen_zone_start_timestamp_seconds", "gauge", (), "Start of the frozen zone."),
+    MetricSpec("fki_notices_open", "gauge", ("component", "kind"),
+               "Open notices per component (\"all\": naming none) and kind."),
+    MetricSpec("fki_component_status", "gauge", ("component", "status"),
+               "Component status, one series per status, the current one 1."),
+    MetricSpec("fki_notice_source_consecutive_failures", "gauge", ("source",),
+               "Failed polls of the source since its last success."),
+    MetricSpec("fki_notice_source_last_success_timestamp_seconds", "gauge", ("source",),
+               "Last successful poll of the source."),
+    MetricSpec("fki_collector_last_success_timestamp_seconds", "gauge", ("collector",),
+               "End of the collector's newest successful run."),
+    MetricSpec("fki_collector_runs_total", "counter", ("collector", "outcome"), "Collector runs by outcome."),
+    MetricSpec("fki_import_rows_total", "counter", ("kind", "outcome"), "Rows imported, held or rejected."),
+    MetricSpec("fki_notifications_total", "counter", ("channel", "outcome"), "Notification delivery attempts."),
+    MetricSpec("fki_notification_queue_depth", "gauge", (), "Deliveries waiting in the outbox."),
+    MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
+    MetricSpec("fki_http_requests_total", "counter", ("method", "endpoint", "status"),
+               "HTTP requests served by the web process."),
+    MetricSpec("fki_http_request_duration_seconds", "histogram", ("method", "endpoint"),
+               "Time to serve an HTTP request."),
+)}
+# Counters kept in the database by `monitor.record`, by their name there (without fki_).
+DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total")
+COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
+
+# The web process's own metrics. Under multiprocess mode prometheus-client stores their
+# values in files in PROMETHEUS_MULTIPROC_DIR (it decides so when it is first imported).
+# The *_created series would double every counter in the text format for no use here.
+disable_created_metrics()
+REQUEST_REGISTRY = CollectorRegistry(auto_describe=True)
+HTTP_REQUESTS = Counter("fki_http_requests", SPECS["fki_http_requests_total"].help,
+                        ("method", "endpoint", "status"), registry=REQUEST_REGISTRY)
+HTTP_DURATION = Histogram("fki_http_request_duration_seconds", SPECS["fki_http_request_duration_seconds"].help,
+                          ("method", "endpoint"), registry=REQUEST_REGISTRY,
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    spec = SPECS[name]
+    return GaugeMetricFamily(name, spec.help, labels=spec.labels)
+
+
+def _ts(t: str | dt.datetime | None) -> float | None:
+    if t is None:
+        return None
+    return (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
+
+
+class DatabaseCollector(Collector):
+    """Reads every platform metric from the database at scrape time.
+
+    `sessions` opens a session per scrape; `clock` gives the current instant (tests pass a
+    frozen one).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cutover: tuple[Any, dict[str, Any]] | None = None
+        self._rating: tuple[Any, list[Metric]] | None = None
+
+    def describe(self) -> list[Metric]:
+        """Nothing up front: the registry must not read the database when the collector is registered."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """The families of one scrape, read in one session."""
+        build = _gauge("fki_build_info")
+        build.add_metric([__version__, self.settings.rating.method_version], 1)
+        yield build
+        up = _gauge("fki_database_up")
+        try:
+            with self.sessions() as session:
+                families = list(self._families(session, self.clock()))
+        except Exception:  # the database is down or not migrated: say so, keep /metrics answering
+            log.exception("metrics: reading the database failed")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
+        yield from self._rating_families(session)
+        yield self._agreements(session)
+        yield from self._cutover_families(self._cutover_document(session, now))
+        yield from self._notice_families(session, now)
+        yield from self._work_families(session)
+
+    def _rating_families(self, session: Session) -> list[Metric]:
+        from .rating.service import latest_snapshot_scores
+
+        run_id = session.scalar(select(RatingRun.id).order_by(RatingRun.as_of.desc(), RatingRun.revision.desc())
+                                .limit(1))
+        with self._lock:
+            if self._rating is not None and self._rating[0] == run_id:
+                return self._rating[1]
+        score, part = _gauge("fki_rating_score"), _gauge("fki_rating_part_score")
+        for row in latest_snapshot_scores(session):
+            if row.score is not None:
+                score.add_metric([row.code, row.name], row.score)
+            for name, value in sorted(row.parts.items()):
+                if value is not None:
+                    part.add_metric([row.code, name], value)
+        families: list[Metric] = [score, part]
+        with self._lock:
+            self._rating = (run_id, families)
+        return families
+
+    def _agreements(self, session: Session) -> Metric:
+        family = _gauge("fki_agreements")
+        counts: dict[str, dict[str, int]] = {}
+        stmt = select(Agreement.municipality_code, Agreement.status, func.count()).group_by(
+            Agreement.municipality_code, Agreement.status)
+        for code, status, n in session.execute(stmt):
+            counts.setdefault(code, dict.fromkeys(AGREEMENT_STATUSES, 0))[status] = n
+        for code in sorted(counts):
+            for status, n in counts[code].items():
+                family.add_metric([code, status], n)
+        return family
+
+    def _cutover_document(self, session: Session, now: dt.datetime) -> dict[str, Any]:
+        key = fingerprint(session, self.settings, now)
+        with self._lock:
+            if self._cutover is not None and self._cutover[0] == key:
+                return self._cutover[1]
+        doc = cutover_document(session, self.settings, now)
+        with self._lock:
+            self._cutover = (key, doc)
+        return doc
+
+    def _cutover_families(self, doc: dict[str, Any]) -> Iterator[Metric]:
+        status = _gauge("fki_cutover_status")
+        per_code = {name: _gauge(name) for name in (
+            "fki_cutover_call_ratio", "fki_cutover_error_ratio", "fki_cutover_observed_calls",
+            "fki_cutover_baseline_calls", "fki_cutover_silent_agreements", "fki_cutover_tasks_done",
+            "fki_cutover_tasks")}
+        for m in doc["municipalities"]:
+            code = m["code"]
+            for s in STATUSES:
+                status.add_metric([code, s], 1 if m["status"] == s else 0)
+            values = {"fki_cutover_call_ratio": m["call_ratio"], "fki_cutover_error_ratio": m["error_ratio"],
+                      "fki_cutover_observed_calls": m["observed_calls"],
+                      "fki_cutover_baseline_calls": m["baseline_calls"],
+                      "fki_cutover_silent_agreements": len(m["silent_agreements"]),
+                      "fki_cutover_tasks_done": m["tasks_done"], "fki_cutover_tasks": m["tasks_total"]}
+            for name, value in values.items():
+                if value is not None:  # a ratio not judged is absent, not NaN
+                    per_code[name].add_metric([code], value)
+        yield status
+        yield from per_code.values()
+        national = doc["national"]
+        for group, key, label in (("service", "services", "id"), ("supplier", "suppliers", "name")):
+            observed = _gauge(f"fki_cutover_{group}_observed_calls")
+            baseline = _gauge(f"fki_cutover_{group}_baseline_calls")
+            for row in national[key]:
+                observed.add_metric([row[label] or "unknown"], row["observed_calls"])
+                baseline.add_metric([row[label] or "unknown"], row["baseline_calls"])
+            yield observed
+            yield baseline
+        window = doc["window"]
+        for name, value in (("fki_cutover_watermark_timestamp_seconds", doc["watermark"]),
+                            ("fki_cutover_window_start_timestamp_seconds", window["start"]),
+                            ("fki_cutover_window_end_timestamp_seconds", window["end"]),
+                            ("fki_cutover_frozen_zone_start_timestamp_seconds", window["frozen_zone_start"])):
+            family = _gauge(name)
+            if value is not None:
+                family.add_metric([], _ts(value))
+            yield family
+
+    def _notice_families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
+        from .notices import component_statuses, open_notice_counts
+
+        notices = _gauge("fki_notices_open")
+        for (component, kind), n in sorted(open_notice_counts(session).items()):
+            notices.add_metric([component, kind], n)
+        yield notices
+        components = _gauge("fki_component_status")
+        for slug, current in component_statuses(session, now).items():
+            for s in dict.fromkeys((*COMPONENT_STATUSES, current)):
+                components.add_metric([slug, s], 1 if s == current else 0)
+        yield components
+        failures = _gauge("fki_notice_source_consecutive_failures")
+        success = _gauge("fki_notice_source_last_success_timestamp_seconds")
+        for src in session.execute(select(NoticeSource.name, NoticeSource.consecutive_failures,
+                                          NoticeSource.last_success_at).order_by(NoticeSource.name)):
+            failures.add_metric([src.name], src.consecutive_failures)
+            if src.last_success_at is not None:
+                success.add_metric([src.name], src.last_success_at.timestamp())
+        yield failures
+        yield success
+
+    def _work_families(self, session: Session) -> Iterator[Metric]:
+        last = _gauge("fki_collector_last_success_timestamp_seconds")
+        stmt = (select(CollectorRun.collector, func.max(CollectorRun.finished_at))
+                .where(CollectorRun.outcome == "success").group_by(CollectorRun.collector)
+                .order_by(CollectorRun.collector))
+        for collector, finished in session.execute(stmt):
+            if finished is not None:
+                last.add_metric([collector], _as_utc(finished).timestamp())
+        yield last
+        counters = {name: CounterMetricFamily("fki_" + name, SPECS["fki_" + name].help,
+                                              labels=SPECS["fki_" + name].labels) for name in DB_COUNTERS}
+        stmt = (select(CounterValue.metric, CounterValue.labels, CounterValue.value)
+                .where(CounterValue.metric.in_(DB_COUNTERS)).order_by(CounterValue.metric, CounterValue.labels))
+        for metric, labels, value in session.execute(stmt):
+            family = counters[metric]
+            given = parse_label_key(labels)
+            family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
+        yield from counters.values()
+        queue = _gauge("fki_notification_queue_depth")
+        queue.add_metric([], session.scalar(select(func.count()).where(Delivery.status == "queued")) or 0)
+        yield queue
+        held = _gauge("fki_import_held_rows")
+        held.add_metric([], session.scalar(select(func.count()).select_from(HeldCallCount)) or 0)
+        yield held
+
+
+def _as_utc(t: dt.datetime | str) -> dt.datetime:
+    # max() over a UTCDateTime column comes back raw (a string on SQLite, naive elsewhere).
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+
+
+def registry_for(sessions: sessionmaker[Session], settings: Settings,
+                 clock: Callable[[], dt.datetime] = utcnow) -> CollectorRegistry:
+    """A registry holding the database collector (one per app)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(sessions, settings, clock))
+    return registry
+
+
+def exposition(database_registry: CollectorRegistry) -> bytes:
+    """The /metrics body: the database families, then this process's (or all workers') request metrics."""
+    requests = REQUEST_REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        requests = CollectorRegistry()
+        MultiProcessCollector(requests)
+    return generate_latest(database_registry) + generate_latest(requests)
+
+
+def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
+    """Count one HTTP request served by this process."""
+    HTTP_REQUESTS.labels(method, endpoint, str(status)).inc()
+    HTTP_DURATION.labels(method, endpoint).observe(seconds)
