@@ -103,8 +103,9 @@ class Lock:
     def try_acquire(self) -> bool:
         """Take the lock if it is free (or its holder stopped beating); True when held."""
         if self.engine.dialect.name == "postgresql":
-            if self._conn is None:
-                self._conn = self.engine.connect()
+            if self._conn is not None:
+                return True  # held already (advisory locks stack: never take it twice)
+            self._conn = self.engine.connect()
             got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}).scalar())
             self._conn.commit()
             if not got:

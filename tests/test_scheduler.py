@@ -1,0 +1,95 @@
+"""One scheduler per installation; jobs that fail are counted and never stop the others."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from monitor import scheduler as sched
+from monitor.db import utcnow
+from monitor.models import CounterValue, SchedulerLock
+
+
+def test_only_one_of_two_schedulers_holds_the_lock_until_it_releases_it(engine):
+    first, second = sched.Lock(engine, "first"), sched.Lock(engine, "second")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    assert first.try_acquire()  # holding it again is fine
+    assert first.heartbeat()
+    first.release()
+    assert second.try_acquire()
+    assert not first.try_acquire()
+    second.release()
+
+
+def test_a_lock_whose_holder_stopped_beating_is_taken_over(engine, settings):
+    if engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL releases an advisory lock when its holder's connection dies")
+    first, second = sched.Lock(engine, "first"), sched.Lock(engine, "second")
+    assert first.try_acquire()
+    with Session(engine) as s, s.begin():
+        s.execute(update(SchedulerLock).values(
+            heartbeat_at=utcnow() - dt.timedelta(seconds=sched.STALE_AFTER_SECONDS + 5)))
+    assert second.try_acquire()
+    assert not first.heartbeat()  # the old holder learns it lost the lock
+    with Session(engine) as s:
+        assert s.scalar(select(SchedulerLock.holder)) == "second"
+
+
+def test_the_postgresql_lock_is_freed_when_its_holder_disconnects(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    first, second = sched.Lock(engine, "first"), sched.Lock(engine, "second")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first._conn.invalidate()  # the process died: its connection is gone
+    first._conn = None
+    assert second.try_acquire()
+    second.release()
+
+
+def test_a_failing_job_is_logged_and_counted_and_does_not_raise(engine, settings, caplog):
+    job = sched.Job("broken", "monitor.scheduler:no_such_function", None)
+    sched.run_job(job, engine, settings)
+    assert "job broken failed" in caplog.text
+    with Session(engine) as s:
+        row = s.get(CounterValue, ("scheduler_job_runs_total", "job=broken,outcome=failure"))
+        assert row is not None and row.value == 1
+
+
+def test_the_job_table_has_the_demo_jobs_only_when_the_demo_is_on(tmp_path, sqlite_url):
+    from tests.conftest import make_settings
+    off = {j.id for j in sched.job_table(make_settings(tmp_path, sqlite_url, demo={"enabled": False}))}
+    on = {j.id for j in sched.job_table(make_settings(tmp_path, sqlite_url, demo={"enabled": True}))}
+    assert {"notices", "calls", "notify", "rating", "purge"} <= off
+    assert on - off == {"demo-calls", "demo-feed"}
+
+
+def test_a_second_runner_waits_idle_and_takes_over_when_the_first_stops(engine, settings, monkeypatch):
+    monkeypatch.setattr(sched, "job_table", lambda s: [])
+    first = sched.Runner(settings, engine, poll_seconds=0.05)
+    second = sched.Runner(settings, engine, poll_seconds=0.05)
+    t1 = threading.Thread(target=first.run)
+    t1.start()
+    for _ in range(200):
+        if first.running_jobs():
+            break
+        threading.Event().wait(0.05)
+    assert first.running_jobs()
+    t2 = threading.Thread(target=second.run)
+    t2.start()
+    threading.Event().wait(0.3)
+    assert not second.running_jobs()
+    first.stop()
+    t1.join(10)
+    for _ in range(200):
+        if second.running_jobs():
+            break
+        threading.Event().wait(0.05)
+    assert second.running_jobs()
+    second.stop()
+    t2.join(10)
