@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import engine_for, session_factory
 from .models import Meta
 from .settings import Settings
+from .web import limits
 
 LANGUAGES = ("da", "en")
 csrf = CSRFProtect()
@@ -84,6 +85,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.secret_key = _lazy_secret(settings, sessions)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
+    limits.init_app(app)
 
     @app.teardown_appcontext
     def close_session(exc: BaseException | None) -> None:

@@ -1,16 +1,241 @@
-"""The delivery outbox (filled in by the subscriptions issue)."""
+"""The delivery outbox: queue one delivery per (update, subscriber), then send them.
+
+Queueing happens in the notice collector's transaction (`enqueue_for_update`), so an update
+is never stored without its deliveries, and the unique (update, subscriber) key makes a
+second enqueue a no-op. Sending (`deliver_due`) claims rows first: a claimed row is
+"sending" with a lease in `next_attempt_at`. A process that dies between sending and marking
+leaves the row "sending"; when the lease has run out the next run sends it again (once, and
+logs it) — the mail keeps its Message-ID so a receiver can tell. A failed attempt goes back
+to "queued" with exponential backoff, and after `[mail] max_attempts` becomes "failed".
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+import datetime as dt
+import logging
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from ..models import NoticeUpdate
+from sqlalchemy import Engine, and_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import record
+from ..db import UTCDateTime, session_factory, utcnow
+from ..models import Component, Delivery, Notice, NoticeComponent, NoticeUpdate, Subscriber, Subscription
+from ..settings import Settings
+from .mail import notice_message
+from .subscriptions import is_active
+from .transport import PermanentError, open_mailer
+from .webhook import WebhookSender
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
+BATCH = 100
+BACKOFF_BASE_SECONDS = 60
+BACKOFF_MAX_SECONDS = 6 * 3600
+# Errors that mean the mail server is unreachable: the rest of the batch waits for the next run.
+SMTP_DOWN = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Wait before attempt `attempts + 1`: 1, 2, 4, … minutes, at most six hours."""
+    return dt.timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
 
 
 def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
     """Queue one delivery per matching confirmed subscriber for a new notice update.
 
     Called by the notice collector inside the transaction that stores `update` (never for
-    backfilled updates); returns the number of deliveries queued.
+    backfilled updates); returns the number of deliveries queued. A subscriber matches when
+    they follow all components or share one with the notice; a notice that names no
+    component goes to those who follow all. Calling it again for the same update queues nothing.
     """
-    return 0
+    if update.id is None:
+        session.flush()
+    notice = update.notice if update.notice is not None else session.get(Notice, update.notice_id)
+    if update.backfilled or (notice is not None and notice.backfilled):
+        return 0
+    notice_slugs = select(NoticeComponent.component_slug).where(NoticeComponent.notice_id == update.notice_id)
+    shares_component = exists().where(Subscription.subscriber_id == Subscriber.id,
+                                      Subscription.component_slug.in_(notice_slugs))
+    now = utcnow()
+    matching = select(
+        literal(update.id), Subscriber.id, Subscriber.channel, literal("queued"), literal(0),
+        literal(now, UTCDateTime()), literal(now, UTCDateTime()),
+    ).where(Subscriber.confirmed_at.is_not(None), Subscriber.unsubscribed_at.is_(None),
+            or_(Subscriber.all_components.is_(True), shares_component))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(Delivery).from_select(
+        ["update_id", "subscriber_id", "channel", "status", "attempts", "next_attempt_at", "created_at"], matching,
+    ).on_conflict_do_nothing(index_elements=["update_id", "subscriber_id"]).returning(Delivery.id)
+    queued = len(session.execute(stmt).all())
+    if queued:
+        log.info("queued %d deliveries for notice %s update %s", queued, update.notice_id, update.id)
+    return queued
+
+
+@dataclass
+class DeliveryReport:
+    """What one run did."""
+
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    error: str = ""
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for logs, the CLI and the run record."""
+        text = f"sent {self.sent}, retry {self.retry}, failed {self.failed}"
+        if self.cancelled:
+            text += f", cancelled {self.cancelled}"
+        return text + (f"; error: {self.error}" if self.error else "")
+
+
+def _claim(sessions: sessionmaker[Session], now: dt.datetime) -> list[int]:
+    """Claim up to BATCH due rows: queued and due (or never tried), or "sending" whose lease ran out."""
+    # A delivery never tried is due whatever the clock says (its queue time is only a hint).
+    due = or_(and_(Delivery.status == "queued", or_(Delivery.attempts == 0, Delivery.next_attempt_at <= now)),
+              and_(Delivery.status == "sending", Delivery.next_attempt_at <= now))
+    with sessions() as session, session.begin():
+        query = select(Delivery.id, Delivery.status).where(due).order_by(Delivery.next_attempt_at, Delivery.id)
+        rows = session.execute(query.limit(BATCH)).all()
+        if not rows:
+            return []
+        # The same condition again in the UPDATE: a concurrent run that claimed a row first has
+        # moved its lease into the future, so the row is skipped here (PostgreSQL re-checks
+        # the condition after waiting for the row lock; SQLite writes one at a time).
+        claimed = list(session.scalars(
+            update(Delivery).where(Delivery.id.in_([r.id for r in rows]), due)
+            .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=now + LEASE)
+            .returning(Delivery.id)))
+    for row in rows:
+        if row.status == "sending" and row.id in claimed:
+            log.warning("delivery %s was interrupted while sending; sending it again (it may arrive twice)", row.id)
+    return sorted(claimed)
+
+
+def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, channel: str,
+          now: dt.datetime, error: BaseException | None, report: DeliveryReport) -> None:
+    with sessions() as session, session.begin():
+        row = session.get(Delivery, delivery_id)
+        if row is None:  # the subscriber was deleted meanwhile
+            return
+        if error is None:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            outcome = "sent"
+        else:
+            row.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if isinstance(error, PermanentError) or row.attempts >= settings.mail.max_attempts:
+                row.status = "failed"
+                outcome = "failed"
+                report.failures.append(f"delivery {row.id} to subscriber {row.subscriber_id}: {row.last_error}")
+                log.error("delivery %s failed for good after %d attempts: %s", row.id, row.attempts, row.last_error)
+            else:
+                row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
+                outcome = "retry"
+                log.warning("delivery %s attempt %d failed, next at %s: %s", row.id, row.attempts,
+                            row.next_attempt_at.isoformat(), row.last_error)
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        record.increment(session, "notifications_total", {"channel": channel, "outcome": outcome})
+
+
+def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str, ids: list[int],
+                now: dt.datetime, report: DeliveryReport, webhook: WebhookSender) -> None:
+    with sessions() as session:
+        rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
+        known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
+        names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
+        work = []
+        for row in rows:
+            sub = session.get(Subscriber, row.subscriber_id)
+            upd = session.get(NoticeUpdate, row.update_id)
+            if not is_active(sub) or upd is None:
+                row.status, row.last_error = "cancelled", "subscriber no longer active"
+                report.cancelled += 1
+                continue
+            assert sub is not None
+            notice = upd.notice
+            slugs = sorted((c.component_slug for c in notice.components), key=lambda s: order.get(s, len(order)))
+            components = [names.get(s, s) for s in slugs]
+            work.append((row.id, row.channel, sub, notice, upd, components))
+        session.commit()
+    mailer = open_mailer(settings)
+    smtp_down: BaseException | None = None
+    with mailer:
+        for delivery_id, channel, sub, notice, upd, components in work:
+            error: BaseException | None = None
+            if channel == "webhook":
+                try:
+                    webhook.send(settings, sub, notice, upd, components, delivery_id)
+                except Exception as exc:
+                    error = exc
+            elif smtp_down is not None:
+                error = smtp_down  # don't wait for a dead server once per mail
+            else:
+                try:
+                    mailer.send(notice_message(settings, secret, sub, notice, upd, components, delivery_id))
+                except SMTP_DOWN as exc:
+                    error = smtp_down = exc
+                except Exception as exc:
+                    error = exc
+            _mark(sessions, settings, delivery_id, channel, now, error, report)
+
+
+def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
+    from ..app import secret_key
+
+    return secret_key(settings, sessions)
+
+
+def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = None,
+                webhook: WebhookSender | None = None) -> DeliveryReport:
+    """Send every delivery that is due, once; the scheduler calls it every ~30 s. Never raises."""
+    frozen = now is not None
+    now = now or utcnow()
+    sessions = session_factory(engine)
+    report = DeliveryReport()
+    webhook = webhook or WebhookSender()
+    run = None
+    try:
+        with sessions() as session, session.begin():
+            run = record.start_run(session, "notify", now=now)
+        secret = _secret(settings, sessions)
+        seen: set[int] = set()
+        while ids := [i for i in _claim(sessions, now) if i not in seen]:
+            seen.update(ids)
+            _send_batch(sessions, settings, secret, ids, now, report, webhook)
+    except Exception as exc:
+        log.exception("delivering notifications failed")
+        report.error = f"{type(exc).__name__}: {exc}"
+    try:
+        if run is not None:
+            with sessions() as session, session.begin():
+                record.finish_run(session, run, "failure" if report.error else "success", report.summary(),
+                                  now=now if frozen else utcnow())
+    except Exception:
+        log.exception("recording the notify run failed")
+    return report
+
+
+def notify_cli(engine: Engine, settings: Settings, echo: Callable[[str], None]) -> int:
+    """`monitor notify`: deliver what is due once; exit 1 when something was not delivered."""
+    report = deliver_due(engine, settings)
+    echo(report.summary())
+    for line in report.failures:
+        echo(f"failed: {line}")
+    return 1 if (report.error or report.retry or report.failed) else 0
+
+
+def queue_summary(session: Session) -> dict[str, object]:
+    """Deliveries by status and the newest permanent failures, for the service-health page."""
+    counts = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+    failures = session.execute(
+        select(Delivery.id, Delivery.channel, Delivery.attempts, Delivery.last_error, Delivery.next_attempt_at)
+        .where(Delivery.status == "failed").order_by(Delivery.id.desc()).limit(20)).mappings().all()
+    return {"counts": counts, "depth": counts.get("queued", 0) + counts.get("sending", 0),
+            "failures": [dict(f) for f in failures]}

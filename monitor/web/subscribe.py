@@ -1,7 +1,232 @@
-"""Blueprint 'subscribe' (filled in by its issue)."""
+"""Subscribe, confirm, manage and unsubscribe pages.
+
+Every link in a mail lands on a page that only shows a button; the change happens on the
+POST (mail scanners follow GET links). The answer to a subscribe request is the same page
+and the same kind of mail whether or not the address was known. The one-click unsubscribe
+URL (RFC 8058) accepts a POST without a CSRF token: its signed token authenticates it.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import logging
+import smtplib
+from typing import Any
 
+from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from ..app import csrf, db_session, state
+from ..models import Subscriber
+from ..notify import subscriptions as subs
+from ..notify.mail import confirmation_message, manage_message
+from ..notify.tokens import TokenError, TokenPayload, read_token
+from ..notify.transport import open_mailer
+from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+
+log = logging.getLogger(__name__)
 bp = Blueprint("subscribe", __name__)
+
+
+@bp.after_request
+def no_referrer(response: Response) -> Response:
+    """Pages under signed links must not leak the link to other sites."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _secret() -> str:
+    return str(current_app.secret_key)
+
+
+def _send(message: Any) -> bool:
+    """Send one mail now; False (logged) when the mail server cannot take it."""
+    try:
+        with open_mailer(state().settings) as mailer:
+            mailer.send(message)
+    except (smtplib.SMTPException, OSError):
+        log.exception("could not send a subscription mail")
+        return False
+    return True
+
+
+def _form_values() -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted email, components and language, with a message per bad field."""
+    errors: dict[str, str] = {}
+    raw_email = request.form.get("email", "")
+    email = ""
+    try:
+        email = subs.normalise_email(raw_email)
+    except subs.AddressError:
+        errors["email"] = _("Skriv en gyldig e-mailadresse, fx navn@kommune.dk.")
+    components: list[str] = []
+    try:
+        components = subs.check_components(db_session(), request.form.getlist("components"))
+    except ValueError as exc:
+        errors["components"] = _("Ukendt komponent: %(slugs)s", slugs=str(exc))
+    language = request.form.get("language", "da")
+    if language not in subs.LANGUAGES:
+        errors["language"] = _("Vælg dansk eller engelsk.")
+        language = "da"
+    return {"email": email or raw_email.strip(), "components": components, "language": language}, errors
+
+
+def _form_page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    context.setdefault("values", {"email": "", "components": [], "language": str(get_locale() or "da")})
+    context.setdefault("errors", {})
+    return render_template(template, all_components=subs.known_components(db_session()), **context), status
+
+
+def _refused(reason: str) -> tuple[str, int]:
+    return render_template("subscribe/invalid.html", reason=reason), 400
+
+
+def _payload(purpose: str, token: str) -> TokenPayload:
+    max_age = state().settings.web.confirm_max_age_hours * 3600 if purpose == "confirm" else None
+    return read_token(_secret(), purpose, token, max_age_seconds=max_age)
+
+
+@bp.errorhandler(TokenError)
+def token_refused(exc: TokenError) -> tuple[str, int]:
+    """An expired, forged or voided link gets a page saying so, never a change."""
+    db_session().rollback()
+    return _refused(exc.reason)
+
+
+@bp.errorhandler(429)
+def too_many(exc: Exception) -> tuple[str, int]:
+    """The rate limit: a page, not a stack of mails."""
+    return render_template("subscribe/limited.html"), 429
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(exc: CSRFError) -> tuple[str, int]:
+    """A form without a valid CSRF token (or an expired session) is refused."""
+    return render_template("subscribe/invalid.html", reason="csrf"), 400
+
+
+@bp.get("/subscribe")
+def subscribe_form() -> tuple[str, int]:
+    """The subscription form."""
+    return _form_page("subscribe/form.html")
+
+
+@bp.post("/subscribe")
+@limiter.limit(client_limit)
+@limiter.limit(ADDRESS_LIMIT, key_func=address_key)
+def subscribe_post() -> tuple[str, int]:
+    """Record the request and mail a confirmation link (or, for a known address, a manage link)."""
+    values, errors = _form_values()
+    if errors:
+        return _form_page("subscribe/form.html", 400, values=values, errors=errors)
+    session = db_session()
+    outcome = subs.subscribe(session, values["email"], values["components"], values["language"])
+    session.commit()
+    settings = state().settings
+    if outcome.mail == "manage":
+        message = manage_message(settings, _secret(), outcome.subscriber)
+    else:
+        message = confirmation_message(settings, _secret(), outcome.subscriber)
+    if not _send(message):
+        return render_template("subscribe/mail_failed.html"), 503
+    return render_template("subscribe/sent.html", address=values["email"],
+                           hours=settings.web.confirm_max_age_hours), 200
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str) -> tuple[str, int]:
+    """A button that confirms; the GET itself changes nothing."""
+    payload = _payload("confirm", token)
+    sub = subs.subscriber_for(db_session(), payload)
+    if sub.unsubscribed_at is not None:
+        raise TokenError("invalid")
+    return render_template("subscribe/confirm.html", address=payload.address or sub.address), 200
+
+
+@bp.post("/confirm/<token>")
+def confirm_post(token: str) -> tuple[str, int]:
+    """Confirm the subscription (or the new address)."""
+    session = db_session()
+    sub = subs.confirm(session, _payload("confirm", token))
+    session.commit()
+    links = _links(sub)
+    return render_template("subscribe/confirmed.html", address=sub.address, **links), 200
+
+
+def _links(sub: Subscriber) -> dict[str, str]:
+    from ..notify.mail import subscriber_links
+
+    return subscriber_links(state().settings, _secret(), sub)
+
+
+def _active_subscriber(token: str) -> Subscriber:
+    sub = subs.subscriber_for(db_session(), _payload("manage", token))
+    if not subs.is_active(sub):
+        raise TokenError("invalid")
+    return sub
+
+
+@bp.get("/manage/<token>")
+def manage_page(token: str) -> tuple[str, int]:
+    """The preferences of the subscriber the link names."""
+    sub = _active_subscriber(token)
+    values = {"email": sub.address, "language": sub.language,
+              "components": [s.component_slug for s in sub.subscriptions]}
+    return _form_page("subscribe/manage.html", values=values, token=token, **_links(sub))
+
+
+@bp.post("/manage/<token>")
+@limiter.limit(client_limit)
+def manage_post(token: str) -> tuple[str, int]:
+    """Save components and language; a new address gets a confirmation mail first."""
+    sub = _active_subscriber(token)
+    values, errors = _form_values()
+    if errors:
+        return _form_page("subscribe/manage.html", 400, values=values, errors=errors, token=token, **_links(sub))
+    session = db_session()
+    subs.set_preferences(sub, values["components"], values["language"])
+    session.commit()
+    new_address = values["email"] if values["email"] != sub.address else None
+    if new_address and not _send(confirmation_message(state().settings, _secret(), sub, new_address)):
+        return render_template("subscribe/mail_failed.html"), 503
+    return render_template("subscribe/managed.html", new_address=new_address, token=token), 200
+
+
+def _unsubscribe_target(token: str) -> Subscriber | None:
+    """The subscriber to unsubscribe, or None when the link's subscriber already is (or is gone)."""
+    payload = _payload("unsubscribe", token)
+    sub = db_session().get(Subscriber, payload.subscriber_id)
+    if sub is None:
+        return None  # deleted after the grace period: nothing left to unsubscribe
+    if sub.token_version != payload.version:
+        if sub.unsubscribed_at is not None:
+            return None
+        raise TokenError("invalid")  # an old link of someone who subscribed again
+    return sub
+
+
+@bp.get("/u/<token>")
+def unsubscribe_page(token: str) -> tuple[str, int]:
+    """A button that unsubscribes; the GET itself changes nothing."""
+    sub = _unsubscribe_target(token)
+    grace = state().settings.web.unsubscribe_grace_days
+    if sub is None:
+        return render_template("subscribe/unsubscribed.html", grace_days=grace), 200
+    return render_template("subscribe/unsubscribe.html", address=sub.address, grace_days=grace), 200
+
+
+@bp.post("/u/<token>")
+@csrf.exempt
+def unsubscribe_post(token: str) -> tuple[str, int]:
+    """Unsubscribe: the page's button, or RFC 8058 one-click (body ``List-Unsubscribe=One-Click``)."""
+    sub = _unsubscribe_target(token)
+    if sub is not None:
+        session = db_session()
+        subs.unsubscribe(session, sub)
+        session.commit()
+        log.info("subscriber %s unsubscribed (%s)", sub.id,
+                 "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page")
+    grace = state().settings.web.unsubscribe_grace_days
+    return render_template("subscribe/unsubscribed.html", grace_days=grace), 200

@@ -1,0 +1,62 @@
+"""Signed links for subscribers: confirm, manage and unsubscribe.
+
+A token is an itsdangerous `URLSafeTimedSerializer` payload signed with the app's secret
+key, one salt per purpose so that a manage link can never be used as a confirmation. It
+carries the subscriber's id and `token_version`; bumping the version (on unsubscribe or a
+change of address) voids every link mailed before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..models import Subscriber
+
+PURPOSES = ("confirm", "manage", "unsubscribe")
+
+
+class TokenError(Exception):
+    """A link that cannot be used; `reason` is "expired" or "invalid"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TokenPayload:
+    """What a valid token says: whose it is, for which version of their links, and maybe a new address."""
+
+    subscriber_id: int
+    version: int
+    address: str | None = None
+
+
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    return URLSafeTimedSerializer(secret, salt=f"monitor.notify.{purpose}")
+
+
+def make_token(secret: str, purpose: str, subscriber: Subscriber, address: str | None = None) -> str:
+    """Sign a link token for `subscriber`; `address` is set when confirming a new address."""
+    payload: dict[str, object] = {"s": subscriber.id, "v": subscriber.token_version or 0}
+    if address is not None:
+        payload["a"] = address
+    return _serializer(secret, purpose).dumps(payload)
+
+
+def read_token(secret: str, purpose: str, token: str, max_age_seconds: int | None = None) -> TokenPayload:
+    """Verify `token` for `purpose`; raise `TokenError` when it is expired, forged or malformed."""
+    try:
+        data = _serializer(secret, purpose).loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise TokenError("expired") from None
+    except BadSignature:
+        raise TokenError("invalid") from None
+    if (not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("v"), int)
+            or not isinstance(data.get("a", ""), str)):
+        raise TokenError("invalid")
+    return TokenPayload(data["s"], data["v"], data.get("a"))
