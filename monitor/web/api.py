@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from .. import __version__
+from ..app import state
 
 bp = Blueprint("api", __name__)
 
@@ -119,8 +120,9 @@ AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": DATE,
                         "computed without being stored."}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the JSON API."""
+def openapi_document(component_slugs: list[str] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the JSON API; `component_slugs` are the configured components."""
+    component = {**SLUG, "enum": component_slugs} if component_slugs else SLUG
     return {
         "openapi": "3.1.0",
         "info": {"title": "Infrastrukturmonitor API", "version": __version__,
@@ -144,7 +146,7 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [
                     {"name": "status", "in": "query", "required": False,
                      "schema": {"enum": ["open", "all"], "default": "open"}},
-                    {"name": "component", "in": "query", "required": False, "schema": SLUG,
+                    {"name": "component", "in": "query", "required": False, "schema": component,
                      "description": "Only notices concerning this component (and those naming none)"}],
                 "responses": {"200": _json("Notices", "The notices, newest first"), "400": BAD_REQUEST}}},
             "/api/v1/components": {"get": {
@@ -167,6 +169,6 @@ def openapi_document() -> dict[str, Any]:
 @bp.get("/api/v1/openapi.json")
 def openapi():  # type: ignore[no-untyped-def]
     """The OpenAPI document of the JSON API."""
-    response = jsonify(openapi_document())
+    response = jsonify(openapi_document(state().settings.component_slugs()))
     response.headers["Access-Control-Allow-Origin"] = "*"  # so that API explorers elsewhere can read it
     return response

@@ -58,5 +58,6 @@ def scores_last_month(session: Session, as_of: dt.date, days: int = 30, slack: i
         .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1))
     if run_id is None:
         return {}
-    return dict(session.execute(select(RatingResult.municipality_code, RatingResult.score)
-                                .where(RatingResult.run_id == run_id)).tuples())
+    rows = session.execute(select(RatingResult.municipality_code, RatingResult.score)
+                           .where(RatingResult.run_id == run_id))
+    return {code: score for code, score in rows}
