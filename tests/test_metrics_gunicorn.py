@@ -1,0 +1,96 @@
+"""Under gunicorn with two workers, every worker reports the same numbers, whoever did the work."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import need
+
+RECORD = """
+import sys
+from monitor import record
+from monitor.db import make_engine, session_factory, session_scope
+engine = make_engine(sys.argv[1])
+with session_scope(session_factory(engine)) as s:
+    record.increment(s, "import_rows_total", {"kind": "calls", "outcome": "imported"}, 250)
+    run = record.start_run(s, "calls")
+    record.finish_run(s, run, "success")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read().decode()
+
+
+def values(text: str, name: str) -> dict[tuple, float]:
+    return {tuple(sorted(s.labels.items())): s.value
+            for f in text_string_to_metric_families(text) for s in f.samples if s.name == name}
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path, db_url: str):
+    binary = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
+    if binary is None:
+        need("gunicorn is not installed")
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "test-secret",
+           "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    proc = subprocess.Popen([binary, "-w", "2", "-b", f"127.0.0.1:{port}", "monitor:create_app()"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:  # no time limit: the machine may be slow; a dead server ends the wait
+            if proc.poll() is not None:
+                pytest.fail("gunicorn exited: " + proc.stderr.read().decode()[-2000:])
+            try:
+                get(base + "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield base, db_url
+    finally:
+        proc.terminate()
+        proc.wait()
+        proc.stderr.close()
+
+
+def test_both_workers_report_the_counts_recorded_by_another_process(gunicorn):
+    base, db_url = gunicorn
+    subprocess.run([sys.executable, "-c", RECORD, db_url], check=True)
+    key = (("kind", "calls"), ("outcome", "imported"))
+    seen = set()
+    for _ in range(30):
+        text = get(base + "/metrics")
+        seen.add(values(text, "fki_import_rows_total")[key])
+        assert values(text, "fki_collector_runs_total")[(("collector", "calls"), ("outcome", "success"))] == 1
+    assert seen == {250.0}
+
+
+def test_request_counts_are_summed_over_the_workers(gunicorn):
+    base, _ = gunicorn
+    key = (("endpoint", "/metrics"), ("method", "GET"), ("status", "200"))
+    for served in range(40):
+        # Each scrape is counted after its body is written, so it reports the ones before it,
+        # whichever worker served them.
+        assert values(get(base + "/metrics"), "fki_http_requests_total").get(key, 0) == served
