@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import Engine
 
+from . import logs
 from . import settings as settings_module
 from .db import engine_for
 
@@ -23,6 +23,7 @@ class Context:
     """Settings and engine, loaded on first use so that `--help` needs no config."""
 
     config_path: str | None
+    verbose: bool = False
     _settings: settings_module.Settings | None = None
     _engine: Engine | None = field(default=None, repr=False)
 
@@ -33,6 +34,7 @@ class Context:
                 self._settings = settings_module.load(self.config_path)
             except settings_module.ConfigError as exc:
                 raise click.ClickException(f"configuration: {exc}") from None
+            logs.configure(self._settings.logging, self.verbose)
         return self._settings
 
     @property
@@ -75,10 +77,8 @@ def parse_now(value: str | None) -> dt.datetime:
 @click.pass_context
 def cli(click_ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Infrastrukturmonitor: ratings, driftsmeddelelser and cut-over health for FKI."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    click_ctx.obj = Context(config_path)
+    logs.configure(settings_module.LoggingSettings(), verbose)
+    click_ctx.obj = Context(config_path, verbose)
 
 
 @cli.group()

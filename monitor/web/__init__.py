@@ -7,7 +7,18 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on `app`."""
-    from . import api, api_cutover, api_notices, api_ratings, feeds, health, metrics, pages, subscribe
+    from . import (
+        api,
+        api_cutover,
+        api_notices,
+        api_ratings,
+        feeds,
+        health,
+        metrics,
+        pages,
+        requestlog,
+        subscribe,
+    )
 
-    for module in (health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe):
+    for module in (requestlog, health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe):
         app.register_blueprint(module.bp)
