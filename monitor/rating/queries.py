@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Agreement, AgreementService, DailyCallCount, HourlyCallCount, ItSystem, Municipality
 from .method import AgreementInput, MunicipalityInput, Parameters, window
+from .method import active_on as is_active
 
 DAILY = DailyCallCount.__table__
 HOURLY = HourlyCallCount.__table__
@@ -127,26 +128,20 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
     return [AgreementRow(*row, services=frozenset(services[row[0]])) for row in session.execute(q)]
 
 
-def window_calls_by_municipality(session: Session, as_of: dt.date, params: Parameters,
-                                 sums: dict[int, CallSums]) -> dict[str, int]:
-    """Calls in the window under all of each municipality's agreements (active or not)."""
-    owner = {i: code for i, code in session.execute(select(Agreement.id, Agreement.municipality_code))}
-    out: dict[str, int] = defaultdict(int)
-    for agreement_id, s in sums.items():
-        out[owner[agreement_id]] += s.window
-    return out
-
-
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     """The inputs of every municipality for `as_of`, the window's missing days and data_through."""
     window_start, end = window(as_of, params.window_days)
     sums = call_sums(session, as_of, params)
-    per_municipality = window_calls_by_municipality(session, as_of, params, sums)
     active: dict[str, list[AgreementInput]] = defaultdict(list)
-    for a in agreement_rows(session, active_on=end):
+    per_municipality: dict[str, int] = defaultdict(int)
+    # One row per agreement (not per call): sums were made in the database.
+    for a in agreement_rows(session):
         s = sums.get(a.id, CallSums())
-        active[a.municipality_code].append(AgreementInput(
-            a.uuid, a.it_system_uuid, a.services, a.valid_from, s.window, s.recent, a.it_system_name, a.supplier))
+        per_municipality[a.municipality_code] += s.window  # calls under every agreement, active or not
+        if is_active(a.status, a.valid_from, a.valid_to, end):
+            active[a.municipality_code].append(AgreementInput(
+                a.uuid, a.it_system_uuid, a.services, a.valid_from, s.window, s.recent, a.it_system_name,
+                a.supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0))
               for code, name, population, access in session.execute(
