@@ -1,6 +1,6 @@
 """The Atom feed of notices: ``GET /notices.atom[?component=SLUG]``.
 
-One entry per notice, newest change first: its id is a tag URI that never changes, its
+One entry per notice (read through `notices_document`), newest change first: its id is a tag URI that never changes, its
 content the notice's update timeline (HTML sanitised again here), its categories the
 components. Written with `xml.etree`, which escapes every text it is given.
 """
@@ -15,12 +15,14 @@ from xml.etree import ElementTree as ET
 
 import nh3
 from flask import Blueprint, Response, abort, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..app import db_session, state
-from ..models import Component, Notice, NoticeComponent
+from ..models import Component
+from ..notices import notices_document
 
 bp = Blueprint("feeds", __name__)
 
@@ -36,24 +38,8 @@ def _as_time(value: Any) -> dt.datetime | None:
 
 
 def _notices(session: Session, slug: str | None) -> list[dict[str, Any]]:
-    """Notices in the shape of `notices_document`, from it when it exists."""
-    try:
-        from ..notices import notices_document
-    except ImportError:  # the notices module is not there yet: the same shape straight from the model
-        return _notices_from_model(session, slug)
+    """Every notice (open and closed) in the shape of ``GET /api/v1/notices``."""
     return list(notices_document(session, status="all", component=slug)["notices"])
-
-
-def _notices_from_model(session: Session, slug: str | None) -> list[dict[str, Any]]:
-    query = select(Notice).order_by(Notice.updated_at.desc(), Notice.id.desc())
-    if slug:
-        query = query.where(Notice.id.in_(select(NoticeComponent.notice_id)
-                                          .where(NoticeComponent.component_slug == slug)))
-    return [{"id": n.id, "title": n.title, "kind": n.kind, "status": n.status, "url": n.url,
-             "components": sorted(c.component_slug for c in n.components), "started_at": n.started_at,
-             "updated_at": n.updated_at,
-             "updates": [{"status": u.status, "body_html": u.body_html, "at": u.at} for u in n.updates]}
-            for n in session.scalars(query.limit(MAX_ENTRIES))]
 
 
 def _updated(notice: dict[str, Any]) -> dt.datetime:
@@ -84,7 +70,7 @@ def atom_document(notices: list[dict[str, Any]], base_url: str, names: dict[str,
                   slug: str | None) -> bytes:
     """The Atom XML for `notices` (already filtered and sorted)."""
     host = urlsplit(base_url).hostname or "localhost"
-    feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": "da"})
+    feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": str(get_locale() or "da")})
     title = _("Driftsmeddelelser")
     if slug:
         title += f" – {names.get(slug, slug)}"
