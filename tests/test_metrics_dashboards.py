@@ -1,0 +1,182 @@
+"""Grafana dashboards lint clean, and a real Prometheus scraping the app answers every panel's query."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from waitress import create_server
+
+from monitor import create_app, metrics
+from monitor.db import make_engine, session_factory
+from tests.conftest import make_settings, need
+from tests.metrics_helpers import fill
+from tests.test_metrics_gunicorn import free_port
+
+DEPLOY = Path(__file__).parent.parent / "deploy"
+DASHBOARDS = {"fki-cutover": "Cut-over weekend", "fki-ratings": "Ratings"}
+DATASOURCE = {"type": "prometheus", "uid": "fki-prometheus"}
+MAY_BE_EMPTY = "Tom når alt er godt."
+VARIABLES = {"$municipality": "101"}
+CET = dt.timezone(dt.timedelta(hours=1))
+
+
+def dashboards() -> dict[str, dict]:
+    out = {}
+    for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        out[doc["uid"]] = doc
+    return out
+
+
+def queries() -> list[tuple[str, str, str, bool]]:
+    """(dashboard uid, panel or annotation title, expression with variables expanded, may be empty)."""
+    out = []
+    for uid, doc in dashboards().items():
+        for p in doc["panels"]:
+            for t in p["targets"]:
+                expr = t["expr"]
+                for var, value in VARIABLES.items():
+                    expr = expr.replace(var, value)
+                out.append((uid, p["title"], expr, p.get("description", "").startswith(MAY_BE_EMPTY)))
+        for a in doc["annotations"]["list"]:
+            out.append((uid, a["name"], a["expr"], True))  # the window annotation is empty outside it
+    return out
+
+
+def recorded_names() -> set[str]:
+    names = set()
+    for path in (DEPLOY / "prometheus" / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            names |= {r["record"] for r in group["rules"] if "record" in r}
+    return names
+
+
+def test_the_dashboards_have_their_fixed_uids_and_titles():
+    assert {uid: d["title"] for uid, d in dashboards().items()} == DASHBOARDS
+
+
+def test_the_provisioned_datasource_has_the_uid_the_panels_use():
+    provisioning = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    assert [(d["uid"], d["type"]) for d in provisioning["datasources"]] == [("fki-prometheus", "prometheus")]
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "infrastrukturmonitor.yml")
+                              .read_text())
+    assert provider["providers"][0]["type"] == "file"
+
+
+@pytest.mark.parametrize("uid", DASHBOARDS)
+def test_a_dashboard_lints_clean(uid):
+    doc = dashboards()[uid]
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    for p in doc["panels"]:
+        assert p["title"].strip(), p["id"]
+        assert p["fieldConfig"]["defaults"].get("unit"), p["title"]
+        assert p["datasource"] == DATASOURCE, p["title"]
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            assert t["datasource"] == DATASOURCE and t["expr"].strip(), p["title"]
+    for var in doc["templating"]["list"]:
+        assert var["datasource"] == DATASOURCE
+
+
+def test_every_query_uses_only_metrics_that_exist():
+    known = set(metrics.SPECS) | recorded_names()
+    histograms = {n for n, s in metrics.SPECS.items() if s.kind == "histogram"}
+    known |= {h + suffix for h in histograms for suffix in ("_bucket", "_sum", "_count")}
+    for uid, title, expr, _ in queries():
+        for name in re.findall(r"\bfki[_:][a-z0-9_:]+", expr):
+            assert name in known, f"{uid} / {title}: {name}"
+
+
+def test_the_lint_notices_a_metric_that_does_not_exist():
+    assert not {"fki_cutover_no_such_thing"} <= set(metrics.SPECS) | recorded_names()
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def served_app(tmp_path, sqlite_url):
+    """The app on a free port, over a database holding a little of everything."""
+    settings = make_settings(tmp_path, sqlite_url, cutover={
+        "start": dt.datetime(2020, 11, 28, 8, tzinfo=CET), "end": dt.datetime(2020, 11, 29, 18, tzinfo=CET)})
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as session:
+        fill(session, dt.datetime(2020, 11, 28, 11, tzinfo=dt.UTC))
+    engine.dispose()
+    app = create_app(settings)
+    port = free_port()
+    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{port}"
+    server.close()
+    app.extensions["monitor"].engine.dispose()
+
+
+@pytest.fixture
+def prometheus(tmp_path, served_app):
+    binary = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+    if binary is None:
+        need("prometheus is not installed (Debian package prometheus)")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))],
+        "scrape_configs": [{"job_name": "infrastrukturmonitor", "static_configs": [{"targets": [served_app]}]}]}))
+    port = free_port()
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # No deadline (the machine is shared); a Prometheus that dies ends the wait.
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("prometheus exited: " + proc.stderr.read().decode()[-2000:])
+            try:
+                if query(base, "count_over_time(fki_build_info[1m]) >= 2")["result"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait()
+        proc.stderr.close()
+
+
+def query(base: str, expr: str) -> dict:
+    doc = _get_json(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    assert doc["status"] == "success", (expr, doc)
+    return doc["data"]
+
+
+@pytest.mark.prometheus
+def test_prometheus_scrapes_the_app_and_every_panel_gets_series(prometheus):
+    build = query(prometheus, "fki_build_info")["result"]
+    assert build[0]["metric"]["rating_method"] == "2020.11"
+    for uid, title, expr, may_be_empty in queries():
+        result = query(prometheus, expr)["result"]
+        assert may_be_empty or result, f"{uid} / {title}: no series for {expr}"
+    # The recording rules evaluate too.
+    while not query(prometheus, "fki:cutover_municipalities:count_by_status")["result"]:
+        time.sleep(0.5)
+    # The window ended long ago but the data stops before its end: 101 waits as pending.
+    pending = query(prometheus, 'fki:cutover_municipalities:count_by_status{status="pending"}')["result"]
+    assert pending[0]["value"][1] == "1"
+    assert query(prometheus, "sum(fki:cutover_municipalities:count_by_status)")["result"][0]["value"][1] == "98"
