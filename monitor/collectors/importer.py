@@ -121,7 +121,8 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
         required, optional = COLUMNS[kind]
         table = open_table(data, required, optional)
         result.format, result.warnings = table.format, table.warnings
-        parsed = _parse(kind, table, municipalities)
+        with records.no_gc():  # a million new tuples would otherwise trigger the collector thousands of times
+            parsed = _parse(kind, table, municipalities)
     except Rejected as exc:
         result.outcome, result.problems, result.rows = "rejected", exc.problems, exc.rows
         _record_rejection(factory, result, now)
@@ -135,7 +136,8 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
             prior = _prior_import(session, kind, sha, other_than=ledger.id)
             if prior is not None:
                 raise _AlreadyImported(prior)
-            _store(session, kind, parsed, result, ledger, now)
+            with records.no_gc():
+                _store(session, kind, parsed, result, ledger, now)
             ledger.rows, ledger.held_rows, ledger.report = result.rows, result.held, result.report()
             record.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
             record.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)

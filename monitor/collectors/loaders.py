@@ -91,32 +91,23 @@ def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
 def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     conn = session.connection()
     dialect = conn.dialect
-    # Values are turned into what SQLAlchemy itself would store, once per distinct value.
-    to_day = DailyCallCount.__table__.c.day.type.dialect_impl(dialect).bind_processor(dialect)
-    to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect)
-    stored: dict[Any, Any] = {}
-
-    def value(v: Any, process: Any) -> Any:
-        s = stored.get(v)
-        if s is None:
-            s = stored[v] = process(v) if process else v
-        return s
-
+    # Values become what SQLAlchemy itself would store, computed once per distinct value; rows go
+    # in sorted by key, which keeps the primary-key index appends local.
+    to_day = DailyCallCount.__table__.c.day.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+    to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     if daily:
-        day_proc = to_day
+        days = {d: to_day(d) for d in {row[1] for row in daily}}
+        rows = [(a, days[d], c, e) for a, d, c, e in daily]
+        rows.sort()
         conn.exec_driver_sql(
             "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (agreement_id, day) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
-            "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors",
-            [(a, value(d, day_proc), c, e) for a, d, c, e in sorted(daily)])
+            "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors", rows)
     if hourly:
-        stored_days: dict[Any, Any] = {}
-        rows = []
-        for a, h, d, c, e in sorted(hourly):
-            sd = stored_days.get(d)
-            if sd is None:
-                sd = stored_days[d] = to_day(d) if to_day else d
-            rows.append((a, value(h, to_hour), sd, c, e))
+        hours = {h: to_hour(h) for h in {row[1] for row in hourly}}
+        days = {d: to_day(d) for d in {row[2] for row in hourly}}
+        rows = [(a, hours[h], days[d], c, e) for a, h, d, c, e in hourly]
+        rows.sort()
         conn.exec_driver_sql(
             "INSERT INTO hourly_calls (agreement_id, hour, day, calls, errors) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (agreement_id, hour) DO UPDATE SET day = excluded.day, calls = excluded.calls, "
@@ -241,7 +232,7 @@ def store_agreements(session: Session, parsed: AgreementFile, now: dt.datetime, 
     created: dict[str, int] = {}
     for start in range(0, len(new), 10_000):
         created.update(session.execute(select(Agreement.uuid, Agreement.id).where(
-            Agreement.uuid.in_([r.uuid for r in new[start:start + 10_000]]))).tuples().all())
+            Agreement.uuid.in_([r.uuid for r in new[start:start + 10_000]]))).all())
 
     updates: list[dict] = []
     events: list[dict] = []

@@ -44,7 +44,7 @@ Count = tuple[int, int | None, int]
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector: a million new tuples would trigger it thousands of times."""
     enabled = gc.isenabled()
     gc.disable()
@@ -78,75 +78,79 @@ def parse_calls(table: Table) -> CallCounts:
     width = len(table.columns)
     result = CallCounts()
     daily, hourly = result.daily, result.hourly
-    periods: dict[str, tuple[bool, dt.date] | FieldError] = {}
-    uuids: dict[str, str | FieldError] = {}
+    # Valid periods and identifiers as parsed, by their text: a file has few distinct ones.
+    periods: dict[str, tuple[bool, dt.date]] = {}
+    uuids: dict[str, str] = {}
     problems: list[Problem] = []
     rows = 0
-    with _no_gc():
-        for line, row in table.rows:
-            rows += 1
-            if len(row) != width:
-                problems.append(_field_count(line, row, width))
-                continue
-            bad = False
-            text = row[ip]
-            period = periods.get(text)
-            if period is None:
-                try:
-                    value = parse_period(text)
-                    period = (type(value) is dt.datetime, value)
-                except FieldError as exc:
-                    period = exc
-                periods[text] = period
-            if type(period) is not tuple:
-                problems.append(Problem(line, "period_start", text, str(period)))
-                bad = True
-            text = row[ia]
-            uuid = uuids.get(text)
-            if uuid is None:
-                try:
-                    uuid = parse_uuid(text)
-                except FieldError as exc:
-                    uuid = exc
-                uuids[text] = uuid
-            if type(uuid) is not str:
-                problems.append(Problem(line, "agreement_uuid", text, str(uuid)))
-                bad = True
+    for line, row in table.rows:
+        rows += 1
+        # The fast path: values seen before and plain digits, as in nearly every row.
+        if len(row) == width:
+            period = periods.get(row[ip])
+            uuid = uuids.get(row[ia])
             text = row[ic]
-            if text.isdigit() and text.isascii():
+            etext = "" if ie is None else row[ie]
+            if (period is not None and uuid is not None and text.isdigit() and text.isascii()
+                    and (not etext or etext.isdigit() and etext.isascii())):
                 calls = int(text)
-            else:
-                try:
-                    calls = parse_count(text)
-                except FieldError as exc:
-                    problems.append(Problem(line, "calls", text, str(exc)))
-                    bad = True
-            errors = None
-            if ie is not None:
-                text = row[ie]
-                if text.isdigit() and text.isascii():
-                    errors = int(text)
-                elif text:
-                    try:
-                        errors = parse_count(text) if check_plain(text).strip() else None
-                    except FieldError as exc:
-                        problems.append(Problem(line, "errors", text, str(exc)))
-                        bad = True
-                if errors is not None and not bad and errors > calls:
-                    problems.append(Problem(line, "errors", text, message("errors_gt_calls", errors=errors,
-                                                                          calls=calls)))
-                    bad = True
-            if bad:
-                continue
+                errors = int(etext) if etext else None
+                if errors is None or errors <= calls:
+                    count = (calls, errors, line)
+                    earlier = (hourly if period[0] else daily).setdefault((uuid, period[1]), count)
+                    if earlier is not count and (earlier[0] != calls or earlier[1] != errors):
+                        problems.append(_conflict(line, text, earlier[2]))
+                    continue
+        checked = _check_call_row(line, row, width, (ip, ia, ic, ie), periods, uuids, problems)
+        if checked is not None:
+            period, uuid, calls, errors = checked
             count = (calls, errors, line)
-            target = hourly if period[0] else daily  # type: ignore[index]
-            earlier = target.setdefault((uuid, period[1]), count)  # type: ignore[index]
+            earlier = (hourly if period[0] else daily).setdefault((uuid, period[1]), count)
             if earlier is not count and (earlier[0] != calls or earlier[1] != errors):
-                problems.append(Problem(line, "calls", row[ic], message(
-                    "duplicate_conflict", line=earlier[2], what="agreement_uuid and period_start")))
+                problems.append(_conflict(line, row[ic], earlier[2]))
     result.rows = rows
     _finish(rows, problems)
     return result
+
+
+def _conflict(line: int, value: str, earlier_line: int) -> Problem:
+    return Problem(line, "calls", value, message("duplicate_conflict", line=earlier_line,
+                                                 what="agreement_uuid and period_start"))
+
+
+def _check_call_row(line: int, row: list[str], width: int, positions: tuple[int, int, int, int | None],
+                    periods: dict[str, tuple[bool, dt.date]], uuids: dict[str, str], problems: list[Problem]
+                    ) -> tuple[tuple[bool, dt.date], str, int, int | None] | None:
+    """The slow path of `parse_calls`: parse each value, note every problem, fill the caches."""
+    if len(row) != width:
+        problems.append(_field_count(line, row, width))
+        return None
+    ip, ia, ic, ie = positions
+    found = len(problems)
+    period = uuid = calls = errors = None
+    try:
+        value = parse_period(row[ip])
+        period = periods[row[ip]] = (type(value) is dt.datetime, value)
+    except FieldError as exc:
+        problems.append(Problem(line, "period_start", row[ip], str(exc)))
+    try:
+        uuid = uuids[row[ia]] = parse_uuid(row[ia])
+    except FieldError as exc:
+        problems.append(Problem(line, "agreement_uuid", row[ia], str(exc)))
+    try:
+        calls = parse_count(row[ic])
+    except FieldError as exc:
+        problems.append(Problem(line, "calls", row[ic], str(exc)))
+    if ie is not None:
+        try:
+            errors = parse_count(row[ie]) if check_plain(row[ie]).strip() else None
+        except FieldError as exc:
+            problems.append(Problem(line, "errors", row[ie], str(exc)))
+        if errors is not None and calls is not None and errors > calls:
+            problems.append(Problem(line, "errors", row[ie], message("errors_gt_calls", errors=errors, calls=calls)))
+    if len(problems) > found:
+        return None
+    return period, uuid, calls, errors  # type: ignore[return-value]
 
 
 # --- the slower kinds: a few thousand rows at most ----------------------------------------
