@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from import_helpers import A1, A2, A3, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
 from monitor.collectors import importer, loaders
@@ -16,8 +17,6 @@ from monitor.collectors.importer import import_paths
 from monitor.collectors.parsing import MESSAGES
 from monitor.db import session_factory
 from monitor.models import Agreement, CollectorRun, ImportedFile
-
-from import_helpers import A1, A2, A3, AGREEMENTS, counter, load, rows, snapshot
 
 LATER = dt.datetime(2020, 11, 29, 9, 0, tzinfo=dt.UTC)
 
