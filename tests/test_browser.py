@@ -1,0 +1,116 @@
+"""A real browser (headless Chromium) on the demo: the overview sorts and filters, a
+municipality page opens, the language switches — with the CSP on and no console errors.
+Screenshots are kept in tests/artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor import create_app
+from monitor.db import make_engine
+from tests.conftest import need
+from tests.pages_helpers import demo_settings, load_demo_world
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture
+def server(tmp_path, sqlite_url) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from waitress.server import create_server
+
+    settings = demo_settings(tmp_path, sqlite_url)
+    engine = make_engine(settings.database.url)
+    load_demo_world(engine, settings)
+    engine.dispose()
+    app = create_app(settings)
+    srv = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}"
+    srv.close()
+    thread.join(timeout=5)
+    app.extensions["monitor"].engine.dispose()
+
+
+@pytest.fixture
+def page(server):  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        need(f"headless Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def _codes(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.eval_on_selector_all("#ratings tbody tr[data-code]:not([hidden])", "rows => rows.map(r => r.dataset.code)")
+
+
+def test_a_lead_sorts_searches_opens_a_municipality_and_switches_language(server, page):
+    page.goto(server + "/")
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    assert len(_codes(page)) == 98
+
+    page.click("#ratings th[data-sort='name'] a")  # sorted by the script, no reload
+    names = page.eval_on_selector_all("#ratings tbody tr[data-code]", "rows => rows.map(r => r.dataset.name)")
+    assert names[0] == "Albertslund" and names[-1] == "Aarhus"  # Danish order: aa after z
+    assert page.get_attribute("#ratings th[data-sort='name']", "aria-sort") == "ascending"
+    assert "sort=name" in page.url
+
+    page.fill("#q", "aarhus")
+    assert _codes(page) == ["751"]
+    page.screenshot(path=str(ARTIFACTS / "overview-search.png"))
+    page.click("#ratings a[href='/kommune/751']")
+    page.wait_for_load_state()
+    assert page.url.endswith("/kommune/751")
+    assert page.locator("h1").inner_text().startswith("Aarhus")
+    page.screenshot(path=str(ARTIFACTS / "municipality.png"), full_page=True)
+
+    page.click("text=English")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("text=The three parts of the score").count() == 1
+    page.goto(server + "/driftsstatus")  # the cookie keeps the choice
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.screenshot(path=str(ARTIFACTS / "driftsstatus-en.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_overview_sorts_without_javascript(server, tmp_path):  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        need(f"headless Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+        pg = context.new_page()
+        pg.goto(server + "/")
+        pg.click("#ratings th[data-sort='code'] a")
+        pg.wait_for_load_state()
+        assert "sort=code" in pg.url
+        codes = _codes(pg)
+        assert codes == sorted(codes)
+        pg.fill("#q", "Køge")
+        pg.click("form.search button")
+        pg.wait_for_load_state()
+        assert _codes(pg) == ["259"]
+        pg.goto(server + "/skift")
+        pg.screenshot(path=str(ARTIFACTS / "cutover-narrow-nojs.png"), full_page=True)
+        browser.close()

@@ -1,0 +1,95 @@
+"""The OpenAPI document describes the real API: every response on demo data validates
+against its schema, and schemathesis finds no request the document allows that the API
+mishandles."""
+
+from __future__ import annotations
+
+import jsonschema_rs
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from monitor import create_app
+from monitor.db import make_engine
+from monitor.web.api import openapi_document
+from tests.pages_helpers import demo_settings, load_demo_world
+
+SCHEMA_PATHS = {
+    "/api/v1/ratings": "Ratings",
+    "/api/v1/ratings?as_of=2020-01-01": "Ratings",
+    "/api/v1/municipalities/101": "Municipality",
+    "/api/v1/municipalities/0860": "Municipality",
+    "/api/v1/notices": "Notices",
+    "/api/v1/notices?status=all": "Notices",
+    "/api/v1/notices?status=all&component=serviceplatformen": "Notices",
+    "/api/v1/components": "Components",
+    "/api/v1/cutover": "Cutover",
+    "/api/v1/municipalities/999": "Error",
+    "/api/v1/notices?status=sometimes": "Error",
+}
+
+
+@pytest.fixture
+def demo_app(tmp_path, sqlite_url):  # type: ignore[no-untyped-def]
+    settings_ = demo_settings(tmp_path, sqlite_url)
+    engine = make_engine(settings_.database.url)
+    load_demo_world(engine, settings_)
+    engine.dispose()
+    app = create_app(settings_)
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["monitor"].engine.dispose()
+
+
+def _validator(doc: dict, name: str):  # type: ignore[no-untyped-def]
+    return jsonschema_rs.Draft202012Validator({"$ref": f"#/components/schemas/{name}", **doc})
+
+
+def test_the_document_lists_every_endpoint_of_the_interface(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {"/api/v1/ratings", "/api/v1/municipalities/{code}", "/api/v1/notices",
+                                 "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json"}
+    component = doc["paths"]["/api/v1/notices"]["get"]["parameters"][1]["schema"]
+    assert "serviceplatformen" in component["enum"]
+
+
+@pytest.mark.parametrize("path", sorted(SCHEMA_PATHS))
+def test_real_responses_on_the_demo_match_their_schema(demo_app, path):
+    client = demo_app.test_client()
+    doc = client.get("/api/v1/openapi.json").get_json()
+    response = client.get(path)
+    body = response.get_json()
+    validator = _validator(doc, SCHEMA_PATHS[path])
+    errors = [e.message for e in validator.iter_errors(body)]
+    assert not errors, errors[:5]
+    if SCHEMA_PATHS[path] == "Ratings":
+        assert len(body["ratings"]) == 98
+
+
+def test_the_schemas_reject_a_response_that_breaks_the_contract():
+    doc = openapi_document(["serviceplatformen"])
+    broken = {"as_of": "2020-11-28", "method": {"version": "2020.11", "weights": {
+        "service_agreements": 0.3, "calls_per_citizen": 0.2, "it_systems_with_calls": 0.5}},
+        "ratings": [{"municipality": {"code": "0101", "name": "København"}, "score": 11.0, "status": "ok",
+                     "reason": None, "parts": {}}]}
+    messages = " ".join(e.message for e in _validator(doc, "Ratings").iter_errors(broken))
+    assert "0101" in messages and "11.0" in messages and "service_agreements" in messages
+
+
+def test_schemathesis_finds_no_request_the_api_mishandles(demo_app):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", demo_app)
+    labels = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        labels.append(operation.label)
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                         HealthCheck.function_scoped_fixture])
+        def check(case):  # type: ignore[no-untyped-def]
+            case.call_and_validate()
+
+        check()
+    assert "GET /api/v1/ratings" in labels and "GET /api/v1/cutover" in labels
