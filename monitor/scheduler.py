@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 TZ = "Europe/Copenhagen"
 LOCK_NAME = "scheduler"
 PG_LOCK_KEY = 0x464B4931  # "FKI1"
-HEARTBEAT_SECONDS = 10
-STALE_AFTER_SECONDS = 45
+STALE_AFTER_SECONDS = 45.0
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,10 @@ def run_job(job: Job, engine: Engine, settings: Settings) -> None:
 class Lock:
     """The installation-wide scheduler lock."""
 
-    def __init__(self, engine: Engine, holder: str | None = None) -> None:
+    def __init__(self, engine: Engine, holder: str | None = None,
+                 stale_after_seconds: float = STALE_AFTER_SECONDS) -> None:
         self.engine = engine
+        self.stale_after_seconds = stale_after_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._conn: Connection | None = None
 
@@ -113,7 +114,7 @@ class Lock:
                 self._conn = None
             return got
         now = utcnow()
-        stale = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
+        stale = now - dt.timedelta(seconds=self.stale_after_seconds)
         with Session(self.engine) as session, session.begin():
             # Both statements are atomic on their own: two schedulers can never both win.
             taken = session.execute(sqlite_insert(SchedulerLock).values(
@@ -175,11 +176,11 @@ class Runner:
     """Waits for the lock, then runs the job table until stopped or the lock is lost."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None,
-                 poll_seconds: float = HEARTBEAT_SECONDS) -> None:
+                 poll_seconds: float | None = None) -> None:
         self.settings = settings
         self.engine = engine or engine_for(settings)
-        self.lock = Lock(self.engine)
-        self.poll_seconds = poll_seconds
+        self.lock = Lock(self.engine, stale_after_seconds=settings.scheduler.stale_after_seconds)
+        self.poll_seconds = poll_seconds or settings.scheduler.heartbeat_seconds
         self.stopping = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
 

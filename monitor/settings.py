@@ -134,6 +134,12 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSettings:
+    heartbeat_seconds: float = 10.0
+    stale_after_seconds: float = 45.0
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = False
@@ -173,6 +179,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     components: tuple[ComponentSettings, ...] = DEFAULT_COMPONENTS
     # Not from the file: the folder relative paths are resolved against, and the secret key.
     base_dir: str = "."
@@ -295,6 +302,8 @@ def _validate(s: Settings) -> None:
         for slug in src.components:
             if slug not in slugs:
                 raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
+    if not 0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds:
+        raise ConfigError("scheduler.stale_after_seconds: need 0 < heartbeat_seconds < stale_after_seconds")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 
