@@ -132,22 +132,6 @@ def test_a_notice_mail_has_both_parts_the_notice_and_one_click_unsubscribe_heade
     assert sub.language == "da"
 
 
-def test_an_english_subscriber_gets_the_mail_in_english(
-        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime) -> None:
-    pytest.importorskip("babel")
-    from monitor.notify.mail import mail_app
-
-    catalogue = Path(mail_app().root_path) / "translations" / "en" / "LC_MESSAGES" / "messages.mo"
-    if not catalogue.exists():
-        pytest.skip("the English catalogue is not compiled yet")
-    add_subscriber(session, "lead@k.dk", language="en")
-    enqueue_for_update(session, add_notice(session))
-    session.commit()
-    deliver_due(engine, settings, now=now)
-    text, _html = parts(smtp.inbox.messages[0])
-    assert "Investigating" in text or "Components" in text
-
-
 def test_a_hostile_notice_title_stays_harmless(session: Session, engine: Engine, settings: Settings,
                                               smtp: SmtpServer, now: dt.datetime) -> None:
     add_subscriber(session, "a@k.dk")
