@@ -1,0 +1,54 @@
+"""The database going away: fail fast with 503, recover by itself."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from monitor import create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def app_without_database(tmp_path):  # type: ignore[no-untyped-def]
+    # A port where nothing listens: connections are refused at once.
+    settings = make_settings(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=2")
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    return app
+
+
+def test_without_a_database_the_process_is_alive_but_not_ready(app_without_database):
+    client = app_without_database.test_client()
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json()["status"] == "unavailable"
+
+
+def test_a_request_that_needs_the_database_gets_503_with_retry_after(app_without_database):
+    client = app_without_database.test_client()
+    response = client.get("/api/v1/ratings")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"] == "database unavailable"
+    page = client.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 503 and "Databasen svarer ikke" in page.get_data(as_text=True)
+
+
+def test_connections_killed_by_a_database_restart_are_replaced_without_an_error(app, client, db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("killing server connections is a PostgreSQL test")
+    assert client.get("/readyz").status_code == 200
+    engine = app.extensions["monitor"].engine
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    admin = create_engine(make_url(db_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = :db AND pid <> pg_backend_pid()"),
+                              {"db": make_url(db_url).database}).scalar()
+    admin.dispose()
+    assert killed >= 1  # the pooled connection of the first request
+    assert client.get("/readyz").status_code == 200  # pre-ping replaced it
+    assert client.get("/api/v1/components").status_code == 200
+    assert engine.pool.checkedout() == 0
