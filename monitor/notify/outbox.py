@@ -26,11 +26,13 @@ from ..db import UTCDateTime, session_factory, utcnow
 from ..models import Component, Delivery, Notice, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
 from .mail import notice_message
-from .subscriptions import is_active
+from .subscriptions import is_active, purge_unsubscribed
 from .transport import PermanentError, open_mailer
 from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
+
+__all__ = ["deliver_due", "enqueue_for_update", "notify_cli", "purge_unsubscribed", "queue_summary"]
 
 LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
 BATCH = 100
