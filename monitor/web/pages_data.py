@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -75,27 +75,35 @@ def today_cph(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.UTC)).astimezone(CPH).date()
 
 
+def _fingerprint_statement() -> Select[Any]:
+    """One SELECT of indexed maxima and small counts; built once, it is compiled once too."""
+    sq = {
+        "runs": select(func.max(RatingRun.id)),
+        "run_count": select(func.count()).select_from(RatingRun),
+        "files": select(func.max(ImportedFile.id)),
+        "file_count": select(func.count()).select_from(ImportedFile),
+        "agreements": select(func.max(Agreement.changed_at)),
+        "agreement_count": select(func.count()).select_from(Agreement),
+        "services": select(func.count()).select_from(AgreementService),
+        "day": select(func.max(DailyCallCount.day)),
+        "hour": select(func.max(HourlyCallCount.hour)),
+        "municipalities": select(func.sum(Municipality.population)),
+        "tasks": select(func.max(CutoverTask.updated_at)),
+        "updates": select(func.max(NoticeUpdate.id)),
+        "update_count": select(func.count()).select_from(NoticeUpdate),
+        "notices": select(func.max(Notice.updated_at)),
+        "notice_count": select(func.count()).select_from(Notice),
+        "polled": select(func.max(NoticeSource.last_success_at)),
+    }
+    return select(*[q.scalar_subquery().label(k) for k, q in sq.items()])
+
+
+FINGERPRINT = _fingerprint_statement()
+
+
 def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tuple[Any, ...]]:
     """Fingerprints of the data behind the pages, from one query over indexed columns."""
-    sq = {
-        "runs": select(func.max(RatingRun.id)).scalar_subquery(),
-        "run_count": select(func.count()).select_from(RatingRun).scalar_subquery(),
-        "files": select(func.max(ImportedFile.id)).scalar_subquery(),
-        "file_count": select(func.count()).select_from(ImportedFile).scalar_subquery(),
-        "agreements": select(func.max(Agreement.changed_at)).scalar_subquery(),
-        "agreement_count": select(func.count()).select_from(Agreement).scalar_subquery(),
-        "services": select(func.count()).select_from(AgreementService).scalar_subquery(),
-        "day": select(func.max(DailyCallCount.day)).scalar_subquery(),
-        "hour": select(func.max(HourlyCallCount.hour)).scalar_subquery(),
-        "municipalities": select(func.sum(Municipality.population)).scalar_subquery(),
-        "tasks": select(func.max(CutoverTask.updated_at)).scalar_subquery(),
-        "updates": select(func.max(NoticeUpdate.id)).scalar_subquery(),
-        "update_count": select(func.count()).select_from(NoticeUpdate).scalar_subquery(),
-        "notices": select(func.max(Notice.updated_at)).scalar_subquery(),
-        "notice_count": select(func.count()).select_from(Notice).scalar_subquery(),
-        "polled": select(func.max(NoticeSource.last_success_at)).scalar_subquery(),
-    }
-    row = session.execute(select(*[v.label(k) for k, v in sq.items()])).one()._mapping
+    row = session.execute(FINGERPRINT).one()._mapping
     today = today_cph(now)
     data = (today, row["runs"], row["run_count"], row["files"], row["file_count"], row["agreements"],
             row["agreement_count"], row["services"], row["day"], row["hour"], row["municipalities"])

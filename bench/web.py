@@ -1,0 +1,111 @@
+"""Pages under load: wrk at 10 connections against `monitor serve` on the full demo.
+
+Measures the overview, a municipality page and GET /api/v1/ratings, with /healthz (a trivial
+route on the same server) beside them as the floor. Prints a table and the Markdown for
+docs/performance.md. Not part of the test suite.
+
+    .venv/bin/python bench/web.py [--size full] [--duration 20] [--connections 10] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MONITOR = [sys.executable, "-m", "monitor"]
+TARGETS = [("trivial route /healthz", "/healthz"), ("overview /", "/"), ("municipality /kommune/751", "/kommune/751"),
+           ("API /api/v1/ratings", "/api/v1/ratings")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    """Run wrk --latency against url; median, p99, requests/s and non-2xx count."""
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)$", out, re.M))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"median": to_ms(latency["50"]), "p99": to_ms(latency["99"]), "rps": rps,
+            "non2xx": float(bad.group(1)) if bad else 0.0}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="full", choices=["small", "full"])
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--connections", type=int, default=10)
+    ap.add_argument("--keep", help="use (and keep) this folder for the database instead of a temporary one")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-web-"))
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{work}/monitor.db"\n[demo]\nfeed_path = "{work}/feed.rss"\n'
+                      f'[collectors.calls]\ninbox = "{work}/inbox"\n[mail]\noutbox_dir = "{work}/outbox"\n'
+                      f'[[notices.sources]]\nname = "Demo"\nurl = "{work}/feed.rss"\nkind = "feed"\n')
+    env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "bench"}
+    if not (work / "monitor.db").exists():
+        t = time.perf_counter()
+        subprocess.run([*MONITOR, "demo", "--size", args.size, "--seed", "1"], env=env, check=True, cwd=ROOT)
+        subprocess.run([*MONITOR, "rate"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run([*MONITOR, "collect", "notices"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        print(f"demo ({args.size}) loaded and rated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    port = free_port()
+    server = subprocess.Popen([*MONITOR, "serve", "--port", str(port), "--no-scheduler"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        first = {}
+        for _, path in TARGETS:  # the first request fills the cache: report it, then measure steady state
+            t = time.perf_counter()
+            urllib.request.urlopen(base + path, timeout=300).read()
+            first[path] = (time.perf_counter() - t) * 1000
+        rows = [(label, path, wrk(base + path, args.duration, args.connections)) for label, path in TARGETS]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    floor = rows[0][2]["median"]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} " \
+              f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    print(f"\nmachine: {machine}; demo {args.size}; wrk -t2 -c{args.connections} -d{args.duration}s --latency; "
+          "monitor serve (waitress, 8 threads), SQLite\n")
+    print("| route | first request (cache cold) | median | p99 | requests/s | median ÷ trivial route | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, path, r in rows:
+        print(f"| {label} | {first[path]:.0f} ms | {r['median']:.2f} ms | {r['p99']:.2f} ms | {r['rps']:.0f} | "
+              f"{r['median'] / floor:.1f}× | {r['non2xx']:.0f} |")
+    goal = all(r["median"] < 25 and r["p99"] < 100 for _, p, r in rows if p != "/healthz")
+    print(f"\ngoal (each page median < 25 ms and p99 < 100 ms): {'met' if goal else 'NOT met'}")
+    return 0 if goal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
