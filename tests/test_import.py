@@ -16,7 +16,7 @@ from monitor.collectors import importer, loaders
 from monitor.collectors.importer import import_paths
 from monitor.collectors.parsing import MESSAGES
 from monitor.db import session_factory
-from monitor.models import Agreement, CollectorRun, ImportedFile
+from monitor.models import Agreement, CollectorRun, ImportedFile, ItSystem
 
 LATER = dt.datetime(2020, 11, 29, 9, 0, tzinfo=dt.UTC)
 
@@ -175,6 +175,19 @@ def test_held_counts_are_replaced_by_a_later_file_for_the_same_bucket(engine, no
     load(engine, "calls", header + f"2020-11-27,{A1},150\n", LATER)
     load(engine, "agreements", AGREEMENTS, LATER)
     assert rows(engine, "SELECT calls FROM daily_calls") == [(150,)]
+    assert rows(engine, "SELECT count(*) FROM held_calls") == [(0,)]
+
+
+def test_held_counts_are_counted_by_the_next_calls_import_when_the_agreement_appeared_another_way(engine, now):
+    load(engine, "calls", f"period_start,agreement_uuid,calls\n2020-11-27T10:00:00+01:00,{A1},100\n", now)
+    with session_factory(engine)() as s, s.begin():  # as the demo does: straight into the tables
+        s.add(ItSystem(uuid="s9", name="Direkte"))
+        s.flush()
+        s.add(Agreement(uuid=A1, municipality_code="101", it_system_uuid="s9", status="active"))
+    result = load(engine, "calls", f"period_start,agreement_uuid,calls\n2020-11-27,{A1},7\n", LATER)
+    assert "1 held count(s) of 1 agreement(s) counted now" in result.report()
+    assert rows(engine, "SELECT calls FROM hourly_calls") == [(100,)]
+    assert rows(engine, "SELECT calls FROM daily_calls") == [(7,)]
     assert rows(engine, "SELECT count(*) FROM held_calls") == [(0,)]
 
 
