@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from ..models import Component, Delivery, Notice, NoticeComponent, NoticeUpdate,
 from ..settings import Settings
 from .mail import notice_message
 from .subscriptions import is_active, purge_unsubscribed
-from .transport import PermanentError, open_mailer
+from .transport import FileMailer, PermanentError, SmtpMailer, open_mailer
 from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -121,29 +122,32 @@ def _claim(sessions: sessionmaker[Session], now: dt.datetime) -> list[int]:
     return sorted(claimed)
 
 
-def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, channel: str,
-          now: dt.datetime, error: BaseException | None, report: DeliveryReport) -> None:
+def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, now: dt.datetime,
+          error: BaseException | None, report: DeliveryReport) -> str | None:
+    """Record one attempt's result in its own transaction; returns the outcome (None if the row is gone)."""
     with sessions() as session, session.begin():
-        row = session.get(Delivery, delivery_id)
-        if row is None:  # the subscriber was deleted meanwhile
-            return
         if error is None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
-            outcome = "sent"
-        else:
-            row.last_error = f"{type(error).__name__}: {error}"[:2000]
-            if isinstance(error, PermanentError) or row.attempts >= settings.mail.max_attempts:
-                row.status = "failed"
-                outcome = "failed"
-                report.failures.append(f"delivery {row.id} to subscriber {row.subscriber_id}: {row.last_error}")
-                log.error("delivery %s failed for good after %d attempts: %s", row.id, row.attempts, row.last_error)
-            else:
-                row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
-                outcome = "retry"
-                log.warning("delivery %s attempt %d failed, next at %s: %s", row.id, row.attempts,
-                            row.next_attempt_at.isoformat(), row.last_error)
-        setattr(report, outcome, getattr(report, outcome) + 1)
-        record.increment(session, "notifications_total", {"channel": channel, "outcome": outcome})
+            done = session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending")
+                                   .values(status="sent", sent_at=now, last_error=None).returning(Delivery.id))
+            if done.first() is None:  # deleted meanwhile (unsubscribed and purged)
+                return None
+            report.sent += 1
+            return "sent"
+        row = session.get(Delivery, delivery_id)
+        if row is None:
+            return None
+        row.last_error = f"{type(error).__name__}: {error}"[:2000]
+        if isinstance(error, PermanentError) or row.attempts >= settings.mail.max_attempts:
+            row.status = "failed"
+            report.failed += 1
+            report.failures.append(f"delivery {row.id} to subscriber {row.subscriber_id}: {row.last_error}")
+            log.error("delivery %s failed for good after %d attempts: %s", row.id, row.attempts, row.last_error)
+            return "failed"
+        row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
+        report.retry += 1
+        log.warning("delivery %s attempt %d failed, next at %s: %s", row.id, row.attempts,
+                    row.next_attempt_at.isoformat(), row.last_error)
+        return "retry"
 
 
 def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str, ids: list[int],
@@ -152,10 +156,13 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
         rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
         known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
         names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
+        subscribers = {s.id: s for s in session.scalars(
+            select(Subscriber).where(Subscriber.id.in_({r.subscriber_id for r in rows})))}
+        updates = {u.id: u for u in session.scalars(
+            select(NoticeUpdate).where(NoticeUpdate.id.in_({r.update_id for r in rows})))}
         work = []
         for row in rows:
-            sub = session.get(Subscriber, row.subscriber_id)
-            upd = session.get(NoticeUpdate, row.update_id)
+            sub, upd = subscribers.get(row.subscriber_id), updates.get(row.update_id)
             if not is_active(sub) or upd is None:
                 row.status, row.last_error = "cancelled", "subscriber no longer active"
                 report.cancelled += 1
@@ -167,6 +174,19 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
             work.append((row.id, row.channel, sub, notice, upd, components))
         session.commit()
     mailer = open_mailer(settings)
+    outcomes: Counter[tuple[str, str]] = Counter()
+    try:
+        _send_work(mailer, work, settings, secret, sessions, now, report, webhook, outcomes)
+    finally:
+        # Counted once per batch: a crash mid-batch loses at most a batch of counts, never a mail.
+        with sessions() as session, session.begin():
+            for (channel, outcome), amount in sorted(outcomes.items()):
+                record.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
+
+
+def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Settings, secret: str,
+               sessions: sessionmaker[Session], now: dt.datetime, report: DeliveryReport,
+               webhook: WebhookSender, outcomes: Counter[tuple[str, str]]) -> None:
     smtp_down: BaseException | None = None
     with mailer:
         for delivery_id, channel, sub, notice, upd, components in work:
@@ -185,7 +205,9 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
                     error = smtp_down = exc
                 except Exception as exc:
                     error = exc
-            _mark(sessions, settings, delivery_id, channel, now, error, report)
+            outcome = _mark(sessions, settings, delivery_id, now, error, report)
+            if outcome:
+                outcomes[(channel, outcome)] += 1
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
