@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import record
 from ..db import UTCDateTime, session_factory, utcnow
-from ..models import Component, Delivery, Notice, NoticeComponent, NoticeUpdate, Subscriber, Subscription
+from ..models import Component, Delivery, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
 from .mail import notice_message
 from .subscriptions import is_active, purge_unsubscribed
@@ -58,8 +58,8 @@ def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
     """
     if update.id is None:
         session.flush()
-    notice = update.notice if update.notice is not None else session.get(Notice, update.notice_id)
-    if update.backfilled or (notice is not None and notice.backfilled):
+    # A new update of a notice first seen in the backfill is news; only a backfilled update is not.
+    if update.backfilled:
         return 0
     notice_slugs = select(NoticeComponent.component_slug).where(NoticeComponent.notice_id == update.notice_id)
     shares_component = exists().where(Subscription.subscriber_id == Subscriber.id,
