@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from monitor import cli as cli_module
 from monitor.cli import cli
+from monitor.db import engine_for
 from monitor.models import RatingResult, RatingRun
 from monitor.rating.method import Parameters
 from monitor.rating.queries import call_sums, missing_days
@@ -205,11 +207,17 @@ def test_the_price_is_half_for_citizens_above_the_threshold(country, settings):
     assert price["yearly"] == 25 * 150_000 + 12.5 * 50_000
 
 
-def test_monitor_rate_json_prints_exactly_the_api_document(country, settings, tmp_path, client):
+def test_monitor_rate_json_prints_exactly_the_api_document(country, settings, tmp_path, client, monkeypatch):
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n', encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--config", str(config), "rate", "--as-of", AS_OF.isoformat(), "--json"],
-                                env={"MONITOR_DATABASE_URL": "", "MONITOR_CONFIG": ""})
+    engines = []  # the command's own engine, closed here rather than by the garbage collector
+    monkeypatch.setattr(cli_module, "engine_for", lambda s: engines.append(engine_for(s)) or engines[-1])
+    try:
+        result = CliRunner().invoke(cli, ["--config", str(config), "rate", "--as-of", AS_OF.isoformat(), "--json"],
+                                    env={"MONITOR_DATABASE_URL": "", "MONITOR_CONFIG": ""})
+    finally:
+        for e in engines:
+            e.dispose()
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert printed == client.get(f"/api/v1/ratings?as_of={AS_OF.isoformat()}").get_json()
