@@ -119,40 +119,48 @@ def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
     dbapi = session.connection().connection.dbapi_connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
-        for rows, table, columns, types, key in (
-                (daily, "daily_calls", ("agreement_id", "day", "calls", "errors"),
-                 ("integer", "date", "bigint", "bigint"), ("agreement_id", "day")),
-                (hourly, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"),
-                 ("integer", "timestamp", "date", "bigint", "bigint"), ("agreement_id", "hour"))):
-            if not rows:
-                continue
-            stage = f"import_{table}"
-            cols = ", ".join(columns)
-            cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
-                        " ON COMMIT DROP")
-            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-                for start in range(0, len(rows), COPY_CHUNK_ROWS):
-                    chunk = rows[start:start + COPY_CHUNK_ROWS]
-                    copy.write("".join(_line(row) for row in chunk))
-            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
-            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-                        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
-                        f"WHERE {table}.calls IS DISTINCT FROM EXCLUDED.calls "
-                        f"OR {table}.errors IS DISTINCT FROM EXCLUDED.errors")
-            cur.execute(f"DROP TABLE {stage}")
+        if daily:
+            _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
+                              ("integer", "date", "bigint", "bigint"), ("agreement_id", "day"), _daily_text(daily))
+        if hourly:
+            _copy_then_upsert(cur, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"),
+                              ("integer", "timestamp", "date", "bigint", "bigint"), ("agreement_id", "hour"),
+                              _hourly_text(hourly))
 
 
-def _line(row: tuple) -> str:
-    """One line of COPY text format; hours are naive UTC, as `UTCDateTime` stores them."""
-    out = []
-    for v in row:
-        if v is None:
-            out.append(r"\N")
-        elif type(v) is dt.datetime:
-            out.append(v.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" "))
-        else:
-            out.append(str(v))
-    return "\t".join(out) + "\n"
+NULL = r"\N"
+
+
+def _daily_text(rows: list[DailyRow]) -> list[str]:
+    """COPY text lines, in key order (which keeps the primary-key index inserts local)."""
+    days = {d: d.isoformat() for d in {row[1] for row in rows}}
+    rows.sort()
+    return [f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n" for a, d, c, e in rows]
+
+
+def _hourly_text(rows: list[HourlyRow]) -> list[str]:
+    """COPY text lines; an hour is written as naive UTC, as `UTCDateTime` stores it."""
+    hours = {h: h.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ") for h in {row[1] for row in rows}}
+    days = {d: d.isoformat() for d in {row[2] for row in rows}}
+    rows.sort()
+    return [f"{a}\t{hours[h]}\t{days[d]}\t{c}\t{NULL if e is None else e}\n" for a, h, d, c, e in rows]
+
+
+def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
+                      lines: list[str]) -> None:
+    stage = f"import_{table}"
+    cols = ", ".join(columns)
+    cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
+                " ON COMMIT DROP")
+    with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+        for start in range(0, len(lines), COPY_CHUNK_ROWS):
+            copy.write("".join(lines[start:start + COPY_CHUNK_ROWS]))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
+                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
+                f"WHERE {table}.calls IS DISTINCT FROM EXCLUDED.calls "
+                f"OR {table}.errors IS DISTINCT FROM EXCLUDED.errors")
+    cur.execute(f"DROP TABLE {stage}")
 
 
 def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.datetime) -> None:
