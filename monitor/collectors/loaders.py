@@ -88,8 +88,23 @@ def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
         _sqlite_upsert(session, daily, hourly)
 
 
+SQLITE_IMPORT_CACHE_KIB = 65_536
+SQLITE_DEFAULT_CACHE_KIB = 2_000
+
+
 def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     conn = session.connection()
+    big = len(daily) + len(hourly) > 50_000
+    if big:  # the indexes of a large file outgrow SQLite's default 2 MB page cache
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+    try:
+        _sqlite_executemany(conn, daily, hourly)
+    finally:
+        if big:  # the connection goes back to the pool: give the memory back
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_DEFAULT_CACHE_KIB}")
+
+
+def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     dialect = conn.dialect
     # Values become what SQLAlchemy itself would store, computed once per distinct value; rows go
     # in sorted by key, which keeps the primary-key index appends local.
