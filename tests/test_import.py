@@ -236,6 +236,8 @@ AGR = "agreement_uuid,municipality_code,it_system_uuid,service,status\n"
     ("calls", CALLS + f"2020-11-27,{A1},5,0\n2020-11-27,{A1},6,0\n", 3, "calls", "conflicts with line 2"),
     ("calls", CALLS + f"2020-11-27,{A1},5\n", 2, "", "the line has 3 fields, the header has 4"),
     ("calls", CALLS.encode() + b"2020-11-27,\xe6,5,\n", 2, "", "not UTF-8 text (byte 0xe6)"),
+    ("calls", CALLS + f'2020-11-27,{A1},5,\n2020-11-27,"{A2},5,' + "x" * 200_000 + "\n", 3, "",
+     "not readable as CSV"),
     ("calls", '{"period_start": "2020-11-27", "agreement_uuid": "x", "calls": 1}\n{"period_start": ', 2, "",
      "not a JSON object"),
     ("calls", json.dumps({"period_start": "2020-11-27", "agreement_uuid": A1, "calls": [1]}), 1, "calls",

@@ -27,6 +27,7 @@ MESSAGES = {
     "missing_columns": "missing required column(s) {missing}; tried comma and semicolon as separator",
     "duplicate_column": "the column appears more than once in the header",
     "field_count": "the line has {found} fields, the header has {expected}",
+    "bad_csv": "not readable as CSV from here on ({detail}); is a quote (\") left open?",
     "bad_json": "not a JSON object: {detail}",
     "not_plain": "not a plain value (text, number, true/false or null)",
     "required": "a value is required",
@@ -161,9 +162,12 @@ def _check_duplicate_columns(columns: list[str], header_text: str) -> None:
 
 
 def _csv_rows(reader: csv.Reader) -> Iterator[tuple[int, list[str]]]:
-    for row in reader:
-        if row:  # a blank line
-            yield reader.line_num, row
+    try:
+        for row in reader:
+            if row:  # a blank line
+                yield reader.line_num, row
+    except csv.Error as exc:  # e.g. a quote never closed swallowing the rest of the file
+        raise Rejected([Problem(reader.line_num, "", "", message("bad_csv", detail=exc))]) from None
 
 
 def _json_lines(text: str, required: Sequence[str]) -> Table:
