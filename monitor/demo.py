@@ -97,6 +97,9 @@ HOUR_SHAPE = [0.2, 0.15, 0.12, 0.12, 0.15, 0.3, 0.8, 2.0, 3.2, 3.5, 3.4, 3.0,
 HOUR_WEIGHTS = [h / sum(HOUR_SHAPE) for h in HOUR_SHAPE]
 WEEKDAY_FACTOR = [1.08, 1.1, 1.08, 1.05, 0.95, 0.3, 0.25]
 
+# Days before today with a stored rating, so that history and "change since last month" show.
+HISTORY = {"small": (30, 0), "full": (180, 150, 120, 90, 60, 35, 28, 21, 14, 7, 0)}
+
 SIZES = {
     # systems per municipality (min, max), services per system (max), days of daily counts,
     # days of hourly counts before today
@@ -171,11 +174,14 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
         lo, hi = sz["systems"]
         n_systems = max(lo, min(hi, round(lo + (hi - lo) * math.log(max(pop, 2000) / 2000) / math.log(320))))
         products = rng.sample(PRODUCTS, n_systems)
-        cpc = math.exp(rng.uniform(math.log(2), math.log(30)))  # calls per citizen per 30 days
+        cpc = math.exp(rng.uniform(math.log(0.6), math.log(40)))  # calls per citizen per 30 days
+        # How well the municipality keeps its integrations in use: some systems never got going.
+        diligence = rng.betavariate(4, 1.3)
         mine: list[DemoAgreement] = []
         for name, supplier, services, weight in products:
             sys_uuid = _uuid(rng)
             p.systems.append((sys_uuid, name, supplier))
+            never_called = rng.random() > diligence and len(mine) > 0
             k = min(len(services), sz["services"], 1 + int(rng.random() * 2.5 + (size == "full")))
             for service in rng.sample(services, k):
                 a = DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code, system_uuid=sys_uuid,
@@ -183,6 +189,8 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
                                   valid_from=today - dt.timedelta(days=rng.randint(400, 2000)))
                 a.daily_calls = weight * (3.0 if service == "SF1520" else 1.0)
                 a.error_rate = 0.08 if supplier == erring_supplier else rng.uniform(0.0005, 0.004)
+                if never_called:
+                    a.calls_until = today - dt.timedelta(days=rng.randint(200, 900))
                 next_id += 1
                 mine.append(a)
         total_weight = sum(a.daily_calls for a in mine)
@@ -334,10 +342,22 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         }
         session.merge(meta)
     demo_feed.write_initial(settings, p.cutover_start, p.cutover_end, now)
+    rated = store_history(engine, settings, now, HISTORY[size])
     return (f"demo ({size}, seed {seed}): {len(munis)} municipalities, {len(p.systems)} IT systems, "
-            f"{len(p.agreements)} agreements, {n_daily} daily and {n_hourly} hourly call counts; "
+            f"{len(p.agreements)} agreements, {n_daily} daily and {n_hourly} hourly call counts, "
+            f"{rated} rating snapshots; "
             f"cut-over window {p.cutover_start.astimezone(CPH):%Y-%m-%d %H:%M} – "
             f"{p.cutover_end.astimezone(CPH):%Y-%m-%d %H:%M %Z}; status feed {settings.path(settings.demo.feed_path)}")
+
+
+def store_history(engine: Engine, settings: Settings, now: dt.datetime, days_back: tuple[int, ...]) -> int:
+    """Store rating snapshots as the daily job would have, `days_back` days before today."""
+    from .rating.service import store_snapshot
+
+    today = now.astimezone(CPH).date()
+    for back in sorted(days_back, reverse=True):
+        store_snapshot(engine, settings, today - dt.timedelta(days=back), now=now)
+    return len(days_back)
 
 
 def demo_window(session: Session) -> tuple[dt.datetime, dt.datetime, dt.datetime] | None:
