@@ -105,6 +105,8 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_collector_runs_total", "counter", ("collector", "outcome"), "Collector runs by outcome."),
     MetricSpec("fki_import_rows_total", "counter", ("kind", "outcome"), "Rows imported, held or rejected."),
     MetricSpec("fki_notifications_total", "counter", ("channel", "outcome"), "Notification delivery attempts."),
+    MetricSpec("fki_scheduler_job_runs_total", "counter", ("job", "outcome"),
+               "Scheduler job runs by outcome (a failed job runs again at its next tick)."),
     MetricSpec("fki_notification_queue_depth", "gauge", (), "Deliveries waiting in the outbox."),
     MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
     MetricSpec("fki_http_requests_total", "counter", ("method", "endpoint", "status"),
@@ -113,7 +115,7 @@ SPECS = {s.name: s for s in (
                "Time to serve an HTTP request."),
 )}
 # Counters kept in the database by `monitor.record`, by their name there (without fki_).
-DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total")
+DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "scheduler_job_runs_total")
 COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
 
 # The web process's own metrics. Under multiprocess mode prometheus-client stores their
