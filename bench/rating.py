@@ -30,14 +30,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pandas as pd
 from sqlalchemy import Engine, create_engine, text
 
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
-from monitor.rating.method import Parameters, rate_all, to_document, window
-from monitor.rating.queries import gather
-from monitor.settings import from_mapping
+from monitor.rating.method import Parameters, window
+from monitor.rating.service import compute
+from monitor.settings import Settings, from_mapping
 
 AS_OF = dt.date(2020, 11, 28)
 DAYS = 365
@@ -138,7 +137,7 @@ def best(repeat: int, fn: Callable[[], object]) -> float:
     return min(times)
 
 
-def measure(engine: Engine, repeat: int) -> dict[str, float]:
+def measure(engine: Engine, settings: Settings, repeat: int) -> dict[str, float]:
     """Seconds for the rating, the floor query and pandas, each the best of `repeat`."""
     params = Parameters()
     window_start, end = window(AS_OF, params.window_days)
@@ -149,15 +148,16 @@ def measure(engine: Engine, repeat: int) -> dict[str, float]:
 
     def rating() -> None:
         with factory() as session:
-            g = gather(session, AS_OF, params)
-            docs = [to_document(r) for r in rate_all(g.inputs, AS_OF, params, g.missing_days)]
-            assert len(docs) == 98 and not g.missing_days, g.missing_days
+            docs, summary = compute(session, settings, AS_OF)
+            assert len(docs) == 98 and not summary["missing_days"], summary
 
     def floor() -> None:
         with engine.connect() as conn:
             conn.execute(text(FLOOR_SQL), span).all()
 
     def with_pandas() -> None:
+        import pandas as pd  # imported here: the rating is measured in a process without it, as served
+
         with engine.connect() as conn:
             frame = pd.read_sql(text(PANDAS_SQL), conn, params={"start": span["start"], "end": end})
         frame["day"] = pd.to_datetime(frame["day"])
@@ -171,12 +171,13 @@ def measure(engine: Engine, repeat: int) -> dict[str, float]:
 
 def run(name: str, url: str, rows: int, seed: int, repeat: int, workdir: Path) -> None:
     engine = make_engine(url)
-    upgrade(engine, from_mapping({"database": {"url": url}}, str(workdir), environ={}))
+    settings = from_mapping({"database": {"url": url}}, str(workdir), environ={})
+    upgrade(engine, settings)
     loaded = load(engine, rows, seed)
     with engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM daily_calls")).scalar_one()
         agreements = conn.execute(text("SELECT count(*) FROM agreements")).scalar_one()
-    t = measure(engine, repeat)
+    t = measure(engine, settings, repeat)
     engine.dispose()
     print(f"{name}: {count:,} daily rows, {agreements:,} agreements, loaded in {loaded:.0f} s")
     print(f"  rating {t['rating']:.3f} s · floor {t['floor']:.3f} s · pandas {t['pandas']:.3f} s")

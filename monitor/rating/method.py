@@ -13,7 +13,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 
@@ -42,9 +42,8 @@ class Parameters:
                    cpc_hi=float(data["cpc_hi"]), weights={k: float(v) for k, v in data["weights"].items()})
 
 
-@dataclass(frozen=True)
-class AgreementInput:
-    """One agreement that is active on the window's last day, with its call sums."""
+class AgreementInput(NamedTuple):
+    """One agreement that is active on the window's last day, with its call sums (a tuple: 30,000 are made)."""
 
     uuid: str
     it_system_uuid: str
@@ -145,6 +144,28 @@ def active_on(status: str, valid_from: dt.date | None, valid_to: dt.date | None,
             and (valid_to is None or day < valid_to))
 
 
+def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date) -> dict[str, tuple[list[str], str | None]]:
+    """uuid → (reasons, the agreement kept instead) for the redundant ones only."""
+    found: dict[str, tuple[list[str], str | None]] = {}
+    by_system: dict[str, list[AgreementInput]] = {}
+    for a in active:
+        if a.calls_recent == 0 and not (a.valid_from is not None and a.valid_from >= grace_start):
+            found[a.uuid] = (["no_calls"], None)
+        by_system.setdefault(a.it_system_uuid, []).append(a)
+    for group in by_system.values():
+        if len(group) < 2:
+            continue
+        kept: list[AgreementInput] = []
+        for a in sorted(group, key=lambda a: (-a.calls_recent, a.uuid)):
+            rival = next((k for k in kept if not k.services.isdisjoint(a.services)), None)
+            if rival is None:
+                kept.append(a)
+            else:
+                reasons = found[a.uuid][0] if a.uuid in found else []
+                found[a.uuid] = ([*reasons, "duplicate"], rival.uuid)
+    return found
+
+
 def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, params: Parameters
                          ) -> tuple[Redundant, ...]:
     """The municipality's redundant agreements, each once, with all their reasons.
@@ -153,29 +174,11 @@ def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, param
     those days. Duplicates: per IT system, agreements sorted by calls (most first, ties by
     the lowest uuid) are kept one by one unless they share a service with one already kept.
     """
-    grace_start, _ = window(as_of, params.redundant_after_days)
-    reasons: dict[str, list[str]] = {a.uuid: [] for a in active}
-    kept_for: dict[str, str] = {}
-    for a in active:
-        new = a.valid_from is not None and a.valid_from >= grace_start
-        if a.calls_recent == 0 and not new:
-            reasons[a.uuid].append("no_calls")
-    by_system: dict[str, list[AgreementInput]] = {}
-    for a in active:
-        by_system.setdefault(a.it_system_uuid, []).append(a)
-    for group in by_system.values():
-        kept: list[AgreementInput] = []
-        for a in sorted(group, key=lambda a: (-a.calls_recent, a.uuid)):
-            rival = next((k for k in kept if k.services & a.services), None)
-            if rival is None:
-                kept.append(a)
-            else:
-                reasons[a.uuid].append("duplicate")
-                kept_for[a.uuid] = rival.uuid
+    found = _redundancy(active, window(as_of, params.redundant_after_days)[0])
     return tuple(
         Redundant(a.uuid, a.it_system_uuid, a.it_system_name, tuple(sorted(a.services)), a.calls_recent,
-                  tuple(reasons[a.uuid]), kept_for.get(a.uuid))
-        for a in sorted(active, key=lambda a: a.uuid) if reasons[a.uuid])
+                  tuple(found[a.uuid][0]), found[a.uuid][1])
+        for a in sorted((a for a in active if a.uuid in found), key=lambda a: a.uuid))
 
 
 def service_agreements_x(active: int, redundant: int, access_control: bool | None, active_ref: float) -> float:
@@ -198,10 +201,13 @@ def calls_per_citizen_x(cpc: float, lo: float, hi: float) -> float:
 
 
 def _it_systems(active: Sequence[AgreementInput]) -> tuple[dict[str, AgreementInput], set[str]]:
+    """IT system → its agreement with the lowest uuid (for names), and the systems that called."""
     systems: dict[str, AgreementInput] = {}
     calling: set[str] = set()
-    for a in sorted(active, key=lambda a: a.uuid):
-        systems.setdefault(a.it_system_uuid, a)
+    for a in active:
+        first = systems.get(a.it_system_uuid)
+        if first is None or a.uuid < first.uuid:
+            systems[a.it_system_uuid] = a
         if a.calls_window > 0:
             calling.add(a.it_system_uuid)
     return systems, calling
@@ -262,7 +268,18 @@ def total(parts: dict[str, Part]) -> float | None:
 
 
 def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_extra: int = 0) -> float | None:
-    return total(_parts(m, params, redundant_agreements(m.active, as_of, params), calling_extra))
+    """The total alone, from counts (what the hints recompute with a change applied)."""
+    if not m.active or not m.population:
+        return None
+    w = params.weights
+    redundant = len(_redundancy(m.active, window(as_of, params.redundant_after_days)[0]))
+    systems = {a.it_system_uuid for a in m.active}
+    calling = {a.it_system_uuid for a in m.active if a.calls_window > 0}
+    x_sa = service_agreements_x(len(m.active), redundant, m.user_access_control, params.active_ref)
+    x_cpc = calls_per_citizen_x(calls_per_citizen(m.calls_window, m.population, params.window_days),
+                                params.cpc_lo, params.cpc_hi)
+    x_its = min(len(systems), len(calling) + calling_extra) / len(systems)
+    return scale(w["service_agreements"] * x_sa + w["calls_per_citizen"] * x_cpc + w["it_systems_with_calls"] * x_its)
 
 
 def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: Sequence[Redundant],

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -23,16 +24,14 @@ DAILY = DailyCallCount.__table__
 HOURLY = HourlyCallCount.__table__
 
 
-@dataclass(frozen=True)
-class CallSums:
+class CallSums(NamedTuple):
     """Calls of one agreement in the rating window and in the redundancy period."""
 
     window: int = 0
     recent: int = 0
 
 
-@dataclass(frozen=True)
-class AgreementRow:
+class AgreementRow(NamedTuple):
     """An agreement as stored (any status), with its IT system and services."""
 
     id: int
@@ -44,7 +43,7 @@ class AgreementRow:
     status: str
     valid_from: dt.date | None
     valid_to: dt.date | None
-    services: frozenset[str] = field(default_factory=frozenset)
+    services: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
         if municipality_code is not None:
             ids = select(Agreement.id).where(Agreement.municipality_code == municipality_code)
             q = q.where(table.c.agreement_id.in_(ids))
-        for agreement_id, in_window, recent in session.execute(q):
+        for agreement_id, in_window, recent in session.connection().execute(q).all():
             old = sums.get(agreement_id, CallSums())
             sums[agreement_id] = CallSums(old.window + int(in_window or 0), old.recent + int(recent or 0))
     return sums
@@ -123,9 +122,10 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
     if conditions:
         q, s = q.where(and_(*conditions)), s.where(and_(*conditions))
     services: dict[int, set[str]] = defaultdict(set)
-    for agreement_id, service_id in session.execute(s):
+    conn = session.connection()
+    for agreement_id, service_id in conn.execute(s).all():
         services[agreement_id].add(service_id)
-    return [AgreementRow(*row, services=frozenset(services[row[0]])) for row in session.execute(q)]
+    return [AgreementRow(*row, frozenset(services[row[0]])) for row in conn.execute(q).all()]
 
 
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:

@@ -8,8 +8,10 @@ run for the same as_of is a new revision beside the old ones.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -88,9 +90,27 @@ def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary:
 def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
     params = Parameters.from_mapping(settings.rating.parameters())
-    gathered = queries.gather(session, as_of, params)
-    ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days)
-    return [to_document(r) for r in ratings], _summary(gathered)
+    with gc_paused():
+        gathered = queries.gather(session, as_of, params)
+        ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days)
+        return [to_document(r) for r in ratings], _summary(gathered)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Rating the country builds one tuple per agreement (30,000) and thousands of small dicts;
+    the collector's passes over them cost more than the work itself (see docs/performance.md).
+    Nothing built here forms reference cycles, and the collector is re-enabled afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None) -> int:
