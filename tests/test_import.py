@@ -410,3 +410,26 @@ def test_the_examples_in_the_format_documentation_import_in_their_order(engine, 
         assert result.outcome == "imported" and not result.held, result.report()
     assert rows(engine, "SELECT count(*) FROM daily_calls")[0][0] > 0
     assert rows(engine, "SELECT count(*) FROM hourly_calls")[0][0] > 0
+
+
+# --- files as spreadsheets save them --------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "import"
+
+
+def test_a_file_saved_by_a_danish_spreadsheet_as_csv_utf8_is_imported(engine, agreements, now):
+    data = (FIXTURES / "calls-excel-csv-utf8.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b";" in data and b"\r\n" in data
+    result = load(engine, "calls", data, now)
+    assert (result.outcome, result.format) == ("imported", "CSV, semicolon-separated"), result.report()
+    assert rows(engine, "SELECT calls, errors FROM daily_calls") == [(1200, 3)]
+    assert rows(engine, "SELECT calls, errors FROM hourly_calls") == [(75, None)]
+
+
+def test_a_file_saved_as_windows_1252_is_rejected_naming_the_line_of_the_first_bad_byte(engine, now):
+    before = snapshot(engine)
+    result = load(engine, "agreements", (FIXTURES / "agreements-excel-windows-1252.csv").read_bytes(), now)
+    assert result.outcome == "rejected"
+    assert [(p.line, p.reason) for p in result.problems] == [
+        (2, 'not UTF-8 text (byte 0xf8); save the file as UTF-8 ("CSV UTF-8" in spreadsheets)')]
+    assert snapshot(engine) == before
