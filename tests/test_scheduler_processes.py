@@ -51,8 +51,12 @@ stale_after_seconds = 3.0
         def running() -> list[int]:
             return [i for i, log in enumerate(logs) if "scheduler running" in log.read_text()]
 
-        wait_for(lambda: len(running()) >= 1, "a scheduler to start its jobs")
-        time.sleep(2)  # give the other one several heartbeats to (wrongly) start too
+        def settled() -> bool:  # both processes are up: one runs, the other says it waits
+            texts = [log.read_text() for log in logs]
+            return all("scheduler running" in t or "waiting idle" in t for t in texts)
+
+        wait_for(settled, "both schedulers to start")
+        time.sleep(2)  # give the idle one several heartbeats to (wrongly) start too
         active = running()
         assert len(active) == 1, [log.read_text() for log in logs]
         idle = 1 - active[0]
