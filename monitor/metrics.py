@@ -308,7 +308,7 @@ class DatabaseCollector(Collector):
             family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
         yield from counters.values()
         queue = _gauge("fki_notification_queue_depth")
-        queue.add_metric([], session.scalar(select(func.count()).where(Delivery.status == "queued")) or 0)
+        queue.add_metric([], session.scalar(select(func.count()).where(Delivery.status.in_(("queued", "sending")))) or 0)
         yield queue
         held = _gauge("fki_import_held_rows")
         held.add_metric([], session.scalar(select(func.count()).select_from(HeldCallCount)) or 0)
