@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..app import db_session, state
 from ..models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ..notify.outbox import queue_summary
 from .pages import bp
 from .pages_data import cache, components_document, cutover_document, notices_document, versions
 from .pages_format import locale_name
@@ -116,7 +117,8 @@ def service_health():  # type: ignore[no-untyped-def]
         select(ImportedFile.name, func.count(HeldCallCount.id), func.min(HeldCallCount.held_at))
         .select_from(HeldCallCount).outerjoin(ImportedFile, ImportedFile.id == HeldCallCount.imported_file_id)
         .group_by(ImportedFile.name).order_by(func.min(HeldCallCount.held_at))).all()
-    queue = {status: n for status, n in session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))}
+    outbox = queue_summary(session)
+    queue = outbox["counts"]
     oldest_queued = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.status.in_(("queued",
                                                                                                       "sending"))))
     imported = session.scalar(select(func.count()).select_from(ImportedFile).where(ImportedFile.status == "imported"))
@@ -125,5 +127,5 @@ def service_health():  # type: ignore[no-untyped-def]
         "pages/health.html", collectors=collector_state(session),
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
         rejected=rejected, held=held, held_total=sum(n for _, n, _ in held), queue=queue,
-        queue_depth=queue.get("queued", 0) + queue.get("sending", 0), oldest_queued=oldest_queued,
+        queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
         imported=imported, last_import=last_import, now=dt.datetime.now(dt.UTC))
