@@ -52,3 +52,39 @@ def test_connections_killed_by_a_database_restart_are_replaced_without_an_error(
     assert client.get("/readyz").status_code == 200  # pre-ping replaced it
     assert client.get("/api/v1/components").status_code == 200
     assert engine.pool.checkedout() == 0
+
+
+def test_a_full_disk_in_the_inbox_loses_nothing_and_counts_nothing_twice(engine, settings, tmp_path, monkeypatch):
+    import errno
+
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from monitor.collectors import importer
+    from monitor.models import DailyCallCount
+
+    agreements = tmp_path / "agreements.csv"
+    agreements.write_text("agreement_uuid,municipality_code,it_system_uuid,service,status\n"
+                          "a-1,101,s-1,SF1520,aktiv\n")
+    assert importer.import_paths(engine, settings, "agreements", [agreements], echo=lambda *a: None) == 0
+    inbox = settings.path(settings.collectors.calls.inbox)
+    inbox.mkdir(parents=True)
+    (inbox / "calls-1.csv").write_text("period_start;agreement_uuid;calls\n2020-11-27;a-1;40\n")
+
+    def disk_full(src, dst):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(importer.os, "replace", disk_full)
+    result = importer.process_inbox(engine, settings)
+    assert any("cannot move out of the inbox" in e and "No space left" in e for e in result.errors)
+    assert (inbox / "calls-1.csv").exists()  # still there, nothing lost
+
+    def total() -> int:
+        with Session(engine) as s:
+            return s.scalar(select(func.sum(DailyCallCount.calls))) or 0
+
+    assert total() == 40
+    monkeypatch.undo()
+    result = importer.process_inbox(engine, settings)  # space again: the file is filed away
+    assert not (inbox / "calls-1.csv").exists() and (inbox / "archive" / "calls-1.csv").exists()
+    assert total() == 40  # and not counted twice
