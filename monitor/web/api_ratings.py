@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ..app import db_session, state
-from ..rating.service import municipality_document, ratings_document
+from ..rating.service import municipality_document
+from . import pages_data
 
 bp = Blueprint("api_ratings", __name__, url_prefix="/api/v1")
 
@@ -28,7 +30,12 @@ def ratings():  # type: ignore[no-untyped-def]
     as_of = _as_of_argument(request.args.get("as_of"))
     if isinstance(as_of, str):
         return jsonify(error=as_of), 400
-    return jsonify(ratings_document(db_session(), state().settings, as_of))
+    session = db_session()
+    version = pages_data.versions(session)["ratings"]
+    # The document is cached with the pages' fingerprint of its data, and so is its JSON text.
+    text = pages_data.cache().get_or_compute(("ratings.json", as_of, version), lambda: json.dumps(
+        pages_data.ratings_document(session, state().settings, version, as_of), ensure_ascii=False))
+    return Response(text, mimetype="application/json")
 
 
 @bp.get("/municipalities/<code>")
@@ -37,7 +44,12 @@ def municipality(code: str):  # type: ignore[no-untyped-def]
     as_of = _as_of_argument(request.args.get("as_of"))
     if isinstance(as_of, str):
         return jsonify(error=as_of), 400
-    doc = municipality_document(db_session(), state().settings, code, as_of)
+    session = db_session()
+    if as_of is None:
+        doc = pages_data.municipality_document(session, state().settings, code,
+                                               pages_data.versions(session)["ratings"])
+    else:
+        doc = municipality_document(session, state().settings, code, as_of)
     if doc is None:
         return jsonify(error=f"unknown municipality code: {code!r}"), 404
     return jsonify(doc)

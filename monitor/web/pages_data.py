@@ -11,7 +11,6 @@ new import or rating run is visible on the next request.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -21,6 +20,8 @@ from flask import current_app
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from .. import cutover as cutover_seam
+from .. import notices as notices_seam
 from ..models import (
     Agreement,
     AgreementService,
@@ -34,6 +35,7 @@ from ..models import (
     NoticeUpdate,
     RatingRun,
 )
+from ..rating import service as rating_service
 from .pages_format import CPH
 
 
@@ -112,29 +114,17 @@ def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tupl
     return {"ratings": data, "notices": notices, "cutover": (*data, row["tasks"], minute)}
 
 
-def _seam(module: str, name: str) -> Callable[..., Any] | None:
-    """The function `name` of `module`, or None while that part of the project is absent."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError):
-        return None
-
-
 def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],
                      as_of: dt.date | None = None) -> dict[str, Any] | None:
-    """The document of GET /api/v1/ratings (cached per data version), or None when unavailable."""
-    fn = _seam("monitor.rating.service", "ratings_document")
-    if fn is None:
-        return None
+    """The document of GET /api/v1/ratings, cached per data version."""
+    fn = rating_service.ratings_document
     return cache().get_or_compute(("ratings", as_of, version), lambda: fn(session, settings, as_of=as_of))
 
 
 def municipality_document(session: Session, settings: Any, code: str,
                           version: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The document of GET /api/v1/municipalities/CODE, or None (unknown code or unavailable)."""
-    fn = _seam("monitor.rating.service", "municipality_document")
-    if fn is None:
-        return None
+    """The document of GET /api/v1/municipalities/CODE, cached per data version; None for an unknown code."""
+    fn = rating_service.municipality_document
 
     def compute() -> dict[str, Any] | None:
         try:
@@ -147,27 +137,21 @@ def municipality_document(session: Session, settings: Any, code: str,
 
 def cutover_document(session: Session, settings: Any, now: dt.datetime,
                      version: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The document of GET /api/v1/cutover, or None while cut-over health is absent."""
-    fn = _seam("monitor.cutover", "cutover_document")
-    if fn is None:
-        return None
+    """The document of GET /api/v1/cutover, cached per data version and minute."""
+    fn = cutover_seam.cutover_document
     return cache().get_or_compute(("cutover", version), lambda: fn(session, settings, now))
 
 
 def notices_document(session: Session, status: str, component: str | None,
                      version: tuple[Any, ...]) -> dict[str, Any]:
-    """The document of GET /api/v1/notices (an empty list while notices are absent)."""
-    fn = _seam("monitor.notices", "notices_document")
-    if fn is None:
-        return {"notices": []}
+    """The document of GET /api/v1/notices, cached per notice version."""
+    fn = notices_seam.notices_document
     return cache().get_or_compute(("notices", status, component, version),
                                   lambda: fn(session, status, component))
 
 
 def components_document(session: Session, now: dt.datetime, version: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The document of GET /api/v1/components, or None while notices are absent."""
-    fn = _seam("monitor.notices", "components_document")
-    if fn is None:
-        return None
+    """The document of GET /api/v1/components, cached per notice version and minute."""
+    fn = notices_seam.components_document
     minute = now.replace(second=0, microsecond=0)  # maintenance starts and ends by the clock
     return cache().get_or_compute(("components", version, minute), lambda: fn(session, now))
