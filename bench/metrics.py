@@ -1,0 +1,229 @@
+"""Benchmark: GET /metrics on the full demo against a static registry holding the same series.
+
+The demo (`monitor demo --size full --seed 1`, rated, its feed polled) goes into a SQLite
+database in a temporary folder (or `--keep DIR`). Then:
+
+- the project: `GET /metrics` through the Flask test client in this process (the app of
+  `monitor serve`; `--http` adds the same over HTTP against `monitor serve --no-scheduler`).
+  The first scrape of a fresh app is reported on its own as the cold one (it computes the
+  cut-over document and the rating series); then `--scrapes` more, median and p95;
+- the floor: prometheus-client's `generate_latest` of a `CollectorRegistry` whose custom
+  collector yields the same series as static `GaugeMetricFamily` / `CounterMetricFamily` /
+  `HistogramMetricFamily`, re-created from the project's real output parsed with
+  `prometheus_client.parser`. No database, no Flask.
+
+Goal: a scrape under 50 ms median and within 3× of the floor.
+
+    .venv/bin/python bench/metrics.py [--scrapes 50] [--http] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+ROOT = Path(__file__).resolve().parent.parent
+MONITOR = [sys.executable, "-m", "monitor"]
+
+
+def prepare(work: Path) -> Path:
+    """The config of a demo database in `work`, loading, rating and polling it unless it is there."""
+    config = work / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{work}/monitor.db"\n[demo]\nfeed_path = "{work}/feed.rss"\n'
+                      f'[collectors.calls]\ninbox = "{work}/inbox"\n[mail]\noutbox_dir = "{work}/outbox"\n'
+                      f'[[notices.sources]]\nname = "Demo"\nurl = "{work}/feed.rss"\nkind = "feed"\n')
+    if not (work / "monitor.db").exists():
+        env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "bench"}
+        t = time.perf_counter()
+        subprocess.run([*MONITOR, "demo", "--size", "full", "--seed", "1"], env=env, check=True, cwd=ROOT)
+        subprocess.run([*MONITOR, "rate"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run([*MONITOR, "collect", "notices"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        print(f"demo (full) loaded, rated and polled in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return config
+
+
+class StaticCollector(Collector):
+    """The families of a parsed exposition, re-created as plain static metric families."""
+
+    def __init__(self, exposition: str) -> None:
+        self.families: list[Metric] = [_static(f) for f in text_string_to_metric_families(exposition)]
+
+    def collect(self) -> Iterator[Metric]:
+        """The same families on every scrape."""
+        return iter(self.families)
+
+
+def _static(parsed: Metric) -> Metric:
+    labels = sorted({k for s in parsed.samples for k in s.labels if k != "le"})
+    if parsed.type == "gauge":
+        family: Metric = GaugeMetricFamily(parsed.name, parsed.documentation, labels=labels)
+        for s in parsed.samples:
+            family.add_metric([s.labels[k] for k in labels], s.value)  # type: ignore[attr-defined]
+        return family
+    if parsed.type == "counter":
+        family = CounterMetricFamily(parsed.name, parsed.documentation, labels=labels)
+        for s in parsed.samples:
+            if s.name.endswith("_total"):
+                family.add_metric([s.labels[k] for k in labels], s.value)  # type: ignore[attr-defined]
+        return family
+    if parsed.type == "histogram":
+        family = HistogramMetricFamily(parsed.name, parsed.documentation, labels=labels)
+        series: dict[tuple[str, ...], dict[str, object]] = {}
+        for s in parsed.samples:
+            key = tuple(s.labels[k] for k in labels)
+            entry = series.setdefault(key, {"buckets": []})
+            if s.name.endswith("_bucket"):
+                entry["buckets"].append((s.labels["le"], s.value))  # type: ignore[attr-defined]
+            elif s.name.endswith("_sum"):
+                entry["sum"] = s.value
+        for key, entry in series.items():
+            family.add_metric(list(key), entry["buckets"], entry["sum"])  # type: ignore[arg-type]
+        return family
+    raise ValueError(f"{parsed.name}: type {parsed.type} not expected in /metrics")
+
+
+def series_of(exposition: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every series (sample name and labels) of an exposition, for comparing two of them."""
+    return {(s.name, tuple(sorted(s.labels.items())))
+            for f in text_string_to_metric_families(exposition) for s in f.samples}
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def in_process(config: Path) -> Callable[[], bytes]:
+    """A scrape of a fresh app through the Flask test client; returns the body."""
+    os.environ["MONITOR_SECRET_KEY"] = "bench"
+    from monitor import create_app
+    from monitor.settings import load
+
+    client = create_app(load(config)).test_client()
+
+    def scrape() -> bytes:
+        response = client.get("/metrics")
+        assert response.status_code == 200, response.status_code
+        return response.data
+
+    return scrape
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def over_http(config: Path, scrapes: int) -> tuple[float, list[float]]:
+    """Cold and warm scrapes (ms) of `monitor serve --no-scheduler` over HTTP."""
+    env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "bench"}
+    port = free_port()
+    server = subprocess.Popen([*MONITOR, "serve", "--port", str(port), "--no-scheduler"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        [cold] = timed(lambda: urllib.request.urlopen(base + "/metrics", timeout=60).read(), 1)
+        warm = timed(lambda: urllib.request.urlopen(base + "/metrics", timeout=60).read(), scrapes)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return cold, warm
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"nproc {nproc}, {model}; CPython {platform.python_version()}, "
+            f"prometheus-client {metadata.version('prometheus-client')}; load average {load}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scrapes", type=int, default=50)
+    ap.add_argument("--http", action="store_true", help="also scrape monitor serve --no-scheduler over HTTP")
+    ap.add_argument("--keep", help="use (and keep) this folder for the demo database")
+    args = ap.parse_args()
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        return measure(Path(args.keep), args.scrapes, args.http, kept=True)
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
+        return measure(Path(tmp), args.scrapes, args.http)
+
+
+def measure(work: Path, scrapes: int, http: bool, kept: bool = False) -> int:
+    """Load the demo into `work` unless it is there, scrape, print the table; 0 when the goal is met."""
+    config = prepare(work)
+    scrape = in_process(config)
+    [cold] = timed(scrape, 1)
+    body = scrape().decode()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StaticCollector(body))
+    floor_body = generate_latest(registry).decode()
+    # The floor must hold what the project serves, series for series (request counts aside,
+    # which grow with every scrape).
+    ours = {s for s in series_of(body) if not s[0].startswith("fki_http_")}
+    theirs = {s for s in series_of(floor_body) if not s[0].startswith("fki_http_")}
+    assert ours == theirs, (len(ours), len(theirs), sorted(ours ^ theirs)[:5])
+    # Interleaved, so that the load of a shared machine falls on both alike.
+    floor: list[float] = []
+    warm: list[float] = []
+    for _ in range(scrapes):
+        floor += timed(lambda: generate_latest(registry), 1)
+        warm += timed(scrape, 1)
+    rows = [("floor: `generate_latest` of a static registry", None, floor),
+            ("GET /metrics, Flask test client (in process)", cold, warm)]
+    if http:
+        http_cold, http_warm = over_http(config, scrapes)
+        rows.append(("GET /metrics over HTTP (`monitor serve --no-scheduler`)", http_cold, http_warm))
+    base = statistics.median(floor)
+    n_series = len(series_of(body))
+    print(f"\nCommand: .venv/bin/python bench/metrics.py --scrapes {scrapes}{' --http' if http else ''}"
+          f"{' --keep DIR' if kept else ''}")
+    print(f"Machine: {machine()}\n")
+    print(f"Exposition: {n_series} series, {len(body) / 1024:.0f} kB; {scrapes} scrapes after the first.\n")
+    print("| scrape | first (cold) | median | p95 | median ÷ floor |")
+    print("|---|---:|---:|---:|---:|")
+    for label, first, times in rows:
+        first_text = "–" if first is None else f"{first:.0f} ms"
+        print(f"| {label} | {first_text} | {statistics.median(times):.1f} ms | {p95(times):.1f} ms | "
+              f"{statistics.median(times) / base:.1f}× |")
+    goal = statistics.median(warm) < 50 and statistics.median(warm) / base <= 3
+    print(f"\ngoal (median < 50 ms and within 3× of the floor): {'met' if goal else 'NOT met'}")
+    return 0 if goal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
