@@ -43,7 +43,7 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     """Run wrk --latency against url; median, p99, requests/s and non-2xx count."""
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)$", out, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.M))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"median": to_ms(latency["50"]), "p99": to_ms(latency["99"]), "rps": rps,

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from ..app import db_session, state
 from ..cutover import cutover_document
+from . import pages_data
 
 bp = Blueprint("api_cutover", __name__, url_prefix="/api/v1")
 
@@ -27,7 +28,12 @@ def _now_argument(value: str | None) -> dt.datetime | str:
 
 @bp.get("/cutover")
 def cutover():  # type: ignore[no-untyped-def]
-    """Cut-over health at `?now=` (default: the current time)."""
+    """Cut-over health at `?now=` (default: the current time, computed at most once a minute per process)."""
+    if not request.args.get("now"):
+        session = db_session()
+        now = dt.datetime.now(dt.UTC)
+        return jsonify(pages_data.cutover_document(session, state().settings, now,
+                                                   pages_data.versions(session, now)["cutover"]))
     now = _now_argument(request.args.get("now"))
     if isinstance(now, str):
         return jsonify(error=now), 400

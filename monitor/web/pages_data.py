@@ -46,19 +46,40 @@ class PageCache:
         self.size = size
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The value cached under `key`, computing and keeping it when absent."""
+    def _get(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()  # outside the lock: two requests may compute at once, both correct
+                return True, self._items[key]
+            return False, None
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value cached under `key`, computing and keeping it when absent.
+
+        One thread computes a missing key while the others asking for it wait for its result:
+        under load, a cold cache must not start the same expensive computation in every thread.
+        """
+        found, value = self._get(key)
+        if found:
+            return value
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:
+            found, value = self._get(key)
+            if found:
+                return value
+            try:
+                value = compute()
+                with self._lock:
+                    self._items[key] = value
+                    self._items.move_to_end(key)
+                    while len(self._items) > self.size:
+                        self._items.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._computing.pop(key, None)
         return value
 
     def clear(self) -> None:
