@@ -137,3 +137,18 @@ def test_the_cli_loads_the_demo(tmp_path, size, sqlite_url):
                                       "--now", "2020-11-29T22:30"])
     assert result.exit_code == 0, result.output
     assert "98 municipalities" in result.output and (tmp_path / "feed.rss").exists()
+
+
+def test_every_municipality_calls_and_traffic_grows_with_population(engine, settings, session):
+    load_demo(engine, settings, seed=5, size="small", now=NOW)
+    calls = dict(session.execute(
+        select(Agreement.municipality_code, func.sum(DailyCallCount.calls))
+        .join(DailyCallCount, DailyCallCount.agreement_id == Agreement.id)
+        .group_by(Agreement.municipality_code)).all())
+    munis = sorted(session.scalars(select(Municipality)), key=lambda m: m.population)
+    # All but a few call: the smallest island has no active agreement, and churn may leave a small
+    # municipality whose only calling agreement was rejected (it scores low, as it should).
+    assert len(calls) >= 95 and munis[0].code not in calls
+    small = sum(calls.get(m.code, 0) for m in munis[:10])
+    large = sum(calls[m.code] for m in munis[-10:])
+    assert large > 5 * small
