@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -19,8 +17,9 @@ from waitress import create_server
 
 from monitor import create_app, metrics
 from monitor.db import make_engine, session_factory
-from tests.conftest import make_settings, need
+from tests.conftest import make_settings
 from tests.metrics_helpers import fill
+from tests.prometheus_helpers import running_prometheus
 from tests.test_metrics_gunicorn import free_port
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
@@ -129,35 +128,8 @@ def served_app(tmp_path, sqlite_url):
 
 @pytest.fixture
 def prometheus(tmp_path, served_app):
-    binary = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
-    if binary is None:
-        need("prometheus is not installed (Debian package prometheus)")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(p) for p in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))],
-        "scrape_configs": [{"job_name": "infrastrukturmonitor", "static_configs": [{"targets": [served_app]}]}]}))
-    port = free_port()
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # No deadline (the machine is shared); a Prometheus that dies ends the wait.
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("prometheus exited: " + proc.stderr.read().decode()[-2000:])
-            try:
-                if query(base, "count_over_time(fki_build_info[1m]) >= 2")["result"]:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
+    with running_prometheus(tmp_path, served_app, lambda base: query(base, "count_over_time(fki_build_info[1m]) >= 2")["result"]) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait()
-        proc.stderr.close()
 
 
 def query(base: str, expr: str) -> dict:

@@ -5,18 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 import socket
-import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from waitress import create_server
 
 from monitor import create_app
@@ -24,7 +20,8 @@ from monitor.collectors.notices import poll_all
 from monitor.db import make_engine
 from monitor.demo import CPH, load_demo
 from monitor.rating.service import store_snapshot
-from tests.conftest import make_settings, need
+from tests.conftest import make_settings
+from tests.prometheus_helpers import running_prometheus
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 # Grafana's built-in variables, as a dashboard over the last hour would expand them. With a
@@ -128,37 +125,13 @@ def demo_app(tmp_path: Path, sqlite_url: str) -> Iterator[str]:
 @pytest.fixture
 def prometheus(tmp_path: Path, demo_app: str) -> Iterator[str]:
     """A Prometheus scraping the demo every second, with the project's rules loaded."""
-    binary = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
-    if binary is None:
-        need("prometheus is not installed (Debian package prometheus)")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(p) for p in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))],
-        "scrape_configs": [{"job_name": "infrastrukturmonitor", "static_configs": [{"targets": [demo_app]}]}]}))
-    port = free_port()
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'prometheus'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # No deadline (the machine is shared); a Prometheus that dies ends the wait. Rates
-        # need two samples, and the recording rules one evaluation after them.
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("prometheus exited: " + proc.stderr.read().decode()[-2000:])
-            try:
-                if (query(base, "count_over_time(fki_build_info[1m]) >= 3")
-                        and query(base, "fki:cutover_municipalities:count_by_status")):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
+    # Rates need two samples, and the recording rules one evaluation after them.
+    def ready(base: str) -> bool:
+        return bool(query(base, "count_over_time(fki_build_info[1m]) >= 3")
+                    and query(base, "fki:cutover_municipalities:count_by_status"))
+
+    with running_prometheus(tmp_path, demo_app, ready) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait()
-        proc.stderr.close()
 
 
 @pytest.mark.prometheus

@@ -1,0 +1,53 @@
+"""A real Prometheus (Debian's /usr/bin/prometheus) scraping a served app, for the dashboard tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import need
+from tests.test_metrics_gunicorn import free_port
+
+DEPLOY = Path(__file__).parent.parent / "deploy"
+
+
+@contextmanager
+def running_prometheus(tmp_path: Path, target: str, ready: Callable[[str], object]) -> Iterator[str]:
+    """Prometheus scraping `target` every second with the project's rules; yields its base URL
+    once `ready(base)` is true."""
+    binary = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+    if binary is None:
+        need("prometheus is not installed (Debian package prometheus)")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))],
+        "scrape_configs": [{"job_name": "infrastrukturmonitor", "static_configs": [{"targets": [target]}]}]}))
+    port = free_port()
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # No deadline (the machine is shared); a Prometheus that dies ends the wait.
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("prometheus exited: " + proc.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+            try:
+                if ready(base):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait()
+        proc.stderr.close()  # type: ignore[union-attr]
