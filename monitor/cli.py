@@ -43,6 +43,12 @@ class Context:
             self._engine = engine_for(self.settings)
         return self._engine
 
+    def close(self) -> None:
+        """Close the database connections this command opened."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -79,6 +85,7 @@ def cli(click_ctx: click.Context, config_path: str | None, verbose: bool) -> Non
     """Infrastrukturmonitor: ratings, driftsmeddelelser and cut-over health for FKI."""
     logs.configure(settings_module.LoggingSettings(), verbose)
     click_ctx.obj = Context(config_path, verbose)
+    click_ctx.call_on_close(click_ctx.obj.close)
 
 
 @cli.group()
@@ -210,6 +217,72 @@ def notify(ctx: Context) -> None:
     from .notify.outbox import notify_cli
 
     sys.exit(notify_cli(ctx.engine, ctx.settings, echo=click.echo))
+
+
+@cli.group()
+def webhooks() -> None:
+    """Webhook subscribers (a Teams or Slack channel receiving JSON), managed by the operator.
+
+    A webhook URL is a secret only the operator holds, so it is registered here rather than
+    through the public form, and counts as confirmed at once.
+    """
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option("--component", "components", multiple=True, metavar="SLUG",
+              help="A component to follow (repeat; none: all).")
+@click.option("--language", type=click.Choice(["da", "en"]), default="da", show_default=True)
+@pass_ctx
+def webhooks_add(ctx: Context, url: str, components: tuple[str, ...], language: str) -> None:
+    """Register a webhook, or change what it follows."""
+    from sqlalchemy.orm import Session
+
+    from .notify.subscriptions import AddressError, add_webhook
+
+    with Session(ctx.engine) as session, session.begin():
+        try:
+            sub = add_webhook(session, url, list(components), language)
+        except (AddressError, ValueError) as exc:
+            raise click.ClickException(f"refused: {exc}") from None
+        following = ", ".join(s.component_slug for s in sub.subscriptions) or "all components"
+        click.echo(f"webhook {sub.id} follows {following}")
+
+
+@webhooks.command("remove")
+@click.argument("url")
+@pass_ctx
+def webhooks_remove(ctx: Context, url: str) -> None:
+    """Stop sending to a webhook (its record is deleted after the grace period)."""
+    from sqlalchemy.orm import Session
+
+    from .notify.subscriptions import remove_webhook
+
+    with Session(ctx.engine) as session, session.begin():
+        if not remove_webhook(session, url):
+            raise click.ClickException("no such active webhook")
+    click.echo("webhook removed (deleted after the grace period)")
+
+
+@webhooks.command("list")
+@pass_ctx
+def webhooks_list(ctx: Context) -> None:
+    """List the webhooks in full, and count the email subscribers."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from .models import Subscriber
+
+    with Session(ctx.engine) as session:
+        rows = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        emails = [r for r in rows if r.channel == "email"]
+        active = sum(1 for r in emails if r.confirmed_at and not r.unsubscribed_at)
+        click.echo(f"email subscribers: {active} active, {len(emails) - active} pending or unsubscribed")
+        for r in rows:
+            if r.channel == "webhook":
+                state = "unsubscribed" if r.unsubscribed_at else "active"
+                following = ", ".join(sorted(s.component_slug for s in r.subscriptions)) or "all"
+                click.echo(f"webhook {r.id} {state} [{following}] {r.address}")
 
 
 def main() -> None:

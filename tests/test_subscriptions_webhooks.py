@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.cli import cli
 from monitor.models import Subscriber
-from monitor.notify.__main__ import main
 from monitor.notify.subscriptions import AddressError, normalise_email, normalise_webhook_url
 from monitor.notify.tokens import TokenError, make_token, read_token
 
@@ -22,33 +23,37 @@ def config(tmp_path: Path, db_url: str) -> str:
     return str(path)
 
 
-def test_the_operator_adds_lists_and_removes_a_webhook(tmp_path: Path, db_url: str, session: Session,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def run(cfg: str, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["--config", cfg, "webhooks", *args])
+
+
+def test_the_operator_adds_lists_and_removes_a_webhook(tmp_path: Path, db_url: str, session: Session) -> None:
     cfg = config(tmp_path, db_url)
     url = "https://hooks.example/services/T000/B000/secret"
-    assert main(["--config", cfg, "add-webhook", url, "--component", "serviceplatformen",
-                 "--component", "organisation"]) == 0
-    assert "follows serviceplatformen, organisation" in capsys.readouterr().out
+    result = run(cfg, "add", url, "--component", "serviceplatformen", "--component", "organisation")
+    assert result.exit_code == 0, result.output
+    assert "follows serviceplatformen, organisation" in result.output
     sub = session.scalars(select(Subscriber)).one()
     assert sub.channel == "webhook" and sub.confirmed_at is not None and not sub.all_components
-    assert main(["--config", cfg, "list"]) == 0
-    assert f"active [organisation, serviceplatformen] {url}" in capsys.readouterr().out
-    assert main(["--config", cfg, "remove-webhook", url]) == 0
+    result = run(cfg, "list")
+    assert result.exit_code == 0 and f"active [organisation, serviceplatformen] {url}" in result.output
+    assert run(cfg, "remove", url).exit_code == 0
     session.expire_all()
     assert session.scalars(select(Subscriber)).one().unsubscribed_at is not None
-    assert main(["--config", cfg, "remove-webhook", url]) == 1
+    result = run(cfg, "remove", url)
+    assert result.exit_code == 1 and "no such active webhook" in result.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["add-webhook", "ftp://hooks.example/x"], "not an http(s) URL"),
-    (["add-webhook", "https://user:pw@hooks.example/x"], "credentials in the URL"),
-    (["add-webhook", "https://hooks.example/x", "--component", "nope"], "nope"),
+    (["add", "ftp://hooks.example/x"], "not an http(s) URL"),
+    (["add", "https://user:pw@hooks.example/x"], "credentials in the URL"),
+    (["add", "https://hooks.example/x", "--component", "nope"], "nope"),
 ])
 def test_a_bad_webhook_is_refused_and_nothing_is_stored(tmp_path: Path, db_url: str, session: Session,
-                                                        capsys: pytest.CaptureFixture[str], args: list[str],
-                                                        message: str) -> None:
-    assert main(["--config", config(tmp_path, db_url), *args]) == 1
-    assert message in capsys.readouterr().err
+                                                        args: list[str], message: str) -> None:
+    result = run(config(tmp_path, db_url), *args)
+    assert result.exit_code == 1
+    assert "refused" in result.output and message in result.output
     assert session.scalars(select(Subscriber)).all() == []
 
 

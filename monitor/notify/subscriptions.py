@@ -1,6 +1,6 @@
 """Subscribers and their preferences: subscribe, confirm, manage, unsubscribe, purge.
 
-No Flask here: the web views and the `python -m monitor.notify` commands call these with a
+No Flask here: the web views and the `monitor webhooks` commands call these with a
 session they own. Nothing in this module sends mail; callers decide what to mail from the
 returned outcome (so that the response never depends on whether an address was known).
 """
