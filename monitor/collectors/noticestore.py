@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
 from ..notify import outbox
 from .upstream import ParsedNotice
+
+_ID_CHUNK = 500
 
 
 @dataclass
@@ -65,13 +67,15 @@ def store_notices(session: Session, source: NoticeSource, notices: Sequence[Pars
     """Upsert `notices` of `source`; new updates are queued for delivery unless `backfill`."""
     counts = StoreCounts()
     components = list(session.scalars(select(Component).order_by(Component.position)))
+    known = _existing_notices(session, source, [n.upstream_id for n in notices])
     for parsed in notices:
-        notice = session.scalars(select(Notice).where(
-            Notice.source_id == source.id, Notice.upstream_id == parsed.upstream_id)).one_or_none()
+        notice = known.get(parsed.upstream_id)
         if notice is None:
             notice = Notice(source_id=source.id, upstream_id=parsed.upstream_id, first_seen_at=now,
                             backfilled=backfill, kind=parsed.kind, title=parsed.title, status=parsed.status)
             session.add(notice)
+            # A document naming the same notice twice updates the one just added.
+            known[parsed.upstream_id] = notice
             counts.new_notices += 1
         _apply_fields(notice, parsed)
         slugs = resolve_components(parsed, components, defaults)
@@ -80,6 +84,24 @@ def store_notices(session: Session, source: NoticeSource, notices: Sequence[Pars
         session.flush()
         _store_updates(session, notice, parsed, backfill, now, counts)
     return counts
+
+
+def _existing_notices(session: Session, source: NoticeSource, upstream_ids: Sequence[str]
+                      ) -> dict[str, Notice]:
+    """The stored notices of `source` among `upstream_ids`, with their components and updates.
+
+    One query per chunk of ids plus one each for the components and the updates (loaded with
+    `selectinload`), instead of three per item: a poll compares every item of the document.
+    """
+    found: dict[str, Notice] = {}
+    wanted = list(dict.fromkeys(upstream_ids))
+    # Chunked so that a very long document stays under the databases' bound-parameter limits.
+    for start in range(0, len(wanted), _ID_CHUNK):
+        chunk = wanted[start:start + _ID_CHUNK]
+        found.update((n.upstream_id, n) for n in session.scalars(
+            select(Notice).where(Notice.source_id == source.id, Notice.upstream_id.in_(chunk))
+            .options(selectinload(Notice.components), selectinload(Notice.updates))))
+    return found
 
 
 def _apply_fields(notice: Notice, parsed: ParsedNotice) -> None:
