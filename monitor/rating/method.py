@@ -156,14 +156,20 @@ def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date) -> dict[
         if len(group) < 2:
             continue
         kept: list[AgreementInput] = []
-        for a in sorted(group, key=lambda a: (-a.calls_recent, a.uuid)):
-            rival = next((k for k in kept if not k.services.isdisjoint(a.services)), None)
-            if rival is None:
+        covered: set[str] = set()  # the services of the kept ones: most agreements miss them all
+        for a in sorted(group, key=_most_calls_first):
+            if covered.isdisjoint(a.services):
                 kept.append(a)
-            else:
-                reasons = found[a.uuid][0] if a.uuid in found else []
-                found[a.uuid] = ([*reasons, "duplicate"], rival.uuid)
+                covered |= a.services
+                continue
+            rival = next(k for k in kept if not k.services.isdisjoint(a.services))
+            reasons = found[a.uuid][0] if a.uuid in found else []
+            found[a.uuid] = ([*reasons, "duplicate"], rival.uuid)
     return found
+
+
+def _most_calls_first(a: AgreementInput) -> tuple[int, str]:
+    return -a.calls_recent, a.uuid
 
 
 def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, params: Parameters
@@ -267,12 +273,18 @@ def total(parts: dict[str, Part]) -> float | None:
     return scale(sum(p.weight * p.x for p in parts.values()))  # type: ignore[operator]
 
 
-def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_extra: int = 0) -> float | None:
-    """The total alone, from counts (what the hints recompute with a change applied)."""
+def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_extra: int = 0,
+           redundant: int | None = None) -> float | None:
+    """The total alone, from counts (what the hints recompute with a change applied).
+
+    `redundant` is the number of redundant agreements when the caller already knows it
+    (the same active agreements); otherwise it is recomputed.
+    """
     if not m.active or not m.population:
         return None
     w = params.weights
-    redundant = len(_redundancy(m.active, window(as_of, params.redundant_after_days)[0]))
+    if redundant is None:
+        redundant = len(_redundancy(m.active, window(as_of, params.redundant_after_days)[0]))
     systems = {a.it_system_uuid for a in m.active}
     calling = {a.it_system_uuid for a in m.active if a.calls_window > 0}
     x_sa = service_agreements_x(len(m.active), redundant, m.user_access_control, params.active_ref)
@@ -282,6 +294,19 @@ def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_ext
     return scale(w["service_agreements"] * x_sa + w["calls_per_citizen"] * x_cpc + w["it_systems_with_calls"] * x_its)
 
 
+def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Sequence[Redundant],
+                             closed: Sequence[Redundant], grace_start: dt.date) -> int:
+    """How many of `remaining` are redundant once the `closed` ones are gone.
+
+    Whether an agreement is unused depends on it alone, and duplicates are found within one
+    IT system: only the IT systems that lost an agreement are looked at again; elsewhere the
+    redundant agreements stay what they were.
+    """
+    touched = {r.it_system_uuid for r in closed}
+    unchanged = {r.uuid for r in redundant if r.it_system_uuid not in touched}
+    return len(unchanged) + len(_redundancy([a for a in remaining if a.it_system_uuid in touched], grace_start))
+
+
 def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: Sequence[Redundant],
            score: float | None) -> list[Hint]:
     def gain(other: float | None) -> float | None:
@@ -289,6 +314,9 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
 
     hints: list[Hint] = []
     days = params.redundant_after_days
+    # The last two hints keep the same active agreements, so their redundant count is this one.
+    n_redundant = len({r.uuid for r in redundant})
+    grace_start = window(as_of, params.redundant_after_days)[0]
     groups = (("close_unused", [r for r in redundant if "no_calls" in r.reasons],
                "{n} aftaler har ikke kaldt i {d} dage: {items}. Luk dem.",
                "{n} agreements have made no calls in {d} days: {items}. Close them."),
@@ -302,7 +330,9 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
         after = replace(m, active=tuple(a for a in m.active if a.uuid not in closed))
         items = tuple(r.uuid for r in rs)
         names = ", ".join(f"{r.uuid} ({r.it_system_name or r.it_system_uuid})" for r in rs)
-        after_score = _score(after, as_of, params) if after.active else None
+        after_score = (_score(after, as_of, params, redundant=_redundant_after_closing(after.active, redundant, rs,
+                                                                                      grace_start))
+                       if after.active else None)
         hints.append(Hint(kind, len(rs), items, gain(after_score),
                           da.format(n=len(rs), d=days, items=names), en.format(n=len(rs), d=days, items=names)))
     systems, calling = _it_systems(m.active)
@@ -310,13 +340,13 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
     if silent:
         names = ", ".join(systems[s].it_system_name or s for s in silent)
         hints.append(Hint(
-            "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent))),
+            "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent), n_redundant)),
             f"{len(silent)} it-systemer med aktive aftaler har ikke kaldt i de seneste {params.window_days} dage: "
             f"{names}. Få dem i brug, eller luk aftalerne.",
             f"{len(silent)} IT systems with active agreements made no calls in the last {params.window_days} days: "
             f"{names}. Put them to use, or close their agreements."))
     if m.user_access_control is not True and m.active:
-        after_score = _score(replace(m, user_access_control=True), as_of, params)
+        after_score = _score(replace(m, user_access_control=True), as_of, params, redundant=n_redundant)
         unknown = m.user_access_control is None
         hints.append(Hint(
             "access_control", 1, (), gain(after_score),

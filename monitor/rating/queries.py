@@ -79,7 +79,12 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
         if municipality_code is not None:
             ids = select(Agreement.id).where(Agreement.municipality_code == municipality_code)
             q = q.where(table.c.agreement_id.in_(ids))
-        for agreement_id, in_window, recent in session.connection().execute(q).all():
+        rows = session.connection().execute(q).all()
+        if not sums:  # the daily sums (the bulk): no merging needed
+            sums = {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
+                    for agreement_id, in_window, recent in rows}
+            continue
+        for agreement_id, in_window, recent in rows:
             old = sums.get(agreement_id, CallSums())
             sums[agreement_id] = CallSums(old.window + int(in_window or 0), old.recent + int(recent or 0))
     return sums
@@ -104,14 +109,24 @@ def data_through(session: Session) -> dt.date | None:
     return max(known) if known else None
 
 
+SERVICE_SEPARATOR = "\x1f"  # the ASCII unit separator, a control character that service ids (SF1520) lack
+
+
 def agreement_rows(session: Session, municipality_code: str | None = None,
                    active_on: dt.date | None = None) -> list[AgreementRow]:
-    """Agreements with IT system and services; only those active on `active_on` when given."""
+    """Agreements with IT system and services; only those active on `active_on` when given.
+
+    One query: each agreement's services are joined into one string in the database
+    (string_agg / group_concat), so Python sees one row per agreement, not per service.
+    """
+    services = (select(AgreementService.agreement_id.label("agreement_id"),
+                       func.aggregate_strings(AgreementService.service_id, SERVICE_SEPARATOR).label("ids"))
+                .group_by(AgreementService.agreement_id).subquery())
     q = (select(Agreement.id, Agreement.uuid, Agreement.municipality_code, Agreement.it_system_uuid,
-                ItSystem.name, ItSystem.supplier, Agreement.status, Agreement.valid_from, Agreement.valid_to)
-         .join(ItSystem, ItSystem.uuid == Agreement.it_system_uuid))
-    s = select(AgreementService.agreement_id, AgreementService.service_id).join(
-        Agreement, Agreement.id == AgreementService.agreement_id)
+                ItSystem.name, ItSystem.supplier, Agreement.status, Agreement.valid_from, Agreement.valid_to,
+                services.c.ids)
+         .join(ItSystem, ItSystem.uuid == Agreement.it_system_uuid)
+         .outerjoin(services, services.c.agreement_id == Agreement.id))
     conditions = []
     if municipality_code is not None:
         conditions.append(Agreement.municipality_code == municipality_code)
@@ -120,12 +135,11 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
                        or_(Agreement.valid_from.is_(None), Agreement.valid_from <= active_on),
                        or_(Agreement.valid_to.is_(None), Agreement.valid_to > active_on)]
     if conditions:
-        q, s = q.where(and_(*conditions)), s.where(and_(*conditions))
-    services: dict[int, set[str]] = defaultdict(set)
-    conn = session.connection()
-    for agreement_id, service_id in conn.execute(s).all():
-        services[agreement_id].add(service_id)
-    return [AgreementRow(*row, frozenset(services[row[0]])) for row in conn.execute(q).all()]
+        q = q.where(and_(*conditions))
+    none: frozenset[str] = frozenset()
+    split = SERVICE_SEPARATOR
+    return [AgreementRow(*row[:9], frozenset(row[9].split(split)) if row[9] else none)
+            for row in session.connection().execute(q).all()]
 
 
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
@@ -134,14 +148,15 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     sums = call_sums(session, as_of, params)
     active: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
+    nothing = CallSums()
     # One row per agreement (not per call): sums were made in the database.
-    for a in agreement_rows(session):
-        s = sums.get(a.id, CallSums())
-        per_municipality[a.municipality_code] += s.window  # calls under every agreement, active or not
-        if is_active(a.status, a.valid_from, a.valid_to, end):
-            active[a.municipality_code].append(AgreementInput(
-                a.uuid, a.it_system_uuid, a.services, a.valid_from, s.window, s.recent, a.it_system_name,
-                a.supplier))
+    for (id_, uuid, code, system, system_name, supplier, status, valid_from, valid_to,
+         services) in agreement_rows(session):
+        in_window, recent = sums.get(id_, nothing)
+        per_municipality[code] += in_window  # calls under every agreement, active or not
+        if is_active(status, valid_from, valid_to, end):
+            active[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
+                                               system_name, supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0))
               for code, name, population, access in session.execute(
