@@ -231,6 +231,8 @@ AGR = "agreement_uuid,municipality_code,it_system_uuid,service,status\n"
     ("calls", CALLS + f"2020-11-27,{A1},,\n", 2, "calls", MESSAGES["required"]),
     ("calls", CALLS + f"2020-11-27,{A1},5,7\n", 2, "errors", "errors (7) exceed calls (5)"),
     ("calls", CALLS + f"27/11/2020,{A1},5,\n", 2, "period_start", MESSAGES["bad_period"]),
+    ("agreements", AGR + "a-1,101,s-1,SF\x1f1520,aktiv\n", 2, "service",
+     "contains the control character U+001F"),
     ("calls", CALLS + f"2020-11-27T10:00:00,{A1},5,\n", 2, "period_start", MESSAGES["no_offset"]),
     ("calls", CALLS + f"2020-11-27T10:30:00+01:00,{A1},5,\n", 2, "period_start", MESSAGES["not_whole_hour"]),
     ("calls", CALLS + f"2020-11-27,{A1},5,0\n2020-11-27,{A1},6,0\n", 3, "calls", "conflicts with line 2"),

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -48,6 +49,7 @@ MESSAGES = {
     "agreement_mismatch": "differs from line {line} of the same agreement ({value!r} there); "
                           "every row of an agreement must agree on {column}",
     "too_long": "longer than {limit} characters",
+    "control_character": "contains the control character U+{code:04X}; only printable text is accepted",
 }
 
 STATUS_WORDS = {
@@ -326,6 +328,9 @@ def parse_text(text: str, required: bool = True, limit: int = 200) -> str | None
         return None
     if len(t) > limit:
         raise FieldError(message("too_long", limit=limit))
+    bad = next((c for c in t if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:  # ids are joined with control characters in queries; names never need them
+        raise FieldError(message("control_character", code=ord(bad)))
     return t
 
 
