@@ -56,9 +56,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted (as logging's last resort
+    does), so a stream swapped out and closed meanwhile (a test runner's capture) is never used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def configure(settings: LoggingSettings, verbose: bool = False) -> None:
     """Configure the root logger once per process from `[logging]`."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if settings.json else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
