@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,24 +37,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-ROOT = Path(__file__).resolve().parent.parent
-MONITOR = [sys.executable, "-m", "monitor"]
-
-
-def prepare(work: Path) -> Path:
-    """The config of a demo database in `work`, loading, rating and polling it unless it is there."""
-    config = work / "config.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{work}/monitor.db"\n[demo]\nfeed_path = "{work}/feed.rss"\n'
-                      f'[collectors.calls]\ninbox = "{work}/inbox"\n[mail]\noutbox_dir = "{work}/outbox"\n'
-                      f'[[notices.sources]]\nname = "Demo"\nurl = "{work}/feed.rss"\nkind = "feed"\n')
-    if not (work / "monitor.db").exists():
-        env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "bench"}
-        t = time.perf_counter()
-        subprocess.run([*MONITOR, "demo", "--size", "full", "--seed", "1"], env=env, check=True, cwd=ROOT)
-        subprocess.run([*MONITOR, "rate"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        subprocess.run([*MONITOR, "collect", "notices"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        print(f"demo (full) loaded, rated and polled in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    return config
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import demo_env, serving  # noqa: E402
 
 
 class StaticCollector(Collector):
@@ -133,31 +116,11 @@ def in_process(config: Path) -> Callable[[], bytes]:
     return scrape
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def over_http(config: Path, scrapes: int) -> tuple[float, list[float]]:
+def over_http(env: dict[str, str], scrapes: int) -> tuple[float, list[float]]:
     """Cold and warm scrapes (ms) of `monitor serve --no-scheduler` over HTTP."""
-    env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "bench"}
-    port = free_port()
-    server = subprocess.Popen([*MONITOR, "serve", "--port", str(port), "--no-scheduler"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(env) as base:
         [cold] = timed(lambda: urllib.request.urlopen(base + "/metrics", timeout=60).read(), 1)
         warm = timed(lambda: urllib.request.urlopen(base + "/metrics", timeout=60).read(), scrapes)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return cold, warm
 
 
@@ -185,8 +148,8 @@ def main() -> int:
 
 def measure(work: Path, scrapes: int, http: bool, kept: bool = False) -> int:
     """Load the demo into `work` unless it is there, scrape, print the table; 0 when the goal is met."""
-    config = prepare(work)
-    scrape = in_process(config)
+    env = demo_env(work)
+    scrape = in_process(Path(env["MONITOR_CONFIG"]))
     [cold] = timed(scrape, 1)
     body = scrape().decode()
     registry = CollectorRegistry(auto_describe=False)
@@ -206,7 +169,7 @@ def measure(work: Path, scrapes: int, http: bool, kept: bool = False) -> int:
     rows = [("floor: `generate_latest` of a static registry", None, floor),
             ("GET /metrics, Flask test client (in process)", cold, warm)]
     if http:
-        http_cold, http_warm = over_http(config, scrapes)
+        http_cold, http_warm = over_http(env, scrapes)
         rows.append(("GET /metrics over HTTP (`monitor serve --no-scheduler`)", http_cold, http_warm))
     base = statistics.median(floor)
     n_series = len(series_of(body))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -32,7 +31,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from web import free_port, to_ms  # noqa: E402  (the wrk helpers of bench/web.py)
+from common import free_port, machine  # noqa: E402
+from web import to_ms  # noqa: E402  (the wrk latency parser of bench/web.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -104,12 +104,6 @@ def wrk_run(url: str, seconds: int, connections: int, script: str | None = None)
     return {"requests": total, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
             "median": to_ms(latency["50"]), "p99": to_ms(latency["99"]),
             "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": sum(map(int, sock.groups())) if sock else 0}
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def load(args: argparse.Namespace) -> None:

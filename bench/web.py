@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,16 +21,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-MONITOR = [sys.executable, "-m", "monitor"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import demo_env, serving  # noqa: E402
+
 TARGETS = [("trivial route /healthz", "/healthz"), ("overview /", "/"), ("municipality /kommune/751", "/kommune/751"),
            ("API /api/v1/ratings", "/api/v1/ratings")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def to_ms(text: str) -> float:
@@ -61,37 +55,14 @@ def main() -> int:
         sys.exit("wrk is missing: apt-get install -y wrk")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-web-"))
     work.mkdir(parents=True, exist_ok=True)
-    config = work / "config.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{work}/monitor.db"\n[demo]\nfeed_path = "{work}/feed.rss"\n'
-                      f'[collectors.calls]\ninbox = "{work}/inbox"\n[mail]\noutbox_dir = "{work}/outbox"\n'
-                      f'[[notices.sources]]\nname = "Demo"\nurl = "{work}/feed.rss"\nkind = "feed"\n')
-    env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "bench"}
-    if not (work / "monitor.db").exists():
-        t = time.perf_counter()
-        subprocess.run([*MONITOR, "demo", "--size", args.size, "--seed", "1"], env=env, check=True, cwd=ROOT)
-        subprocess.run([*MONITOR, "rate"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        subprocess.run([*MONITOR, "collect", "notices"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        print(f"demo ({args.size}) loaded and rated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    port = free_port()
-    server = subprocess.Popen([*MONITOR, "serve", "--port", str(port), "--no-scheduler"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+    env = demo_env(work, args.size)
+    with serving(env) as base:
         first = {}
         for _, path in TARGETS:  # the first request fills the cache: report it, then measure steady state
             t = time.perf_counter()
             urllib.request.urlopen(base + path, timeout=300).read()
             first[path] = (time.perf_counter() - t) * 1000
         rows = [(label, path, wrk(base + path, args.duration, args.connections)) for label, path in TARGETS]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     floor = rows[0][2]["median"]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} " \
               f"{platform.python_version()}, {platform.system()} {platform.release()}"
