@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,11 +12,27 @@ from pathlib import Path
 
 import pytest
 import yaml
+from flask import Flask
+from waitress import create_server
 
 from tests.conftest import need
 from tests.test_metrics_gunicorn import free_port
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
+
+
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """`app` served by waitress in a thread on a free port; yields "127.0.0.1:PORT"."""
+    port = free_port()
+    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.close()
+        app.extensions["monitor"].engine.dispose()
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -13,14 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from waitress import create_server
 
 from monitor import create_app, metrics
 from monitor.db import make_engine, session_factory
 from tests.conftest import make_settings
 from tests.metrics_helpers import fill
-from tests.prometheus_helpers import running_prometheus
-from tests.test_metrics_gunicorn import free_port
+from tests.prometheus_helpers import running_prometheus, served
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 DASHBOARDS = {"fki-cutover": "Cut-over weekend", "fki-ratings": "Ratings"}
@@ -116,14 +113,8 @@ def served_app(tmp_path, sqlite_url):
     with session_factory(engine)() as session:
         fill(session, dt.datetime(2020, 11, 28, 11, tzinfo=dt.UTC))
     engine.dispose()
-    app = create_app(settings)
-    port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{port}"
-    server.close()
-    app.extensions["monitor"].engine.dispose()
+    with served(create_app(settings)) as address:
+        yield address
 
 
 @pytest.fixture

@@ -5,15 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socket
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from waitress import create_server
 
 from monitor import create_app
 from monitor.collectors.notices import poll_all
@@ -21,7 +18,7 @@ from monitor.db import make_engine
 from monitor.demo import CPH, load_demo
 from monitor.rating.service import store_snapshot
 from tests.conftest import make_settings
-from tests.prometheus_helpers import running_prometheus
+from tests.prometheus_helpers import running_prometheus, served
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 # Grafana's built-in variables, as a dashboard over the last hour would expand them. With a
@@ -39,12 +36,6 @@ RIGHTLY_EMPTY = {
     ("fki-cutover", "Cut-over-vindue", 'max(fki_cutover_status{status="in_window"}) == 1'):
         'max(fki_cutover_status{status="in_window"}) == 0',
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def dashboards() -> dict[str, dict]:
@@ -112,14 +103,8 @@ def demo_app(tmp_path: Path, sqlite_url: str) -> Iterator[str]:
     store_snapshot(engine, settings, now.astimezone(CPH).date(), now=now)
     poll_all(engine, settings, now=now)
     engine.dispose()
-    app = create_app(settings)
-    port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{port}"
-    server.close()
-    app.extensions["monitor"].engine.dispose()
+    with served(create_app(settings)) as address:
+        yield address
 
 
 @pytest.fixture
