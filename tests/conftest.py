@@ -139,6 +139,15 @@ def client(app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def smtp():  # type: ignore[no-untyped-def]
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for one test."""
+    from tests.notify_helpers import running_smtp
+
+    with running_smtp() as server:
+        yield server
+
+
+@pytest.fixture
 def now() -> dt.datetime:
     """The frozen clock of the tests: Saturday 28 November 2020, 12:00 Copenhagen."""
     return dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)

@@ -71,3 +71,14 @@ def set_municipality(session: Session, code: str, **values: object) -> None:
 
 def population(session: Session, code: str) -> int | None:
     return session.scalar(select(Municipality.population).where(Municipality.code == code))
+
+
+def small_country(session):  # type: ignore[no-untyped-def]
+    """København with 1,000 citizens: one agreement calling 100 a day, one silent; window covered."""
+    set_municipality(session, "101", population=1000, user_access_control=True)
+    busy = add_agreement(session, "a-busy", it_system="sys-1")
+    add_agreement(session, "b-silent", it_system="sys-2")
+    add_daily(session, busy, days_before(AS_OF, 90), 100)
+    cover_window(session)
+    session.commit()
+    return session

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,8 @@ from tests.notify_helpers import (
     add_subscriber,
     add_update,
     parts,
-    running_smtp,
     smtp_section,
 )
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with running_smtp() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,18 +5,15 @@ from __future__ import annotations
 import pytest
 
 from monitor.rating.service import store_snapshot
-from tests.rating_helpers import AS_OF, add_agreement, add_daily, cover_window, days_before, set_municipality
+from tests.rating_helpers import (
+    AS_OF,
+    small_country,
+)
 
 
 @pytest.fixture
 def rated(session):
-    set_municipality(session, "101", population=1000, user_access_control=True)
-    busy = add_agreement(session, "a-busy", it_system="sys-1")
-    add_agreement(session, "b-silent", it_system="sys-2")
-    add_daily(session, busy, days_before(AS_OF, 90), 100)
-    cover_window(session)
-    session.commit()
-    return session
+    return small_country(session)
 
 
 def test_the_ratings_document_has_the_contract_shape(rated, client):

@@ -32,9 +32,9 @@ from tests.rating_helpers import (
     add_agreement,
     add_daily,
     add_hourly,
-    cover_window,
     days_before,
     set_municipality,
+    small_country,
 )
 
 P = Parameters()
@@ -47,13 +47,7 @@ def rating_of(doc: dict, code: str = "101") -> dict:
 @pytest.fixture
 def country(session):
     """København with 1,000 citizens: one agreement calling 100 a day, one silent; window covered."""
-    set_municipality(session, "101", population=1000, user_access_control=True)
-    busy = add_agreement(session, "a-busy", it_system="sys-1")
-    add_agreement(session, "b-silent", it_system="sys-2")
-    add_daily(session, busy, days_before(AS_OF, 90), 100)
-    cover_window(session)
-    session.commit()
-    return session
+    return small_country(session)
 
 
 def test_a_days_calls_are_the_daily_count_else_the_sum_of_its_hours_never_both(session):

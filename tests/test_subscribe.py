@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,7 @@ from monitor.notify.outbox import deliver_due, enqueue_for_update
 from monitor.notify.subscriptions import purge_unsubscribed
 from monitor.settings import Settings
 from tests.conftest import make_settings
-from tests.notify_helpers import SmtpServer, add_notice, link, parts, running_smtp, smtp_section
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with running_smtp() as server:
-        yield server
+from tests.notify_helpers import SmtpServer, add_notice, link, parts, smtp_section
 
 
 @pytest.fixture
