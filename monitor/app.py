@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from flask import Flask, g, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import engine_for, session_factory
@@ -82,10 +84,19 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.secret_key = _lazy_secret(settings, sessions)
+    # No I/O here: without $MONITOR_SECRET_KEY the key kept in the database is read on the
+    # first request instead, so that every process signs with the same key.
+    app.secret_key = settings.secret_key or None
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limits.init_app(app)
+
+    @app.before_request
+    def load_secret_key() -> None:
+        # No database yet: /healthz still answers, and pages that need one get 503.
+        if app.secret_key is None:
+            with contextlib.suppress(SQLAlchemyError):
+                app.secret_key = secret_key(settings, sessions)
 
     @app.teardown_appcontext
     def close_session(exc: BaseException | None) -> None:
@@ -96,14 +107,3 @@ def init_app(app: Flask, settings: Settings) -> None:
     from .web import register_blueprints
 
     register_blueprints(app)
-
-
-def _lazy_secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
-    if settings.secret_key:
-        return settings.secret_key
-    try:
-        return secret_key(settings, sessions)
-    except Exception:
-        # The schema is not there yet (before `monitor db upgrade`): a per-process key keeps
-        # /healthz answering; forms and links need the database anyway.
-        return secrets.token_urlsafe(32)

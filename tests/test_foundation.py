@@ -111,3 +111,21 @@ def test_a_broken_config_stops_the_command_with_the_key_named(tmp_path):
 def test_healthz_and_readyz_answer(client):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").get_json() == {"status": "ok"}
+
+
+def test_without_a_secret_key_in_the_environment_every_process_signs_with_the_one_in_the_database(
+        tmp_path, sqlite_url):
+    from monitor import create_app
+    from monitor.app import secret_key
+    from monitor.db import make_engine, session_factory
+
+    settings = from_mapping({"database": {"url": sqlite_url}}, str(tmp_path), environ={})
+    first, second = create_app(settings), create_app(settings)
+    assert first.secret_key is None  # nothing read while building the app
+    first.test_client().get("/healthz")
+    second.test_client().get("/healthz")
+    engine = make_engine(sqlite_url)
+    assert first.secret_key == second.secret_key == secret_key(settings, session_factory(engine))
+    engine.dispose()
+    for app in (first, second):
+        app.extensions["monitor"].engine.dispose()
