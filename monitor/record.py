@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .db import utcnow
+from .db import is_postgres, utcnow
 from .models import CollectorRun, CounterValue
 
 
@@ -30,7 +30,7 @@ def increment(session: Session, metric: str, labels: dict[str, str], amount: flo
     """Add `amount` to a counter kept in the database (created at zero when new)."""
     if amount == 0:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
     stmt = insert(CounterValue).values(metric=metric, labels=label_key(labels), value=amount)
     stmt = stmt.on_conflict_do_update(index_elements=["metric", "labels"],
                                       set_={"value": CounterValue.value + stmt.excluded.value})

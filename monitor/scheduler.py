@@ -164,14 +164,6 @@ class Lock:
                                                         SchedulerLock.holder == self.holder))
 
 
-def holder(engine: Engine) -> str | None:
-    """Who holds the SQLite lock row (None on PostgreSQL or when free)."""
-    if engine.dialect.name == "postgresql":
-        return None
-    with Session(engine) as session:
-        return session.scalar(select(SchedulerLock.holder).where(SchedulerLock.name == LOCK_NAME))
-
-
 class Runner:
     """Waits for the lock, then runs the job table until stopped or the lock is lost."""
 
