@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, select
@@ -65,6 +67,24 @@ def secret_key(settings: Settings, sessions: sessionmaker[Session]) -> str:
         return str(row.value)
 
 
+class KeyLoadingSessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie sessions, reading the secret key from the database before the first session.
+
+    Flask opens the session before any `before_request` hook runs, so the key must be in place
+    here. Without a database yet the key stays unset: /healthz still answers, and pages that
+    need the database answer 503.
+    """
+
+    def __init__(self, load_key: Callable[[], str]) -> None:
+        self.load_key = load_key
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key is None:
+            with contextlib.suppress(SQLAlchemyError):
+                app.secret_key = self.load_key()
+        return super().open_session(app, request)
+
+
 def select_locale() -> str:
     """Danish first; English when chosen by ?lang= or the lang cookie."""
     lang = request.args.get("lang") or request.cookies.get("lang")
@@ -84,19 +104,13 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    # No I/O here: without $MONITOR_SECRET_KEY the key kept in the database is read on the
-    # first request instead, so that every process signs with the same key.
+    # No I/O here: without $MONITOR_SECRET_KEY the key kept in the database is read when the
+    # first request opens its session, so that every process signs with the same key.
     app.secret_key = settings.secret_key or None
+    app.session_interface = KeyLoadingSessionInterface(lambda: secret_key(settings, sessions))
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limits.init_app(app)
-
-    @app.before_request
-    def load_secret_key() -> None:
-        # No database yet: /healthz still answers, and pages that need one get 503.
-        if app.secret_key is None:
-            with contextlib.suppress(SQLAlchemyError):
-                app.secret_key = secret_key(settings, sessions)
 
     @app.teardown_appcontext
     def close_session(exc: BaseException | None) -> None:
