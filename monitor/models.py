@@ -176,6 +176,18 @@ class CutoverTask(Base):
     deadline: Mapped[dt.date | None] = mapped_column(Date)
 
 
+class CalendarEvent(Base):
+    """The times /kalender.ics last published for an event, so that SEQUENCE rises when they change."""
+
+    __tablename__ = "calendar_events"
+
+    uid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CutoverAcknowledgement(Base):
     """An operator's note that a red or yellow municipality, or one silent agreement, is known.
 

@@ -251,4 +251,4 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
 
 
-from . import pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)
+from . import calendar, pages_cutover, pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)

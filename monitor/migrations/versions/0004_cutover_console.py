@@ -1,4 +1,4 @@
-"""cut-over console: task deadlines and acknowledgements
+"""cut-over console: task deadlines, acknowledgements and calendar sequences
 
 Revision ID: 0004
 Revises: 0001
@@ -19,6 +19,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('cutover_tasks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deadline', sa.Date(), nullable=True))
+    op.create_table('calendar_events',
+    sa.Column('uid', sa.String(length=200), nullable=False),
+    sa.Column('starts_at', monitor.db.UTCDateTime(), nullable=False),
+    sa.Column('ends_at', monitor.db.UTCDateTime(), nullable=True),
+    sa.Column('sequence', sa.Integer(), nullable=False),
+    sa.Column('changed_at', monitor.db.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('uid', name=op.f('pk_calendar_events'))
+    )
     op.create_table('cutover_acknowledgements',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('municipality_code', sa.String(length=3), nullable=False),
@@ -39,5 +47,6 @@ def downgrade() -> None:
     with op.batch_alter_table('cutover_acknowledgements', schema=None) as batch_op:
         batch_op.drop_index('ix_cutover_acknowledgements_municipality')
     op.drop_table('cutover_acknowledgements')
+    op.drop_table('calendar_events')
     with op.batch_alter_table('cutover_tasks', schema=None) as batch_op:
         batch_op.drop_column('deadline')
