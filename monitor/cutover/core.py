@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..privacy import mask_address
 from ..settings import CutoverSettings
 from . import poisson
 
@@ -365,15 +366,9 @@ def ack_is_active(ack: Acknowledgement, status: str, silent_uuids: set[str], set
     return ack.agreement_uuid is None or ack.agreement_uuid in silent_uuids
 
 
-def mask_operator(address: str) -> str:
-    """An operator's address as public pages and the API show it: the first letter and the domain."""
-    local, at, domain = address.partition("@")
-    return f"{local[:1]}…@{domain}" if at else local[:1] + "…"
-
-
 def _ack_doc(ack: Acknowledgement, settings: CutoverSettings) -> dict[str, Any]:
     return {"id": ack.id, "agreement_uuid": ack.agreement_uuid, "note": ack.note,
-            "operator": mask_operator(ack.operator),
+            "operator": mask_address(ack.operator),  # public pages and the API show no address
             "status": ack.status, "created_at": iso(ack.created_at),
             "expires_at": iso(ack.created_at + dt.timedelta(hours=settings.ack_hours))}
 

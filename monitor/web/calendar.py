@@ -23,6 +23,7 @@ from .. import ical
 from ..app import db_session, state
 from ..cutover import window_for
 from ..models import CalendarEvent, Component, Notice, NoticeComponent
+from .auth import now as clock_now
 from .pages import bp
 
 DOMAIN = "infrastrukturmonitor"
@@ -98,7 +99,7 @@ def calendar():  # type: ignore[no-untyped-def]
     slug = request.args.get("component") or None
     if slug is not None and slug not in names:
         abort(404)
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now()
     planned = [*_cutover(session), *_maintenance(session, slug, names)]
     try:
         events = sequenced(session, planned, now)

@@ -4,17 +4,19 @@ and POST /skift/ack, by which an operator marks a red or yellow municipality as 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import has_request_context, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
+from .. import users
 from ..app import db_session, state
 from ..cutover.acks import AckRefused, acknowledge
+from .auth import actor, is_operator, operator_required
+from .auth import now as clock_now
 from .pages import bp
 from .pages_format import integer, percent, when
 
@@ -72,23 +74,21 @@ def cutover_helpers() -> dict[str, Any]:
 
 
 def current_operator() -> str | None:
-    """The signed-in operator's address, or None.
-
-    Operator sign-in is not part of this module; until it is wired, nobody is signed in and
-    the acknowledgement form is neither shown nor accepted.
-    """
-    return None
+    """The signed-in operator's address, or None (then no acknowledgement form is shown)."""
+    if not has_request_context():  # e.g. a mail rendered by the scheduler
+        return None
+    return actor() if is_operator() else None
 
 
 @bp.post("/skift/ack")
+@operator_required
 def acknowledge_post() -> Response:
     """Acknowledge a red or yellow municipality, or one silent agreement, with a note (operators only)."""
-    operator = current_operator()
-    if operator is None:
-        abort(401)
+    operator = current_operator() or ""
     session = db_session()
+    now = clock_now()
     try:
-        row = acknowledge(session, state().settings, dt.datetime.now(dt.UTC),
+        row = acknowledge(session, state().settings, now,
                           municipality=request.form.get("municipality", ""),
                           agreement=request.form.get("agreement"), note=request.form.get("note", ""),
                           operator=operator)
@@ -97,5 +97,7 @@ def acknowledge_post() -> Response:
         text = REFUSALS[refused.code](refused.numbers)
         return Response(render_template("pages/ack_refused.html", message=text), 400,
                         content_type="text/html; charset=utf-8")
+    users.audit(session, operator, "cutover.ack",
+                f"{row.municipality_code} {row.agreement_uuid or ''} ({row.status})".replace("  ", " "), now)
     session.commit()
     return redirect(url_for("pages.cutover") + f"#kommune-{row.municipality_code}", 303)  # type: ignore[return-value]

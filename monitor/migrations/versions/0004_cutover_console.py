@@ -1,7 +1,7 @@
 """cut-over console: task deadlines, acknowledgements and calendar sequences
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 import monitor.db
 
 revision: str = '0004'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
