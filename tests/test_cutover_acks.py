@@ -6,9 +6,8 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import select
-
 from prometheus_client import generate_latest
+from sqlalchemy import select
 
 from monitor import create_app
 from monitor.cutover import core
