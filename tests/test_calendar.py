@@ -137,3 +137,16 @@ def test_the_notices_api_carries_the_scheduled_times(feed_app):
     notices = feed_app.test_client().get("/api/v1/notices?status=all").get_json()["notices"]
     pdx = next(n for n in notices if n["title"].startswith("PDX"))
     assert (pdx["scheduled_for"], pdx["scheduled_until"]) == ("2026-04-07T13:00:00+00:00", "2026-04-07T23:00:00+00:00")
+
+
+def test_a_maintenance_from_the_statuspage_json_api_is_in_the_calendar_with_its_scheduled_times(tmp_path, db_url):
+    settings = make_settings(tmp_path, db_url)
+    app = create_app(settings)
+    engine = app.extensions["monitor"].engine
+    spec = SourceSpec("discord", str(FIXTURES / "discordstatus"), "statuspage")
+    poll_sources(engine, settings, [spec], now=dt.datetime(2015, 9, 20, tzinfo=UTC))
+    got = events(app.test_client().get("/kalender.ics"))
+    engine.dispose()
+    planned = [e for s, e in got.items() if s.startswith("Planlagt vedligehold")]
+    assert [(e["DTSTART"].dt, e["DTEND"].dt) for e in planned] == [(utc(2015, 9, 22, 8), utc(2015, 9, 22, 8, 30))]
+    assert "Skift af driftscenter: skiftevinduet" not in got  # no window configured and no demo loaded
