@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from monitor import create_app
 from monitor.cutover import core
-from monitor.cutover.acks import AckRefused, acknowledge, end_stale
+from monitor.cutover.acks import AckRefused, acknowledge, end_stale, end_stale_job
 from monitor.cutover.core import Acknowledgement, AgreementTraffic, Inputs, Window
 from monitor.db import session_factory
 from monitor.metrics import registry_for
@@ -196,8 +196,7 @@ def test_an_acknowledgement_ends_for_good_once_the_municipality_is_green(red_wee
         a = s.scalars(select(Agreement).where(Agreement.uuid == "a157")).one()
         add_hours(s, a, hours(dt.datetime(2020, 11, 29, 17, tzinfo=UTC), 4), 100)
         s.commit()
-    with app.extensions["monitor"].sessions() as s, s.begin():
-        assert end_stale(s, settings, later) == 1
+    end_stale_job(app.extensions["monitor"].engine, settings, later)  # the scheduler's job
     with app.extensions["monitor"].sessions() as s:
         row = s.scalars(select(CutoverAcknowledgement)).one()
         assert row.ended_at == later
@@ -218,3 +217,10 @@ def test_the_refusal_reasons_are_codes_for_the_page():
     with pytest.raises(AckRefused) as refused:
         raise AckRefused("note_too_long", max=1000)
     assert refused.value.code == "note_too_long" and refused.value.numbers == {"max": 1000}
+
+
+def test_the_scheduler_job_does_nothing_without_an_open_acknowledgement(red_weekend):
+    app, settings = red_weekend
+    end_stale_job(app.extensions["monitor"].engine, settings, NOW)
+    with app.extensions["monitor"].sessions() as s:
+        assert s.scalars(select(CutoverAcknowledgement)).all() == []
