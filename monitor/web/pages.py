@@ -252,7 +252,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
     english = locale_name() == "en"
     hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain"),
-              "kind": h.get("kind"), "items": h.get("items", [])}
+              "kind": h.get("kind"), "uuids": h.get("items", [])}
              for h in rating.get("hints", [])]
     return render_template(
         "pages/municipality.html", code=code, info=info, rating=rating, doc=doc, as_of=as_of,
@@ -262,6 +262,10 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         agreements=doc.get("agreements", []), it_systems=doc.get("it_systems", []), price=doc.get("price"),
         cut=cut_row, hints=hints, reason=reason_text(rating) if rating else "",
         last_conclusive=doc.get("last_conclusive"),
+        # A stored result without hints (method 2020.11 dropped them when inconclusive) must not
+        # say "nothing to do" above a table that marks agreements to close.
+        to_fix=any(a.get("redundant") or a.get("status") == "pending" for a in doc.get("agreements", []))
+        or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
         planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
         redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
 
