@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.models import (
@@ -177,3 +178,23 @@ def test_a_summarised_error_is_one_bounded_line_whatever_the_text(text: str) -> 
 def test_a_traceback_is_summarised_by_its_last_line_without_paths() -> None:
     text = TRACEBACK + "\n    raise OSError\nOSError: [Errno 28] No space left on device: '/srv/monitor/var/x.eml'"
     assert summarise_error(text) == "OSError: [Errno 28] No space left on device: '…/x.eml'"
+
+
+def test_an_operator_looks_a_subscriber_up_with_the_full_address_and_the_look_up_is_audited(
+        app: Flask, client: FlaskClient, session: Session) -> None:
+    from monitor.models import AuditEvent
+
+    seed_personal_data(session, dt.datetime.now(dt.UTC))
+    sign_in(client)
+    found = client.post("/drift/abonnent", data={"email": ADDRESS.upper(), "csrf_token": csrf(client, "/drift")})
+    text = found.get_data(as_text=True)
+    assert found.status_code == 200 and ADDRESS in text and "failed: 1" in text
+    assert client.post("/drift/abonnent", data={"email": "nobody@example.dk", "csrf_token": csrf(client, "/drift")}
+                       ).status_code == 200
+    assert client.post("/drift/abonnent", data={"email": "no address", "csrf_token": csrf(client, "/drift")}
+                       ).status_code == 400
+    session.expire_all()
+    lookups = session.scalars(select(AuditEvent).where(AuditEvent.action == "subscriber.lookup")
+                              .order_by(AuditEvent.id)).all()
+    assert [e.detail for e in lookups] == ["r…1@example.dk", "n…y@example.dk"]
+    assert all(e.actor == "drift@example.dk" for e in lookups)
