@@ -66,7 +66,7 @@ def test_a_second_use_of_a_sign_in_link_says_it_was_used(app: Flask, client: Fla
     assert other.get("/drift").status_code == 303
 
 
-@pytest.mark.parametrize("tamper", ["flip a character", "other key", "other purpose", "not a token"])
+@pytest.mark.parametrize("tamper", ["flip a character", "other key", "other purpose", "not a token", "huge"])
 def test_a_tampered_sign_in_link_is_refused_and_signs_nobody_in(app: Flask, client: FlaskClient, tamper: str) -> None:
     add_operator(app)
     token = link_for(app).removeprefix("/login/")
@@ -76,6 +76,7 @@ def test_a_tampered_sign_in_link_is_refused_and_signs_nobody_in(app: Flask, clie
         "other key": URLSafeSerializer("another key", salt="monitor.login").dumps(payload),
         "other purpose": URLSafeSerializer(str(app.secret_key), salt="monitor.notify.manage").dumps(payload),
         "not a token": "%%%",
+        "huge": token * 50,
     }[tamper]
     path = f"/login/{forged}"
     page = client.get(path)
