@@ -61,6 +61,8 @@ def job_table(settings: Settings) -> list[Job]:
             run_at_start=False),
         Job("purge", "monitor.notify.outbox:purge_unsubscribed", CronTrigger(hour=3, minute=30, timezone=TZ),
             run_at_start=False),
+        Job("retention", "monitor.notify.retention:apply_retention", CronTrigger(hour=3, minute=45, timezone=TZ),
+            run_at_start=False),
     ]
     if settings.demo.enabled:
         jobs += [

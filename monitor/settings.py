@@ -66,8 +66,17 @@ class RatingWeights:
 
 
 @dataclass(frozen=True)
+class PlannedOutage:
+    """A planned stop of the platform: days it overlaps count as covered without call data."""
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class RatingSettings:
-    method_version: str = "2020.11"
+    method_version: str = "2020.12"
     window_days: int = 30
     redundant_after_days: int = 90
     active_ref: float = 200.0
@@ -77,10 +86,18 @@ class RatingSettings:
     price_half_above: int = 150_000
     daily_at: str = "06:00"
     weights: RatingWeights = field(default_factory=RatingWeights)
+    planned_outages: tuple[PlannedOutage, ...] = ()
 
     def parameters(self) -> dict[str, typing.Any]:
-        """The parameters recorded with every stored result (everything that changes a score)."""
+        """The parameters recorded with every stored result (everything that changes a score).
+
+        The planned outages themselves are facts about the platform, not parameters: each
+        result names the planned-outage days of its window instead. What the method does with
+        them is recorded ("planned_outages_covered", new in 2020.12), so code of 2020.12 run
+        with method_version 2020.11 refuses to start rather than change 2020.11's meaning.
+        """
         return {
+            "planned_outages_covered": True,
             "window_days": self.window_days,
             "redundant_after_days": self.redundant_after_days,
             "active_ref": self.active_ref,
@@ -287,6 +304,9 @@ def _validate(s: Settings) -> None:
         dt.time.fromisoformat(r.daily_at)
     except ValueError:
         raise ConfigError(f"rating.daily_at: expected HH:MM, got {r.daily_at!r}") from None
+    for i, outage in enumerate(r.planned_outages):
+        if outage.end <= outage.start:
+            raise ConfigError(f"rating.planned_outages[{i}].end: must be after start")
     c = s.cutover
     if c.start and c.end and c.end <= c.start:
         raise ConfigError("cutover.end: must be after cutover.start")

@@ -50,6 +50,7 @@ SCHEMAS: dict[str, Any] = {
         "parts": _obj({p: _ref("Part") for p in PART_NAMES}),
     }, {"reason_text": _nullable("string"), "rank": _nullable("integer", minimum=1),
         "percentile": _nullable("number", minimum=0, maximum=100),
+        "planned_outage_days": {"type": "array", "items": DATE},
         "hints": {"type": "array", "items": _obj({"kind": {"type": "string"}, "gain": _nullable("number")},
                                                  {"text_da": {"type": "string"}, "text_en": {"type": "string"}})}}),
     "Method": _obj({"version": {"type": "string"},
@@ -60,7 +61,10 @@ SCHEMAS: dict[str, Any] = {
                     {"data_through": _nullable("string", format="date"), "stored": {"type": "boolean"},
                      "revision": _nullable("integer"), "computed_at": INSTANT,
                      "coverage": _obj({"complete": {"type": "boolean"},
-                                       "missing_days": {"type": "array", "items": DATE}})}),
+                                       "missing_days": {"type": "array", "items": DATE}},
+                                      {"planned_outage_days": {"type": "array", "items": _obj(
+                                          {"day": DATE, "reasons": {"type": "array", "items": {"type": "string"}}},
+                                          {"without_data": {"type": "boolean"}})}})}),
     "Municipality": _obj({
         "municipality": _obj({"code": CODE, "name": {"type": "string"}, "region": {"type": "string"},
                               "population": _nullable("integer", minimum=0)},
@@ -71,6 +75,8 @@ SCHEMAS: dict[str, Any] = {
                                                     "method_version": {"type": "string"}},
                                                    {"revision": {"type": "integer"}})},
     }, {"as_of": DATE, "change_since_last_month": _nullable("number"),
+        "last_conclusive": {"type": ["object", "null"], "required": ["as_of", "score"],
+                            "properties": {"as_of": DATE, "score": SCORE, "method_version": {"type": "string"}}},
         "agreements": {"type": "array", "items": _obj({"uuid": {"type": "string"}, "status": {"type": "string"},
                                                        "redundant": {"type": "boolean"}})},
         "it_systems": {"type": "array", "items": _obj({"uuid": {"type": "string"},
