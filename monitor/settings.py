@@ -123,6 +123,7 @@ class WebSettings:
     rate_limit: str = "10 per minute"
     unsubscribe_grace_days: int = 30
     confirm_max_age_hours: int = 48
+    accessibility_contact: str = "tilgaengelighed@infrastrukturmonitor.invalid"
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,11 @@ def _validate(s: Settings) -> None:
                 raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
     if not 0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds:
         raise ConfigError("scheduler.stale_after_seconds: need 0 < heartbeat_seconds < stale_after_seconds")
+    contact = s.web.accessibility_contact
+    local, at, domain = contact.partition("@")
+    if not (at and local and "." in domain and "@" not in domain and len(contact) <= 254
+            and not any(ch.isspace() or ch in "<>\"" for ch in contact)):
+        raise ConfigError(f"web.accessibility_contact: expected a mail address, got {contact!r}")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 

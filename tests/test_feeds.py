@@ -39,7 +39,7 @@ def test_each_notice_is_one_entry_with_its_timeline_and_components(client: Flask
     assert sorted(t.term for t in entry.tags) == ["organisation", "serviceplatformen"]
     content = entry.content[0].value
     assert content.index("Alt virker igen.") < content.index("Vi undersøger forsinkede svar.")  # newest first
-    assert entry.updated.startswith("2020-11-28T09:30:00")
+    assert entry.updated == "2020-11-28T10:30:00+01:00"  # the same instant, in Copenhagen time
 
 
 def test_the_feed_for_one_component_holds_only_its_notices(client: FlaskClient, session: Session) -> None:
