@@ -7,6 +7,7 @@ axe-core is vendored in tests/vendor/axe-core/ (see its README.md): nothing is d
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from collections.abc import Iterator
@@ -31,6 +32,11 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 390, "height": 844}
 MIN_LABEL_PX = 11
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # 4.14.1, see vendor/axe-core/README.md
+
+
+def test_the_vendored_axe_core_is_the_documented_release():
+    assert hashlib.sha256(AXE.read_bytes()).hexdigest() == AXE_SHA256
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +88,7 @@ def every_page(tokens: dict[str, str]) -> list[str]:
 
 
 def _slug(path: str) -> str:
-    return (path.strip("/").split("/")[0] or "oversigt").replace(".", "-")
+    return path.strip("/").replace("/", "-").replace(".", "-") or "oversigt"
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
@@ -91,6 +97,13 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
                          ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
                          " targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))})))", WCAG_AA)
+
+
+def test_axe_reports_a_serious_violation_when_there_is_one(browser):
+    page = browser.new_page()
+    page.set_content('<!doctype html><html lang="da"><title>t</title><main><img src="x.png"></main></html>')
+    assert {v["id"]: v["impact"] for v in axe_violations(page)}.get("image-alt") == "critical"
+    page.close()
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])
@@ -123,6 +136,11 @@ CLIPPED_CAPTIONS = """() => [...document.querySelectorAll('caption')].filter(c =
 }).map(c => c.textContent.trim().slice(0, 60))"""
 
 
+TOO_WIDE = """() => [...document.body.querySelectorAll('*')].filter(e => !e.closest('.table-wrap')
+  && e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.outerHTML.slice(0, 80))"""
+
+
+
 @pytest.mark.parametrize("lang", ["da", "en"])
 def test_at_390_px_chart_labels_are_at_least_11_px_and_no_caption_is_cut_off(site, browser, lang):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -136,6 +154,7 @@ def test_at_390_px_chart_labels_are_at_least_11_px_and_no_caption_is_cut_off(sit
         assert all(size >= MIN_LABEL_PX for size in sizes), (path, sorted(sizes)[:3])
         assert page.evaluate(CLIPPED_CAPTIONS) == [], path
         # Nothing but a table's own scroll area is wider than the phone.
+        assert page.evaluate(TOO_WIDE) == [], path
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
         if not path.startswith(("/confirm", "/manage", "/u/")):
             page.screenshot(path=str(ARTIFACTS / f"phone-{_slug(path)}-{lang}.png"), full_page=True)
