@@ -1,6 +1,7 @@
 """Every page in a real browser, in both languages: axe-core finds no serious or critical
-WCAG 2.1 AA violation, and at 390 px wide the chart labels are at least 11 px and no table
-caption is cut off. Screenshots at 390 px go to tests/artifacts/ for a person to look at.
+WCAG 2.1 AA violation, and at 390 px wide the chart labels are at least 11 px, no table
+caption is cut off, nothing but a table scrolls sideways and no date is written the ISO way.
+Screenshots at 390 px go to tests/artifacts/ for a person to look at.
 
 axe-core is vendored in tests/vendor/axe-core/ (see its README.md): nothing is downloaded.
 """
@@ -142,7 +143,7 @@ TOO_WIDE = """() => [...document.body.querySelectorAll('*')].filter(e => !e.clos
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])
-def test_at_390_px_chart_labels_are_at_least_11_px_and_no_caption_is_cut_off(site, browser, lang):
+def test_at_390_px_labels_are_readable_captions_whole_and_dates_in_one_format(site, browser, lang):
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport=PHONE, device_scale_factor=1)
     page = context.new_page()
@@ -156,6 +157,8 @@ def test_at_390_px_chart_labels_are_at_least_11_px_and_no_caption_is_cut_off(sit
         # Nothing but a table's own scroll area is wider than the phone.
         assert page.evaluate(TOO_WIDE) == [], path
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        # One date format per language: no ISO dates in the text a reader sees.
+        assert page.evaluate(r"document.body.innerText.match(/\b\d{4}-\d{2}-\d{2}\b/g)") is None, path
         if not path.startswith(("/confirm", "/manage", "/u/")):
             page.screenshot(path=str(ARTIFACTS / f"phone-{_slug(path)}-{lang}.png"), full_page=True)
     context.close()
