@@ -18,7 +18,7 @@ from monitor.models import CollectorRun
 from monitor.settings import ConfigError
 from monitor.web import pages_charts
 from monitor.web.pages import reason_text, silent_first
-from monitor.web.run_summary import job_name, run_summary
+from monitor.web.run_summary import code_word, job_name, run_summary
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +74,8 @@ def test_runs_of_every_job_are_worded_in_both_languages(app):
     assert _say(app, "da", run_summary, "notices", unchanged) == "Demo: uændret siden sidst"
     assert _say(app, "en", job_name, "notices") == "Fetching operational notices"
     assert _say(app, "da", run_summary, "rating", None) is None  # an old run: its message is shown
+    assert [_say(app, "en", code_word, c) for c in ("feed", "calls", "webhook", "new-kind")] == \
+        ["RSS/Atom feed", "call counts", "webhook", "new-kind"]
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])

@@ -21,6 +21,17 @@ JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fr
              "rating": _l("Daglig beregning af scorer")}
 
 
+# Codes the page shows in a column of their own: source kinds, file kinds, delivery channels.
+CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "calls": _l("kaldstal"),
+              "agreements": _l("serviceaftaler"), "municipalities": _l("kommuner"), "tasks": _l("opgaver"),
+              "email": _l("mail"), "webhook": _l("webhook")}
+
+
+def code_word(code: str | None) -> str:
+    """A code in words; an unknown code as it is."""
+    return str(CODE_WORDS.get(code or "", code or "–"))
+
+
 def job_name(code: str) -> str:
     """The job's name in words; an unknown job keeps its code."""
     return str(JOB_NAMES.get(code, code))
@@ -90,9 +101,10 @@ def run_summary(collector: str, details: dict[str, Any] | None) -> str | None:
 
 
 def register(bp: Any) -> None:
-    """Make `job_name` and `run_summary` available in the templates."""
+    """Make `code_word`, `job_name` and `run_summary` available in the templates."""
     bp.add_app_template_global(job_name, "job_name")
+    bp.add_app_template_global(code_word, "code_word")
     bp.add_app_template_global(run_summary, "run_summary")
 
 
-__all__ = ["job_name", "register", "run_summary"]
+__all__ = ["code_word", "job_name", "register", "run_summary"]
