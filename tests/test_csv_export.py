@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from monitor.models import Municipality
 from monitor.web import csvexport
+from tests.rating_helpers import add_agreement
 
 BOM = "\ufeff".encode()
 
@@ -67,3 +68,15 @@ def test_a_table_reads_back_cell_for_cell_apart_from_the_neutralising_apostrophe
     back = list(csv.reader(io.StringIO(text, newline=""), delimiter=csvexport.delimiter(lang)))
     assert back[0] == ["h1", "h2"]
     assert back[1:] == [[csvexport.neutralise(c) for c in row] for row in rows]
+
+
+def test_a_municipality_agreements_export_in_danish_and_english(client, session):
+    add_agreement(session, "=cmd|' /C calc'!A0")
+    session.commit()
+    raw = client.get("/kommune/101/aftaler.csv").data
+    header, first = raw.split(b"\r\n")[:2]
+    assert header == BOM + "Aftale;It-system;Leverandør;Services;Status;Kald (90 dage);Overflødig;Begrundelse".encode()
+    assert first.startswith(b"'=cmd|' /C calc'!A0;System sys-a;")
+    english = client.get("/kommune/0101/aftaler.csv?lang=en").data.split(b"\r\n")[0]
+    assert english == BOM + b"Agreement,IT system,Supplier,Services,Status,Calls (90 days),Redundant,Reason"
+    assert client.get("/kommune/999/aftaler.csv").status_code == 404

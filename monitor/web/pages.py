@@ -235,6 +235,39 @@ def municipality(code: str):  # type: ignore[no-untyped-def]
     return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
 
 
+AGREEMENT_STATUS = {"active": _l("aktiv"), "pending": _l("afventer"), "rejected": _l("afvist"),
+                    "inactive": _l("inaktiv")}
+REDUNDANT_REASONS = {"no_calls": _l("ingen kald"), "duplicate": _l("dublet")}
+
+
+@bp.get("/kommune/<code>/aftaler.csv")
+def municipality_agreements_csv(code: str):  # type: ignore[no-untyped-def]
+    """The municipality's agreements table as CSV in the page's language, redundant ones first."""
+    session = db_session()
+    code = code.lstrip("0").zfill(3) if code.isdigit() else code
+    if not code.isdigit() or len(code) != 3 or not municipality_exists(session, code):
+        abort(404)
+    v = versions(session)
+    lang = locale_name()
+    days = state().settings.rating.redundant_after_days
+
+    def build() -> bytes:
+        doc = municipality_document(session, state().settings, code, v["ratings"]) or {}
+        header = [_("Aftale"), _("It-system"), _("Leverandør"), _("Services"), _("Status"),
+                  ngettext("Kald (%(num)d dag)", "Kald (%(num)d dage)", days), _("Overflødig"), _("Begrundelse")]
+        rows = ([a["uuid"], a["it_system"].get("name") or a["it_system"].get("uuid") or "",
+                 a["it_system"].get("supplier") or "", ", ".join(a.get("services") or []),
+                 str(AGREEMENT_STATUS.get(a.get("status"), a.get("status") or "")), a.get("calls_recent") or 0,
+                 _("Ja") if a.get("redundant") else _("Nej"),
+                 ", ".join(str(REDUNDANT_REASONS.get(r, r)) for r in a.get("redundant_reasons") or [])]
+                for a in sorted(doc.get("agreements", []), key=lambda a: not a.get("redundant")))
+        return csvexport.table(header, rows, lang)
+
+    body = cache().get_or_compute(("csv", "agreements", code, lang, v["ratings"]), build)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="aftaler-{code}.csv"', "Content-Language": lang})
+
+
 def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     settings = state().settings
     doc = municipality_document(session, settings, code, v["ratings"]) or {}
