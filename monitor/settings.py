@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CONFIG = "config.toml"
+# The Flask-Limiter (limits) storages this service is meant to share its counts through.
+RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster", "memcached")
 
 
 class ConfigError(Exception):
@@ -64,8 +66,17 @@ class RatingWeights:
 
 
 @dataclass(frozen=True)
+class PlannedOutage:
+    """A planned stop of the platform: days it overlaps count as covered without call data."""
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class RatingSettings:
-    method_version: str = "2020.11"
+    method_version: str = "2020.12"
     window_days: int = 30
     redundant_after_days: int = 90
     active_ref: float = 200.0
@@ -75,10 +86,18 @@ class RatingSettings:
     price_half_above: int = 150_000
     daily_at: str = "06:00"
     weights: RatingWeights = field(default_factory=RatingWeights)
+    planned_outages: tuple[PlannedOutage, ...] = ()
 
     def parameters(self) -> dict[str, typing.Any]:
-        """The parameters recorded with every stored result (everything that changes a score)."""
+        """The parameters recorded with every stored result (everything that changes a score).
+
+        The planned outages themselves are facts about the platform, not parameters: each
+        result names the planned-outage days of its window instead. What the method does with
+        them is recorded ("planned_outages_covered", new in 2020.12), so code of 2020.12 run
+        with method_version 2020.11 refuses to start rather than change 2020.11's meaning.
+        """
         return {
+            "planned_outages_covered": True,
             "window_days": self.window_days,
             "redundant_after_days": self.redundant_after_days,
             "active_ref": self.active_ref,
@@ -112,6 +131,8 @@ class MailSettings:
     sender: str = "Infrastrukturmonitor <driftstatus@infrastrukturmonitor.invalid>"
     outbox_dir: str = "var/outbox"
     max_attempts: int = 8
+    # Days after which a delivery row no longer names its recipient.
+    retention_days: int = 90
     # Secrets from the environment, never from the file.
     smtp_username: str = ""
     smtp_password: str = ""
@@ -123,6 +144,10 @@ class WebSettings:
     rate_limit: str = "10 per minute"
     unsubscribe_grace_days: int = 30
     confirm_max_age_hours: int = 48
+    # A Flask-Limiter storage URI; $MONITOR_RATELIMIT_STORAGE overrides it.
+    ratelimit_storage: str = "memory://"
+    session_hours: int = 12
+    login_link_minutes: int = 15
     accessibility_contact: str = "tilgaengelighed@infrastrukturmonitor.invalid"
 
 
@@ -276,6 +301,9 @@ def _validate(s: Settings) -> None:
         dt.time.fromisoformat(r.daily_at)
     except ValueError:
         raise ConfigError(f"rating.daily_at: expected HH:MM, got {r.daily_at!r}") from None
+    for i, outage in enumerate(r.planned_outages):
+        if outage.end <= outage.start:
+            raise ConfigError(f"rating.planned_outages[{i}].end: must be after start")
     c = s.cutover
     if c.start and c.end and c.end <= c.start:
         raise ConfigError("cutover.end: must be after cutover.start")
@@ -310,6 +338,15 @@ def _validate(s: Settings) -> None:
     if not (at and local and "." in domain and "@" not in domain and len(contact) <= 254
             and not any(ch.isspace() or ch in "<>\"" for ch in contact)):
         raise ConfigError(f"web.accessibility_contact: expected a mail address, got {contact!r}")
+    for key in ("session_hours", "login_link_minutes"):
+        if getattr(s.web, key) < 1:
+            raise ConfigError(f"web.{key}: must be at least 1")
+    if s.mail.retention_days < 1:
+        raise ConfigError("mail.retention_days: must be at least 1")
+    scheme = s.web.ratelimit_storage.partition("://")[0]
+    if "://" not in s.web.ratelimit_storage or scheme not in RATELIMIT_SCHEMES:
+        raise ConfigError(f"web.ratelimit_storage: expected a storage URI such as memory:// or "
+                          f"redis://127.0.0.1:6379/0, got {s.web.ratelimit_storage!r}")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 
@@ -323,6 +360,8 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
                                       "secret_key": environ.get("MONITOR_SECRET_KEY", "")}
     if environ.get("MONITOR_DATABASE_URL"):
         changes["database"] = DatabaseSettings(url=environ["MONITOR_DATABASE_URL"])
+    if environ.get("MONITOR_RATELIMIT_STORAGE"):
+        changes["web"] = dataclasses.replace(settings.web, ratelimit_storage=environ["MONITOR_RATELIMIT_STORAGE"])
     if environ.get("MONITOR_SMTP_USERNAME") or environ.get("MONITOR_SMTP_PASSWORD"):
         changes["mail"] = dataclasses.replace(settings.mail,
                                               smtp_username=environ.get("MONITOR_SMTP_USERNAME", ""),
