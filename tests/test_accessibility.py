@@ -8,6 +8,7 @@ axe-core is vendored in tests/vendor/axe-core/ (see its README.md): nothing is d
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import shutil
 import threading
@@ -21,6 +22,7 @@ from monitor import create_app
 from monitor.db import make_engine, session_factory
 from monitor.notify import subscriptions as subs
 from monitor.notify.tokens import make_token
+from monitor.users import add_user, issue_link
 from tests.conftest import make_settings, need
 from tests.pages_helpers import PAGES, load_demo_world
 
@@ -59,6 +61,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         tokens = {"confirm": make_token(secret, "confirm", pending), "manage": make_token(secret, "manage", active),
                   "unsubscribe": make_token(secret, "unsubscribe", active)}
         active.confirmed_at = active.created_at
+        operator = add_user(session, "drift@kommune.invalid", "operator")
+        session.flush()
+        now = dt.datetime.now(dt.UTC)
+        tokens["login_page"] = issue_link(session, secret, operator, 60, now)
+        for lang in ("da", "en"):  # a link works once: one for each signed-in run
+            tokens[f"login-{lang}"] = issue_link(session, secret, operator, 60, now)
     engine.dispose()
     app = create_app(settings)
     srv = create_server(app, host="127.0.0.1", port=0, threads=4)
@@ -85,7 +93,15 @@ def browser() -> Iterator[Any]:
 def every_page(tokens: dict[str, str]) -> list[str]:
     """Every HTML page a signed-out visitor can reach, the subscription pages with real links."""
     return [*PAGES, "/subscribe", f"/confirm/{tokens['confirm']}", f"/manage/{tokens['manage']}",
-            f"/u/{tokens['unsubscribe']}", "/confirm/not-a-token", "/kommune/999"]
+            f"/u/{tokens['unsubscribe']}", "/confirm/not-a-token", "/kommune/999", "/login",
+            f"/login/{tokens['login_page']}", "/login/not-a-token"]
+
+
+def sign_in(page: Any, site: dict[str, Any], lang: str) -> None:
+    """Sign the browser context in as the operator through the sign-in link's button."""
+    page.goto(f"{site['url']}/login/{site['tokens'][f'login-{lang}']}")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
 
 
 def _slug(path: str) -> str:
@@ -107,13 +123,20 @@ def test_axe_reports_a_serious_violation_when_there_is_one(browser):
     page.close()
 
 
+@pytest.mark.parametrize("signed_in", [False, True], ids=["signed-out", "signed-in"])
 @pytest.mark.parametrize("lang", ["da", "en"])
-def test_axe_finds_no_serious_or_critical_violation_on_any_page(site, browser, lang):
+def test_axe_finds_no_serious_or_critical_violation_on_any_page(site, browser, lang, signed_in):
     # The CSP allows no inline script; axe is injected as one, so this context bypasses it.
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    paths = every_page(site["tokens"])
+    if signed_in:
+        sign_in(page, site, lang)
+        page.goto(f"{site['url']}/drift")
+        assert page.locator("form.signout").count() == 1, "signed in, /drift shows the operator's page"
+        paths = [p for p in paths if not p.startswith("/login/")]  # the link was used up
     found = {}
-    for path in every_page(site["tokens"]):
+    for path in paths:
         page.goto(f"{site['url']}{path}{'&' if '?' in path else '?'}lang={lang}")
         assert page.locator("html").get_attribute("lang") == lang
         bad = [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
