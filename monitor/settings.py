@@ -120,6 +120,10 @@ class CutoverSettings:
     red_ratio: float = 0.5
     yellow_error_ratio: float = 0.05
     red_error_ratio: float = 0.2
+    # A ratio below a threshold counts only when P(X <= observed) under Poisson is below this.
+    significance: float = 0.01
+    ack_hours: int = 12
+    support_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("cutover.red_ratio: need 0 <= red_ratio <= green_ratio")
     if not 0 <= c.yellow_error_ratio <= c.red_error_ratio <= 1:
         raise ConfigError("cutover.yellow_error_ratio: need 0 <= yellow_error_ratio <= red_error_ratio <= 1")
+    if not 0 < c.significance < 1:
+        raise ConfigError(f"cutover.significance: need 0 < significance < 1, got {c.significance:g}")
+    if c.ack_hours < 1:
+        raise ConfigError("cutover.ack_hours: must be at least 1")
+    if c.support_url and not c.support_url.startswith(("https://", "http://")):
+        raise ConfigError(f"cutover.support_url: expected an http(s) URL, got {c.support_url!r}")
     if s.mail.backend not in ("smtp", "file"):
         raise ConfigError(f"mail.backend: expected \"smtp\" or \"file\", got {s.mail.backend!r}")
     if s.notices.poll_seconds < 1:

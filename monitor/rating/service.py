@@ -360,7 +360,7 @@ def table(doc: dict[str, Any]) -> list[str]:
                      + " (every result is inconclusive)")
     planned = doc["coverage"].get("planned_outage_days", [])
     if planned:
-        lines.append("planned outage, covered without data: "
+        lines.append("planned-outage days in the window (covered even without data): "
                      + ", ".join(f"{p['day']} ({', '.join(p['reasons'])})" for p in planned))
     lines.append(f"{'code':4}  {'name':<20} {'score':>5} {'aftaler':>7} {'kald':>5} {'it-sys':>6} {'rank':>4}  note")
     for r in doc["ratings"]:

@@ -289,7 +289,9 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     history = [(dt.date.fromisoformat(str(h["as_of"])), h.get("score")) for h in doc.get("history", [])]
     last = (as_of or dt.date.today()) - dt.timedelta(days=1)
     series = daily_calls(session, code, last - dt.timedelta(days=89), last)
-    cut = cutover_document(session, settings, dt.datetime.now(dt.UTC), v["cutover"])
+    from .auth import now as clock_now  # the app's clock (tests freeze it); auth imports this module
+
+    cut = cutover_document(session, settings, clock_now(), v["cutover"])
     cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
     english = locale_name() == "en"
     hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain"),
@@ -323,4 +325,4 @@ def silent_first(systems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(systems, key=lambda s: (group(s), _danish(s.get("name") or ""), s.get("uuid") or ""))
 
 
-from . import pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)
+from . import calendar, pages_cutover, pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)

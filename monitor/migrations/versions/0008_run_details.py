@@ -1,7 +1,7 @@
 """collector runs keep what they did as codes and counts
 
 Revision ID: 0008
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-29 11:00:00.000000
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0008'
-down_revision: str | None = '0002'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
