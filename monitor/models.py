@@ -375,6 +375,8 @@ class CollectorRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(20), default="running")  # success | failure | running
     message: Mapped[str] = mapped_column(Text, default="")
+    # What the run did as codes and counts, so the page can say it in the reader's language.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class CounterValue(Base):

@@ -7,6 +7,7 @@ workers; what they did is counted here and read by the metrics collector at scra
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,8 +47,13 @@ def start_run(session: Session, collector: str, now: dt.datetime | None = None) 
 
 
 def finish_run(session: Session, run: CollectorRun, outcome: str, message: str = "",
-               now: dt.datetime | None = None) -> None:
-    """Record the end of a run and count it in ``fki_collector_runs_total``."""
+               now: dt.datetime | None = None, details: dict[str, Any] | None = None) -> None:
+    """Record the end of a run and count it in ``fki_collector_runs_total``.
+
+    `message` is the English line for logs and the command line; `details` holds the same as
+    codes and counts (see monitor/web/run_summary.py), which the service-health page words in
+    the reader's language.
+    """
     session.execute(update(CollectorRun).where(CollectorRun.id == run.id).values(
-        finished_at=now or utcnow(), outcome=outcome, message=message[:4000]))
+        finished_at=now or utcnow(), outcome=outcome, message=message[:4000], details=details))
     increment(session, "collector_runs_total", {"collector": run.collector, "outcome": outcome})

@@ -152,6 +152,7 @@ class WebSettings:
     ratelimit_storage: str = "memory://"
     session_hours: int = 12
     login_link_minutes: int = 15
+    accessibility_contact: str = "tilgaengelighed@infrastrukturmonitor.invalid"
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,11 @@ def _validate(s: Settings) -> None:
                 raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
     if not 0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds:
         raise ConfigError("scheduler.stale_after_seconds: need 0 < heartbeat_seconds < stale_after_seconds")
+    contact = s.web.accessibility_contact
+    local, at, domain = contact.partition("@")
+    if not (at and local and "." in domain and "@" not in domain and len(contact) <= 254
+            and not any(ch.isspace() or ch in "<>\"" for ch in contact)):
+        raise ConfigError(f"web.accessibility_contact: expected a mail address, got {contact!r}")
     for key in ("session_hours", "login_link_minutes"):
         if getattr(s.web, key) < 1:
             raise ConfigError(f"web.{key}: must be at least 1")

@@ -39,7 +39,7 @@ def test_each_notice_is_one_entry_with_its_timeline_and_components(client: Flask
     assert sorted(t.term for t in entry.tags) == ["organisation", "serviceplatformen"]
     content = entry.content[0].value
     assert content.index("Alt virker igen.") < content.index("Vi undersøger forsinkede svar.")  # newest first
-    assert entry.updated.startswith("2020-11-28T09:30:00")
+    assert entry.updated == "2020-11-28T10:30:00+01:00"  # the same instant, in Copenhagen time
 
 
 def test_the_feed_for_one_component_holds_only_its_notices(client: FlaskClient, session: Session) -> None:
@@ -65,3 +65,43 @@ def test_hostile_text_in_a_notice_stays_text_in_the_feed(client: FlaskClient, se
     [entry] = feed.entries
     assert entry.title.startswith("<script>alert(1)</script> & co")  # as text, escaped in the XML
     assert "x()" not in entry.content[0].value and "onerror" not in entry.content[0].value
+
+
+def test_the_feed_is_danish_by_default_with_status_words_and_copenhagen_times(client: FlaskClient,
+                                                                                session: Session) -> None:
+    first = add_notice(session, upstream_id="a", kind="maintenance", status="in_progress")
+    add_update(session, first, "completed", 30, body="<p>Færdig.</p>")
+    session.commit()
+    response = client.get("/notices.atom")
+    raw = response.data
+    assert b'xml:lang="da"' in raw and response.headers["Content-Language"] == "da"
+    assert b"in_progress" not in raw and b"completed" not in raw and b"(scheduled)" not in raw
+    [entry] = read(client).entries
+    assert entry.title == "Forsinkelser på Serviceplatformen"  # the operator's title, nothing added
+    content = entry.content[0].value
+    assert "Vedligehold · I gang · Serviceplatformen" in content
+    assert "<strong>Afsluttet</strong> · 28.11.2020 kl. 10:30 CET" in content
+    assert "<strong>I gang</strong> · 28.11.2020 kl. 10:00 CET" in content
+    assert entry.published == "2020-11-28T10:00:00+01:00"
+
+
+def test_lang_en_gives_the_feed_in_english_under_its_own_id(client: FlaskClient, session: Session) -> None:
+    add_notice(session, upstream_id="a", status="resolved")
+    session.commit()
+    raw = client.get("/notices.atom?lang=en").data
+    assert b'xml:lang="en"' in raw
+    feed = read(client, "/notices.atom?lang=en")
+    assert feed.feed.title.startswith("Operational notices")
+    assert feed.feed.id == "tag:127.0.0.1,2020:notices:en"
+    content = feed.entries[0].content[0].value
+    assert "Incident · Resolved · Serviceplatformen" in content
+    assert "<strong>Resolved</strong> · 28 Nov 2020, 10:00 CET" in content
+    assert "Løst" not in content and "kl." not in content
+
+
+def test_the_feed_language_is_chosen_by_the_address_alone(client: FlaskClient, session: Session) -> None:
+    add_notice(session, upstream_id="a", status="resolved")
+    session.commit()
+    client.set_cookie("lang", "en")  # a feed reader sends no cookie; a browser's choice must not leak in
+    assert b'xml:lang="da"' in client.get("/notices.atom").data
+    assert b'xml:lang="da"' in client.get("/notices.atom?lang=xx").data

@@ -118,13 +118,16 @@ def test_the_overview_csv_parses_with_one_row_per_municipality(demo_app):
     response = client.get("/oversigt.csv")
     assert response.mimetype == "text/csv"
     assert client.get("/?format=csv").data == response.data
-    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
     assert len(rows) == 98
-    assert {r["code"] for r in rows} >= {"101", "860"}
-    scored = [r for r in rows if r["score"]]
-    assert scored and all(1 <= float(r["score"]) <= 10 for r in scored)
+    assert {r["Kode"] for r in rows} >= {"101", "860"}
+    scored = [r for r in rows if r["Score"]]
+    assert scored and all(1 <= float(r["Score"].replace(",", ".")) <= 10 for r in scored)
     api = {r["municipality"]["code"]: r["score"] for r in client.get("/api/v1/ratings").get_json()["ratings"]}
-    assert all(abs(float(r["score"]) - api[r["code"]]) < 1e-4 for r in scored)
+    assert all(abs(float(r["Score"].replace(",", ".")) - api[r["Kode"]]) < 1e-4 for r in scored)
+    english = list(csv.DictReader(io.StringIO(client.get("/oversigt.csv?lang=en").data.decode("utf-8-sig"))))
+    assert [r["Code"] for r in english] == [r["Kode"] for r in rows]
+    assert all(abs(float(r["Score"]) - api[r["Code"]]) < 1e-4 for r in english if r["Score"])
 
 
 def _row_codes(html: str) -> list[str]:

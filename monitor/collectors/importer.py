@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
@@ -224,12 +225,13 @@ def _run(engine: Engine, collector: str, now: dt.datetime) -> CollectorRun | Non
         return None
 
 
-def _finish(engine: Engine, run: CollectorRun | None, ok: bool, message: str) -> None:
+def _finish(engine: Engine, run: CollectorRun | None, ok: bool, message: str,
+            details: dict[str, Any] | None = None) -> None:
     if run is None:
         return
     try:
         with session_scope(session_factory(engine)) as session:
-            record.finish_run(session, run, "success" if ok else "failure", message)
+            record.finish_run(session, run, "success" if ok else "failure", message, details=details)
     except Exception:
         log.exception("could not record the end of a %s run", run.collector)
 
@@ -253,7 +255,7 @@ def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path
         echo(result.report())
         results.append(result)
     bad = [r for r in results if not r.ok]
-    _finish(engine, run, not bad, _summary(results))
+    _finish(engine, run, not bad, _summary(results), _details(results))
     return 1 if bad else 0
 
 
@@ -264,6 +266,14 @@ def _summary(results: list[FileResult]) -> str:
     text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no files"
     bad = [f"{r.name}: {r.outcome}" for r in results if not r.ok]
     return "; ".join([text, *bad])
+
+
+def _details(results: list[FileResult], errors: int = 0) -> dict[str, Any]:
+    """Files per outcome and the files that were not imported, for the service-health page."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return {"files": counts, "not_imported": [r.name for r in results if not r.ok][:20], "errors": errors}
 
 
 # --- the inbox ----------------------------------------------------------------------------
@@ -344,7 +354,8 @@ def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = 
     url = settings.collectors.calls.url
     if url:
         _fetch(engine, url, now, client, result)
-    _finish(engine, run, result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors))
+    _finish(engine, run, result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors),
+            _details(result.files, len(result.errors)))
     return result
 
 

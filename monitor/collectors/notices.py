@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
@@ -51,6 +52,17 @@ class Outcome:
     ok: bool
     summary: str
     problems: list[str] = field(default_factory=list)
+    # The same as codes and counts: "not_modified", "stored", "partly" or "failed".
+    state: str = "failed"
+    counts: StoreCounts | None = None
+    backfill: bool = False
+
+    def details(self) -> dict[str, Any]:
+        """This source's part of the run record, which the service-health page words."""
+        c = self.counts or StoreCounts()
+        return {"name": self.name, "state": self.state, "backfill": self.backfill, "problems": len(self.problems),
+                "new_notices": c.new_notices, "new_updates": c.new_updates, "edited": c.edited_updates,
+                "queued": c.queued}
 
     def lines(self) -> list[str]:
         """The report lines for the command line and the run record."""
@@ -97,7 +109,8 @@ def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], 
     failed = [o for o in outcomes if not o.ok]
     message = "\n".join(line for o in outcomes for line in o.lines())
     with session_scope(sessions) as session:
-        record.finish_run(session, run, "failure" if failed else "success", message, now=utcnow())
+        record.finish_run(session, run, "failure" if failed else "success", message, now=utcnow(),
+                          details={"sources": [o.details() for o in outcomes]})
     return outcomes
 
 
@@ -150,7 +163,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
     if not documents:
         source.last_success_at = now
         source.consecutive_failures = 0
-        return Outcome(spec.name, True, "not modified")
+        return Outcome(spec.name, True, "not modified", state="not_modified")
     result = _parse(spec.kind, documents, now)
     if result.fatal:
         outcome = Outcome(spec.name, False, result.fatal)
@@ -161,7 +174,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
                            defaults=spec.components, now=now)
     summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
     if not result.clean:
-        outcome = Outcome(spec.name, False, f"partly read: {summary}", result.problems)
+        outcome = Outcome(spec.name, False, f"partly read: {summary}", result.problems, "partly", counts, backfill)
         _record_failure(source, outcome, now)
         return outcome
     _keep_validators(source, spec, validators)
@@ -169,7 +182,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
     source.consecutive_failures = 0
     if backfill:
         source.backfilled_at = now
-    return Outcome(spec.name, True, summary)
+    return Outcome(spec.name, True, summary, state="stored", counts=counts, backfill=backfill)
 
 
 def _record_failure(source: NoticeSource, outcome: Outcome, now: dt.datetime) -> None:

@@ -91,6 +91,11 @@ class DeliveryReport:
     error: str = ""
     failures: list[str] = field(default_factory=list)
 
+    def details(self) -> dict[str, int]:
+        """The counts for the run record, which the service-health page words."""
+        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "cancelled": self.cancelled,
+                "error": 1 if self.error else 0}
+
     def summary(self) -> str:
         """One line for logs, the CLI and the run record."""
         text = f"sent {self.sent}, retry {self.retry}, failed {self.failed}"
@@ -240,7 +245,7 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
         if run is not None:
             with sessions() as session, session.begin():
                 record.finish_run(session, run, "failure" if report.error else "success", report.summary(),
-                                  now=now if frozen else utcnow())
+                                  now=now if frozen else utcnow(), details=report.details())
     except Exception:
         log.exception("recording the notify run failed")
     return report

@@ -407,5 +407,6 @@ def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None
             record.finish_run(session, run, "failure", str(exc))
         raise
     with session_scope(factory) as session:
-        record.finish_run(session, run, "success", f"as_of {today(now)} revision {revision}")
+        record.finish_run(session, run, "success", f"as_of {today(now)} revision {revision}",
+                          details={"as_of": today(now).isoformat(), "revision": revision})
     return revision

@@ -1,8 +1,11 @@
-"""The Atom feed of notices: ``GET /notices.atom[?component=SLUG]``.
+"""The Atom feed of notices: ``GET /notices.atom[?component=SLUG][&lang=en]``.
 
-One entry per notice (read through `notices_document`), newest change first: its id is a tag URI that never changes, its
-content the notice's update timeline (HTML sanitised again here), its categories the
-components. Written with `xml.etree`, which escapes every text it is given.
+One entry per notice (read through `notices_document`), newest change first: its id is a tag
+URI that never changes, its title the notice's title as the operator wrote it, its content the
+update timeline with each status in words and each time in Copenhagen time with its zone (HTML
+sanitised again here), its categories the components. Danish unless `?lang=en`: a feed reader
+sends no cookie, so the address alone decides the language (docs/notices.md). Written with
+`xml.etree`, which escapes every text it is given.
 """
 
 from __future__ import annotations
@@ -15,20 +18,25 @@ from xml.etree import ElementTree as ET
 
 import nh3
 from flask import Blueprint, Response, abort, request
-from flask_babel import get_locale
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..app import db_session, state
 from ..models import Component
 from ..notices import notices_document
+from .pages_format import CPH, when
+from .pages_status import KIND_WORDS, NOTICE_WORDS
 
 bp = Blueprint("feeds", __name__)
 
 ATOM = "http://www.w3.org/2005/Atom"
 MAX_ENTRIES = 100
 EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # "updated" of a feed with no entries yet
+LANGUAGES = ("da", "en")
+IMPACT_WORDS = {"minor": _l("mindre"), "major": _l("større"), "critical": _l("kritisk")}
 
 
 def _as_time(value: Any) -> dt.datetime | None:
@@ -49,12 +57,29 @@ def _updated(notice: dict[str, Any]) -> dt.datetime:
     return max(present) if present else EPOCH
 
 
-def _timeline(notice: dict[str, Any]) -> str:
-    parts = []
+def _word(table: dict[str, Any], code: str | None) -> str:
+    return str(table.get(code or "", code or "–"))
+
+
+def _local(value: dt.datetime) -> str:
+    """An RFC 3339 instant with the Copenhagen offset, as the pages show it."""
+    return value.astimezone(CPH).isoformat()
+
+
+def _timeline(notice: dict[str, Any], names: dict[str, str], lang: str) -> str:
+    """The entry's HTML: what the notice is, then each update, newest first, with its local time."""
+    components = ", ".join(names.get(c, c) for c in notice.get("components", [])) or _("Hele infrastrukturen")
+    head = [_word(KIND_WORDS, notice.get("kind")), _word(NOTICE_WORDS, notice.get("status")), components]
+    if notice.get("impact") in IMPACT_WORDS:
+        head.insert(2, _("påvirkning: %(impact)s", impact=_word(IMPACT_WORDS, notice["impact"])))
+    started = _as_time(notice.get("started_at"))
+    if started:
+        head.append(_("startet %(when)s", when=when(started, lang)))
+    parts = ["<p>" + html.escape(" · ".join(head)) + "</p>"]
     for u in sorted(notice.get("updates", []), key=lambda u: _as_time(u["at"]) or EPOCH, reverse=True):
         at = _as_time(u["at"])
-        when = at.isoformat() if at else ""
-        parts.append(f"<p><strong>{html.escape(u['status'])}</strong> ({html.escape(when)})</p>"
+        stamp = f" · {html.escape(when(at, lang))}" if at else ""
+        parts.append(f"<p><strong>{html.escape(_word(NOTICE_WORDS, u.get('status')))}</strong>{stamp}</p>"
                      f"{nh3.clean(u.get('body_html') or '')}")
     return "".join(parts)
 
@@ -67,47 +92,57 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 
 def atom_document(notices: list[dict[str, Any]], base_url: str, names: dict[str, str],
-                  slug: str | None) -> bytes:
-    """The Atom XML for `notices` (already filtered and sorted)."""
+                  slug: str | None, lang: str = "da") -> bytes:
+    """The Atom XML for `notices` (already filtered and sorted), its text in `lang`."""
+    with force_locale(lang):
+        return _atom(notices, base_url, names, slug, lang)
+
+
+def _atom(notices: list[dict[str, Any]], base_url: str, names: dict[str, str], slug: str | None,
+          lang: str) -> bytes:
     host = urlsplit(base_url).hostname or "localhost"
-    feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": str(get_locale() or "da")})
+    feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": lang})
     title = _("Driftsmeddelelser")
     if slug:
         title += f" – {names.get(slug, slug)}"
-    _sub(feed, "id", f"tag:{host},2020:notices" + (f":{slug}" if slug else ""))
+    # The English feed is another document, so it gets its own id.
+    _sub(feed, "id", f"tag:{host},2020:notices" + (f":{slug}" if slug else "") + ("" if lang == "da" else f":{lang}"))
     _sub(feed, "title", f"{title} · Infrastrukturmonitor")
-    self_url = f"{base_url}/notices.atom" + (f"?component={slug}" if slug else "")
-    _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
-    _sub(feed, "link", rel="alternate", href=f"{base_url}/driftsstatus", type="text/html")
+    query = "&".join(([f"component={slug}"] if slug else []) + ([f"lang={lang}"] if lang != "da" else []))
+    _sub(feed, "link", rel="self", href=f"{base_url}/notices.atom" + (f"?{query}" if query else ""),
+         type="application/atom+xml")
+    _sub(feed, "link", rel="alternate", href=f"{base_url}/driftsstatus" + (f"?lang={lang}" if lang != "da" else ""),
+         type="text/html")
     entries = sorted(notices, key=_updated, reverse=True)[:MAX_ENTRIES]
-    _sub(feed, "updated", (_updated(entries[0]) if entries else EPOCH).isoformat())
+    _sub(feed, "updated", _local(_updated(entries[0]) if entries else EPOCH))
     author = _sub(feed, "author")
     _sub(author, "name", "Infrastrukturmonitor")
     for n in entries:
         entry = _sub(feed, "entry")
         _sub(entry, "id", f"tag:{host},2020:notice-{n['id']}")
-        _sub(entry, "title", f"{n['title']} ({n['status']})")
-        _sub(entry, "updated", _updated(n).isoformat())
+        _sub(entry, "title", str(n["title"]))
+        _sub(entry, "updated", _local(_updated(n)))
         started = _as_time(n.get("started_at"))
         if started:
-            _sub(entry, "published", started.isoformat())
+            _sub(entry, "published", _local(started))
         _sub(entry, "link", rel="alternate", href=f"{base_url}/driftsstatus#notice-{n['id']}", type="text/html")
         if n.get("url"):
             _sub(entry, "link", rel="related", href=str(n["url"]))
         for c in n.get("components", []):
             _sub(entry, "category", term=c, label=names.get(c, c))
-        _sub(entry, "content", _timeline(n), type="html")
+        _sub(entry, "content", _timeline(n, names, lang), type="html")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
 @bp.get("/notices.atom")
 def notices_atom() -> Response:
-    """The Atom feed of all notices, or of those concerning one component."""
+    """The Atom feed of all notices, or of those concerning one component; Danish unless ?lang=en."""
     session = db_session()
     names = dict(session.execute(select(Component.slug, Component.name)).all())
     slug = request.args.get("component") or None
     if slug is not None and slug not in names:
         abort(404)
+    lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else "da"
     base_url = state().settings.web.base_url.rstrip("/")
-    body = atom_document(_notices(session, slug), base_url, names, slug)
-    return Response(body, mimetype="application/atom+xml")
+    body = atom_document(_notices(session, slug), base_url, names, slug, lang)
+    return Response(body, mimetype="application/atom+xml", headers={"Content-Language": lang})

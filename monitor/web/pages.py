@@ -8,18 +8,17 @@ health); they register on this blueprint. Rendered pages are cached until their 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from ..app import LANGUAGES, db_session, state
 from ..rating.service import last_conclusive_scores
-from . import pages_charts, pages_format, security
+from . import csvexport, pages_charts, pages_format, run_summary, security
 from .pages_data import (
     cache,
     cutover_document,
@@ -34,6 +33,7 @@ from .pages_queries import daily_calls, municipality_exists, scores_last_month
 bp = Blueprint("pages", __name__)
 security.init_app(bp)
 pages_format.register(bp)
+run_summary.register(bp)
 
 LANG_COOKIE_DAYS = 365
 PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
@@ -43,6 +43,7 @@ REASONS = {"no_active_agreements": _l("Kommunen har ingen aktive serviceaftaler.
            "no_population": _l("Kommunens indbyggertal er ukendt eller 0."),
            "call_data_incomplete": _l("Kaldsdata dækker ikke hele perioden.")}
 SORT_KEYS = ("name", "code", "score", "change", *PARTS)
+MISSING_DAYS_SHOWN = 10
 
 
 @bp.app_context_processor
@@ -84,15 +85,23 @@ def not_found(error: Exception) -> tuple[str, int] | Any:
     return render_template("pages/not_found.html"), 404
 
 
-def reason_text(rating: dict[str, Any]) -> str:
-    """Why a rating is inconclusive, in the page's language."""
+def reason_text(rating: dict[str, Any], missing_days: list[str] | None = None) -> str:
+    """Why a rating is inconclusive, in the page's language, its days in the page's date format."""
     reason = rating.get("reason")
+    if reason == "call_data_incomplete" and missing_days:
+        shown = [pages_format.day(d) for d in missing_days[:MISSING_DAYS_SHOWN]]
+        if len(missing_days) > MISSING_DAYS_SHOWN:
+            shown.append("…")
+        return ngettext("Kaldsdata mangler for %(num)d dag i perioden: %(days)s.",
+                        "Kaldsdata mangler for %(num)d dage i perioden: %(days)s.",
+                        len(missing_days), days=", ".join(shown))
     if reason in REASONS:
-        text = str(REASONS[reason])
-        if reason == "call_data_incomplete" and rating.get("reason_text") and locale_name() == "da":
-            text = rating["reason_text"] + "."
-        return text
+        return str(REASONS[reason])
     return rating.get("reason_text") or reason or ""
+
+
+def _missing_days(doc: dict[str, Any] | None) -> list[str]:
+    return list(((doc or {}).get("coverage") or {}).get("missing_days") or [])
 
 
 def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
@@ -103,13 +112,14 @@ def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
     """
     rows = []
     last = last or {}
+    missing = _missing_days(doc)
     for r in doc.get("ratings", []):
         code = r["municipality"]["code"]
         old = before.get(code)
         earlier = last.get(code) if r.get("score") is None else None
         rows.append({
             "code": code, "name": r["municipality"]["name"], "score": r.get("score"), "status": r.get("status"),
-            "reason": reason_text(r) if r.get("score") is None else "", "rank": r.get("rank"),
+            "reason": reason_text(r, missing) if r.get("score") is None else "", "rank": r.get("rank"),
             "change": r["score"] - old if r.get("score") is not None and old is not None else None,
             **{p: (r.get("parts", {}).get(p) or {}).get("score") for p in PARTS},
             "last": ({"score": earlier["score"], "day": dt.date.fromisoformat(earlier["as_of"])}
@@ -199,32 +209,30 @@ def data_through(doc: dict[str, Any] | None) -> dt.date | None:
     return dt.date.fromisoformat(str(doc["as_of"])) - dt.timedelta(days=1)
 
 
-CSV_COLUMNS = ("code", "name", "score", "status", "rank", "change_since_last_month", *PARTS, "reason")
+CSV_COLUMNS = {"code": _l("Kode"), "name": _l("Kommune"), "score": _l("Score"), "status": _l("Status"),
+               "rank": _l("Placering"), "change_since_last_month": _l("Ændring på en måned"), **PART_LABELS,
+               "reason": _l("Begrundelse")}
+CSV_STATUS = {"ok": _l("afgørende"), "inconclusive": _l("ikke afgørende")}
 
 
 @bp.get("/oversigt.csv")
 def overview_csv():  # type: ignore[no-untyped-def]
-    """The overview as CSV: unrounded numbers with a decimal point, for spreadsheets and scripts."""
+    """The overview as CSV in the page's language (Danish: `;`, decimal comma; English: `,`)."""
     session = db_session()
     v = versions(session)
+    lang = locale_name()
 
-    def build() -> str:
+    def build() -> bytes:
         _doc, rows, _v = overview_data(session)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        for r in sort_rows(rows, "code", False):
-            writer.writerow([r["code"], r["name"], _csv_number(r["score"]), r["status"], r["rank"] or "",
-                             _csv_number(r["change"]), *[_csv_number(r[p]) for p in PARTS], r["reason"]])
-        return out.getvalue()
+        body = ([r["code"], r["name"], csvexport.number(r["score"], lang), str(CSV_STATUS.get(r["status"], r["status"])),
+                 r["rank"] or "", csvexport.number(r["change"], lang),
+                 *[csvexport.number(r[p], lang) for p in PARTS], r["reason"]]
+                for r in sort_rows(rows, "code", False))
+        return csvexport.table([str(label) for label in CSV_COLUMNS.values()], body, lang)
 
-    body = cache().get_or_compute(("csv", "overview", locale_name(), v["ratings"]), build)
-    return Response("\ufeff" + body, mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="oversigt.csv"'})
-
-
-def _csv_number(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    body = cache().get_or_compute(("csv", "overview", lang, v["ratings"]), build)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="oversigt.csv"', "Content-Language": lang})
 
 
 @bp.get("/kommune/<code>")
@@ -237,6 +245,39 @@ def municipality(code: str):  # type: ignore[no-untyped-def]
     v = versions(session)
     key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"])
     return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
+
+
+AGREEMENT_STATUS = {"active": _l("aktiv"), "pending": _l("afventer"), "rejected": _l("afvist"),
+                    "inactive": _l("inaktiv")}
+REDUNDANT_REASONS = {"no_calls": _l("ingen kald"), "duplicate": _l("dublet")}
+
+
+@bp.get("/kommune/<code>/aftaler.csv")
+def municipality_agreements_csv(code: str):  # type: ignore[no-untyped-def]
+    """The municipality's agreements table as CSV in the page's language, redundant ones first."""
+    session = db_session()
+    code = code.lstrip("0").zfill(3) if code.isdigit() else code
+    if not code.isdigit() or len(code) != 3 or not municipality_exists(session, code):
+        abort(404)
+    v = versions(session)
+    lang = locale_name()
+    days = state().settings.rating.redundant_after_days
+
+    def build() -> bytes:
+        doc = municipality_document(session, state().settings, code, v["ratings"]) or {}
+        header = [_("Aftale"), _("It-system"), _("Leverandør"), _("Services"), _("Status"),
+                  ngettext("Kald (%(num)d dag)", "Kald (%(num)d dage)", days), _("Overflødig"), _("Begrundelse")]
+        rows = ([a["uuid"], a["it_system"].get("name") or a["it_system"].get("uuid") or "",
+                 a["it_system"].get("supplier") or "", ", ".join(a.get("services") or []),
+                 str(AGREEMENT_STATUS.get(a.get("status"), a.get("status") or "")), a.get("calls_recent") or 0,
+                 _("Ja") if a.get("redundant") else _("Nej"),
+                 ", ".join(str(REDUNDANT_REASONS.get(r, r)) for r in a.get("redundant_reasons") or [])]
+                for a in sorted(doc.get("agreements", []), key=lambda a: not a.get("redundant")))
+        return csvexport.table(header, rows, lang)
+
+    body = cache().get_or_compute(("csv", "agreements", code, lang, v["ratings"]), build)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="aftaler-{code}.csv"', "Content-Language": lang})
 
 
 def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
@@ -261,8 +302,9 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         data_through=data_through(doc) if doc else None, monthly_change=doc.get("change_since_last_month"),
         history=doc.get("history", []), history_chart=pages_charts.history(history, _("Scorens udvikling")),
         series=series, calls_chart=pages_charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
-        agreements=doc.get("agreements", []), it_systems=doc.get("it_systems", []), price=doc.get("price"),
-        cut=cut_row, hints=hints, reason=reason_text(rating) if rating else "",
+        agreements=doc.get("agreements", []), it_systems=silent_first(doc.get("it_systems", [])),
+        price=doc.get("price"), cut=cut_row, hints=hints,
+        reason=reason_text(rating, _missing_days(doc)) if rating else "",
         last_conclusive=doc.get("last_conclusive"),
         # A stored result without hints (method 2020.11 dropped them when inconclusive) must not
         # say "nothing to do" above a table that marks agreements to close.
@@ -270,6 +312,17 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
         planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
         redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
+
+
+def silent_first(systems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """IT systems with active agreements but no calls first, then those calling, then those without
+    an active agreement; by name within each group (the caption on the page says so)."""
+    def group(s: dict[str, Any]) -> int:
+        if s.get("active_agreements") and not s.get("with_calls"):
+            return 0
+        return 1 if s.get("with_calls") else 2
+
+    return sorted(systems, key=lambda s: (group(s), _danish(s.get("name") or ""), s.get("uuid") or ""))
 
 
 from . import calendar, pages_cutover, pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)

@@ -3,6 +3,12 @@
 Each chart has a title for screen readers and sits beside a table with the same numbers
 (the page's job, not this module's), so the picture is never the only way to read them.
 Colours come from classes styled in static/monitor.css; the CSP allows no inline style.
+
+The drawing is 480 units wide and its text 15 units high (monitor.css), so on a phone 390 px
+wide, where the chart is drawn about 358 px wide, a label is still 11 px or more. A chart with
+nothing to show says "ingen data" instead of drawing an axis for nothing. Axis ticks on the
+count axis are round numbers (1, 2 or 5 times a power of ten) written like every other
+number on the pages (`integer`: 6.000, 35.000, 1.200.000), on every page alike.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from .pages_format import day, integer, number
 
-WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 40
+WIDTH, HEIGHT = 480, 260
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 20, 44
+CHAR_WIDTH = 8.5  # a digit at the charts' 15-unit font, generously
 
 
 def _svg(title: str, body: list[str], css: str) -> Markup:
@@ -29,6 +37,23 @@ def _svg(title: str, body: list[str], css: str) -> Markup:
 
 def _text(x: float, y: float, text: str, css: str = "", anchor: str = "middle") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" class="{css}">{escape(text)}</text>'
+
+
+def _no_data(title: str, css: str) -> Markup:
+    """An empty chart that says so, instead of an axis with made-up ticks."""
+    return _svg(title, [_text(WIDTH / 2, HEIGHT / 2, _("ingen data"), "empty-label")], f"{css} empty")
+
+
+def nice_ticks(top: float, count: int = 4) -> list[int]:
+    """Round tick values from 0 to at least `top`: steps of 1, 2 or 5 times a power of ten."""
+    if top <= 0:
+        return [0, 1]
+    raw = top / count
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = max(1, int(step))
+    n = math.ceil(top / step)
+    return [i * step for i in range(n + 1)]
 
 
 def score_bins(scores: Sequence[float | None]) -> list[int]:
@@ -44,7 +69,9 @@ def score_bins(scores: Sequence[float | None]) -> list[int]:
 def distribution(scores: Sequence[float | None], title: str, axis_label: str) -> Markup:
     """A histogram of scores on the 1–10 scale, one bar per whole point."""
     bins = score_bins(scores)
-    top = max(bins) or 1
+    if not any(bins):
+        return _no_data(title, "distribution")
+    top = max(bins)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     bar_w = plot_w / 9
     body = [f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}"/>']
@@ -56,13 +83,15 @@ def distribution(scores: Sequence[float | None], title: str, axis_label: str) ->
         body.append(f'<rect class="bar band-{i + 1}" x="{x + 3:.1f}" y="{y:.1f}" width="{bar_w - 6:.1f}" '
                     f'height="{h:.1f}"><title>{escape(label)}: {count}</title></rect>')
         body.append(_text(x + bar_w / 2, y - 4 if count else TOP + plot_h - 4, str(count), "value"))
-        body.append(_text(x + bar_w / 2, TOP + plot_h + 16, label, "tick"))
+        body.append(_text(x + bar_w / 2, TOP + plot_h + 20, label, "tick"))
     body.append(_text(LEFT + plot_w / 2, HEIGHT - 6, axis_label, "axis-label"))
     return _svg(title, body, "distribution")
 
 
 def history(points: Sequence[tuple[dt.date, float | None]], title: str) -> Markup:
     """The score over time on a fixed 1–10 axis; days without a conclusive score leave a gap."""
+    if not any(s is not None for _, s in points):
+        return _no_data(title, "history")
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     body = []
     for v in (1, 4, 7, 10):
@@ -70,8 +99,6 @@ def history(points: Sequence[tuple[dt.date, float | None]], title: str) -> Marku
         body.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
         body.append(_text(LEFT - 6, y + 4, str(v), "tick", "end"))
     pts = sorted(points)
-    if not pts:
-        return _svg(title, body, "history")
     first, last = pts[0][0], pts[-1][0]
     span = max(1, (last - first).days)
 
@@ -93,40 +120,38 @@ def history(points: Sequence[tuple[dt.date, float | None]], title: str) -> Marku
     for seg in segments:
         if len(seg) > 1:
             body.insert(0, f'<polyline class="line" points="{" ".join(seg)}"/>')
-    body.append(_text(LEFT, HEIGHT - 8, day(first), "tick", "start"))
+    body.append(_text(LEFT, HEIGHT - 10, day(first), "tick", "start"))
     if last != first:
-        body.append(_text(WIDTH - RIGHT, HEIGHT - 8, day(last), "tick", "end"))
+        body.append(_text(WIDTH - RIGHT, HEIGHT - 10, day(last), "tick", "end"))
     return _svg(title, body, "history")
 
 
 def calls(points: Sequence[tuple[dt.date, int]], title: str) -> Markup:
     """Daily calls as bars; the y axis starts at zero so that a drop looks like one."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     pts = sorted(points)
-    top = max((c for _, c in pts), default=0) or 1
-    body = [f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}"/>']
-    for frac in (0.5, 1.0):
-        y = TOP + plot_h * (1 - frac)
-        body.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
-        body.append(_text(LEFT - 6, y + 4, _short(top * frac), "tick", "end"))
-    if pts:
-        first = pts[0][0]
-        n = max(1, (pts[-1][0] - first).days + 1)
-        bar_w = plot_w / n
-        for d, c in pts:
-            h = plot_h * c / top
-            x = LEFT + (d - first).days * bar_w
-            body.append(f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
-                        f'height="{h:.1f}"><title>{escape(day(d))}: {escape(integer(c))}</title></rect>')
-        body.append(_text(LEFT, HEIGHT - 8, day(first), "tick", "start"))
-        body.append(_text(WIDTH - RIGHT, HEIGHT - 8, day(pts[-1][0]), "tick", "end"))
+    top = max((c for _, c in pts), default=0)
+    if not pts or top <= 0:
+        return _no_data(title, "calls")
+    ticks = nice_ticks(top)
+    labels = [integer(t) for t in ticks]
+    left = max(LEFT, 10 + CHAR_WIDTH * max(len(label) for label in labels))
+    plot_w, plot_h = WIDTH - left - RIGHT, HEIGHT - TOP - BOTTOM
+    scale_top = ticks[-1]
+    body = [f'<line class="axis" x1="{left:.1f}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}"/>']
+    for value, label in zip(ticks[1:], labels[1:], strict=True):
+        y = TOP + plot_h * (1 - value / scale_top)
+        body.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
+        body.append(_text(left - 6, y + 5, label, "tick", "end"))
+    body.append(_text(left - 6, TOP + plot_h + 5, labels[0], "tick", "end"))
+    first = pts[0][0]
+    n = max(1, (pts[-1][0] - first).days + 1)
+    bar_w = plot_w / n
+    for d, c in pts:
+        h = plot_h * c / scale_top
+        x = left + (d - first).days * bar_w
+        body.append(f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
+                    f'height="{h:.1f}"><title>{escape(day(d))}: {escape(integer(c))}</title></rect>')
+    body.append(_text(left, HEIGHT - 10, day(first), "tick", "start"))
+    if pts[-1][0] != first:
+        body.append(_text(WIDTH - RIGHT, HEIGHT - 10, day(pts[-1][0]), "tick", "end"))
     return _svg(title, body, "calls")
-
-
-def _short(value: float) -> str:
-    """An axis label: 1,2 mio. / 350k style without losing the order of magnitude."""
-    if value >= 1_000_000:
-        return number(value / 1_000_000, 1) + " mio."
-    if value >= 10_000:
-        return number(value / 1000, 0) + "k"
-    return integer(value)

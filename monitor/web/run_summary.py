@@ -1,0 +1,110 @@
+"""What a collector or job run did, in the reader's language, for the service-health page.
+
+Runs are recorded with an English `message` (for logs and the command line) and `details`:
+the same as codes and counts (`record.finish_run`). The page words the details through the
+catalogue, with Babel's plural forms; a run recorded before details existed, or one that
+ended in an exception, shows its message as it was written, marked as technical text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+from .pages_format import day
+
+JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fra indbakken"),
+             "import": _l("Import fra kommandolinjen"), "notify": _l("Udsendelse af meddelelser"),
+             "rating": _l("Daglig beregning af scorer")}
+
+
+# Codes the page shows in a column of their own: source kinds, file kinds, delivery channels.
+CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "calls": _l("kaldstal"),
+              "agreements": _l("serviceaftaler"), "municipalities": _l("kommuner"), "tasks": _l("opgaver"),
+              "email": _l("mail"), "webhook": _l("webhook")}
+
+
+def code_word(code: str | None) -> str:
+    """A code in words; an unknown code as it is."""
+    return str(CODE_WORDS.get(code or "", code or "–"))
+
+
+def job_name(code: str) -> str:
+    """The job's name in words; an unknown job keeps its code."""
+    return str(JOB_NAMES.get(code, code))
+
+
+def _files(details: dict[str, Any]) -> list[str]:
+    files = details.get("files") or {}
+    if not any(files.values()):
+        return [_("ingen filer")]
+    words = {"imported": lambda n: ngettext("%(num)d fil importeret", "%(num)d filer importeret", n),
+             "unchanged": lambda n: ngettext("%(num)d fil allerede importeret", "%(num)d filer allerede importeret", n),
+             "rejected": lambda n: ngettext("%(num)d fil afvist", "%(num)d filer afvist", n),
+             "failed": lambda n: ngettext("%(num)d fil kunne ikke læses", "%(num)d filer kunne ikke læses", n)}
+    out = [words[k](n) if k in words else f"{n} {k}" for k, n in sorted(files.items()) if n]
+    if details.get("not_imported"):
+        out.append(_("ikke importeret: %(names)s", names=", ".join(details["not_imported"])))
+    if details.get("errors"):
+        out.append(ngettext("%(num)d fejl i indbakken", "%(num)d fejl i indbakken", details["errors"]))
+    return out
+
+
+def _source(src: dict[str, Any]) -> str:
+    name = str(src.get("name", ""))
+    state = src.get("state")
+    if state == "not_modified":
+        return _("%(name)s: uændret siden sidst", name=name)
+    if state == "failed":
+        return _("%(name)s: kunne ikke hentes", name=name)
+    parts = [ngettext("%(num)d ny meddelelse", "%(num)d nye meddelelser", src.get("new_notices", 0)),
+             ngettext("%(num)d ny opdatering", "%(num)d nye opdateringer", src.get("new_updates", 0)),
+             ngettext("%(num)d rettet", "%(num)d rettede", src.get("edited", 0)),
+             ngettext("%(num)d udsendelse sat i kø", "%(num)d udsendelser sat i kø", src.get("queued", 0))]
+    text = _("%(name)s: %(what)s", name=name, what=", ".join(parts))
+    if src.get("backfill"):
+        text += " " + _("(første hentning: ingen fik besked)")
+    if state == "partly":
+        text += " " + ngettext("– delvist læst, %(num)d problem", "– delvist læst, %(num)d problemer",
+                               src.get("problems", 0))
+    return text
+
+
+def _notify(details: dict[str, Any]) -> list[str]:
+    out = [ngettext("%(num)d sendt", "%(num)d sendt", details.get("sent", 0)),
+           ngettext("%(num)d prøves igen", "%(num)d prøves igen", details.get("retry", 0)),
+           ngettext("%(num)d opgivet", "%(num)d opgivet", details.get("failed", 0))]
+    if details.get("cancelled"):
+        out.append(ngettext("%(num)d annulleret", "%(num)d annulleret", details["cancelled"]))
+    if details.get("error"):
+        out.append(_("kørslen stoppede med en fejl"))
+    return out
+
+
+def run_summary(collector: str, details: dict[str, Any] | None) -> str | None:
+    """The run's details in words, or None when the run has none to word (show its message)."""
+    if not isinstance(details, dict):
+        return None
+    if collector in ("calls", "import") and "files" in details:
+        return "; ".join(_files(details))
+    if collector == "notices" and "sources" in details:
+        return "; ".join(_source(s) for s in details["sources"]) or _("ingen kilder er sat op")
+    if collector == "notify" and "sent" in details:
+        return ", ".join(_notify(details))
+    if collector == "rating" and "revision" in details:
+        return _("beregnet for %(day)s, version %(revision)s", day=day(details.get("as_of")),
+                 revision=details["revision"])
+    return None
+
+
+def register(bp: Any) -> None:
+    """Make `code_word`, `job_name` and `run_summary` available in the templates."""
+    bp.add_app_template_global(job_name, "job_name")
+    bp.add_app_template_global(code_word, "code_word")
+    bp.add_app_template_global(run_summary, "run_summary")
+
+
+__all__ = ["code_word", "job_name", "register", "run_summary"]
