@@ -100,7 +100,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         JSON_AS_ASCII=False,
         BABEL_DEFAULT_LOCALE="da",
         BABEL_DEFAULT_TIMEZONE="Europe/Copenhagen",
-        WTF_CSRF_TIME_LIMIT=None,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -110,7 +109,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.session_interface = KeyLoadingSessionInterface(lambda: secret_key(settings, sessions))
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
-    limits.init_app(app)
+    limits.init_app(app, settings.web.ratelimit_storage)
 
     @app.teardown_appcontext
     def close_session(exc: BaseException | None) -> None:
@@ -118,6 +117,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         if session is not None:
             session.close()
 
-    from .web import register_blueprints
+    from .web import auth, register_blueprints
 
     register_blueprints(app)
+    auth.init_app(app)

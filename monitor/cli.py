@@ -285,6 +285,64 @@ def webhooks_list(ctx: Context) -> None:
                 click.echo(f"webhook {r.id} {state} [{following}] {r.address}")
 
 
+@cli.group()
+def users() -> None:
+    """Operators: the people who may sign in to the service-health page and act as operator.
+
+    An operator signs in with a link mailed to the address; there are no passwords.
+    """
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["operator"]), default="operator", show_default=True)
+@pass_ctx
+def users_add(ctx: Context, email: str, role: str) -> None:
+    """Add an operator (or change the role of one)."""
+    from sqlalchemy.orm import Session
+
+    from .users import UserError, add_user
+
+    with Session(ctx.engine) as session, session.begin():
+        try:
+            user = add_user(session, email, role)
+        except UserError as exc:
+            raise click.ClickException(f"refused: {exc}") from None
+        click.echo(f"{user.email} is an {user.role}; sign in at /login")
+
+
+@users.command("remove")
+@click.argument("email")
+@pass_ctx
+def users_remove(ctx: Context, email: str) -> None:
+    """Remove an operator: their sessions and sign-in links stop working at once."""
+    from sqlalchemy.orm import Session
+
+    from .users import remove_user
+
+    with Session(ctx.engine) as session, session.begin():
+        if not remove_user(session, email):
+            raise click.ClickException("no such operator")
+    click.echo("operator removed")
+
+
+@users.command("list")
+@pass_ctx
+def users_list(ctx: Context) -> None:
+    """List the operators with their role and last sign-in."""
+    from sqlalchemy.orm import Session
+
+    from .users import list_users
+
+    with Session(ctx.engine) as session:
+        rows = list_users(session)
+        if not rows:
+            click.echo("no operators yet: add one with `monitor users add EMAIL --role operator`")
+        for u in rows:
+            last = u.last_sign_in_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z") if u.last_sign_in_at else "never"
+            click.echo(f"{u.email}\t{u.role}\tlast sign-in: {last}")
+
+
 def main() -> None:
     """Entry point of the `monitor` console script."""
     cli(prog_name="monitor")

@@ -374,3 +374,42 @@ class SchedulerLock(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """An operator of this service. Signs in by a mailed link: no password is stored."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised, lower case
+    role: Mapped[str] = mapped_column(String(20), default="operator")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Part of the session's user id: bumping it ends every session of this user.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginLink(Base):
+    """A mailed sign-in link, by the random nonce it carries, so that it signs in only once."""
+
+    __tablename__ = "login_links"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Who did what and when: sign-ins, sign-outs and operator actions, shown on /drift."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(254))  # an operator's address, or "cli" for the command line
+    action: Mapped[str] = mapped_column(String(50))  # e.g. sign_in, sign_out, users.add
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CONFIG = "config.toml"
+# The Flask-Limiter (limits) storages this service is meant to share its counts through.
+RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster", "memcached")
 
 
 class ConfigError(Exception):
@@ -112,6 +114,8 @@ class MailSettings:
     sender: str = "Infrastrukturmonitor <driftstatus@infrastrukturmonitor.invalid>"
     outbox_dir: str = "var/outbox"
     max_attempts: int = 8
+    # Days after which a delivery row no longer names its recipient.
+    retention_days: int = 90
     # Secrets from the environment, never from the file.
     smtp_username: str = ""
     smtp_password: str = ""
@@ -123,6 +127,10 @@ class WebSettings:
     rate_limit: str = "10 per minute"
     unsubscribe_grace_days: int = 30
     confirm_max_age_hours: int = 48
+    # A Flask-Limiter storage URI; $MONITOR_RATELIMIT_STORAGE overrides it.
+    ratelimit_storage: str = "memory://"
+    session_hours: int = 12
+    login_link_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,15 @@ def _validate(s: Settings) -> None:
                 raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
     if not 0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds:
         raise ConfigError("scheduler.stale_after_seconds: need 0 < heartbeat_seconds < stale_after_seconds")
+    for key in ("session_hours", "login_link_minutes"):
+        if getattr(s.web, key) < 1:
+            raise ConfigError(f"web.{key}: must be at least 1")
+    if s.mail.retention_days < 1:
+        raise ConfigError("mail.retention_days: must be at least 1")
+    scheme = s.web.ratelimit_storage.partition("://")[0]
+    if "://" not in s.web.ratelimit_storage or scheme not in RATELIMIT_SCHEMES:
+        raise ConfigError(f"web.ratelimit_storage: expected a storage URI such as memory:// or "
+                          f"redis://127.0.0.1:6379/0, got {s.web.ratelimit_storage!r}")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 
@@ -317,6 +334,8 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
                                       "secret_key": environ.get("MONITOR_SECRET_KEY", "")}
     if environ.get("MONITOR_DATABASE_URL"):
         changes["database"] = DatabaseSettings(url=environ["MONITOR_DATABASE_URL"])
+    if environ.get("MONITOR_RATELIMIT_STORAGE"):
+        changes["web"] = dataclasses.replace(settings.web, ratelimit_storage=environ["MONITOR_RATELIMIT_STORAGE"])
     if environ.get("MONITOR_SMTP_USERNAME") or environ.get("MONITOR_SMTP_PASSWORD"):
         changes["mail"] = dataclasses.replace(settings.mail,
                                               smtp_username=environ.get("MONITOR_SMTP_USERNAME", ""),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from waitress import create_server
 
 from tests.conftest import need
 from tests.test_metrics_gunicorn import free_port
+from tests.waiting import wait_until
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 
@@ -53,16 +53,12 @@ def running_prometheus(tmp_path: Path, target: str, ready: Callable[[str], objec
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        # No deadline (the machine is shared); a Prometheus that dies ends the wait.
-        while True:
+        def up() -> object:
             if proc.poll() is not None:
                 pytest.fail("prometheus exited: " + proc.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
-            try:
-                if ready(base):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
+            return ready(base)
+
+        wait_until(up, "prometheus to start and answer", tolerate=(OSError,), every=0.5)
         yield base
     finally:
         proc.terminate()

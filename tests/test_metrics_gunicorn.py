@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import need
+from tests.waiting import wait_until
 
 RECORD = """
 import sys
@@ -60,14 +60,13 @@ def gunicorn(tmp_path: Path, db_url: str):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
-        while True:  # no time limit: the machine may be slow; a dead server ends the wait
+        def up() -> bool:
             if proc.poll() is not None:
                 pytest.fail("gunicorn exited: " + proc.stderr.read().decode()[-2000:])
-            try:
-                get(base + "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
+            get(base + "/healthz")
+            return True
+
+        wait_until(up, "gunicorn to answer /healthz", tolerate=(OSError,))
         yield base, db_url
     finally:
         proc.terminate()

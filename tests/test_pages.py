@@ -14,6 +14,7 @@ from monitor import create_app
 from monitor.db import make_engine, session_factory
 from monitor.models import Municipality, Notice, NoticeSource, NoticeUpdate
 from monitor.web.security import HEADERS
+from tests.auth_helpers import sign_in
 from tests.pages_helpers import PAGES, demo_settings, load_demo_world
 
 
@@ -42,6 +43,7 @@ EMPTY_STATES = {
 
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_renders_on_an_empty_database_with_a_helpful_empty_state(client, path):
+    sign_in(client)  # /drift is the operator's
     response = client.get(path)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -57,7 +59,7 @@ def test_every_page_renders_on_an_empty_database_with_a_helpful_empty_state(clie
 
 def test_every_page_renders_with_demo_data_and_says_how_fresh_it_is(demo_app):
     app, _ = demo_app
-    client = app.test_client()
+    client = sign_in(app.test_client())
     for path in PAGES:
         response = client.get(path)
         assert response.status_code == 200, path

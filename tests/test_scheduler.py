@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from monitor import scheduler as sched
 from monitor.db import utcnow
 from monitor.models import CounterValue, SchedulerLock
+from tests.waiting import PATIENCE_SECONDS, wait_until
 
 
 def test_only_one_of_two_schedulers_holds_the_lock_until_it_releases_it(engine):
@@ -47,10 +48,7 @@ def test_the_postgresql_lock_is_freed_when_its_holder_disconnects(engine):
     first._conn.invalidate()  # the process died: its connection is gone
     first._conn = None
     # The server notices the closed socket on its own time; on a busy machine that takes a moment.
-    for _ in range(300):
-        if second.try_acquire():
-            break
-        threading.Event().wait(0.1)
+    wait_until(second.try_acquire, "the server to free the dead holder's lock", every=0.1)
     assert second._conn is not None
     second.release()
 
@@ -76,23 +74,27 @@ def test_a_second_runner_waits_idle_and_takes_over_when_the_first_stops(engine, 
     monkeypatch.setattr(sched, "job_table", lambda s: [])
     first = sched.Runner(settings, engine, poll_seconds=0.05)
     second = sched.Runner(settings, engine, poll_seconds=0.05)
+    refused = threading.Semaphore(0)  # released once per attempt of the second runner that failed
+    attempt = second.lock.try_acquire
+
+    def counted_attempt() -> bool:
+        got = attempt()
+        if not got:
+            refused.release()
+        return got
+
+    second.lock.try_acquire = counted_attempt  # type: ignore[method-assign]
     t1 = threading.Thread(target=first.run)
     t1.start()
-    for _ in range(200):
-        if first.running_jobs():
-            break
-        threading.Event().wait(0.05)
-    assert first.running_jobs()
+    wait_until(first.running_jobs, "the first runner to take the lock")
     t2 = threading.Thread(target=second.run)
     t2.start()
-    threading.Event().wait(0.3)
+    # Proof of absence by events, not by sleeping: three refused attempts, none of them taken.
+    for n in range(3):
+        assert refused.acquire(timeout=PATIENCE_SECONDS), f"the second runner made only {n} attempts"
     assert not second.running_jobs()
     first.stop()
-    t1.join(10)
-    for _ in range(200):
-        if second.running_jobs():
-            break
-        threading.Event().wait(0.05)
-    assert second.running_jobs()
+    t1.join(PATIENCE_SECONDS)
+    wait_until(second.running_jobs, "the second runner to take over")
     second.stop()
-    t2.join(10)
+    t2.join(PATIENCE_SECONDS)

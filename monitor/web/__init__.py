@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         api_cutover,
         api_notices,
         api_ratings,
+        auth,
         feeds,
         health,
         metrics,
@@ -20,5 +21,6 @@ def register_blueprints(app: Flask) -> None:
         subscribe,
     )
 
-    for module in (requestlog, health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe):
+    for module in (requestlog, health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe,
+                   auth):
         app.register_blueprint(module.bp)

@@ -2,9 +2,11 @@
 
 Per client (remote address) at `[web] rate_limit`, and per email address at
 `ADDRESS_LIMIT`, so that nobody can use the form to flood one mailbox from many clients.
-Counts are kept in memory, per process: with several gunicorn workers set
-`RATELIMIT_STORAGE_URI` (e.g. ``redis://…`` or ``memcached://…``) in the app config so that
-the workers share them. Behind a reverse proxy, wrap the app in `ProxyFix` so that the
+The counts live where `[web] ratelimit_storage` (or $MONITOR_RATELIMIT_STORAGE) says:
+``memory://`` keeps them per process (the embedded default, one process), and
+``redis://127.0.0.1:6379/0`` shares them between every gunicorn worker and every machine.
+While a shared storage is unreachable each process counts in memory on its own rather than
+failing the request. Behind a reverse proxy, wrap the app in `ProxyFix` so that the
 client's address is the remote address.
 """
 
@@ -37,7 +39,9 @@ def address_key() -> str:
         return "address:" + text.strip().lower()[:254]
 
 
-def init_app(app: Flask) -> None:
-    """Attach the limiter to `app` (its counts start empty)."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+def init_app(app: Flask, storage_uri: str = "memory://") -> None:
+    """Attach the limiter to `app`, counting in `storage_uri` (in memory, counts start empty)."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
+    if not storage_uri.startswith("memory://"):
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from ..app import db_session, state
 from ..models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
 from ..notify.outbox import queue_summary
+from ..privacy import mask_address, mask_addresses, strip_paths, summarise_error
+from ..users import recent_audit
+from .auth import operator_required
 from .pages import bp
 from .pages_data import cache, components_document, cutover_document, notices_document, versions
 from .pages_format import locale_name
@@ -108,6 +111,7 @@ def collector_state(session: Session) -> list[dict[str, Any]]:
 
 
 @bp.get("/drift")
+@operator_required
 def service_health():  # type: ignore[no-untyped-def]
     """The operator's page: collectors and runs, notice sources, rejected files, held rows, outbox."""
     session = db_session()
@@ -128,4 +132,34 @@ def service_health():  # type: ignore[no-untyped-def]
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
         rejected=rejected, held=held, held_total=sum(n for _, n, _ in held), queue=queue,
         queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
-        imported=imported, last_import=last_import, now=dt.datetime.now(dt.UTC))
+        imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words, now=dt.datetime.now(dt.UTC))
+
+
+AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
+                 "sign_in_link": _l("bad om et link til at logge ind"),
+                 "users.add": _l("tilføjede en driftsansvarlig"), "users.remove": _l("fjernede en driftsansvarlig"),
+                 "subscriber.lookup": _l("slog en abonnent op")}
+
+
+def audit_words(action: str) -> str:
+    """An audit action in words (unknown ones as they are stored)."""
+    return _words(AUDIT_ACTIONS, action)
+
+
+@bp.app_template_filter("mask_report")
+def mask_report(text: str | None) -> str:
+    """An import report for the page: addresses masked, paths shortened, bounded."""
+    text = strip_paths(mask_addresses(text or ""))
+    return text if len(text) <= 4000 else text[:3999] + "…"
+
+
+@bp.app_template_filter("summary")
+def summary_filter(text: str | None) -> str:
+    """A raw error as the operator sees it: one line, addresses masked, paths shortened."""
+    return summarise_error(text)
+
+
+@bp.app_template_filter("masked")
+def masked_filter(address: str | None) -> str:
+    """An address as ``r…1@example.dk``."""
+    return mask_address(address) if address and "@" in address else (address or "")
