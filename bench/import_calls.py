@@ -286,6 +286,10 @@ def main() -> None:
                     engine.dispose()
                     for case, seconds in timed.items():
                         runs.setdefault(case, []).append(seconds)
+                    print("  " + "; ".join(f"{case} {seconds:.2f} s ({seconds / a:.2f}×)"
+                                           for case, seconds in timed.items()), file=sys.stderr, flush=True)
+                    for option, seconds in option_rows if run == 0 else ():
+                        print(f"  option: {option} {seconds:.2f} s", file=sys.stderr, flush=True)
                 floors = runs[next(iter(runs))]
                 for case, seconds in runs.items():
                     results.append((name, f"{db}: {case}", seconds,
