@@ -116,6 +116,25 @@ def demo(ctx: Context, seed: int, size: str, now_text: str | None) -> None:
     upgrade(ctx.engine, ctx.settings)
     summary = load_demo(ctx.engine, ctx.settings, seed=seed, size=size, now=parse_now(now_text))
     click.echo(summary)
+    click.echo(demo_operator(ctx))
+
+
+DEMO_OPERATOR = "drift@demo.invalid"
+
+
+def demo_operator(ctx: Context) -> str:
+    """Make the demo's operator and say how to sign in as it."""
+    from sqlalchemy.orm import Session
+
+    from .users import add_user, find_user
+
+    with Session(ctx.engine) as session, session.begin():
+        if find_user(session, DEMO_OPERATOR) is None:
+            add_user(session, DEMO_OPERATOR, "operator", actor="demo")
+    settings = ctx.settings
+    mail = (f"the link arrives as an .eml file in {settings.path(settings.mail.outbox_dir)}"
+            if settings.mail.backend == "file" else "the link arrives by mail")
+    return (f"operator: sign in at {settings.web.base_url.rstrip('/')}/login as {DEMO_OPERATOR}; {mail}")
 
 
 @cli.command("import")

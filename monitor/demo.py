@@ -7,9 +7,12 @@ each: the full country is a few million rows.
 
 The story it tells: traffic in proportion to population, with a weekly and daily rhythm;
 a cut-over window that ended a few hours before `now`, during which the platform carried
-no calls; most municipalities came back, some with integrations that stayed silent, one
-not at all, and one supplier's systems returning errors; a handful of municipalities with
-unused or duplicate agreements; one small island municipality with no active agreement.
+no calls (hours of the window have no rows, the days around it only their hours outside it);
+most municipalities came back, some with integrations that stayed silent, one not at all, and
+one supplier's systems returning errors; a handful of municipalities with unused or duplicate
+agreements; traffic that rises and falls over the months, integrations that started or stopped
+calling in the last two months (so ratings move, some up, some down); agreements waiting for
+approval, among them at the smallest island municipality, which still has three active ones.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class DemoAgreement:
     valid_to: dt.date | None = None
     daily_calls: float = 0.0  # mean calls on a weekday
     calls_until: dt.date | None = None  # no calls after this day (a forgotten agreement)
+    calls_from: dt.date | None = None  # no calls before this day (an integration put to use lately)
     silent_after_cutover: bool = False
     error_rate: float = 0.002
     first_seen_at: dt.datetime | None = None
@@ -139,6 +143,8 @@ class DemoPlan:
     agreements: list[DemoAgreement] = field(default_factory=list)
     access_control: dict[str, bool | None] = field(default_factory=dict)
     tasks: list[tuple[str, str, bool]] = field(default_factory=list)
+    # Per municipality: (amplitude, period in days, phase) of the slow swell of its traffic.
+    trends: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
 
 def _uuid(rng: random.Random) -> str:
@@ -153,6 +159,15 @@ def cutover_window(now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datet
     return start, end, start - dt.timedelta(days=7)
 
 
+MIN_ACTIVE = 3  # every municipality has at least this many active agreements (SPEC "The demo")
+
+
+def trend(p: DemoPlan, code: str, day: dt.date) -> float:
+    """The municipality's traffic on `day` relative to its mean: a slow swell over months."""
+    amplitude, period, phase = p.trends.get(code, (0.0, 1.0, 0.0))
+    return math.exp(amplitude * math.sin(2 * math.pi * day.toordinal() / period + phase))
+
+
 def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.datetime) -> DemoPlan:
     """Decide the demo country for `municipalities` [(code, population)]; no I/O."""
     rng = random.Random(seed)
@@ -165,7 +180,7 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
     # The stories, each for a few municipalities chosen by the seed.
     story = rng.sample(sorted(codes, key=lambda c: -pops[c])[:60], 20)
     forgotten, duplicates, silent, dark = story[:6], story[6:10], story[10:17], story[17]
-    no_active = min(codes, key=lambda c: pops[c])  # the smallest island
+    island = min(codes, key=lambda c: pops[c])  # the smallest island: few agreements, one waiting
     erring_supplier = "Formpipe"
     next_id = 1
     for code in codes:
@@ -177,12 +192,19 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
         cpc = math.exp(rng.uniform(math.log(0.6), math.log(40)))  # calls per citizen per 30 days
         # How well the municipality keeps its integrations in use: some systems never got going.
         diligence = rng.betavariate(4, 1.3)
+        p.trends[code] = (rng.uniform(0.08, 0.4), rng.uniform(50, 200), rng.uniform(0, 2 * math.pi))
         mine: list[DemoAgreement] = []
-        for name, supplier, services, weight in products:
+        systems: list[tuple[tuple[str, str, tuple[str, ...], float], list[DemoAgreement]]] = []
+        unused_products = [pr for pr in PRODUCTS if pr not in products]
+        # One more agreement than the minimum, so that the churn below leaves MIN_ACTIVE active.
+        while products or len(mine) <= MIN_ACTIVE:
+            product = products.pop(0) if products else unused_products.pop(rng.randrange(len(unused_products)))
+            name, supplier, services, weight = product
             sys_uuid = _uuid(rng)
             p.systems.append((sys_uuid, name, supplier))
             never_called = rng.random() > diligence and len(mine) > 0
             k = min(len(services), sz["services"], 1 + int(rng.random() * 2.5 + (size == "full")))
+            system: list[DemoAgreement] = []
             for service in rng.sample(services, k):
                 a = DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code, system_uuid=sys_uuid,
                                   supplier=supplier, services=(service,),
@@ -193,14 +215,23 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
                     a.calls_until = today - dt.timedelta(days=rng.randint(200, 900))
                 next_id += 1
                 mine.append(a)
+                system.append(a)
+            systems.append((product, system))
         total_weight = sum(a.daily_calls for a in mine)
         daily_total = pop * cpc / 30
         for a in mine:
             a.daily_calls = daily_total * a.daily_calls / total_weight
             a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)  # type: ignore[arg-type]
-        if code == no_active:
-            for a in mine:
-                a.status = "pending"
+        # The history moves: an integration put to use in the last month raises the score, one
+        # that stopped calling a month or two ago lowers it.
+        event = rng.random()
+        if event < 0.3 and len(systems) > 1:
+            for a in rng.choice(systems[1:])[1]:
+                a.calls_until, a.calls_from = None, today - dt.timedelta(days=rng.randint(3, 25))
+        elif event < 0.55 and len(systems) > 1:
+            stop = today - dt.timedelta(days=rng.randint(32, 55))
+            for a in rng.choice(systems[1:])[1]:
+                a.calls_until = min(a.calls_until or stop, stop)
         if code in forgotten:
             for a in rng.sample(mine, min(len(mine) - 1, rng.randint(1, 3))):
                 a.calls_until = today - dt.timedelta(days=rng.randint(120, 400))
@@ -218,9 +249,18 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
         if code == dark:
             for a in mine:
                 a.silent_after_cutover = True
-        # A little churn: a rejected request, an inactive old one, a pending one.
+        # A little churn: a rejected request, an inactive old one.
         if rng.random() < 0.3:
             rng.choice(mine).status = rng.choice(["rejected", "inactive"])
+        # Agreements waiting for the municipality's approval: a new request for a system it has.
+        if code == island or rng.random() < 0.15:
+            product, agreements = rng.choice(systems)
+            mine.append(DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code,
+                                      system_uuid=agreements[0].system_uuid, supplier=product[1],
+                                      services=(rng.choice(product[2]),), status="pending",
+                                      first_seen_at=dt.datetime.combine(today - dt.timedelta(days=rng.randint(2, 20)),
+                                                                        dt.time(10), CPH)))
+            next_id += 1
         p.agreements.extend(mine)
         for task in TASKS:
             p.tasks.append((code, task, rng.random() < 0.85))
@@ -244,7 +284,7 @@ def _hour_starts(first_day: dt.date, end: dt.datetime) -> list[tuple[dt.datetime
 
 
 def _calls_on(a: DemoAgreement, day: dt.date) -> bool:
-    if a.status != "active" or (a.calls_until and day > a.calls_until):
+    if a.status != "active" or (a.calls_until and day > a.calls_until) or (a.calls_from and day < a.calls_from):
         return False
     return not (a.valid_from and day < a.valid_from)
 
@@ -267,7 +307,7 @@ def generate_calls(p: DemoPlan, seed: int, size: str):  # type: ignore[no-untype
                 continue
             if a.silent_after_cutover and t >= p.cutover_end:
                 continue
-            mean = a.daily_calls * WEEKDAY_FACTOR[day.weekday()] * HOUR_WEIGHTS[local_hour]
+            mean = a.daily_calls * trend(p, a.municipality, day) * WEEKDAY_FACTOR[day.weekday()] * HOUR_WEIGHTS[local_hour]
             calls = int(mean * (0.8 + 0.4 * rng.random()) + rng.random())
             if calls == 0:
                 continue
@@ -285,7 +325,8 @@ def generate_calls(p: DemoPlan, seed: int, size: str):  # type: ignore[no-untype
                 continue
             if not _calls_on(a, day):
                 continue
-            calls = int(a.daily_calls * WEEKDAY_FACTOR[day.weekday()] * (0.85 + 0.3 * rng.random()) + rng.random())
+            mean = a.daily_calls * trend(p, a.municipality, day) * WEEKDAY_FACTOR[day.weekday()]
+            calls = int(mean * (0.85 + 0.3 * rng.random()) + rng.random())
             if calls:
                 yield "day", (a.id, days[day], calls, int(calls * a.error_rate * (0.5 + rng.random())))
 

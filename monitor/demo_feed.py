@@ -37,6 +37,7 @@ class Item:
     kind: str  # incident | maintenance
     components: tuple[str, ...]
     updates: tuple[Update, ...]  # oldest first
+    scheduled: tuple[dt.datetime, dt.datetime] | None = None  # a maintenance's planned start and end
 
 
 def history(start: dt.datetime, end: dt.datetime) -> list[Item]:
@@ -53,7 +54,7 @@ def history(start: dt.datetime, end: dt.datetime) -> list[Item]:
                         "kald fra udvalgte kommuner."),
                  Update(end, "Afsluttet", "Skiftet er gennemført. Kontakt servicedesk, hvis jeres integrationer "
                         "ikke kalder igen."),
-             )),
+             ), scheduled=(start, end)),
         Item("forhoejet-svartid-sf1520", "Forhøjet svartid på CPR-opslag (SF1520)", "incident",
              ("Serviceplatformen",), (
                  Update(end + 1 * h, "Undersøger", "Vi ser forhøjede svartider på SF1520 efter skiftet."),
@@ -74,8 +75,16 @@ def history(start: dt.datetime, end: dt.datetime) -> list[Item]:
              ("Klassifikation",), (
                  Update(end + 3 * h, "Planlagt", "Klassifikation opdateres næste tirsdag kl. 17–19. "
                         "Opslag kan svare langsomt i perioden."),
-             )),
+             ), scheduled=next_tuesday(end + 3 * h)),
     ]
+
+
+def next_tuesday(after: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """17:00–19:00 Copenhagen on the first Tuesday after the day of `after`."""
+    day = after.astimezone(CPH).date() + dt.timedelta(days=1)
+    day += dt.timedelta(days=(1 - day.weekday()) % 7)
+    start = dt.datetime.combine(day, dt.time(17), tzinfo=CPH)
+    return start, start + dt.timedelta(hours=2)
 
 
 LIVE_COMPONENTS = (
@@ -133,8 +142,14 @@ def render(items: list[Item], now: dt.datetime) -> str:
            "    <description>Fælleskommunal driftstatus (demo) - Hændelseshistorik</description>",
            f"    <pubDate>{format_datetime(now.astimezone(dt.UTC))}</pubDate>"]
     for item, updates in due[:MAX_ITEMS]:
-        body = "".join(f"<p><small>{_when(u.at)}</small><br><strong>{u.status}</strong> - {html.escape(u.text)}</p>"
-                       for u in reversed(updates))
+        body = ""
+        if item.scheduled is not None:  # Statuspage's first line of a maintenance item
+            first, last = (t.astimezone(CPH) for t in item.scheduled)
+            until = f"{last:%H:%M}" if first.date() == last.date() else _when(last).rsplit(" ", 1)[0]
+            body += f"<p><strong>THIS IS A SCHEDULED EVENT {_when(first).rsplit(' ', 1)[0]} - {until} " \
+                    f"{last.tzname()}</strong></p>"
+        body += "".join(f"<p><small>{_when(u.at)}</small><br><strong>{u.status}</strong> - {html.escape(u.text)}</p>"
+                        for u in reversed(updates))
         lead = "Denne planlagte vedligeholdelse berørte" if item.kind == "maintenance" else "Denne hændelse berørte"
         body += f"<p>{lead}: {', '.join(item.components)}.</p>"
         url = f"{BASE}/{'incidents'}/{item.slug}"

@@ -79,6 +79,10 @@ SPECS = {s.name: s for s in (
                "Agreements with enough baseline calls and none observed."),
     MetricSpec("fki_cutover_tasks_done", "gauge", ("municipality",), "Cut-over tasks done."),
     MetricSpec("fki_cutover_tasks", "gauge", ("municipality",), "Cut-over tasks in all."),
+    MetricSpec("fki_cutover_frozen_zone_changes", "gauge", ("municipality",),
+               "Agreements first seen, or seen to change, after the frozen zone started."),
+    MetricSpec("fki_cutover_acknowledged", "gauge", ("municipality",),
+               "1 while an operator's acknowledgement of the municipality's red or yellow status holds, else 0."),
     MetricSpec("fki_cutover_service_observed_calls", "gauge", ("service",),
                "Calls in the observed hours under agreements for the service."),
     MetricSpec("fki_cutover_service_baseline_calls", "gauge", ("service",),
@@ -233,7 +237,7 @@ class DatabaseCollector(Collector):
         per_code = {name: _gauge(name) for name in (
             "fki_cutover_call_ratio", "fki_cutover_error_ratio", "fki_cutover_observed_calls",
             "fki_cutover_baseline_calls", "fki_cutover_silent_agreements", "fki_cutover_tasks_done",
-            "fki_cutover_tasks")}
+            "fki_cutover_tasks", "fki_cutover_frozen_zone_changes", "fki_cutover_acknowledged")}
         for m in doc["municipalities"]:
             code = m["code"]
             for s in STATUSES:
@@ -242,7 +246,9 @@ class DatabaseCollector(Collector):
                       "fki_cutover_observed_calls": m["observed_calls"],
                       "fki_cutover_baseline_calls": m["baseline_calls"],
                       "fki_cutover_silent_agreements": len(m["silent_agreements"]),
-                      "fki_cutover_tasks_done": m["tasks_done"], "fki_cutover_tasks": m["tasks_total"]}
+                      "fki_cutover_tasks_done": m["tasks_done"], "fki_cutover_tasks": m["tasks_total"],
+                      "fki_cutover_frozen_zone_changes": len(m["frozen_zone_changes"]),
+                      "fki_cutover_acknowledged": 1 if m.get("acknowledgement") else 0}
             for name, value in values.items():
                 if value is not None:  # a ratio not judged is absent, not NaN
                     per_code[name].add_metric([code], value)

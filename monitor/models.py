@@ -173,6 +173,39 @@ class CutoverTask(Base):
     task: Mapped[str] = mapped_column(String(200), primary_key=True)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class CalendarEvent(Base):
+    """The times /kalender.ics last published for an event, so that SEQUENCE rises when they change."""
+
+    __tablename__ = "calendar_events"
+
+    uid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CutoverAcknowledgement(Base):
+    """An operator's note that a red or yellow municipality, or one silent agreement, is known.
+
+    Rows are never deleted: `ended_at` is set when the acknowledgement stops holding (the
+    municipality turned green or worse, the agreement called again, or `ack_hours` passed).
+    """
+
+    __tablename__ = "cutover_acknowledgements"
+    __table_args__ = (Index("ix_cutover_acknowledgements_municipality", "municipality_code", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"))
+    agreement_uuid: Mapped[str | None] = mapped_column(String(36))
+    note: Mapped[str] = mapped_column(Text)
+    operator: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20))  # the municipality's status when acknowledged
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Component(Base):

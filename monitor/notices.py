@@ -48,6 +48,8 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "started_at": _iso(notice.started_at),
         "updated_at": _iso(notice.updated_at),
         "resolved_at": _iso(notice.resolved_at),
+        "scheduled_for": _iso(notice.scheduled_for),
+        "scheduled_until": _iso(notice.scheduled_until),
         "updates": [{"status": u.status, "body_html": u.body_html, "at": _iso(u.at)} for u in updates],
     }
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 
-ADDRESS = re.compile(r"[A-Za-z0-9._%+\-!#$&'*/=?^`{|}~]+@[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?")
+# In running text an address is taken to be the usual characters around an @ (quotes and
+# braces around it, as in a Python repr of a mail server's answer, are not part of it).
+# An address already masked (``r…1@example.dk``) is left as it is.
+ADDRESS = re.compile(r"(?<![\w.%+\-!#$&*/=?^~…])[\w.%+\-!#$&*/=?^~]+@\w(?:[\w.\-]*\w)?")
 # An absolute POSIX or Windows path, or a file: URL; the last component is kept.
 PATH = re.compile(r"(?:file://)?(?:[A-Za-z]:\\|/)(?:[^\s'\"<>:,;()\[\]{}]+[/\\])+([^\s'\"<>:,;()\[\]{}/\\]*)")
 ERROR_LIMIT = 300

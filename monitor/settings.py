@@ -66,8 +66,17 @@ class RatingWeights:
 
 
 @dataclass(frozen=True)
+class PlannedOutage:
+    """A planned stop of the platform: days it overlaps count as covered without call data."""
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class RatingSettings:
-    method_version: str = "2020.11"
+    method_version: str = "2020.12"
     window_days: int = 30
     redundant_after_days: int = 90
     active_ref: float = 200.0
@@ -77,10 +86,18 @@ class RatingSettings:
     price_half_above: int = 150_000
     daily_at: str = "06:00"
     weights: RatingWeights = field(default_factory=RatingWeights)
+    planned_outages: tuple[PlannedOutage, ...] = ()
 
     def parameters(self) -> dict[str, typing.Any]:
-        """The parameters recorded with every stored result (everything that changes a score)."""
+        """The parameters recorded with every stored result (everything that changes a score).
+
+        The planned outages themselves are facts about the platform, not parameters: each
+        result names the planned-outage days of its window instead. What the method does with
+        them is recorded ("planned_outages_covered", new in 2020.12), so code of 2020.12 run
+        with method_version 2020.11 refuses to start rather than change 2020.11's meaning.
+        """
         return {
+            "planned_outages_covered": True,
             "window_days": self.window_days,
             "redundant_after_days": self.redundant_after_days,
             "active_ref": self.active_ref,
@@ -103,6 +120,10 @@ class CutoverSettings:
     red_ratio: float = 0.5
     yellow_error_ratio: float = 0.05
     red_error_ratio: float = 0.2
+    # A ratio below a threshold counts only when P(X <= observed) under Poisson is below this.
+    significance: float = 0.01
+    ack_hours: int = 12
+    support_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -283,6 +304,9 @@ def _validate(s: Settings) -> None:
         dt.time.fromisoformat(r.daily_at)
     except ValueError:
         raise ConfigError(f"rating.daily_at: expected HH:MM, got {r.daily_at!r}") from None
+    for i, outage in enumerate(r.planned_outages):
+        if outage.end <= outage.start:
+            raise ConfigError(f"rating.planned_outages[{i}].end: must be after start")
     c = s.cutover
     if c.start and c.end and c.end <= c.start:
         raise ConfigError("cutover.end: must be after cutover.start")
@@ -293,6 +317,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("cutover.red_ratio: need 0 <= red_ratio <= green_ratio")
     if not 0 <= c.yellow_error_ratio <= c.red_error_ratio <= 1:
         raise ConfigError("cutover.yellow_error_ratio: need 0 <= yellow_error_ratio <= red_error_ratio <= 1")
+    if not 0 < c.significance < 1:
+        raise ConfigError(f"cutover.significance: need 0 < significance < 1, got {c.significance:g}")
+    if c.ack_hours < 1:
+        raise ConfigError("cutover.ack_hours: must be at least 1")
+    if c.support_url and not c.support_url.startswith(("https://", "http://")):
+        raise ConfigError(f"cutover.support_url: expected an http(s) URL, got {c.support_url!r}")
     if s.mail.backend not in ("smtp", "file"):
         raise ConfigError(f"mail.backend: expected \"smtp\" or \"file\", got {s.mail.backend!r}")
     if s.notices.poll_seconds < 1:

@@ -27,6 +27,37 @@ from monitor.settings import Settings, from_mapping
 PG_ADMIN_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE = os.environ.get("MONITOR_REQUIRE_SERVICES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
+CLOCK_DIR = Path(__file__).parent / "clock"  # its sitecustomize.py moves subprocesses' clocks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """MONITOR_TEST_CLOCK=2026-11-29T10:30:00+01:00 runs the whole suite at that (ticking) time.
+
+    CI runs the suite once at the real time and once with the clock moved, so a test that
+    depends on the hour it runs fails in CI instead of by chance. Subprocesses the tests start
+    are moved too: tests/clock/sitecustomize.py is put first on PYTHONPATH.
+    """
+    value = os.environ.get("MONITOR_TEST_CLOCK", "").strip()
+    if not value:
+        return
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"MONITOR_TEST_CLOCK: not an ISO 8601 date-time: {value!r}") from None
+    if when.tzinfo is None:
+        raise pytest.UsageError(f"MONITOR_TEST_CLOCK: give an offset, e.g. 2026-11-29T10:30:00+01:00, got {value!r}")
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(CLOCK_DIR) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(CLOCK_DIR), *paths])
+    import sys
+
+    site = sys.modules.get("sitecustomize")
+    if getattr(site, "traveller", None) is None:  # this process started before PYTHONPATH had it
+        import time_machine
+
+        traveller = time_machine.travel(when, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
 
 
 def need(reason: str) -> None:

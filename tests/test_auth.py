@@ -66,7 +66,7 @@ def test_a_second_use_of_a_sign_in_link_says_it_was_used(app: Flask, client: Fla
     assert other.get("/drift").status_code == 303
 
 
-@pytest.mark.parametrize("tamper", ["flip a character", "other key", "other purpose", "not a token"])
+@pytest.mark.parametrize("tamper", ["flip a character", "other key", "other purpose", "not a token", "huge"])
 def test_a_tampered_sign_in_link_is_refused_and_signs_nobody_in(app: Flask, client: FlaskClient, tamper: str) -> None:
     add_operator(app)
     token = link_for(app).removeprefix("/login/")
@@ -76,6 +76,7 @@ def test_a_tampered_sign_in_link_is_refused_and_signs_nobody_in(app: Flask, clie
         "other key": URLSafeSerializer("another key", salt="monitor.login").dumps(payload),
         "other purpose": URLSafeSerializer(str(app.secret_key), salt="monitor.notify.manage").dumps(payload),
         "not a token": "%%%",
+        "huge": token * 50,
     }[tamper]
     path = f"/login/{forged}"
     page = client.get(path)
@@ -220,3 +221,18 @@ def test_an_expired_link_row_is_purged_a_day_later(session: Session) -> None:
     assert purge_links(session, now + dt.timedelta(days=1, minutes=16)) == 1
     assert session.scalars(select(LoginLink)).first() is None
     assert session.get(User, user.id) is not None
+
+
+def test_the_demo_adds_its_operator_and_says_how_to_sign_in(tmp_path, sqlite_url) -> None:
+    from monitor.cli import Context, demo_operator
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{sqlite_url}"\n[mail]\nbackend = "file"\noutbox_dir = "var/outbox"\n')
+    ctx = Context(str(config))
+    told = demo_operator(ctx)
+    assert told == (f"operator: sign in at http://127.0.0.1:8000/login as drift@demo.invalid; "
+                    f"the link arrives as an .eml file in {tmp_path / 'var' / 'outbox'}")
+    assert demo_operator(ctx) == told, "a second demo keeps the one operator"
+    with Session(ctx.engine) as session:
+        assert [u.email for u in session.scalars(select(User))] == ["drift@demo.invalid"]
+    ctx.close()

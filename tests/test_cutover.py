@@ -119,7 +119,10 @@ AFTER_WM = utc(2020, 11, 29, 20)
     ("after the end, the data still behind", [traffic(observed=0, baseline=300)], utc(2020, 11, 29, 19),
      utc(2020, 11, 29, 17), "pending"),
     ("nothing came back", [traffic(observed=0, baseline=300)], AFTER, AFTER_WM, "red"),
-    ("less than half came back", [traffic(observed=149, baseline=300)], AFTER, AFTER_WM, "red"),
+    ("a third came back, significantly below half", [traffic(observed=100, baseline=300)], AFTER, AFTER_WM,
+     "red"),
+    ("just under half came back, within the noise of half", [traffic(observed=149, baseline=300)], AFTER,
+     AFTER_WM, "yellow"),
     ("a fifth of the calls fail", [traffic(observed=300, baseline=300, errors=61)], AFTER, AFTER_WM, "red"),
     ("exactly half came back", [traffic(observed=150, baseline=300)], AFTER, AFTER_WM, "yellow"),
     ("one agreement went silent", [traffic(observed=300, baseline=300, uuid="a1"),
@@ -159,7 +162,7 @@ def test_a_silent_agreement_is_listed_with_its_it_system_supplier_and_services()
     m = evaluate(rows, AFTER, AFTER_WM)["municipalities"][0]
     assert m["silent_agreements"] == [{"agreement_uuid": "a2", "it_system": {"uuid": "s-a2", "name": "System a2"},
                                        "supplier": "Netcompany", "services": ["SF1520", "SF1530"],
-                                       "baseline_calls": 40}]
+                                       "baseline_calls": 40, "acknowledgement": None}]
 
 
 def test_nine_baseline_calls_do_not_make_an_agreement_silent():

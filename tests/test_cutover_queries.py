@@ -109,7 +109,7 @@ def test_the_watermark_ignores_the_hour_that_has_not_ended(weekend):
 def test_a_silent_agreement_names_its_it_system_supplier_and_services(weekend):
     assert by_code(document(weekend))["147"]["silent_agreements"] == [
         {"agreement_uuid": "a147-silent", "it_system": {"uuid": "sys-a147-silent", "name": "System a147-silent"},
-         "supplier": "Netcompany", "services": ["SF1520"], "baseline_calls": 150}]
+         "supplier": "Netcompany", "services": ["SF1520"], "baseline_calls": 150, "acknowledgement": None}]
 
 
 def test_agreements_new_or_changed_in_the_frozen_zone_are_listed_up_to_now(weekend):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).parent.parent
 
 def test_the_shipped_config_loads_and_every_default_key_is_valid():
     settings = load(ROOT / "config.toml", environ={})
-    assert settings.rating.method_version == "2020.11"
+    assert settings.rating.method_version == "2020.12"
     assert settings.rating.weights.it_systems_with_calls == 0.5
     assert "serviceplatformen" in settings.component_slugs()
 

@@ -214,6 +214,19 @@ def test_cutover_tasks_are_upserted_and_their_time_moves_only_when_done_changes(
     assert str(got[0][2]).startswith("2020-11-28 11:00") and str(got[1][2]).startswith("2020-11-29 09:00")
 
 
+def test_a_task_deadline_is_optional_kept_and_replaced_by_the_newest_file(engine, now):
+    load(engine, "tasks", "municipality_code;task;done;deadline\n101;Test af SF1520;nej;2020-11-27\n"
+                          "101;Kontaktperson meldt;ja;\n", now)
+    got = rows(engine, "SELECT task, deadline FROM cutover_tasks ORDER BY task")
+    assert [(t, d and str(d)) for t, d in got] == [("Kontaktperson meldt", None), ("Test af SF1520", "2020-11-27")]
+    load(engine, "tasks", "municipality_code;task;done;deadline\n101;Test af SF1520;nej;2020-11-26\n"
+                          "101;Kontaktperson meldt;ja;2020-11-25\n", LATER)
+    got = rows(engine, "SELECT task, deadline, updated_at FROM cutover_tasks ORDER BY task")
+    assert [(t, str(d)) for t, d, _ in got] == [("Kontaktperson meldt", "2020-11-25"),
+                                                ("Test af SF1520", "2020-11-26")]
+    assert all(str(u).startswith("2020-11-28 11:00") for _, _, u in got)  # done did not change
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 CALLS = "period_start,agreement_uuid,calls,errors\n"
@@ -269,6 +282,9 @@ AGR = "agreement_uuid,municipality_code,it_system_uuid,service,status\n"
     ("tasks", "municipality_code,task,done\n101,Test,måske\n", 2, "done", MESSAGES["bad_bool"]),
     ("tasks", "municipality_code,task,done\n101,Test,ja\n101,Test,nej\n", 3, "done", "conflicts with line 2"),
     ("tasks", "municipality_code,task,done\n998,Test,ja\n", 2, "municipality_code", MESSAGES["unknown_municipality"]),
+    ("tasks", "municipality_code,task,done,deadline\n101,Test,ja,fredag\n", 2, "deadline", MESSAGES["bad_date"]),
+    ("tasks", "municipality_code,task,done,deadline\n101,Test,ja,2020-11-27\n101,Test,ja,2020-11-26\n", 3, "done",
+     "conflicts with line 2"),
 ])
 def test_bad_input_is_rejected_whole_with_line_column_and_reason_and_the_database_is_unchanged(
         engine, agreements, now, kind, content, line, column, reason):

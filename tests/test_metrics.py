@@ -102,7 +102,7 @@ def test_the_values_are_those_in_the_database(filled, settings, now):
     assert s["fki_collector_runs_total"] == {(("collector", "calls"), ("outcome", "success")): 4}
     assert s["fki_notification_queue_depth"] == {(): 1}
     assert s["fki_import_held_rows"] == {(): 1}
-    assert s["fki_build_info"] == {(("rating_method", "2020.11"), ("version", "0.1.0")): 1}
+    assert s["fki_build_info"] == {(("rating_method", "2020.12"), ("version", "0.1.0")): 1}
     assert s["fki_database_up"] == {(): 1}
 
 

@@ -139,7 +139,7 @@ def query(base: str, expr: str) -> dict:
 @pytest.mark.prometheus
 def test_prometheus_scrapes_the_app_and_every_panel_gets_series(prometheus):
     build = query(prometheus, "fki_build_info")["result"]
-    assert build[0]["metric"]["rating_method"] == "2020.11"
+    assert build[0]["metric"]["rating_method"] == "2020.12"
     for uid, title, expr, may_be_empty in queries():
         result = query(prometheus, expr)["result"]
         assert may_be_empty or result, f"{uid} / {title}: no series for {expr}"

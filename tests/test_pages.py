@@ -8,6 +8,7 @@ import datetime as dt
 import io
 
 import pytest
+import time_machine
 from sqlalchemy import update
 
 from monitor import create_app
@@ -15,17 +16,18 @@ from monitor.db import make_engine, session_factory
 from monitor.models import Municipality, Notice, NoticeSource, NoticeUpdate
 from monitor.web.security import HEADERS
 from tests.auth_helpers import sign_in
-from tests.pages_helpers import PAGES, demo_settings, load_demo_world
+from tests.pages_helpers import DEMO_NOW, PAGES, demo_settings, load_demo_world
 
 
 @pytest.fixture
 def demo_app(tmp_path, db_url):  # type: ignore[no-untyped-def]
     settings = demo_settings(tmp_path, db_url)
     engine = make_engine(settings.database.url)
-    load_demo_world(engine, settings)
-    app = create_app(settings)
-    app.config.update(TESTING=True)
-    yield app, engine
+    with time_machine.travel(DEMO_NOW, tick=True):  # the pages read the clock
+        load_demo_world(engine, settings, DEMO_NOW)
+        app = create_app(settings)
+        app.config.update(TESTING=True)
+        yield app, engine
     app.extensions["monitor"].engine.dispose()
     engine.dispose()
 

@@ -21,7 +21,7 @@ def test_the_ratings_document_has_the_contract_shape(rated, client):
     assert response.status_code == 200
     doc = response.get_json()
     assert doc["as_of"] == "2020-11-28"
-    assert doc["method"]["version"] == "2020.11"
+    assert doc["method"]["version"] == "2020.12"
     assert doc["method"]["weights"] == {"service_agreements": 0.3, "calls_per_citizen": 0.2,
                                         "it_systems_with_calls": 0.5}
     assert len(doc["ratings"]) == 98
@@ -67,7 +67,7 @@ def test_the_municipality_document_has_the_contract_shape(rated, client, engine,
                                    "user_access_control": True}
     ratings = client.get(f"/api/v1/ratings?as_of={AS_OF.isoformat()}").get_json()
     assert doc["rating"] == next(r for r in ratings["ratings"] if r["municipality"]["code"] == "101")
-    assert doc["history"] == [{"as_of": "2020-11-28", "score": doc["rating"]["score"], "method_version": "2020.11",
+    assert doc["history"] == [{"as_of": "2020-11-28", "score": doc["rating"]["score"], "method_version": "2020.12",
                                "revision": 1, "parts": {k: p["score"] for k, p in doc["rating"]["parts"].items()}}]
     assert doc["change_since_last_month"] is None
     assert {a["uuid"] for a in doc["agreements"]} == {"a-busy", "b-silent"}

@@ -93,7 +93,8 @@ def test_hints_name_the_unused_agreements_and_the_points_closing_them_adds():
     r = rate_one(municipality(agreement("a", "sys-1", calls=3000), agreement("b", "sys-2")), AS_OF, P)
     by_kind = {h.kind: h for h in r.hints}
     assert by_kind["close_unused"].items == ("b",)
-    assert by_kind["close_unused"].text_da.startswith("1 aftaler har ikke kaldt i 90 dage: b")
+    # The sentence names the IT system and its services; the agreement UUID is only in `items`.
+    assert by_kind["close_unused"].text_da.startswith("1 aftaler har ikke kaldt i 90 dage: System sys-2: SF1520.")
     assert by_kind["close_unused"].gain == pytest.approx(7.961493190228942 - 5.171493190228942)
     assert by_kind["silent_it_systems"].items == ("sys-2",)
     assert by_kind["silent_it_systems"].gain == pytest.approx(9 * 0.5 * 0.5)

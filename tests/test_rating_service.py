@@ -80,7 +80,7 @@ def test_the_rating_from_the_database_matches_the_hand_computed_total(country, s
     assert r["score"] == pytest.approx(5.171493190228942, abs=1e-12)
     assert r["parts"]["calls_per_citizen"]["inputs"]["calls"] == 3000
     assert [a["uuid"] for a in r["parts"]["service_agreements"]["inputs"]["redundant_agreements"]] == ["b-silent"]
-    assert doc["coverage"] == {"complete": True, "missing_days": []}
+    assert doc["coverage"] == {"complete": True, "missing_days": [], "planned_outage_days": []}
     assert doc["stored"] is False and doc["revision"] is None
     assert doc["data_through"] == "2020-11-27"
 
@@ -103,7 +103,7 @@ def test_missing_call_data_makes_every_municipality_inconclusive(session, settin
     add_daily(session, a, [d for d in days_before(AS_OF, 90) if d != dt.date(2020, 11, 11)], 5)
     session.commit()
     doc = ratings_document(session, settings, AS_OF)
-    assert doc["coverage"] == {"complete": False, "missing_days": ["2020-11-11"]}
+    assert doc["coverage"] == {"complete": False, "missing_days": ["2020-11-11"], "planned_outage_days": []}
     assert {r["score"] for r in doc["ratings"]} == {None}
     assert "2020-11-11" in rating_of(doc)["reason_text"]
     assert len(doc["ratings"]) == 98
@@ -145,10 +145,10 @@ def test_a_changed_parameter_under_the_same_version_is_refused(country, engine, 
     assert "rating.method_version" in messages[0]
     assert country.scalar(select(func.count()).select_from(RatingRun)) == 1
     # A new version with the new parameters is fine, and the old runs stay.
-    renamed = dataclasses.replace(changed, rating=dataclasses.replace(changed.rating, method_version="2020.12"))
+    renamed = dataclasses.replace(changed, rating=dataclasses.replace(changed.rating, method_version="2021.01"))
     assert_method_consistent(engine, renamed)
     assert store_snapshot(engine, renamed, AS_OF) == 2
-    assert ratings_document(country, renamed, AS_OF)["method"]["version"] == "2020.12"
+    assert ratings_document(country, renamed, AS_OF)["method"]["version"] == "2021.01"
 
 
 def test_the_daily_job_stores_a_snapshot_for_today_in_copenhagen(country, engine, settings):
@@ -222,7 +222,7 @@ def test_monitor_rate_json_prints_exactly_the_api_document(country, settings, tm
 def test_monitor_rate_prints_a_readable_table(country, engine, settings):
     lines: list[str] = []
     assert rate_cli(engine, settings, AS_OF, False, lambda m, **kw: lines.append(m)) == 0
-    assert lines[0].startswith("ratings as of 2020-11-28 · method 2020.11 · revision 1")
+    assert lines[0].startswith("ratings as of 2020-11-28 · method 2020.12 · revision 1")
     row = next(line for line in lines if line.startswith("101 "))
     assert "København" in row and " 5.2 " in row
     assert lines[-1] == "1 conclusive, 97 inconclusive"

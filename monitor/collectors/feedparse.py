@@ -15,7 +15,7 @@ from typing import Any
 
 import feedparser
 
-from .updatehtml import RawUpdate, parse_updates, plain
+from .updatehtml import RawUpdate, parse_updates, plain, scheduled_window
 from .upstream import (
     MAINTENANCE_STATUSES,
     ParsedNotice,
@@ -109,7 +109,8 @@ def parse_entry(entry: Any, now: dt.datetime) -> tuple[ParsedNotice | None, list
     names, maintenance_line = affected_names(plain(html))
     text = f"{title} {plain(html)}"
     words = [status_word(u.word) for u in raw]
-    maintenance = maintenance_line or any(w in MAINTENANCE_STATUSES for w in words)
+    scheduled_for, scheduled_until = scheduled_window(html, reference, written_tz)
+    maintenance = maintenance_line or scheduled_for is not None or any(w in MAINTENANCE_STATUSES for w in words)
     kind = "maintenance" if maintenance else "incident"
     if not raw:
         raw = [_single_update(html, text, reference)]
@@ -120,6 +121,7 @@ def parse_entry(entry: Any, now: dt.datetime) -> tuple[ParsedNotice | None, list
         url=entry.get("link"), component_names=names, text=text, updates=updates,
         started_at=updates[-1].at, updated_at=updates[0].at,
         resolved_at=resolved_time(status, updates),
+        scheduled_for=scheduled_for, scheduled_until=scheduled_until,
     ), problems
 
 

@@ -35,7 +35,7 @@ COLUMNS = {
     "municipalities": (records.MUNICIPALITIES_REQUIRED, records.MUNICIPALITIES_OPTIONAL),
     "agreements": (records.AGREEMENTS_REQUIRED, records.AGREEMENTS_OPTIONAL),
     "calls": (records.CALLS_REQUIRED, records.CALLS_OPTIONAL),
-    "tasks": (records.TASKS_REQUIRED, ()),
+    "tasks": (records.TASKS_REQUIRED, records.TASKS_OPTIONAL),
 }
 REPORT_PROBLEMS = 1000  # listed in a report; the rest are counted
 HTTP_TIMEOUT_SECONDS = 30.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -348,12 +348,19 @@ def store_municipalities(session: Session, records: dict[str, MunicipalityRecord
     session.execute(stmt, rows)
 
 
-def store_tasks(session: Session, tasks: dict[tuple[str, str], tuple[bool, int]], now: dt.datetime) -> None:
-    """Upsert cut-over tasks by (municipality, task); `updated_at` moves only when `done` changes."""
+def store_tasks(session: Session, tasks: dict[tuple[str, str], tuple[bool, int, dt.date | None]],
+                now: dt.datetime) -> None:
+    """Upsert cut-over tasks by (municipality, task); `updated_at` moves only when `done` changes.
+
+    The deadline is replaced by the file's (an empty cell clears it).
+    """
     stmt = _insert(session)(CutoverTask)
+    done_changed = CutoverTask.done != stmt.excluded.done
     stmt = stmt.on_conflict_do_update(
         index_elements=["municipality_code", "task"],
-        set_={"done": stmt.excluded.done, "updated_at": stmt.excluded.updated_at},
-        where=CutoverTask.done != stmt.excluded.done)
-    session.execute(stmt, [{"municipality_code": code, "task": task, "done": done, "updated_at": now}
-                           for (code, task), (done, _) in tasks.items()])
+        set_={"done": stmt.excluded.done, "deadline": stmt.excluded.deadline,
+              "updated_at": case((done_changed, stmt.excluded.updated_at), else_=CutoverTask.updated_at)},
+        where=done_changed | CutoverTask.deadline.is_distinct_from(stmt.excluded.deadline))
+    session.execute(stmt, [{"municipality_code": code, "task": task, "done": done, "deadline": deadline,
+                            "updated_at": now}
+                           for (code, task), (done, _, deadline) in tasks.items()])

@@ -38,6 +38,7 @@ AGREEMENTS_OPTIONAL = ("it_system_name", "service_name", "supplier", "valid_from
 MUNICIPALITIES_REQUIRED = ("code", "name", "region", "population", "population_date")
 MUNICIPALITIES_OPTIONAL = ("user_access_control",)
 TASKS_REQUIRED = ("municipality_code", "task", "done")
+TASKS_OPTIONAL = ("deadline",)
 
 # A count: (calls, errors or None, line number).
 Count = tuple[int, int | None, int]
@@ -314,10 +315,11 @@ def parse_municipalities(table: Table) -> tuple[dict[str, MunicipalityRecord], b
     return out, has_access
 
 
-def parse_tasks(table: Table, municipalities: set[str]) -> dict[tuple[str, str], tuple[bool, int]]:
-    """Check a cut-over tasks file: (municipality code, task) -> (done, line)."""
+def parse_tasks(table: Table, municipalities: set[str]
+                ) -> dict[tuple[str, str], tuple[bool, int, dt.date | None]]:
+    """Check a cut-over tasks file: (municipality code, task) -> (done, line, deadline)."""
     problems: list[Problem] = []
-    out: dict[tuple[str, str], tuple[bool, int]] = {}
+    out: dict[tuple[str, str], tuple[bool, int, dt.date | None]] = {}
     check = _RowChecker(table, problems)
     rows = 0
     for line, row in table.rows:
@@ -329,10 +331,11 @@ def parse_tasks(table: Table, municipalities: set[str]) -> dict[tuple[str, str],
             check.fail("municipality_code", message("unknown_municipality"))
         task = check.get("task", lambda t: parse_text(t, limit=200))
         done = check.get("done", parse_bool)
+        deadline = check.get("deadline", lambda t: parse_date(t, required=False))
         if not check.ok:
             continue
-        earlier = out.setdefault((code, task), (done, line))  # type: ignore[arg-type]
-        if earlier[0] != done:
+        earlier = out.setdefault((code, task), (done, line, deadline))  # type: ignore[arg-type]
+        if (earlier[0], earlier[2]) != (done, deadline):
             check.fail("done", message("duplicate_conflict", line=earlier[1], what="municipality_code and task"))
     _finish(rows, problems)
     return out

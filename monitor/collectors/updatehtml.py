@@ -132,3 +132,42 @@ def parse_updates(html: str, reference: dt.datetime, fallback: dt.tzinfo = dt.UT
         body = TRAIL_RE.sub("", body)
         updates.append(RawUpdate(word=word, at=at, body_html=sanitize(body)))
     return updates, problems
+
+
+SCHEDULED_RE = re.compile(r"THIS IS A SCHEDULED EVENT\s+(.+?)\s*[-–—]\s*(.+)$", re.IGNORECASE)
+ZONE_TAIL_RE = re.compile(r"\s+([A-Za-z]{1,5}(?:\s*[+-]\d{1,2}(?::?\d{2})?)?)\s*$")
+
+
+def scheduled_window(html: str, reference: dt.datetime, fallback: dt.tzinfo = dt.UTC
+                     ) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(start, end) of the "THIS IS A SCHEDULED EVENT Apr 7, 13:00 - 23:00 UTC" line Statuspage
+    writes at the top of a maintenance item, or (None, None) without one.
+
+    The end may name its own day ("Mar 19, 22:00 - Mar 20, 02:00 UTC"); without one it is on
+    the start's day, or the next day when its time is earlier. The zone written at the end
+    applies to both; the year is the one nearest the item's date, as for update times.
+    """
+    strong = re.search(r"<strong\b[^>]*>(.*?)</strong\s*>", html, re.IGNORECASE | re.DOTALL)
+    line = plain(strong.group(1)) if strong else ""
+    m = SCHEDULED_RE.match(line)
+    if m is None:
+        return None, None
+    start_text, end_text = m.group(1).strip(), m.group(2).strip()
+    zone = ZONE_TAIL_RE.search(end_text)
+    zone_text = zone.group(1) if zone else ""
+    start = parse_time(f"{start_text} {zone_text}", reference, fallback)
+    if start is None:
+        return None, None
+    if re.search(r"[A-Za-zæøå]{3}.*\d", end_text[:zone.start()] if zone else end_text):
+        end = parse_time(end_text, start, fallback)
+    else:
+        tm = TIME_RE.search(end_text)
+        if tm is None or int(tm.group(1)) > 23 or int(tm.group(2)) > 59:
+            return start, None
+        tz = _zone(" " + zone_text if zone_text else "", fallback)
+        local = start.astimezone(tz)
+        end = local.replace(hour=int(tm.group(1)), minute=int(tm.group(2)), second=0)
+        if end <= local:
+            end += dt.timedelta(days=1)
+        end = end.astimezone(dt.UTC)
+    return start, end if end is not None and start is not None and end > start else None

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..privacy import mask_address
 from ..settings import CutoverSettings
+from . import poisson
 
 CPH = ZoneInfo("Europe/Copenhagen")
 HOUR = dt.timedelta(hours=1)
@@ -69,6 +71,30 @@ class FrozenZoneChange:
 
 
 @dataclass(frozen=True)
+class Task:
+    """One cut-over task of a municipality, as imported."""
+
+    municipality_code: str
+    task: str
+    done: bool
+    deadline: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """An operator's note that a red or yellow municipality (or one silent agreement) is known."""
+
+    id: int
+    municipality_code: str
+    agreement_uuid: str | None
+    note: str
+    operator: str
+    created_at: dt.datetime
+    status: str  # the municipality's status when it was acknowledged
+    ended_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Everything `evaluate` needs, gathered by the query layer."""
 
@@ -80,6 +106,8 @@ class Inputs:
     changes: Sequence[FrozenZoneChange] = ()
     tasks: dict[str, tuple[int, int]] = field(default_factory=dict)  # code -> (done, total)
     service_names: dict[str, str | None] = field(default_factory=dict)
+    task_list: Sequence[Task] = ()
+    acknowledgements: Sequence[Acknowledgement] = ()
 
 
 def iso(t: dt.datetime | None) -> str | None:
@@ -205,25 +233,87 @@ class Tally:
         return self.errors / self.error_calls
 
 
-def status(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime, wm: dt.datetime | None
-           ) -> tuple[str, float | None, float | None]:
-    """(status, call_ratio, error_ratio) of a tally; the first matching rule of SPEC wins."""
+@dataclass(frozen=True)
+class Judgement:
+    """A status with the ratios behind it and its reasons, the deciding ones first."""
+
+    status: str
+    call_ratio: float | None
+    error_ratio: float | None
+    reasons: tuple[dict[str, Any], ...]
+
+
+def _calls_reason(code: str, effect: str, call_ratio: float, threshold: float, p_value: float,
+                  significance: float) -> dict[str, Any]:
+    return {"code": code, "effect": effect, "call_ratio": call_ratio, "threshold": threshold,
+            "p_value": p_value, "significance": significance}
+
+
+def judge(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime, wm: dt.datetime | None
+          ) -> Judgement:
+    """The status of a tally and every reason for it; the first matching rule of SPEC wins.
+
+    A call ratio below `red_ratio` or `green_ratio` only counts when it is significant: the
+    chance of seeing at most the observed calls from a Poisson process at that ratio × the
+    baseline is below `significance`. Each reason carries an `effect` (the colour it pushes
+    towards, or "none" for one that explains without deciding) and its numbers.
+    """
     call_ratio = ratio(t.observed_calls, t.baseline_calls, settings.min_municipality_baseline)
     error_ratio = t.error_ratio()
     if t.baseline_rows == 0:
-        return "unknown", call_ratio, error_ratio
+        return Judgement("unknown", call_ratio, error_ratio, ({"code": "no_baseline", "effect": "unknown"},))
     if window.in_window(now):
-        return "in_window", call_ratio, error_ratio
+        return Judgement("in_window", call_ratio, error_ratio,
+                         ({"code": "in_window", "effect": "in_window", "start": iso(window.start),
+                           "end": iso(window.end)},))
     if is_pending(window, now, wm):
-        return "pending", call_ratio, error_ratio
-    judged = call_ratio is not None
-    if ((judged and t.observed_calls == 0) or (judged and call_ratio < settings.red_ratio)
-            or (error_ratio is not None and error_ratio > settings.red_error_ratio)):
-        return "red", call_ratio, error_ratio
-    if (t.silent or (judged and call_ratio < settings.green_ratio)
-            or (error_ratio is not None and error_ratio > settings.yellow_error_ratio)):
-        return "yellow", call_ratio, error_ratio
-    return "green", call_ratio, error_ratio
+        return Judgement("pending", call_ratio, error_ratio,
+                         ({"code": "pending", "effect": "pending", "end": iso(window.end), "watermark": iso(wm)},))
+    reasons: list[dict[str, Any]] = []
+    if call_ratio is None:
+        reasons.append({"code": "baseline_too_small", "effect": "none", "baseline_calls": t.baseline_calls,
+                        "min_baseline": settings.min_municipality_baseline})
+    elif t.observed_calls == 0:
+        reasons.append({"code": "no_calls", "effect": "red", "baseline_calls": t.baseline_calls})
+    else:
+        below_red, p_red = poisson.significantly_below(t.observed_calls, settings.red_ratio, t.baseline_calls,
+                                                       settings.significance)
+        below_green, p_green = poisson.significantly_below(t.observed_calls, settings.green_ratio,
+                                                           t.baseline_calls, settings.significance)
+        if below_red:
+            reasons.append(_calls_reason("calls_below_red", "red", call_ratio, settings.red_ratio, p_red,
+                                         settings.significance))
+        elif below_green:
+            reasons.append(_calls_reason("calls_below_green", "yellow", call_ratio, settings.green_ratio,
+                                         p_green, settings.significance))
+        elif call_ratio < settings.green_ratio:
+            threshold, p = ((settings.red_ratio, p_red) if call_ratio < settings.red_ratio
+                            else (settings.green_ratio, p_green))
+            reasons.append(_calls_reason("calls_not_significant", "none", call_ratio, threshold, p,
+                                         settings.significance))
+        else:
+            reasons.append({"code": "calls_normal", "effect": "none", "call_ratio": call_ratio,
+                            "threshold": settings.green_ratio})
+    if error_ratio is not None and error_ratio > settings.red_error_ratio:
+        reasons.append({"code": "errors_above_red", "effect": "red", "error_ratio": error_ratio,
+                        "threshold": settings.red_error_ratio})
+    elif error_ratio is not None and error_ratio > settings.yellow_error_ratio:
+        reasons.append({"code": "errors_above_yellow", "effect": "yellow", "error_ratio": error_ratio,
+                        "threshold": settings.yellow_error_ratio})
+    if t.silent:
+        reasons.append({"code": "silent_agreements", "effect": "yellow", "count": len(t.silent)})
+    effects = {r["effect"] for r in reasons}
+    st = "red" if "red" in effects else "yellow" if "yellow" in effects else "green"
+    order = {"red": 0, "yellow": 1, "none": 2}
+    reasons.sort(key=lambda r: order[r["effect"]])  # stable: the rule order within a colour stays
+    return Judgement(st, call_ratio, error_ratio, tuple(reasons))
+
+
+def status(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime, wm: dt.datetime | None
+           ) -> tuple[str, float | None, float | None]:
+    """(status, call_ratio, error_ratio) of a tally; see `judge` for the reasons."""
+    j = judge(t, settings, window, now, wm)
+    return j.status, j.call_ratio, j.error_ratio
 
 
 def is_silent(a: AgreementTraffic, settings: CutoverSettings) -> bool:
@@ -249,9 +339,60 @@ def _change_doc(c: FrozenZoneChange, frozen_zone_start: dt.datetime) -> dict[str
 
 def _group_doc(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime,
                wm: dt.datetime | None) -> dict[str, Any]:
-    st, call_ratio, error_ratio = status(t, settings, window, now, wm)
-    return {"status": st, "observed_calls": t.observed_calls, "baseline_calls": t.baseline_calls,
-            "call_ratio": call_ratio, "error_ratio": error_ratio, "silent_agreements": len(t.silent)}
+    j = judge(t, settings, window, now, wm)
+    return {"status": j.status, "observed_calls": t.observed_calls, "baseline_calls": t.baseline_calls,
+            "call_ratio": j.call_ratio, "error_ratio": j.error_ratio, "silent_agreements": len(t.silent),
+            "reasons": list(j.reasons)}
+
+
+# How bad a status is, for acknowledgements: one given for yellow does not cover red.
+_SEVERITY = {"yellow": 1, "red": 2}
+
+
+def ack_is_active(ack: Acknowledgement, status: str, silent_uuids: set[str], settings: CutoverSettings,
+                  now: dt.datetime) -> bool:
+    """Whether an acknowledgement still holds at `now`.
+
+    It holds from when it was given for `ack_hours`, while the municipality is red or yellow
+    and no worse than when it was given (a yellow acknowledged does not hide a later red),
+    and, for one agreement, while that agreement is silent. Once ended it stays ended.
+    """
+    if ack.ended_at is not None and ack.ended_at <= now:
+        return False
+    if not ack.created_at <= now < ack.created_at + dt.timedelta(hours=settings.ack_hours):
+        return False
+    if status not in _SEVERITY or _SEVERITY[status] > _SEVERITY.get(ack.status, 0):
+        return False
+    return ack.agreement_uuid is None or ack.agreement_uuid in silent_uuids
+
+
+def _ack_doc(ack: Acknowledgement, settings: CutoverSettings) -> dict[str, Any]:
+    return {"id": ack.id, "agreement_uuid": ack.agreement_uuid, "note": ack.note,
+            "operator": mask_address(ack.operator),  # public pages and the API show no address
+            "status": ack.status, "created_at": iso(ack.created_at),
+            "expires_at": iso(ack.created_at + dt.timedelta(hours=settings.ack_hours))}
+
+
+def ending_acknowledgements(inputs: Inputs, settings: CutoverSettings, doc: dict[str, Any]) -> list[int]:
+    """Ids of acknowledgements not yet marked ended that no longer hold in `doc`.
+
+    The query layer stores their end, so that a municipality that turned green and then
+    yellow again is not covered by an old note.
+    """
+    by_code = {m["code"]: m for m in doc["municipalities"]}
+    ending = []
+    for ack in inputs.acknowledgements:
+        m = by_code.get(ack.municipality_code)
+        if ack.ended_at is not None or m is None:
+            continue
+        silent = {a["agreement_uuid"] for a in m["silent_agreements"]}
+        if not ack_is_active(ack, m["status"], silent, settings, inputs.now):
+            ending.append(ack.id)
+    return ending
+
+
+def _task_doc(t: Task) -> dict[str, Any]:
+    return {"task": t.task, "done": t.done, "deadline": t.deadline.isoformat() if t.deadline else None}
 
 
 def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> dict[str, Any]:
@@ -274,25 +415,45 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
     if window.frozen_zone_start is not None:
         for c in sorted(inputs.changes, key=lambda c: (c.changed_at, c.agreement_uuid)):
             changes.setdefault(c.municipality_code, []).append(_change_doc(c, window.frozen_zone_start))
+    task_list: dict[str, list[Task]] = {}
+    for task in inputs.task_list:
+        task_list.setdefault(task.municipality_code, []).append(task)
+    acks: dict[str, list[Acknowledgement]] = {}
+    for ack in sorted(inputs.acknowledgements, key=lambda a: (a.created_at, a.id), reverse=True):
+        acks.setdefault(ack.municipality_code, []).append(ack)
 
     municipalities = []
     counts = dict.fromkeys(STATUSES, 0)
     tasks_done = tasks_total = 0
     for code, name in sorted(inputs.municipalities):
         t = by_municipality[code]
-        st, call_ratio, error_ratio = status(t, settings, window, now, wm)
-        counts[st] += 1
+        j = judge(t, settings, window, now, wm)
+        counts[j.status] += 1
         done, total = inputs.tasks.get(code, (0, 0))
         tasks_done += done
         tasks_total += total
+        silent_uuids = {a.agreement_uuid for a in t.silent}
+        active = [a for a in acks.get(code, []) if ack_is_active(a, j.status, silent_uuids, settings, now)]
+        whole = next((a for a in active if a.agreement_uuid is None), None)
+        per_agreement = {}
+        for a in active:
+            if a.agreement_uuid is not None:
+                per_agreement.setdefault(a.agreement_uuid, a)  # the newest one per agreement
+        silent_docs = []
+        for a in sorted(t.silent, key=lambda a: (-a.baseline_calls, a.agreement_uuid)):
+            ack = per_agreement.get(a.agreement_uuid)
+            silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(ack, settings) if ack else None})
         municipalities.append({
-            "code": code, "name": name, "status": st,
+            "code": code, "name": name, "status": j.status,
             "observed_calls": t.observed_calls, "baseline_calls": t.baseline_calls,
-            "call_ratio": call_ratio, "error_ratio": error_ratio,
-            "silent_agreements": [_silent_doc(a) for a in
-                                  sorted(t.silent, key=lambda a: (-a.baseline_calls, a.agreement_uuid))],
+            "call_ratio": j.call_ratio, "error_ratio": j.error_ratio,
+            "reasons": list(j.reasons),
+            "silent_agreements": silent_docs,
             "frozen_zone_changes": changes.get(code, []),
             "tasks_done": done, "tasks_total": total,
+            "tasks": [_task_doc(task) for task in sorted(task_list.get(code, []),
+                                                           key=lambda x: (x.done, x.deadline or dt.date.max, x.task))],
+            "acknowledgement": _ack_doc(whole, settings) if whole else None,
         })
 
     services = [{"id": sid, "name": inputs.service_names.get(sid), **_group_doc(t, settings, window, now, wm)}
@@ -313,6 +474,13 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
             "baseline_hours": [iso(b) for _, b in pairs],
             "lookback_hours": settings.lookback_hours, "baseline_days": settings.baseline_days,
         },
+        "thresholds": {
+            "green_ratio": settings.green_ratio, "red_ratio": settings.red_ratio,
+            "yellow_error_ratio": settings.yellow_error_ratio, "red_error_ratio": settings.red_error_ratio,
+            "significance": settings.significance, "min_baseline_calls": settings.min_baseline_calls,
+            "min_municipality_baseline": settings.min_municipality_baseline, "ack_hours": settings.ack_hours,
+        },
+        "support_url": settings.support_url or None,
         "national": {
             **_group_doc(national, settings, window, now, wm),
             "status_counts": counts,

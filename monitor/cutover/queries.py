@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ..models import (
     Agreement,
     AgreementService,
+    CutoverAcknowledgement,
     CutoverTask,
     HourlyCallCount,
     ImportedFile,
@@ -26,7 +27,7 @@ from ..models import (
 )
 from ..settings import Settings
 from . import core
-from .core import HOUR, AgreementTraffic, FrozenZoneChange, Inputs, Window
+from .core import HOUR, Acknowledgement, AgreementTraffic, FrozenZoneChange, Inputs, Task, Window
 
 
 def _parse_instant(value: Any) -> dt.datetime | None:
@@ -68,7 +69,16 @@ def fingerprint(session: Session, settings: Settings, now: dt.datetime) -> tuple
     newest_import = session.scalar(select(func.max(ImportedFile.id)))
     phase = (window.in_window(now), core.is_pending(window, now, wm),
              window.end is not None and now >= window.end)
-    return (window, wm, phase, newest_import)
+    acks = acknowledgement_version(session)
+    # Acknowledgements expire by the clock: with any stored, the document is kept a minute at most.
+    minute = now.replace(second=0, microsecond=0) if acks[0] is not None else None
+    return (window, wm, phase, newest_import, acks, minute)
+
+
+def acknowledgement_version(session: Session) -> tuple[Any, ...]:
+    """The newest acknowledgement and the newest end: a new or ended one changes the document."""
+    return tuple(session.execute(select(func.max(CutoverAcknowledgement.id),
+                                        func.max(CutoverAcknowledgement.ended_at))).one())
 
 
 def _traffic(session: Session, pairs: list[tuple[dt.datetime, dt.datetime]]) -> dict[int, tuple[int, ...]]:
@@ -130,6 +140,21 @@ def _tasks(session: Session) -> dict[str, tuple[int, int]]:
     return {code: (int(done), int(total)) for code, done, total in session.execute(stmt)}
 
 
+def _task_list(session: Session) -> list[Task]:
+    return [Task(t.municipality_code, t.task, bool(t.done), t.deadline)
+            for t in session.scalars(select(CutoverTask))]
+
+
+def _acknowledgements(session: Session, settings: Settings, now: dt.datetime) -> list[Acknowledgement]:
+    """The acknowledgements that may still hold at `now`: not ended, given within `ack_hours`."""
+    since = now - dt.timedelta(hours=settings.cutover.ack_hours)
+    rows = session.scalars(select(CutoverAcknowledgement).where(
+        CutoverAcknowledgement.ended_at.is_(None), CutoverAcknowledgement.created_at > since,
+        CutoverAcknowledgement.created_at <= now))
+    return [Acknowledgement(r.id, r.municipality_code, r.agreement_uuid, r.note, r.operator, r.created_at,
+                            r.status, r.ended_at) for r in rows]
+
+
 def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inputs, list[dt.datetime]]:
     """The inputs of `core.evaluate` at `now`, and the observed hours."""
     now = now.astimezone(dt.UTC)
@@ -153,7 +178,8 @@ def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inpu
     service_names = {sid: name for sid, name in session.execute(select(Service.id, Service.name))}
     inputs = Inputs(now=now, window=window, watermark=wm, municipalities=municipalities, traffic=traffic,
                     changes=_changes(session, window.frozen_zone_start, now), tasks=_tasks(session),
-                    service_names=service_names)
+                    service_names=service_names, task_list=_task_list(session),
+                    acknowledgements=_acknowledgements(session, settings, now))
     return inputs, observed
 
 

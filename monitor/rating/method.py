@@ -1,4 +1,4 @@
-"""The rating method (SPEC "Rating method", version 2020.11) as pure functions.
+"""The rating method (SPEC "Rating method", version 2020.12) as pure functions.
 
 Plain values in (`MunicipalityInput`, `Parameters`), explained results out (`Rating`). No
 database and no Flask here: the query layer (`queries.py`) gathers the inputs with aggregate
@@ -21,6 +21,18 @@ REASON_NO_AGREEMENTS = "no_active_agreements"
 REASON_NO_POPULATION = "no_population"
 REASON_MISSING_DATA = "call_data_incomplete"
 
+# Each method version and what changed, newest first (shown on the method page).
+VERSIONS = (
+    ("2020.12", "Planlagte nedetider: en dag i vinduet, der overlapper skiftet af driftscenter eller en anden "
+                "planlagt nedetid, regnes som dækket, også uden kaldsdata; dens kald er dem, der blev registreret.",
+     "Planned outages: a day of the window that overlaps the cut-over or another planned outage counts as "
+     "covered, even without call data; its calls are those that were recorded."),
+    ("2020.11", "Første version. En dag uden kaldsdata i vinduet gjorde alle resultater ikke afgørende, også "
+                "under et planlagt skift.",
+     "First version. A day without call data in the window made every result inconclusive, a planned "
+     "cut-over included."),
+)
+
 
 @dataclass(frozen=True)
 class Parameters:
@@ -33,13 +45,16 @@ class Parameters:
     cpc_hi: float = 50.0
     weights: dict[str, float] = field(default_factory=lambda: {
         "service_agreements": 0.30, "calls_per_citizen": 0.20, "it_systems_with_calls": 0.50})
+    # 2020.12: days overlapping a planned outage are covered without data (2020.11: False).
+    planned_outages_covered: bool = True
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> Parameters:
         """Parameters from `RatingSettings.parameters()` (or a stored run's copy of it)."""
         return cls(window_days=int(data["window_days"]), redundant_after_days=int(data["redundant_after_days"]),
                    active_ref=float(data["active_ref"]), cpc_lo=float(data["cpc_lo"]),
-                   cpc_hi=float(data["cpc_hi"]), weights={k: float(v) for k, v in data["weights"].items()})
+                   cpc_hi=float(data["cpc_hi"]), weights={k: float(v) for k, v in data["weights"].items()},
+                   planned_outages_covered=bool(data.get("planned_outages_covered", False)))
 
 
 class AgreementInput(NamedTuple):
@@ -66,6 +81,8 @@ class MunicipalityInput:
     active: tuple[AgreementInput, ...] = ()
     # Calls in the window under all the municipality's agreements, active or not.
     calls_window: int = 0
+    # Agreements waiting for the municipality's approval (status pending).
+    pending: tuple[AgreementInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,7 @@ class Redundant:
     calls_recent: int
     reasons: tuple[str, ...]  # "no_calls" and/or "duplicate"
     kept: str | None = None  # for a duplicate: the agreement kept in its place
+    supplier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +118,7 @@ class Part:
 class Hint:
     """Something the municipality can do, and the points it would add to the total."""
 
-    kind: str  # close_unused | close_duplicates | silent_it_systems | access_control
+    kind: str  # close_unused | close_duplicates | silent_it_systems | pending_approval | access_control
     count: int
     items: tuple[str, ...]
     gain: float | None
@@ -122,6 +140,7 @@ class Rating:
     percentile: float | None = None
     rank: int | None = None
     redundant: tuple[Redundant, ...] = ()
+    planned_days: tuple[dt.date, ...] = ()  # the window's days that overlap a planned outage
 
     @property
     def status(self) -> str:
@@ -183,7 +202,7 @@ def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, param
     found = _redundancy(active, window(as_of, params.redundant_after_days)[0])
     return tuple(
         Redundant(a.uuid, a.it_system_uuid, a.it_system_name, tuple(sorted(a.services)), a.calls_recent,
-                  tuple(found[a.uuid][0]), found[a.uuid][1])
+                  tuple(found[a.uuid][0]), found[a.uuid][1], a.supplier)
         for a in sorted((a for a in active if a.uuid in found), key=lambda a: a.uuid))
 
 
@@ -228,9 +247,12 @@ def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redunda
         "active_ref": params.active_ref, "user_access_control": m.user_access_control,
         "redundant_after_days": params.redundant_after_days,
         "redundant_agreements": [
-            {"uuid": r.uuid, "it_system": {"uuid": r.it_system_uuid, "name": r.it_system_name},
+            {"uuid": r.uuid, "it_system": {"uuid": r.it_system_uuid, "name": r.it_system_name, "supplier": r.supplier},
              "services": list(r.services), "calls_recent": r.calls_recent, "reasons": list(r.reasons),
              "kept_instead": r.kept} for r in redundant],
+        "pending_agreements": [
+            {"uuid": a.uuid, "it_system": {"uuid": a.it_system_uuid, "name": a.it_system_name, "supplier": a.supplier},
+             "services": sorted(a.services)} for a in sorted(m.pending, key=lambda a: a.uuid)],
     }
     if n_active:
         volume = min(1.0, math.log(1 + n_active - n_redundant) / math.log(1 + params.active_ref))
@@ -307,6 +329,23 @@ def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Seq
     return len(unchanged) + len(_redundancy([a for a in remaining if a.it_system_uuid in touched], grace_start))
 
 
+def describe_systems(entries: Iterable[tuple[str, str | None, str | None, Iterable[str]]]) -> str:
+    """Agreements as people know them: "SBSYS (Fujitsu): SF1470, SF1500; Nexus: SF1520".
+
+    `entries` are (IT system uuid, IT system name, supplier, services); one group per IT
+    system, services merged and sorted, the supplier in brackets where known. Agreement
+    UUIDs are not part of the sentence (the pages show them in a detail).
+    """
+    systems: dict[str, tuple[str, str | None, set[str]]] = {}
+    for system_uuid, name, supplier, services in entries:
+        systems.setdefault(system_uuid, (name or system_uuid, supplier, set()))[2].update(services)
+    out = []
+    for label, supplier, services in sorted(systems.values(), key=lambda v: (v[0].casefold(), v[0])):
+        head = f"{label} ({supplier})" if supplier else label
+        out.append(f"{head}: {', '.join(sorted(services))}" if services else head)
+    return "; ".join(out)
+
+
 def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: Sequence[Redundant],
            score: float | None) -> list[Hint]:
     def gain(other: float | None) -> float | None:
@@ -329,7 +368,7 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
         closed = {r.uuid for r in rs}
         after = replace(m, active=tuple(a for a in m.active if a.uuid not in closed))
         items = tuple(r.uuid for r in rs)
-        names = ", ".join(f"{r.uuid} ({r.it_system_name or r.it_system_uuid})" for r in rs)
+        names = describe_systems((r.it_system_uuid, r.it_system_name, r.supplier, r.services) for r in rs)
         after_score = (_score(after, as_of, params, redundant=_redundant_after_closing(after.active, redundant, rs,
                                                                                       grace_start))
                        if after.active else None)
@@ -338,13 +377,22 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
     systems, calling = _it_systems(m.active)
     silent = sorted(s for s in systems if s not in calling)
     if silent:
-        names = ", ".join(systems[s].it_system_name or s for s in silent)
+        names = describe_systems((a.it_system_uuid, a.it_system_name, a.supplier, a.services)
+                                 for a in m.active if a.it_system_uuid not in calling)
         hints.append(Hint(
             "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent), n_redundant)),
             f"{len(silent)} it-systemer med aktive aftaler har ikke kaldt i de seneste {params.window_days} dage: "
             f"{names}. Få dem i brug, eller luk aftalerne.",
             f"{len(silent)} IT systems with active agreements made no calls in the last {params.window_days} days: "
             f"{names}. Put them to use, or close their agreements."))
+    if m.pending:
+        names = describe_systems((a.it_system_uuid, a.it_system_name, a.supplier, a.services) for a in m.pending)
+        hints.append(Hint(
+            "pending_approval", len(m.pending), tuple(sorted(a.uuid for a in m.pending)), None,
+            f"{len(m.pending)} aftaler venter på kommunens godkendelse: {names}. Godkend dem, der skal bruges, "
+            "og afvis resten.",
+            f"{len(m.pending)} agreements are waiting for the municipality's approval: {names}. Approve those "
+            "that will be used and reject the rest."))
     if m.user_access_control is not True and m.active:
         after_score = _score(replace(m, user_access_control=True), as_of, params, redundant=n_redundant)
         unknown = m.user_access_control is None
@@ -357,17 +405,34 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
     return hints
 
 
+def uncovered_days(missing_days: Iterable[dt.date], planned_days: Iterable[dt.date], params: Parameters
+                   ) -> list[dt.date]:
+    """The days without data that make results inconclusive: all of them in 2020.11; from
+    2020.12 those that overlap no planned outage (a planned-outage day is covered as it is)."""
+    planned = set(planned_days) if params.planned_outages_covered else set()
+    return sorted(d for d in set(missing_days) if d not in planned)
+
+
 def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
-             missing_days: Sequence[dt.date] = ()) -> Rating:
-    """Rate one municipality (percentile and rank are filled in by `rate_all`)."""
+             missing_days: Sequence[dt.date] = (), planned_days: Sequence[dt.date] = ()) -> Rating:
+    """Rate one municipality (percentile and rank are filled in by `rate_all`).
+
+    `missing_days` are the window's days with no call data for any agreement, `planned_days`
+    the window's days that overlap a planned outage. When data is missing outside planned
+    outages the result is inconclusive, but it still carries every input and hint (hints
+    without a gain: there is no score to add to).
+    """
     redundant = redundant_agreements(m.active, as_of, params)
     parts = _parts(m, params, redundant)
-    if missing_days:
-        listed = ", ".join(d.isoformat() for d in missing_days)
-        parts = {k: replace(p, score=None, reason=REASON_MISSING_DATA) for k, p in parts.items()}
+    planned = tuple(sorted(d for d in set(planned_days) if window(as_of, params.window_days)[0] <= d < as_of))
+    uncovered = uncovered_days(missing_days, planned, params)
+    if uncovered:
+        listed = ", ".join(d.isoformat() for d in uncovered)
+        parts = {k: replace(p, score=None, reason=p.reason or REASON_MISSING_DATA) for k, p in parts.items()}
         return Rating(m.code, m.name, None, REASON_MISSING_DATA,
-                      f"Kaldsdata mangler for {len(missing_days)} dage i vinduet: {listed}",
-                      parts, (), redundant=redundant)
+                      f"Kaldsdata mangler for {len(uncovered)} dage i vinduet: {listed}",
+                      parts, tuple(_hints(m, as_of, params, redundant, None)), redundant=redundant,
+                      planned_days=planned)
     score = total(parts)
     reason = reason_text = None
     if not m.active:
@@ -375,7 +440,7 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
     elif not m.population:
         reason, reason_text = REASON_NO_POPULATION, "Kommunens indbyggertal er ukendt eller 0"
     return Rating(m.code, m.name, score, reason, reason_text, parts,
-                  tuple(_hints(m, as_of, params, redundant, score)), redundant=redundant)
+                  tuple(_hints(m, as_of, params, redundant, score)), redundant=redundant, planned_days=planned)
 
 
 def rank_and_percentile(scores: Sequence[float | None]) -> list[tuple[int | None, float | None]]:
@@ -398,9 +463,9 @@ def rank_and_percentile(scores: Sequence[float | None]) -> list[tuple[int | None
 
 
 def rate_all(inputs: Iterable[MunicipalityInput], as_of: dt.date, params: Parameters,
-             missing_days: Sequence[dt.date] = ()) -> list[Rating]:
+             missing_days: Sequence[dt.date] = (), planned_days: Sequence[dt.date] = ()) -> list[Rating]:
     """Rate every municipality, then rank them among the conclusive results (sorted by code)."""
-    ratings = [rate_one(m, as_of, params, missing_days) for m in sorted(inputs, key=lambda m: m.code)]
+    ratings = [rate_one(m, as_of, params, missing_days, planned_days) for m in sorted(inputs, key=lambda m: m.code)]
     ranked = rank_and_percentile([r.score for r in ratings])
     cpc_peers = rank_and_percentile([r.parts["calls_per_citizen"].inputs.get("cpc") if r.score is not None
                                      else None for r in ratings])
@@ -424,6 +489,7 @@ def to_document(r: Rating) -> dict[str, Any]:
         "percentile": r.percentile,
         "parts": {k: {"score": p.score, "weight": p.weight, "reason": p.reason, "inputs": p.inputs}
                   for k, p in r.parts.items()},
+        "planned_outage_days": [d.isoformat() for d in r.planned_days],
         "hints": [{"kind": h.kind, "count": h.count, "items": list(h.items), "gain": h.gain,
                    "text_da": h.text_da, "text_en": h.text_en} for h in r.hints],
     }

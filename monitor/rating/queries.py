@@ -166,6 +166,7 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     window_start, end = window(as_of, params.window_days)
     sums = call_sums(session, as_of, params)
     active: dict[str, list[AgreementInput]] = defaultdict(list)
+    pending: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
     nothing = CallSums()
     # One row per agreement (not per call): sums were made in the database.
@@ -176,8 +177,11 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
         if is_active(status, valid_from, valid_to, end):
             active[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
                                                system_name, supplier))
+        elif status == "pending":
+            pending[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
+                                                system_name, supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
-                                per_municipality.get(code, 0))
+                                per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(
                   select(Municipality.code, Municipality.name, Municipality.population,
                          Municipality.user_access_control).order_by(Municipality.code))]

@@ -21,11 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import record
+from ..cutover.queries import window_for
 from ..db import session_factory, session_scope, utcnow
 from ..models import Municipality, RatingResult, RatingRun
 from ..settings import ConfigError, Settings
 from . import queries
-from .method import PARTS, Parameters, active_on, rate_all, to_document, window
+from .method import PARTS, Parameters, active_on, rate_all, to_document, uncovered_days, window
+from .outages import CUTOVER_REASON, Outage, outage_days
 
 CPH = ZoneInfo("Europe/Copenhagen")
 HISTORY_DAYS = 400  # about 13 months of history on the municipality page
@@ -66,9 +68,27 @@ def assert_method_consistent(engine: Engine, settings: Settings) -> None:
         check_method(session, settings)
 
 
-def _summary(gathered: queries.Gathered) -> dict[str, Any]:
+def planned_outages(session: Session, settings: Settings) -> list[Outage]:
+    """Every planned outage: `[rating.planned_outages]` and the cut-over window.
+
+    The cut-over window is `[cutover] start`–`end`, or the loaded demo's window when config
+    names none (as on the cut-over page).
+    """
+    outages = [Outage(o.start, o.end, o.reason) for o in settings.rating.planned_outages]
+    w = window_for(session, settings)
+    if w.start is not None and w.end is not None:
+        outages.append(Outage(w.start, w.end, CUTOVER_REASON))
+    return outages
+
+
+def _summary(gathered: queries.Gathered, planned: dict[dt.date, tuple[str, ...]], params: Parameters
+             ) -> dict[str, Any]:
+    missing = uncovered_days(gathered.missing_days, planned, params)
+    without_data = set(gathered.missing_days)
     return {"data_through": gathered.data_through.isoformat() if gathered.data_through else None,
-            "missing_days": [d.isoformat() for d in gathered.missing_days]}
+            "missing_days": [d.isoformat() for d in missing],
+            "planned_outage_days": [{"day": d.isoformat(), "reasons": list(reasons), "without_data": d in without_data}
+                                    for d, reasons in planned.items()]}
 
 
 def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary: dict[str, Any],
@@ -82,7 +102,8 @@ def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary:
         "window": dict(zip(("first_day", "last_day"),
                            (d.isoformat() for d in window(as_of, parameters["window_days"])), strict=True)),
         "data_through": summary.get("data_through"),
-        "coverage": {"complete": not summary.get("missing_days"), "missing_days": summary.get("missing_days", [])},
+        "coverage": {"complete": not summary.get("missing_days"), "missing_days": summary.get("missing_days", []),
+                     "planned_outage_days": summary.get("planned_outage_days", [])},
         "ratings": ratings,
     }
 
@@ -90,10 +111,12 @@ def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary:
 def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
     params = Parameters.from_mapping(settings.rating.parameters())
+    first, last = window(as_of, params.window_days)
+    planned = outage_days(planned_outages(session, settings), first, last) if params.planned_outages_covered else {}
     with gc_paused():
         gathered = queries.gather(session, as_of, params)
-        ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days)
-        return [to_document(r) for r in ratings], _summary(gathered)
+        ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days, list(planned))
+        return [to_document(r) for r in ratings], _summary(gathered, planned, params)
 
 
 @contextmanager
@@ -196,6 +219,30 @@ def history(session: Session, code: str, as_of: dt.date) -> list[dict[str, Any]]
             for day, revision, version, score, document in session.execute(q)]
 
 
+def last_conclusive(history_rows: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any] | None:
+    """The newest conclusive entry of `history` (as `history()` returns it) before `as_of`."""
+    for h in reversed(history_rows):
+        if h["score"] is not None and h["as_of"] < as_of.isoformat():
+            return {"as_of": h["as_of"], "score": h["score"], "method_version": h["method_version"]}
+    return None
+
+
+def last_conclusive_scores(session: Session, as_of: dt.date) -> dict[str, dict[str, Any]]:
+    """Per municipality: the newest stored conclusive score before `as_of` (about 13 months back).
+
+    What the pages show beside today's "ikke afgørende"; one query over the scores only.
+    """
+    q = (select(RatingResult.municipality_code, RatingRun.as_of, RatingResult.score, RatingRun.method_version)
+         .join(RatingResult, RatingResult.run_id == RatingRun.id)
+         .where(RatingResult.score.is_not(None),
+                RatingRun.as_of.between(as_of - dt.timedelta(days=HISTORY_DAYS), as_of - dt.timedelta(days=1)))
+         .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()))
+    found: dict[str, dict[str, Any]] = {}
+    for code, day, score, version in session.execute(q):
+        found.setdefault(code, {"as_of": day.isoformat(), "score": score, "method_version": version})
+    return found
+
+
 def _last_month(session: Session, code: str, as_of: dt.date) -> dict[str, Any] | None:
     target = as_of - dt.timedelta(days=LAST_MONTH_DAYS)
     q = (select(RatingRun.as_of, RatingRun.revision, RatingResult.score)
@@ -251,6 +298,7 @@ def municipality_document(session: Session, settings: Settings, code: str,
             system["active_agreements"] += 1
             system["with_calls"] = system["with_calls"] or s.window > 0
     then = _last_month(session, m.code, as_of)
+    past = history(session, m.code, as_of)
     change = (rating["score"] - then["score"]
               if then and then["score"] is not None and rating["score"] is not None else None)
     calls = rating["parts"]["calls_per_citizen"]["inputs"]["calls"]
@@ -268,7 +316,8 @@ def municipality_document(session: Session, settings: Settings, code: str,
         "rating": rating,
         "change_since_last_month": change,
         "compared_with": then,
-        "history": history(session, m.code, as_of),
+        "history": past,
+        "last_conclusive": last_conclusive(past, as_of) if rating["score"] is None else None,
         "agreements": agreements,
         "it_systems": sorted(systems.values(), key=lambda s: (not s["with_calls"], s["name"] or "", s["uuid"])),
         "price": price(m.population, calls, params.window_days, settings),
@@ -309,6 +358,10 @@ def table(doc: dict[str, Any]) -> list[str]:
     if not doc["coverage"]["complete"]:
         lines.append("call data missing for: " + ", ".join(doc["coverage"]["missing_days"])
                      + " (every result is inconclusive)")
+    planned = doc["coverage"].get("planned_outage_days", [])
+    if planned:
+        lines.append("planned-outage days in the window (covered even without data): "
+                     + ", ".join(f"{p['day']} ({', '.join(p['reasons'])})" for p in planned))
     lines.append(f"{'code':4}  {'name':<20} {'score':>5} {'aftaler':>7} {'kald':>5} {'it-sys':>6} {'rank':>4}  note")
     for r in doc["ratings"]:
         p = r["parts"]

@@ -16,11 +16,12 @@ def register_blueprints(app: Flask) -> None:
         feeds,
         health,
         metrics,
+        operator,
         pages,
         requestlog,
         subscribe,
     )
 
     for module in (requestlog, health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe,
-                   auth):
+                   auth, operator):
         app.register_blueprint(module.bp)

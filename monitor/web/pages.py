@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..app import LANGUAGES, db_session, state
+from ..rating.service import last_conclusive_scores
 from . import pages_charts, pages_format, security
 from .pages_data import (
     cache,
@@ -94,17 +95,25 @@ def reason_text(rating: dict[str, Any]) -> str:
     return rating.get("reason_text") or reason or ""
 
 
-def overview_rows(doc: dict[str, Any], before: dict[str, float | None]) -> list[dict[str, Any]]:
-    """One row per municipality: score, parts, rank and the change since last month."""
+def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
+                  last: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per municipality: score, parts, rank and the change since last month.
+
+    An inconclusive row carries the newest earlier conclusive score (`last`) and its day.
+    """
     rows = []
+    last = last or {}
     for r in doc.get("ratings", []):
         code = r["municipality"]["code"]
         old = before.get(code)
+        earlier = last.get(code) if r.get("score") is None else None
         rows.append({
             "code": code, "name": r["municipality"]["name"], "score": r.get("score"), "status": r.get("status"),
             "reason": reason_text(r) if r.get("score") is None else "", "rank": r.get("rank"),
             "change": r["score"] - old if r.get("score") is not None and old is not None else None,
             **{p: (r.get("parts", {}).get(p) or {}).get("score") for p in PARTS},
+            "last": ({"score": earlier["score"], "day": dt.date.fromisoformat(earlier["as_of"])}
+                     if earlier else None),
         })
     return rows
 
@@ -145,7 +154,10 @@ def overview_data(session: Any) -> tuple[dict[str, Any] | None, list[dict[str, A
     as_of = dt.date.fromisoformat(str(doc["as_of"]))
     before = cache().get_or_compute(("last_month", as_of, v["ratings"]),
                                     lambda: scores_last_month(session, as_of))
-    return doc, overview_rows(doc, before), v
+    last = (cache().get_or_compute(("last_conclusive", as_of, v["ratings"]),
+                                   lambda: last_conclusive_scores(session, as_of))
+            if any(r.get("score") is None for r in doc.get("ratings", [])) else {})
+    return doc, overview_rows(doc, before, last), v
 
 
 @bp.get("/")
@@ -236,10 +248,13 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     history = [(dt.date.fromisoformat(str(h["as_of"])), h.get("score")) for h in doc.get("history", [])]
     last = (as_of or dt.date.today()) - dt.timedelta(days=1)
     series = daily_calls(session, code, last - dt.timedelta(days=89), last)
-    cut = cutover_document(session, settings, dt.datetime.now(dt.UTC), v["cutover"])
+    from .auth import now as clock_now  # the app's clock (tests freeze it); auth imports this module
+
+    cut = cutover_document(session, settings, clock_now(), v["cutover"])
     cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
     english = locale_name() == "en"
-    hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain")}
+    hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain"),
+              "kind": h.get("kind"), "uuids": h.get("items", [])}
              for h in rating.get("hints", [])]
     return render_template(
         "pages/municipality.html", code=code, info=info, rating=rating, doc=doc, as_of=as_of,
@@ -248,7 +263,13 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         series=series, calls_chart=pages_charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
         agreements=doc.get("agreements", []), it_systems=doc.get("it_systems", []), price=doc.get("price"),
         cut=cut_row, hints=hints, reason=reason_text(rating) if rating else "",
+        last_conclusive=doc.get("last_conclusive"),
+        # A stored result without hints (method 2020.11 dropped them when inconclusive) must not
+        # say "nothing to do" above a table that marks agreements to close.
+        to_fix=any(a.get("redundant") or a.get("status") == "pending" for a in doc.get("agreements", []))
+        or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
+        planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
         redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
 
 
-from . import pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)
+from . import calendar, pages_cutover, pages_info, pages_status  # noqa: E402,F401  (they add their routes to bp)

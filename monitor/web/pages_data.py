@@ -25,6 +25,7 @@ from .. import notices as notices_seam
 from ..models import (
     Agreement,
     AgreementService,
+    CutoverAcknowledgement,
     CutoverTask,
     DailyCallCount,
     HourlyCallCount,
@@ -112,6 +113,8 @@ def _fingerprint_statement() -> Select[Any]:
         "hour": select(func.max(HourlyCallCount.hour)),
         "municipalities": select(func.sum(Municipality.population)),
         "tasks": select(func.max(CutoverTask.updated_at)),
+        "acks": select(func.max(CutoverAcknowledgement.id)),
+        "acks_ended": select(func.max(CutoverAcknowledgement.ended_at)),
         "updates": select(func.max(NoticeUpdate.id)),
         "update_count": select(func.count()).select_from(NoticeUpdate),
         "notices": select(func.max(Notice.updated_at)),
@@ -132,7 +135,8 @@ def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tupl
             row["agreement_count"], row["services"], row["day"], row["hour"], row["municipalities"])
     notices = (row["updates"], row["update_count"], row["notices"], row["notice_count"], row["polled"])
     minute = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
-    return {"ratings": data, "notices": notices, "cutover": (*data, row["tasks"], minute)}
+    return {"ratings": data, "notices": notices,
+            "cutover": (*data, row["tasks"], row["acks"], row["acks_ended"], minute)}
 
 
 def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],

@@ -9,7 +9,10 @@ from sqlalchemy import select
 
 from ..app import db_session, state
 from ..models import RatingRun
+from ..rating.method import VERSIONS
+from ..rating.service import planned_outages
 from .pages import bp
+from .pages_format import locale_name
 
 # The day the accessibility statement was last reviewed against the pages (WCAG 2.1 AA).
 ACCESSIBILITY_REVIEWED = dt.date(2020, 11, 20)
@@ -22,8 +25,11 @@ def method():  # type: ignore[no-untyped-def]
     newest = db_session().execute(
         select(RatingRun.as_of, RatingRun.method_version, RatingRun.computed_at)
         .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
+    english = locale_name() == "en"
+    versions = [{"version": v, "text": en if english else da} for v, da, en in VERSIONS]
     return render_template("pages/method.html", r=rating, w=rating.weights, newest=newest,
-                           price_half=rating.price_per_citizen / 2)
+                           price_half=rating.price_per_citizen / 2, versions=versions,
+                           outages=sorted(planned_outages(db_session(), state().settings), key=lambda o: o.start))
 
 
 @bp.get("/tilgaengelighed")

@@ -15,7 +15,8 @@ from ..models import CollectorRun, Delivery, HeldCallCount, ImportedFile, Notice
 from ..notify.outbox import queue_summary
 from ..privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ..users import recent_audit
-from .auth import operator_required
+from .auth import is_operator, operator_required
+from .auth import now as clock_now
 from .pages import bp
 from .pages_data import cache, components_document, cutover_document, notices_document, versions
 from .pages_format import locale_name
@@ -79,8 +80,9 @@ def driftsstatus():  # type: ignore[no-untyped-def]
 def cutover():  # type: ignore[no-untyped-def]
     """Traffic lights for every municipality after the data-centre move, red first."""
     session = db_session()
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now()
     v = versions(session, now)
+    signed_in = is_operator()
     key = ("page", "cutover", locale_name(), v["cutover"])
 
     def render() -> str:
@@ -91,6 +93,8 @@ def cutover():  # type: ignore[no-untyped-def]
         counts = {s: sum(1 for m in rows if m["status"] == s) for s in CUTOVER_ORDER}
         return render_template("pages/cutover.html", doc=doc, rows=rows, counts=counts, order=CUTOVER_ORDER)
 
+    if signed_in:  # an operator's page carries forms with a per-session CSRF token: never shared
+        return render()
     return cache().get_or_compute(key, render)
 
 
@@ -138,7 +142,8 @@ def service_health():  # type: ignore[no-untyped-def]
 AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
                  "sign_in_link": _l("bad om et link til at logge ind"),
                  "users.add": _l("tilføjede en driftsansvarlig"), "users.remove": _l("fjernede en driftsansvarlig"),
-                 "subscriber.lookup": _l("slog en abonnent op")}
+                 "subscriber.lookup": _l("slog en abonnent op"),
+                 "cutover.ack": _l("markerede en kommune som kendt på skiftesiden")}
 
 
 def audit_words(action: str) -> str:

@@ -1,0 +1,54 @@
+"""The one place an operator sees a person's address in full: looking a subscriber up.
+
+A POST (the address stays out of URLs, logs and browser history), for signed-in operators
+only, recorded in the audit trail with the address masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import func, select
+
+from .. import users
+from ..app import db_session, state
+from ..models import Delivery, Subscriber
+from ..notify.subscriptions import AddressError, normalise_email
+from ..privacy import mask_address
+from .auth import actor, now, operator_required
+
+bp = Blueprint("operator", __name__)
+RECENT_DELIVERIES = 10
+
+
+def lookup(address: str) -> dict[str, Any] | None:
+    """A subscriber's record and their deliveries, or None when the address is unknown."""
+    dbs = db_session()
+    sub = dbs.scalars(select(Subscriber).where(Subscriber.channel == "email", Subscriber.address == address)).first()
+    if sub is None:
+        return None
+    counts = dict(dbs.execute(select(Delivery.status, func.count()).where(Delivery.subscriber_id == sub.id)
+                              .group_by(Delivery.status)).all())
+    recent = dbs.scalars(select(Delivery).where(Delivery.subscriber_id == sub.id)
+                         .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(RECENT_DELIVERIES)).all()
+    return {"subscriber": sub, "components": sorted(s.component_slug for s in sub.subscriptions),
+            "counts": counts, "recent": recent}
+
+
+@bp.post("/drift/abonnent")
+@operator_required
+def subscriber_lookup() -> tuple[str, int]:
+    """Show the subscriber with the submitted address; the look-up is audited."""
+    text = request.form.get("email", "")[:320]
+    try:
+        address = normalise_email(text)
+    except AddressError:
+        return render_template("pages/subscriber.html", address=text, found=None, invalid=True,
+                               grace_days=state().settings.web.unsubscribe_grace_days), 400
+    found = lookup(address)
+    dbs = db_session()
+    users.audit(dbs, actor(), "subscriber.lookup", mask_address(address), now())
+    dbs.commit()
+    return render_template("pages/subscriber.html", address=address, found=found, invalid=False,
+                           grace_days=state().settings.web.unsubscribe_grace_days), 200

@@ -1,0 +1,111 @@
+"""Headless Chromium signs an operator in from the mailed link, end to end, and out again.
+Screenshots are kept in tests/artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor import create_app
+from monitor.settings import Settings
+from tests.auth_helpers import add_operator
+from tests.conftest import make_settings, need
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+OPERATOR = "drift@demo.invalid"
+MAIL_PATIENCE_SECONDS = 60  # waiting for the mail file to appear; not a speed claim
+
+
+@pytest.fixture
+def served(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, Settings]]:
+    from waitress.server import create_server
+
+    srv = create_server(lambda environ, start: app(environ, start), host="127.0.0.1", port=0, threads=4)
+    base = f"http://127.0.0.1:{srv.effective_port}"
+    settings = make_settings(tmp_path, sqlite_url, web={"base_url": base})
+    app = create_app(settings)
+    add_operator(app, OPERATOR)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield base, settings
+    srv.close()
+    thread.join(timeout=5)
+    app.extensions["monitor"].engine.dispose()
+
+
+@pytest.fixture
+def page(served):  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        need(f"headless Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def wait_for_link(outbox: Path) -> str:
+    """The sign-in link of the first mail in `outbox`, waiting for the file with a deadline."""
+    deadline = time.monotonic() + MAIL_PATIENCE_SECONDS
+    while not list(outbox.glob("*.eml")):
+        assert time.monotonic() < deadline, "no sign-in mail arrived"
+        time.sleep(0.1)
+    msg = email.message_from_bytes(sorted(outbox.glob("*.eml"))[0].read_bytes(), policy=email.policy.default)
+    assert msg["To"].addresses[0].addr_spec == OPERATOR
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(r"(https?://\S+/login/\S+)", text)
+    assert found, text
+    return found.group(1)
+
+
+def test_an_operator_signs_in_with_chromium_from_the_mailed_link(served, page) -> None:  # type: ignore[no-untyped-def]
+    base, settings = served
+    page.goto(base + "/drift")
+    assert page.url == base + "/login"
+    page.fill("#email", OPERATOR)
+    page.screenshot(path=str(ARTIFACTS / "login.png"), full_page=True)
+    page.click("form button[type=submit]")
+    assert page.locator("h1").inner_text() == "Tjek din indbakke"
+
+    link = wait_for_link(settings.path(settings.mail.outbox_dir))
+    page.goto(link)
+    assert "d…t@demo.invalid" in page.locator("main").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "login-link.png"), full_page=True)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(base + "/drift")
+    assert page.locator("h1").inner_text() == "Drift af tjenesten"
+    assert "loggede ind" in page.locator("#revision ~ .table-wrap").inner_text()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    page.screenshot(path=str(ARTIFACTS / "drift-signed-in.png"), full_page=True)
+
+    page.click("form.signout button")
+    page.wait_for_url(re.compile(r".*/login\?signed_out=1$"))
+    assert "Du er logget ud." in page.locator("main").inner_text()
+    page.goto(base + "/drift")
+    assert page.url == base + "/login"
+
+    assert page.errors == []  # type: ignore[attr-defined]  # the CSP let every page work
+
+    page.goto(link)
+    assert page.locator("h1").inner_text() == "Linket er allerede brugt"
+    page.screenshot(path=str(ARTIFACTS / "login-link-used.png"), full_page=True)
+    assert page.errors == ["Failed to load resource: the server responded with a status of 410 (GONE)"]  # type: ignore[attr-defined]
