@@ -1,14 +1,21 @@
-"""Benchmark: importing call counts, against two baselines measured in the same run.
+"""Benchmark: importing call counts, against the floor, measured in the same run.
 
-(a) the floor: csv.reader + executemany into a bare table, no checks at all;
-(b) what a data analyst would reach for: pandas read_csv + to_sql, no checks either;
-(c) `monitor import calls`: every check, the ledger, upserts into the real tables.
+(a) the floor, the least a database needs to take the same rows: on SQLite csv.reader +
+    executemany into a bare table, on PostgreSQL psycopg COPY of the file into a bare table;
+    no checks, no keys, no indexes;
+(b) (with --pandas) what a data analyst would reach for: pandas read_csv + to_sql, no checks;
+(c) `monitor import calls`: every check, the ledger, the counters, the keys, the foreign key,
+    into a fresh database ("new buckets"), then (c2) a second file changing every value of
+    the same buckets ("every bucket replaced").
 
 Each is run on SQLite and on PostgreSQL, on a daily file of --rows rows (default 1,000,000)
 and on an hourly file of --hourly-rows rows (default 100,000: the whole country's day).
-(c) also runs a second time with every value changed (the upsert replacing buckets).
+The cases run in turns, --repeat times (default 3), each (c) on a database of its own, and
+the table gives the median of each: the load of a shared machine falls on all of them alike.
+--options measures, on PostgreSQL, the server-side ways of writing the same checked rows.
 
-    .venv/bin/python bench/import_calls.py [--rows N] [--hourly-rows N] [--databases sqlite,postgresql]
+    .venv/bin/python bench/import_calls.py [--rows N] [--hourly-rows N] [--repeat 3]
+        [--databases sqlite,postgresql] [--pandas] [--options]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import os
 import platform
 import random
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, text
 
@@ -110,7 +119,7 @@ def add_agreements(engine: Engine, agreements: list[str]) -> None:
 
 
 def floor(url: str, path: Path) -> float:
-    """(a) csv.reader + executemany into a bare table, no checks."""
+    """(a) the same rows into a bare table, no checks: executemany on SQLite, COPY on PostgreSQL."""
     start = time.perf_counter()
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
@@ -130,10 +139,10 @@ def floor(url: str, path: Path) -> float:
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
         conn.execute("CREATE TABLE bare (period_start TEXT, agreement_uuid TEXT, calls BIGINT, errors BIGINT)")
-        with path.open(newline="", encoding="utf-8") as fh, conn.cursor() as cur:
-            reader = csv.reader(fh)
-            next(reader)
-            cur.executemany("INSERT INTO bare VALUES (%s, %s, %s, %s)", reader)
+        with path.open("rb") as fh, conn.cursor() as cur, \
+                cur.copy("COPY bare FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            while block := fh.read(1 << 20):
+                copy.write(block)
         conn.commit()
         elapsed = time.perf_counter() - start
         conn.execute("DROP TABLE bare")
@@ -178,9 +187,56 @@ def machine() -> str:
             f"SQLite {sqlite_version}, {pg}")
 
 
-def ratio(seconds: float, baseline: float | None) -> float | None:
-    """`seconds` as a multiple of `baseline`, or None when there is no baseline."""
-    return seconds / baseline if baseline else None
+def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float]]:
+    """Server-side ways of writing the same checked daily rows on PostgreSQL, each rolled back after timing."""
+    from monitor.collectors import loaders, records
+    from monitor.collectors.parsing import open_table
+    from monitor.db import session_factory
+
+    table = open_table(path.read_bytes(), records.CALLS_REQUIRED, records.CALLS_OPTIONAL)
+    parsed = records.parse_calls(table)
+    with session_factory(engine)() as session:
+        daily, _, _ = loaders.split_counts(parsed, loaders.agreement_ids(session))
+    by_key = loaders._daily_text(daily)
+    by_day = sorted(by_key, key=lambda line: line.split("\t", 2)[1])  # the file's order: day by day
+    cols = "agreement_id, day, calls, errors"
+    stage = ("CREATE TEMP TABLE stage (agreement_id integer, day date, calls bigint, errors bigint) "
+             "ON COMMIT DROP")
+    upsert = (f"INSERT INTO daily_calls ({cols}) SELECT {cols} FROM stage ON CONFLICT (agreement_id, day) "
+              "DO UPDATE SET calls = EXCLUDED.calls, errors = EXCLUDED.errors "
+              "WHERE daily_calls.calls IS DISTINCT FROM EXCLUDED.calls "
+              "OR daily_calls.errors IS DISTINCT FROM EXCLUDED.errors")
+
+    def staged(lines: list[str], then: str) -> Callable[[Any], None]:
+        def run(cur: Any) -> None:
+            cur.execute(stage)
+            loaders._copy(cur, "stage", cols, lines)
+            cur.execute(then)
+        return run
+
+    def straight(lines: list[str]) -> Callable[[Any], None]:
+        return lambda cur: loaders._copy(cur, "daily_calls", cols, lines)
+
+    options: dict[str, Callable[[Any], None]] = {
+        "staging table + INSERT … ON CONFLICT DO UPDATE (the previous path), key order": staged(by_key, upsert),
+        "staging table + INSERT … SELECT without a conflict target, key order":
+            staged(by_key, f"INSERT INTO daily_calls ({cols}) SELECT {cols} FROM stage"),
+        "COPY straight into daily_calls, file order (day by day)": straight(by_day),
+        "COPY straight into daily_calls, key order (the new path for new buckets)": straight(by_key),
+    }
+    times: dict[str, list[float]] = {name: [] for name in options}
+    raw = engine.raw_connection()
+    try:
+        for _ in range(repeat):
+            for name, option in options.items():
+                with raw.cursor() as cur:  # type: ignore[attr-defined]
+                    start = time.perf_counter()
+                    option(cur)
+                    times[name].append(time.perf_counter() - start)
+                raw.rollback()
+    finally:
+        raw.close()
+    return [(name, statistics.median(t)) for name, t in times.items()]
 
 
 def main() -> None:
@@ -188,6 +244,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the daily file (default 1,000,000)")
     parser.add_argument("--hourly-rows", type=int, default=100_000, help="rows of the hourly file (default 100,000)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each case, taken in turns (default 3)")
+    parser.add_argument("--pandas", action="store_true", help="also time pandas read_csv + to_sql")
+    parser.add_argument("--options", action="store_true", help="time the server-side write options (PostgreSQL)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     which = [d.strip() for d in args.databases.split(",") if d.strip()]
@@ -196,7 +255,8 @@ def main() -> None:
     daily_agreements = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(max(1, args.rows // 365))]
     hourly_agreements = [str(uuid.UUID(int=rng.getrandbits(128), version=4))
                          for _ in range(max(1, args.hourly_rows // 24))]
-    results: list[tuple[str, str, float, float, float | None]] = []  # (file, case, s, × (a), × (b))
+    results: list[tuple[str, str, list[float], list[float]]] = []  # (file, case, runs, runs ÷ the run's floor)
+    option_rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp_name, databases(which, Path(tmp_name)) as fresh:
         tmp = Path(tmp_name)
         files = {"daily": (tmp / "calls-daily.csv", daily_agreements, args.rows, False),
@@ -205,28 +265,49 @@ def main() -> None:
             write_calls(path, agreements, rows, hourly, args.seed)
             changed = path.with_name(path.stem + "-changed.csv")
             write_calls(changed, agreements, rows, hourly, args.seed + 1)
+            name = f"{label} {rows:,} rows"
             for db in which:
-                print(f"{label} file, {rows:,} rows, {db} …", file=sys.stderr, flush=True)
-                engine, url = fresh[db]()
-                add_agreements(engine, agreements)
-                a = floor(url, path)
-                b = pandas_to_sql(url, path) if label == "daily" else None
-                c = monitor_import(engine, path)
-                c2 = monitor_import(engine, changed)
-                name = f"{label} {rows:,} rows"
-                results.append((name, f"{db}: (a) csv.reader + executemany, bare table", a, 1.0, ratio(a, b)))
-                if b is not None:
-                    results.append((name, f"{db}: (b) pandas read_csv + to_sql", b, b / a, 1.0))
-                results.append((name, f"{db}: (c) monitor import calls, new buckets", c, c / a, ratio(c, b)))
-                results.append((name, f"{db}: (c) again, every bucket replaced", c2, c2 / a, ratio(c2, b)))
-    print(f"machine: {machine()}")
+                runs: dict[str, list[float]] = {}
+                for run in range(args.repeat):
+                    print(f"{name}, {db}, run {run + 1} of {args.repeat} …", file=sys.stderr, flush=True)
+                    engine, url = fresh[db]()
+                    add_agreements(engine, agreements)
+                    a = floor(url, path)
+                    timed = {"(a) floor: " + ("csv.reader + executemany" if db == "sqlite" else "psycopg COPY")
+                             + ", bare table": a}
+                    if args.pandas and label == "daily":
+                        timed["(b) pandas read_csv + to_sql"] = pandas_to_sql(url, path)
+                    timed["(c) monitor import calls, new buckets"] = monitor_import(engine, path)
+                    timed["(c2) again, every bucket replaced"] = monitor_import(engine, changed)
+                    if args.options and db == "postgresql" and label == "daily" and run == 0:
+                        with engine.begin() as conn:
+                            conn.execute(text("TRUNCATE daily_calls"))
+                        option_rows = pg_options(engine, path, args.repeat)
+                    engine.dispose()
+                    for case, seconds in timed.items():
+                        runs.setdefault(case, []).append(seconds)
+                    print("  " + "; ".join(f"{case} {seconds:.2f} s ({seconds / a:.2f}×)"
+                                           for case, seconds in timed.items()), file=sys.stderr, flush=True)
+                    for option, seconds in option_rows if run == 0 else ():
+                        print(f"  option: {option} {seconds:.2f} s", file=sys.stderr, flush=True)
+                floors = runs[next(iter(runs))]
+                for case, seconds in runs.items():
+                    results.append((name, f"{db}: {case}", seconds,
+                                    [s / f for s, f in zip(seconds, floors, strict=True)]))
+    print(f"machine: {machine()}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print()
-    print("| file | case | seconds | × (a) | × (b) |")
-    print("|---|---|---:|---:|---:|")
-    for name, case, seconds, to_a, to_b in results:
-        shown_b = "" if to_b is None else f"{to_b:.2f}"
-        print(f"| {name} | {case} | {seconds:.2f} | {to_a:.2f} | {shown_b} |")
+    print(f"| file | case | median s | × (a), median of {args.repeat} runs | × (a), each run |")
+    print("|---|---|---:|---:|---|")
+    for name, case, seconds, ratios in results:
+        each = " · ".join(f"{r:.2f}" for r in ratios)
+        print(f"| {name} | {case} | {statistics.median(seconds):.2f} | {statistics.median(ratios):.2f} | {each} |")
+    if option_rows:
+        print()
+        print("| PostgreSQL, the daily file's checked rows into an empty daily_calls | median s |")
+        print("|---|---:|")
+        for option, seconds in option_rows:
+            print(f"| {option} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -27,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import record
+from .collectors.inboxwatch import InboxWatcher, Wake
 from .db import engine_for, utcnow
 from .models import SchedulerLock
 from .settings import Settings
@@ -92,6 +100,34 @@ def run_job(job: Job, engine: Engine, settings: Settings) -> None:
             record.increment(session, "scheduler_job_runs_total", {"job": job.id, "outcome": outcome})
     except Exception:
         log.exception("could not record the run of job %s", job.id)
+
+
+def watch_inbox(sched: BackgroundScheduler, settings: Settings, job_id: str = "calls") -> InboxWatcher | None:
+    """Run the inbox job as soon as a call file lands (its interval stays as the fallback poll)."""
+    if sched.get_job(job_id) is None:
+        return None
+
+    def run_now() -> None:
+        try:
+            sched.modify_job(job_id, next_run_time=dt.datetime.now(dt.UTC))
+        except Exception:  # stopping meanwhile: the next start polls the inbox at once anyway
+            log.debug("could not wake the %s job", job_id, exc_info=True)
+
+    wake = Wake(run_now)
+
+    def listen(event: JobEvent) -> None:
+        if event.job_id != job_id:
+            return
+        if event.code == EVENT_JOB_SUBMITTED:
+            wake.pass_started()
+        elif event.code == EVENT_JOB_MAX_INSTANCES:  # woken while a pass ran: one more after it
+            wake.file_landed()
+        else:
+            wake.pass_ended()
+
+    sched.add_listener(listen, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    watcher = InboxWatcher(settings.path(settings.collectors.calls.inbox), wake)
+    return watcher if watcher.start() else None
 
 
 class Lock:
@@ -178,6 +214,7 @@ class Runner:
         self.poll_seconds = poll_seconds or settings.scheduler.heartbeat_seconds
         self.stopping = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
+        self.watcher: InboxWatcher | None = None
 
     def _start_jobs(self) -> None:
         sched = BackgroundScheduler(timezone=TZ, job_defaults={
@@ -189,9 +226,13 @@ class Runner:
                           **first)
         sched.start()
         self.scheduler = sched
+        self.watcher = watch_inbox(sched, self.settings)
         log.info("scheduler running %d jobs as %s", len(sched.get_jobs()), self.lock.holder)
 
     def _stop_jobs(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None

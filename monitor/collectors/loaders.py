@@ -1,9 +1,12 @@
 """Writing checked records to the database in bulk, inside the caller's transaction.
 
 Call counts never become ORM objects: on SQLite they go in through one ``executemany`` of
-``INSERT … ON CONFLICT DO UPDATE``; on PostgreSQL through ``COPY`` into a temporary staging
-table and one set-based upsert. Both skip rows whose stored value is already the same, so a
-corrected file rewrites only what changed.
+``INSERT … ON CONFLICT DO UPDATE``; on PostgreSQL through ``COPY``. When no stored count lies in
+the file's range of periods (the usual case: yesterday's daily file, the last hour's hourly
+file), every bucket is new and ``COPY`` writes straight into the table; otherwise it goes into
+a temporary staging table and one set-based upsert. Both skip rows whose stored value is
+already the same, so a corrected file rewrites only what changed. The foreign key, the keys
+and the checks are the same on both paths, and both run inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -135,12 +138,16 @@ def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
     assert dbapi is not None
     with dbapi.cursor() as cur:
         if daily:
+            span = (min(row[1] for row in daily), max(row[1] for row in daily))
             _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
-                              ("integer", "date", "bigint", "bigint"), ("agreement_id", "day"), _daily_text(daily))
+                              ("integer", "date", "bigint", "bigint"), ("agreement_id", "day"), _daily_text(daily),
+                              "day", span)
         if hourly:
+            first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
+                           for h in (min(row[1] for row in hourly), max(row[1] for row in hourly)))
             _copy_then_upsert(cur, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"),
                               ("integer", "timestamp", "date", "bigint", "bigint"), ("agreement_id", "hour"),
-                              _hourly_text(hourly))
+                              _hourly_text(hourly), "hour", (first, last))
 
 
 NULL = r"\N"
@@ -162,20 +169,53 @@ def _hourly_text(rows: list[HourlyRow]) -> list[str]:
 
 
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      lines: list[str]) -> None:
-    stage = f"import_{table}"
+                      lines: list[str], period: str, span: tuple[Any, Any]) -> None:
     cols = ", ".join(columns)
+    if _copy_if_all_new(cur, table, cols, lines, period, span):
+        return
+    stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
                 " ON COMMIT DROP")
-    with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-        for start in range(0, len(lines), COPY_CHUNK_ROWS):
-            copy.write("".join(lines[start:start + COPY_CHUNK_ROWS]))
+    _copy(cur, stage, cols, lines)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
                 f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
                 f"WHERE {table}.calls IS DISTINCT FROM EXCLUDED.calls "
                 f"OR {table}.errors IS DISTINCT FROM EXCLUDED.errors")
     cur.execute(f"DROP TABLE {stage}")
+
+
+def _copy(cur: Any, table: str, cols: str, lines: list[str]) -> None:
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        for start in range(0, len(lines), COPY_CHUNK_ROWS):
+            copy.write("".join(lines[start:start + COPY_CHUNK_ROWS]))
+
+
+def _stored_between(cur: Any, table: str, period: str, span: tuple[Any, Any]) -> bool:
+    """Whether `table` holds any count from span[0] to span[1] (one probe of the period's index)."""
+    cur.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {period} BETWEEN %s AND %s)", span)
+    return bool(cur.fetchone()[0])
+
+
+def _copy_if_all_new(cur: Any, table: str, cols: str, lines: list[str], period: str, span: tuple[Any, Any]) -> bool:
+    """COPY straight into `table` when no stored count lies in the file's periods; False when one does.
+
+    The range probe is one look-up in the period's index. A writer that commits counts of the
+    same periods meanwhile makes the COPY fail on the primary key: the savepoint takes it back
+    and the caller upserts instead, so the outcome is the same either way.
+    """
+    from psycopg.errors import UniqueViolation  # psycopg is installed with PostgreSQL only
+
+    if _stored_between(cur, table, period, span):
+        return False
+    cur.execute("SAVEPOINT import_copy")
+    try:
+        _copy(cur, table, cols, lines)
+    except UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT import_copy")
+        return False
+    cur.execute("RELEASE SAVEPOINT import_copy")
+    return True
 
 
 def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.datetime) -> None:

@@ -2,8 +2,8 @@
 
 Call rows are summed in the database (GROUP BY agreement); Python only sees one row per
 agreement. A day's calls for an agreement are its daily count when one exists, else the sum
-of its hourly counts with that Copenhagen day: the hourly query skips every (agreement, day)
-that has a daily count, so the two are never added.
+of its hourly counts with that Copenhagen day: the hourly query sums the hours of each
+(agreement, day) and skips those that have a daily count, so the two are never added.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Agreement, AgreementService, DailyCallCount, HourlyCallCount, ItSystem, Municipality
@@ -65,20 +65,11 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
               municipality_code: str | None = None) -> dict[int, CallSums]:
     """Per agreement id: calls in the window and in the redundant_after_days before as_of."""
     start, window_start, recent_start, end = _span(as_of, params)
+    agreements = (None if municipality_code is None
+                  else select(Agreement.id).where(Agreement.municipality_code == municipality_code))
     sums: dict[int, CallSums] = {}
-    for table, skip_daily in ((DAILY, False), (HOURLY, True)):
-        calls = table.c.calls
-        q = (select(table.c.agreement_id,
-                    func.sum(case((table.c.day >= window_start, calls), else_=0)),
-                    func.sum(case((table.c.day >= recent_start, calls), else_=0)))
-             .where(table.c.day.between(start, end))
-             .group_by(table.c.agreement_id))
-        if skip_daily:
-            q = q.where(~exists().where(DAILY.c.agreement_id == table.c.agreement_id,
-                                        DAILY.c.day == table.c.day))
-        if municipality_code is not None:
-            ids = select(Agreement.id).where(Agreement.municipality_code == municipality_code)
-            q = q.where(table.c.agreement_id.in_(ids))
+    for q in (_daily_sums(start, window_start, recent_start, end, agreements),
+              _hourly_sums(start, window_start, recent_start, end, agreements)):
         rows = session.connection().execute(q).all()
         if not sums:  # the daily sums (the bulk): no merging needed
             sums = {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
@@ -88,6 +79,34 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
             old = sums.get(agreement_id, CallSums())
             sums[agreement_id] = CallSums(old.window + int(in_window or 0), old.recent + int(recent or 0))
     return sums
+
+
+def _daily_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, end: dt.date,
+                agreements: Select | None) -> Select:
+    calls = DAILY.c.calls
+    q = (select(DAILY.c.agreement_id,
+                func.sum(case((DAILY.c.day >= window_start, calls), else_=0)),
+                func.sum(case((DAILY.c.day >= recent_start, calls), else_=0)))
+         .where(DAILY.c.day.between(start, end))
+         .group_by(DAILY.c.agreement_id))
+    return q if agreements is None else q.where(DAILY.c.agreement_id.in_(agreements))
+
+
+def _hourly_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, end: dt.date,
+                 agreements: Select | None) -> Select:
+    # The hours are summed per (agreement, day) first, so the daily table is asked once per
+    # agreement-day (is there a daily count?) instead of once per hour: about 18 times fewer.
+    per_day = (select(HOURLY.c.agreement_id, HOURLY.c.day, func.sum(HOURLY.c.calls).label("calls"))
+               .where(HOURLY.c.day.between(start, end))
+               .group_by(HOURLY.c.agreement_id, HOURLY.c.day))
+    if agreements is not None:
+        per_day = per_day.where(HOURLY.c.agreement_id.in_(agreements))
+    h = per_day.subquery()
+    return (select(h.c.agreement_id,
+                   func.sum(case((h.c.day >= window_start, h.c.calls), else_=0)),
+                   func.sum(case((h.c.day >= recent_start, h.c.calls), else_=0)))
+            .where(~exists().where(DAILY.c.agreement_id == h.c.agreement_id, DAILY.c.day == h.c.day))
+            .group_by(h.c.agreement_id))
 
 
 def missing_days(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:

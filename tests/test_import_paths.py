@@ -1,0 +1,116 @@
+"""The two ways call counts reach their tables give the same rows, and either is all or nothing.
+
+On PostgreSQL a file whose periods hold no stored count yet is copied straight into the
+table; any other file goes through a staging table and an upsert. On SQLite there is one
+path. The tests run on both databases and check the rows, not the path's timing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from import_helpers import A1, A2, AGREEMENTS, load, rows, snapshot
+
+from monitor.collectors import importer, loaders
+
+HEADER = "period_start,agreement_uuid,calls,errors\n"
+LATER = dt.datetime(2020, 11, 29, 9, 0, tzinfo=dt.UTC)
+
+
+def calls_file(days: range, hours: range, calls: int) -> str:
+    """Daily counts of A1 and A2 for November `days`, hourly counts of A1 for `hours` from 27 November 00 UTC."""
+    start = dt.datetime(2020, 11, 27, tzinfo=dt.UTC)
+    lines = [f"2020-11-{d:02d},{a},{calls + d},{d % 3 or ''}\n" for d in days for a in (A1, A2)]
+    lines += [f"{(start + dt.timedelta(hours=h)).isoformat()},{A1},{calls + h},{h % 2}\n" for h in hours]
+    return HEADER + "".join(lines)
+
+
+def stored(engine) -> tuple[list[tuple], list[tuple]]:
+    """Daily and hourly rows as (agreement uuid, period text, calls, errors), sorted."""
+    daily = rows(engine, "SELECT a.uuid, d.day, d.calls, d.errors FROM daily_calls d "
+                         "JOIN agreements a ON a.id = d.agreement_id")
+    hourly = rows(engine, "SELECT a.uuid, h.hour, h.day, h.calls, h.errors FROM hourly_calls h "
+                          "JOIN agreements a ON a.id = h.agreement_id")
+    return (sorted((u, str(d), c, e) for u, d, c, e in daily),
+            sorted((u, str(h)[:19], str(d), c, e) for u, h, d, c, e in hourly))
+
+
+@pytest.fixture
+def agreements(engine, now):
+    assert load(engine, "agreements", AGREEMENTS, now).outcome == "imported"
+
+
+@pytest.fixture
+def paths(monkeypatch) -> list[bool]:
+    """Records, per table written on PostgreSQL, whether the COPY went straight into it."""
+    taken: list[bool] = []
+    real = loaders._copy_if_all_new
+
+    def spy(*args):
+        taken.append(real(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(loaders, "_copy_if_all_new", spy)
+    return taken
+
+
+def expected(days: range, hours: range, calls: int) -> tuple[list[tuple], list[tuple]]:
+    """The rows `calls_file(days, hours, calls)` describes, in the shape of `stored`."""
+    start = dt.datetime(2020, 11, 27)
+    cph = dt.timedelta(hours=1)  # Copenhagen is UTC+1 in November
+    daily = sorted((a, f"2020-11-{d:02d}", calls + d, (d % 3) or None) for d in days for a in (A1, A2))
+    hourly = sorted((A1, str(start + dt.timedelta(hours=h)), str((start + dt.timedelta(hours=h) + cph).date()),
+                     calls + h, h % 2) for h in hours)
+    return daily, hourly
+
+
+def test_a_file_of_new_periods_stores_exactly_its_counts(engine, agreements, now, paths):
+    result = load(engine, "calls", calls_file(range(1, 21), range(48), 100), now)
+    assert result.outcome == "imported", result.report()
+    assert stored(engine) == expected(range(1, 21), range(48), 100)
+    if engine.dialect.name == "postgresql":
+        assert paths == [True, True]  # daily and hourly both copied straight into their tables
+
+
+def test_a_file_over_stored_periods_replaces_them_and_adds_the_new_ones_as_a_fresh_import_would(
+        engine, agreements, now, paths):
+    assert load(engine, "calls", calls_file(range(1, 11), range(24), 5), now).outcome == "imported"
+    result = load(engine, "calls", calls_file(range(6, 21), range(12, 48), 100), LATER)
+    assert result.outcome == "imported", result.report()
+    old_daily, old_hourly = expected(range(1, 6), range(12), 5)
+    new_daily, new_hourly = expected(range(6, 21), range(12, 48), 100)
+    assert stored(engine) == (sorted(old_daily + new_daily), sorted(old_hourly + new_hourly))
+    if engine.dialect.name == "postgresql":
+        assert paths == [True, True, False, False]  # the second file went through the upsert
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_count_stored_unseen_by_the_probe_sends_the_copy_back_to_the_upsert_with_the_same_result(
+        engine, agreements, now, paths, monkeypatch):
+    # As when another import commits counts of the same periods between the probe and the COPY.
+    assert load(engine, "calls", calls_file(range(10, 12), range(0), 5), now).outcome == "imported"
+    monkeypatch.setattr(loaders, "_stored_between", lambda *args: False)
+    result = load(engine, "calls", calls_file(range(1, 21), range(0), 100), LATER)
+    assert result.outcome == "imported", result.report()
+    assert stored(engine) == expected(range(1, 21), range(0), 100)
+    assert paths == [True, False]
+
+
+def test_a_failure_after_the_counts_were_written_leaves_nothing_of_the_file(engine, agreements, now, paths,
+                                                                           monkeypatch):
+    real = loaders.store_counts
+
+    def write_then_fail(session, daily, hourly):
+        real(session, daily, hourly)
+        assert session.connection().exec_driver_sql("SELECT count(*) FROM hourly_calls").scalar() == 48
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(loaders, "store_counts", write_then_fail)
+    before = snapshot(engine)
+    result = importer._safe_import(engine, "calls", "calls.csv", calls_file(range(1, 21), range(48), 1).encode(), now)
+    assert result.outcome == "failed"
+    assert snapshot(engine) == before
+    if engine.dialect.name == "postgresql":
+        assert paths == [True, True]  # the rows had gone straight into the tables, and were taken back
