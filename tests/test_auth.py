@@ -236,3 +236,18 @@ def test_the_demo_adds_its_operator_and_says_how_to_sign_in(tmp_path, sqlite_url
     with Session(ctx.engine) as session:
         assert [u.email for u in session.scalars(select(User))] == ["drift@demo.invalid"]
     ctx.close()
+
+
+def test_the_rate_limit_storage_comes_from_config_toml_or_the_environment(tmp_path, sqlite_url) -> None:
+    from monitor.settings import ConfigError, from_mapping
+
+    shared = {"web": {"ratelimit_storage": "redis://127.0.0.1:6379/0"}}
+    assert from_mapping(shared, environ={}).web.ratelimit_storage == "redis://127.0.0.1:6379/0"
+    assert from_mapping({}, environ={}).web.ratelimit_storage == "memory://"
+    from_env = from_mapping({}, environ={"MONITOR_RATELIMIT_STORAGE": "redis://cache.example.dk:6380/2"})
+    assert from_env.web.ratelimit_storage == "redis://cache.example.dk:6380/2"
+    with pytest.raises(ConfigError, match=r"^web\.ratelimit_storage: expected a storage URI"):
+        from_mapping({"web": {"ratelimit_storage": "localhost:6379"}}, environ={})
+    app = create_app(make_settings(tmp_path, sqlite_url, web={"ratelimit_storage": "memory://"}))
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    app.extensions["monitor"].engine.dispose()

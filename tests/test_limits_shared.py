@@ -32,7 +32,7 @@ def redis_db() -> int:
     db = random.randint(8, 15)
     try:
         client = redis.Redis(REDIS_HOST, REDIS_PORT, db=db, socket_connect_timeout=3)
-        keys = list(client.scan_iter("LIMITER*"))
+        keys = list(client.scan_iter("*LIMITER*"))
         if keys:
             client.delete(*keys)
         client.close()
@@ -97,7 +97,7 @@ def test_fifty_subscribe_posts_from_one_client_to_four_workers_get_exactly_the_l
         import redis
 
         client = redis.Redis(REDIS_HOST, REDIS_PORT, db=db)
-        keys = list(client.scan_iter("LIMITER*"))
+        keys = list(client.scan_iter("*LIMITER*"))
         if keys:
             client.delete(*keys)
         client.close()
