@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import urllib.parse
@@ -10,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import time_machine
 
 from monitor import create_app
 from monitor.collectors.notices import poll_all
@@ -18,7 +18,6 @@ from monitor.db import make_engine
 from monitor.demo import CPH, load_demo
 from monitor.rating.service import store_snapshot
 from tests.conftest import make_settings
-from tests.pages_helpers import DEMO_NOW
 from tests.prometheus_helpers import running_prometheus, served
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
@@ -98,15 +97,14 @@ def demo_app(tmp_path: Path, sqlite_url: str) -> Iterator[str]:
     feed = tmp_path / "demo-status.rss"
     settings = make_settings(tmp_path, sqlite_url, demo={"feed_path": str(feed)},
                              notices={"sources": [{"name": "Demo", "url": str(feed), "kind": "feed"}]})
-    now = DEMO_NOW  # the app reads the clock: it runs at this time (time-machine); Prometheus needs no date
+    now = dt.datetime.now(dt.UTC)  # the real time: the demo's window must be recent for Prometheus
     engine = make_engine(sqlite_url)
-    with time_machine.travel(now, tick=True):
-        load_demo(engine, settings, seed=1, size="small", now=now)
-        store_snapshot(engine, settings, now.astimezone(CPH).date(), now=now)
-        poll_all(engine, settings, now=now)
-        engine.dispose()
-        with served(create_app(settings)) as address:
-            yield address
+    load_demo(engine, settings, seed=1, size="small", now=now)
+    store_snapshot(engine, settings, now.astimezone(CPH).date(), now=now)
+    poll_all(engine, settings, now=now)
+    engine.dispose()
+    with served(create_app(settings)) as address:
+        yield address
 
 
 @pytest.fixture
