@@ -26,7 +26,8 @@ from .. import record
 from ..db import UTCDateTime, session_factory, utcnow
 from ..models import Component, Delivery, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
-from .mail import notice_message
+from .mail import Rendered, message_id, notice_mail, subscriber_links
+from .mailqueue import send_due_mails
 from .subscriptions import is_active, purge_unsubscribed
 from .transport import FileMailer, PermanentError, SmtpMailer, open_mailer
 from .webhook import WebhookSender
@@ -188,6 +189,7 @@ def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Set
                sessions: sessionmaker[Session], now: dt.datetime, report: DeliveryReport,
                webhook: WebhookSender, outcomes: Counter[tuple[str, str]]) -> None:
     smtp_down: BaseException | None = None
+    rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language), links filled in per mail
     with mailer:
         for delivery_id, channel, sub, notice, upd, components in work:
             error: BaseException | None = None
@@ -200,7 +202,12 @@ def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Set
                 error = smtp_down  # don't wait for a dead server once per mail
             else:
                 try:
-                    mailer.send(notice_message(settings, secret, sub, notice, upd, components, delivery_id))
+                    key = (upd.id, sub.language)
+                    if key not in rendered:
+                        rendered[key] = notice_mail(settings, sub.language, notice, upd, components)
+                    mailer.send(rendered[key].message(
+                        sub.address, subscriber_links(settings, secret, sub),
+                        message_id(settings, f"delivery-{delivery_id}.update-{upd.id}"), now=now))
                 except SMTP_DOWN as exc:
                     error = smtp_down = exc
                 except Exception as exc:
@@ -216,6 +223,28 @@ def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
     return secret_key(settings, sessions)
 
 
+SERVE_BASE_URL = "serve_base_url"  # meta key: where `monitor serve` last listened
+
+
+def with_link_base(settings: Settings, sessions: sessionmaker[Session]) -> Settings:
+    """Settings whose `[web] base_url` is set: the configured one, else where `monitor serve` listens.
+
+    `monitor serve` records its address in the database at start, so `monitor notify` and
+    `monitor scheduler` on the same database link to it too.
+    """
+    if settings.web.base_url:
+        return settings
+    import dataclasses
+
+    from ..models import Meta
+
+    with sessions() as session:
+        row = session.get(Meta, SERVE_BASE_URL)
+    if row is None or not isinstance(row.value, str):
+        return settings
+    return dataclasses.replace(settings, web=dataclasses.replace(settings.web, base_url=row.value))
+
+
 def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = None,
                 webhook: WebhookSender | None = None) -> DeliveryReport:
     """Send every delivery that is due, once; the scheduler calls it every ~30 s. Never raises."""
@@ -229,6 +258,10 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
         with sessions() as session, session.begin():
             run = record.start_run(session, "notify", now=now)
         secret = _secret(settings, sessions)
+        settings = with_link_base(settings, sessions)
+        mails = send_due_mails(sessions, settings, secret, now)
+        report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
+        report.cancelled, report.failures = mails.cancelled, list(mails.failures)
         seen: set[int] = set()
         while ids := [i for i in _claim(sessions, now) if i not in seen]:
             seen.update(ids)
