@@ -93,6 +93,25 @@ def base_url(settings: Settings) -> str:
     return (settings.web.base_url or DEFAULT_BASE_URL).rstrip("/")
 
 
+def serve_links(settings: Settings, host: str, port: int) -> tuple[Settings, str | None]:
+    """Settings whose links follow `monitor serve --host H --port P` when `[web] base_url` is unset,
+    and a one-line warning when it is set to another origin than the one served."""
+    import dataclasses
+    import socket
+    from urllib.parse import urlsplit
+
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    served = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    if not settings.web.base_url:
+        return dataclasses.replace(settings, web=dataclasses.replace(settings.web, base_url=served)), None
+    configured = urlsplit(settings.web.base_url)
+    default_port = {"http": 80, "https": 443}.get(configured.scheme)
+    if (configured.scheme, configured.hostname, configured.port or default_port) == ("http", host, port):
+        return settings, None
+    return settings, (f"warning: links in mails and feeds point at [web] base_url {settings.web.base_url}, "
+                      f"not at {served} where this serves (right behind a proxy; otherwise unset base_url)")
+
+
 def subscriber_links(settings: Settings, secret: str, subscriber: Subscriber) -> dict[str, str]:
     """The manage and one-click unsubscribe links of `subscriber`."""
     root = base_url(settings)

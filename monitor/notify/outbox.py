@@ -226,6 +226,21 @@ def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
 SERVE_BASE_URL = "serve_base_url"  # meta key: where `monitor serve` last listened
 
 
+def remember_serve_base_url(engine: Engine, settings: Settings) -> None:
+    """Record where `monitor serve` links to, for `monitor notify` on the same database (never raises)."""
+    from ..models import Meta
+
+    try:
+        with session_factory(engine)() as session, session.begin():
+            row = session.get(Meta, SERVE_BASE_URL)
+            if row is None:
+                session.add(Meta(key=SERVE_BASE_URL, value=settings.web.base_url))
+            else:
+                row.value = settings.web.base_url
+    except Exception:
+        log.exception("could not record the served address")
+
+
 def with_link_base(settings: Settings, sessions: sessionmaker[Session]) -> Settings:
     """Settings whose `[web] base_url` is set: the configured one, else where `monitor serve` listens.
 

@@ -108,6 +108,6 @@ def notices_atom() -> Response:
     slug = request.args.get("component") or None
     if slug is not None and slug not in names:
         abort(404)
-    base_url = state().settings.web.base_url.rstrip("/")
+    base_url = (state().settings.web.base_url or request.url_root).rstrip("/")
     body = atom_document(_notices(session, slug), base_url, names, slug)
     return Response(body, mimetype="application/atom+xml")
