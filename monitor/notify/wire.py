@@ -184,9 +184,30 @@ def split_mailbox(text: str) -> tuple[str, str]:
 
 def qp(text: str) -> str:
     """UTF-8 text as quoted-printable with CRLF line ends, lines at most 76 characters."""
-    normalised = "\r\n".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     encoded = binascii.b2a_qp(normalised.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    return encoded.decode("ascii")
+    lines = encoded.decode("ascii").split("\n")  # LF input: hard and soft breaks are both LF here
+    if any(len(line) > 76 for line in lines):  # b2a_qp can pass 76 by an escaped trailing space
+        lines = [piece for line in lines for piece in _rewrap(line)]
+    return "\r\n".join(lines)
+
+
+def _rewrap(line: str) -> list[str]:
+    """Split an encoded line longer than 76 with soft breaks, never inside an =XX escape."""
+    if len(line) <= 76:
+        return [line]
+    soft = line.endswith("=") and not re.search(r"=[0-9A-F]{2}$", line[-3:])
+    tokens = re.findall(r"=[0-9A-F]{2}|[^=]|=$", line)
+    if soft:
+        tokens = tokens[:-1]
+    out, current = [], ""
+    for token in tokens:
+        if len(current) + len(token) > 75:
+            out.append(current + "=")
+            current = ""
+        current += token
+    out.append(current + ("=" if soft else ""))
+    return out
 
 
 def new_boundary() -> str:
