@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, and_, exists, func, literal, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -151,8 +151,45 @@ def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int,
         return "retry"
 
 
+class _SentMarker:
+    """Marks a sent delivery in its own short transaction, with one prepared UPDATE on one connection.
+
+    This is the per-mail cost that keeps a crash from doubling more than the one mail in
+    flight, so it is kept small: no ORM, no re-compilation. On PostgreSQL these commits do
+    not wait for the WAL flush (`synchronous_commit = off` on this connection only): a
+    database crash may forget the last marks, and those mails are then sent once more, as
+    after a process crash, with their Message-ID unchanged.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.conn = engine.connect()
+        table = Delivery.__table__
+        self.stmt = (update(table).where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
+                     .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
+        self.postgres = engine.dialect.name == "postgresql"
+        if self.postgres:
+            self.conn.exec_driver_sql("SET synchronous_commit = off")
+            self.conn.commit()
+
+    def sent(self, delivery_id: int, now: dt.datetime) -> bool:
+        """Mark one delivery sent; False when the row is gone (unsubscribed and purged meanwhile)."""
+        with self.conn.begin():
+            return self.conn.execute(self.stmt, {"delivery_id": delivery_id, "sent_at": now}).rowcount == 1
+
+    def close(self) -> None:
+        """Give the connection back as it was found."""
+        try:
+            if self.postgres:
+                self.conn.rollback()
+                self.conn.exec_driver_sql("RESET synchronous_commit")
+                self.conn.commit()
+        finally:
+            self.conn.close()
+
+
 def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str, ids: list[int],
-                now: dt.datetime, report: DeliveryReport, webhook: WebhookSender) -> None:
+                now: dt.datetime, report: DeliveryReport, webhook: WebhookSender,
+                marker: _SentMarker, rendered: dict[tuple[int, str], Rendered]) -> None:
     with sessions() as session:
         rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
         known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
@@ -177,7 +214,7 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
     mailer = open_mailer(settings)
     outcomes: Counter[tuple[str, str]] = Counter()
     try:
-        _send_work(mailer, work, settings, secret, sessions, now, report, webhook, outcomes)
+        _send_work(mailer, work, settings, secret, sessions, now, report, webhook, outcomes, marker, rendered)
     finally:
         # Counted once per batch: a crash mid-batch loses at most a batch of counts, never a mail.
         with sessions() as session, session.begin():
@@ -187,9 +224,9 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
 
 def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Settings, secret: str,
                sessions: sessionmaker[Session], now: dt.datetime, report: DeliveryReport,
-               webhook: WebhookSender, outcomes: Counter[tuple[str, str]]) -> None:
+               webhook: WebhookSender, outcomes: Counter[tuple[str, str]], marker: _SentMarker,
+               rendered: dict[tuple[int, str], Rendered]) -> None:
     smtp_down: BaseException | None = None
-    rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language), links filled in per mail
     with mailer:
         for delivery_id, channel, sub, notice, upd, components in work:
             error: BaseException | None = None
@@ -212,7 +249,11 @@ def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Set
                     error = smtp_down = exc
                 except Exception as exc:
                     error = exc
-            outcome = _mark(sessions, settings, delivery_id, now, error, report)
+            if error is None:
+                outcome: str | None = "sent" if marker.sent(delivery_id, now) else None
+                report.sent += outcome is not None
+            else:
+                outcome = _mark(sessions, settings, delivery_id, now, error, report)
             if outcome:
                 outcomes[(channel, outcome)] += 1
 
@@ -278,9 +319,14 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
         report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
         report.cancelled, report.failures = mails.cancelled, list(mails.failures)
         seen: set[int] = set()
-        while ids := [i for i in _claim(sessions, now) if i not in seen]:
-            seen.update(ids)
-            _send_batch(sessions, settings, secret, ids, now, report, webhook)
+        rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language); links filled in per mail
+        marker = _SentMarker(engine)
+        try:
+            while ids := [i for i in _claim(sessions, now) if i not in seen]:
+                seen.update(ids)
+                _send_batch(sessions, settings, secret, ids, now, report, webhook, marker, rendered)
+        finally:
+            marker.close()
     except Exception as exc:
         log.exception("delivering notifications failed")
         report.error = f"{type(exc).__name__}: {exc}"
