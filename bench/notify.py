@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import statistics
 import datetime as dt
 import os
 import platform
 import smtplib
 import socket
+import statistics
 import tempfile
 import time
 import uuid

@@ -183,7 +183,6 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
 
     from . import create_app
     from .migrate import upgrade
-
     from .notify.mail import serve_links
     from .notify.outbox import remember_serve_base_url
 

@@ -200,9 +200,9 @@ def _header_block(lines: list[bytes], smtputf8: bool, top: bool) -> tuple[list[s
         try:
             line = raw.decode("ascii")
         except UnicodeDecodeError:
-            line = raw.decode("utf-8")
             if not smtputf8:
-                raise GrammarError(f"header line {raw!r} is not ASCII and the message was not sent with SMTPUTF8")
+                raise GrammarError(f"header line {raw!r} is not ASCII and was not sent with SMTPUTF8") from None
+            line = raw.decode("utf-8")
         texts.append(line)
         if line[:1] in (" ", "\t"):
             if current is None:

@@ -15,15 +15,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import record
 from ..db import utcnow
 from ..models import Mail, Subscriber
-from .mail import Rendered, base_url, confirmation_mail, invitation_mail, manage_mail, message_id, subscriber_links
+from ..settings import Settings
+from .mail import (
+    Rendered,
+    base_url,
+    confirmation_mail,
+    invitation_mail,
+    manage_mail,
+    message_id,
+    subscriber_links,
+)
 from .privacy import address_hash, suppression
 from .subscriptions import is_active
 from .tokens import make_invitation_token, make_token
@@ -64,7 +74,7 @@ class MailReport:
     failures: list[str] = field(default_factory=list)
 
 
-def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
+def _due(now: dt.datetime) -> ColumnElement[bool]:
     # A confirmation never tried is due whatever the clock says; an invitation waits for its slot.
     fresh = and_(Mail.status == "queued", or_(Mail.next_attempt_at <= now,
                                               and_(Mail.attempts == 0, Mail.kind != "invitation")))
@@ -86,11 +96,11 @@ def _claim(sessions: sessionmaker[Session], now: dt.datetime) -> list[int]:
 class _Composer:
     """Renders each (kind, language) once per run and fills in each mail's links."""
 
-    def __init__(self, settings, secret: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, secret: str) -> None:
         self.settings, self.secret = settings, secret
         self.cache: dict[tuple[object, ...], Rendered] = {}
 
-    def _once(self, key: tuple[object, ...], make) -> Rendered:  # type: ignore[no-untyped-def]
+    def _once(self, key: tuple[object, ...], make: Callable[[], Rendered]) -> Rendered:
         if key not in self.cache:
             self.cache[key] = make()
         return self.cache[key]
@@ -131,7 +141,7 @@ class _Composer:
         return rendered.message(mail.address, links, msg_id)
 
 
-def _mark(sessions: sessionmaker[Session], settings, mail_id: int, now: dt.datetime,  # type: ignore[no-untyped-def]
+def _mark(sessions: sessionmaker[Session], settings: Settings, mail_id: int, now: dt.datetime,
           error: BaseException | None, report: MailReport) -> str:
     with sessions() as session, session.begin():
         row = session.get(Mail, mail_id)
@@ -158,7 +168,7 @@ def _mark(sessions: sessionmaker[Session], settings, mail_id: int, now: dt.datet
         return "retry"
 
 
-def send_due_mails(sessions: sessionmaker[Session], settings, secret: str,  # type: ignore[no-untyped-def]
+def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: str,
                    now: dt.datetime) -> MailReport:
     """Send every single mail that is due, once. Raises only when the database fails."""
     from .outbox import SMTP_DOWN
