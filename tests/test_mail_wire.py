@@ -251,3 +251,44 @@ def test_idna_domains_are_written_in_a_label_form() -> None:
     assert wire_address("a@æblegrød.dk").envelope == "a@" + "æblegrød.dk".encode("idna").decode()
     assert wire_address("a@æblegrød.dk").envelope.isascii()
     assert wire_address("jørgen@k.dk").smtputf8 and not wire_address("a@æblegrød.dk").smtputf8
+
+
+ADDRESS_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.builds(lambda local, domain: f"{local}@{domain}", st.text(min_size=1, max_size=30),
+              st.text(min_size=1, max_size=30)),
+    st.sampled_from(["jørgen@kommune.dk", "a@kømmune.dk", "a@-x.dk", "a@xn--zz.dk", "a@k.dk\r\nBcc: x@y.dk",
+                     '"a b"@k.dk', "a@" + "x" * 300 + ".dk", "a@[127.0.0.1]", "ä@ß.de", "a@k.dk>"]))
+
+
+def test_no_address_typed_into_the_form_gives_a_500_or_a_subscriber_without_its_mail(
+        tmp_path: Path, sqlite_url: str) -> None:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hsettings
+
+    from monitor import create_app
+
+    with running_smtp(smtputf8=False) as plain:
+        app = create_app(make_settings(tmp_path, sqlite_url, mail=smtp_section(plain),
+                                       web={"rate_limit": "100000 per minute"}))
+        client = app.test_client()
+        page = client.get("/subscribe").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        counter = iter(range(10**6))
+
+        @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(ADDRESS_TEXT)
+        def post(text: str) -> None:
+            response = client.post("/subscribe", data={"email": text, "language": "da", "csrf_token": token},
+                                   environ_base={"REMOTE_ADDR": f"10.1.{next(counter) % 250}.1"})
+            assert response.status_code in (200, 400, 429), (text, response.status_code)
+
+        post()
+        engine = app.extensions["monitor"].engine
+        with Session(engine) as session:
+            stored = session.execute(select(Subscriber.id, Subscriber.address)).all()
+            mailed = set(session.scalars(select(Mail.subscriber_id)))
+        engine.dispose()
+    assert {sub_id for sub_id, _address in stored} == mailed  # every subscriber has its confirmation queued
+    for _sub_id, address in stored:  # and every stored address can go on the wire
+        assert not wire_address(address).smtputf8
