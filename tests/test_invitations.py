@@ -16,7 +16,7 @@ from monitor.cli import cli
 from monitor.models import Delivery, Mail, Subscriber, SuppressedAddress
 from monitor.notify import privacy
 from monitor.notify.invitations import InviteRow, invite, read_rows
-from monitor.notify.outbox import deliver_due, enqueue_for_update
+from monitor.notify.outbox import deliver_due, enqueue_for_update, queue_summary
 from monitor.settings import Settings
 from tests import mailgrammar
 from tests.notify_helpers import add_notice, add_subscriber, eml_files, parts
@@ -92,6 +92,7 @@ def test_invitations_leave_the_outbox_at_the_configured_rate(
     invite(session, settings, [InviteRow(1, "late@k.dk")], "next", now=now, smtputf8=lambda: True)
     session.commit()
     assert session.scalar(select(Mail.next_attempt_at).where(Mail.campaign == "next")) == slots[-1] + step
+    assert queue_summary(session)["depth"] == 7  # the service-health page and the metric count them
     assert deliver_due(engine, settings, now=now + 2 * step).sent == 3  # only those whose time has come
     assert deliver_due(engine, settings, now=now + 10 * step).sent == 4
 

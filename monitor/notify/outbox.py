@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import record
 from ..db import UTCDateTime, session_factory, utcnow
-from ..models import Component, Delivery, NoticeComponent, NoticeUpdate, Subscriber, Subscription
+from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
 from .mail import Rendered, message_id, notice_mail, subscriber_links
 from .mailqueue import send_due_mails
@@ -355,5 +355,6 @@ def queue_summary(session: Session) -> dict[str, object]:
     failures = session.execute(
         select(Delivery.id, Delivery.channel, Delivery.attempts, Delivery.last_error, Delivery.next_attempt_at)
         .where(Delivery.status == "failed").order_by(Delivery.id.desc()).limit(20)).mappings().all()
-    return {"counts": counts, "depth": counts.get("queued", 0) + counts.get("sending", 0),
-            "failures": [dict(f) for f in failures]}
+    mails = dict(session.execute(select(Mail.status, func.count()).group_by(Mail.status)).all())
+    depth = sum(c.get("queued", 0) + c.get("sending", 0) for c in (counts, mails))
+    return {"counts": counts, "mails": mails, "depth": depth, "failures": [dict(f) for f in failures]}
