@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..app import db_session, state
 from ..models import Component
 from ..notices import notices_document
+from ..notify.mail import base_url as links_root
 
 bp = Blueprint("feeds", __name__)
 
@@ -108,6 +109,6 @@ def notices_atom() -> Response:
     slug = request.args.get("component") or None
     if slug is not None and slug not in names:
         abort(404)
-    base_url = (state().settings.web.base_url or request.url_root).rstrip("/")
+    base_url = links_root(state().settings)  # never the request's Host: entry ids must stay stable
     body = atom_document(_notices(session, slug), base_url, names, slug)
     return Response(body, mimetype="application/atom+xml")
