@@ -152,37 +152,34 @@ def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int,
 
 
 class _SentMarker:
-    """Marks a sent delivery in its own short transaction, with one prepared UPDATE on one connection.
+    """Marks a sent delivery at once, with one prepared UPDATE on one autocommit connection.
 
     This is the per-mail cost that keeps a crash from doubling more than the one mail in
-    flight, so it is kept small: no ORM, no re-compilation. On PostgreSQL these commits do
-    not wait for the WAL flush (`synchronous_commit = off` on this connection only): a
-    database crash may forget the last marks, and those mails are then sent once more, as
-    after a process crash, with their Message-ID unchanged.
+    flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
+    is its own transaction). On PostgreSQL these commits do not wait for the WAL flush
+    (`synchronous_commit = off` on this connection only): a database crash may forget the
+    last marks, and those mails are then sent once more, as after a process crash, with their
+    Message-ID unchanged.
     """
 
     def __init__(self, engine: Engine) -> None:
-        self.conn = engine.connect()
+        self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         table = Delivery.__table__
         self.stmt = (update(table).where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
                      .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
         self.postgres = engine.dialect.name == "postgresql"
         if self.postgres:
             self.conn.exec_driver_sql("SET synchronous_commit = off")
-            self.conn.commit()
 
     def sent(self, delivery_id: int, now: dt.datetime) -> bool:
         """Mark one delivery sent; False when the row is gone (unsubscribed and purged meanwhile)."""
-        with self.conn.begin():
-            return self.conn.execute(self.stmt, {"delivery_id": delivery_id, "sent_at": now}).rowcount == 1
+        return self.conn.execute(self.stmt, {"delivery_id": delivery_id, "sent_at": now}).rowcount == 1
 
     def close(self) -> None:
         """Give the connection back as it was found."""
         try:
             if self.postgres:
-                self.conn.rollback()
                 self.conn.exec_driver_sql("RESET synchronous_commit")
-                self.conn.commit()
         finally:
             self.conn.close()
 
