@@ -5,20 +5,24 @@
 (b) the project: `enqueue_for_update` (one INSERT … SELECT) and then `deliver_due` (claims,
     renders both parts in the subscriber's language, signs the links, sends, marks each row).
 
-Both send to the same aiosmtpd server in this process, which only counts. Result: the time
-of each and the ratio (b)/(a), on SQLite and PostgreSQL.
+Both send to the same aiosmtpd server in this process, which only counts (and checks that
+no recipient got the notice twice). The runs are interleaved — floor, SQLite, PostgreSQL,
+floor, … for `--rounds` rounds — so that the load of a shared machine falls on all alike;
+the result is the median of each, the range of runs, and the ratio of the medians.
 
-    .venv/bin/python bench/notify.py [--subscribers N] [--databases sqlite,postgresql]
+    .venv/bin/python bench/notify.py [--subscribers N] [--databases sqlite,postgresql] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import os
 import platform
 import smtplib
 import socket
+import statistics
 import tempfile
 import time
 import uuid
@@ -41,9 +45,11 @@ PG_ADMIN_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@
 class Counter:
     def __init__(self) -> None:
         self.count = 0
+        self.recipients: collections.Counter[str] = collections.Counter()
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
         self.count += 1
+        self.recipients.update(envelope.rcpt_tos)  # type: ignore[attr-defined]
         return "250 OK"
 
 
@@ -102,40 +108,56 @@ def project(url: str, tmp: Path, port: int, n: int) -> tuple[float, float, int]:
     return enqueue_seconds, deliver_seconds, report.sent
 
 
+def run_project(db: str, port: int, n: int) -> tuple[float, float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if db == "sqlite":
+            return project(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), port, n)
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        name = f"bench_notify_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = admin.url.set(database=name).render_as_string(hide_password=False)
+            return project(url, Path(tmp), port, n)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     counter = Counter()
     port = free_port()
     controller = Controller(counter, hostname="127.0.0.1", port=port)
     controller.start()
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}, "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    databases = args.databases.split(",")
+    times: dict[str, list[float]] = {"floor": [], **{db: [] for db in databases}}
     try:
-        base = floor(port, args.subscribers)
-        print(f"floor (bare smtplib loop): {args.subscribers} mails in {base:.2f} s")
-        for db in args.databases.split(","):
-            with tempfile.TemporaryDirectory() as tmp:
-                if db == "sqlite":
-                    url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-                    enq, dlv, sent = project(url, Path(tmp), port, args.subscribers)
-                else:
-                    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-                    name = f"bench_notify_{uuid.uuid4().hex[:8]}"
-                    with admin.connect() as conn:
-                        conn.execute(text(f'CREATE DATABASE "{name}"'))
-                    try:
-                        url = admin.url.set(database=name).render_as_string(hide_password=False)
-                        enq, dlv, sent = project(url, Path(tmp), port, args.subscribers)
-                    finally:
-                        with admin.connect() as conn:
-                            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                        admin.dispose()
-            print(f"{db}: enqueue {enq:.2f} s, deliver_due {dlv:.2f} s for {sent} mails; "
-                  f"ratio to floor {dlv / base:.1f}x")
+        for round_ in range(1, args.rounds + 1):
+            times["floor"].append(floor(port, args.subscribers))
+            print(f"round {round_}: floor {times['floor'][-1]:.1f} s", flush=True)
+            for db in databases:
+                counter.recipients.clear()
+                enq, dlv, sent = run_project(db, port, args.subscribers)
+                doubled = sum(1 for n in counter.recipients.values() if n > 1)
+                assert doubled == 0 and len(counter.recipients) == args.subscribers, (doubled, len(counter.recipients))
+                times[db].append(dlv)
+                print(f"round {round_}: {db} enqueue {enq:.2f} s, deliver_due {dlv:.1f} s for {sent} mails, "
+                      f"0 duplicates", flush=True)
     finally:
         controller.stop()
+    base = statistics.median(times["floor"])
+    print(f"\n{args.subscribers} mails, median of {args.rounds} interleaved rounds (range):")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<11} {median:7.1f} s  ({min(values):.1f}–{max(values):.1f} s)  ratio to floor {median / base:.2f}x")
 
 
 if __name__ == "__main__":

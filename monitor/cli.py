@@ -202,15 +202,21 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
 
     from . import create_app
     from .migrate import upgrade
+    from .notify.mail import serve_links
+    from .notify.outbox import remember_serve_base_url
 
     upgrade(ctx.engine, ctx.settings)
     refuse_changed_method(ctx)
-    app = create_app(ctx.settings)
+    settings, warning = serve_links(ctx.settings, host, port)
+    if warning:
+        click.echo(warning, err=True)
+    remember_serve_base_url(ctx.engine, settings)
+    app = create_app(settings)
     scheduler = None
     if not no_scheduler:
         from .scheduler import start_background
 
-        scheduler = start_background(ctx.settings)
+        scheduler = start_background(settings)
     click.echo(f"serving on http://{host}:{port}/")
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="infrastrukturmonitor")
@@ -360,6 +366,64 @@ def users_list(ctx: Context) -> None:
         for u in rows:
             last = u.last_sign_in_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z") if u.last_sign_in_at else "never"
             click.echo(f"{u.email}\t{u.role}\tlast sign-in: {last}")
+
+
+@cli.group()
+def subscribers() -> None:
+    """Email subscribers: invitations, and requests under the GDPR (export, delete)."""
+
+
+@subscribers.command("invite")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--campaign", metavar="NAME", help="Campaign name (default: the file's name without extension). "
+              "An address is invited once per campaign, whatever the number of runs.")
+@pass_ctx
+def subscribers_invite(ctx: Context, file: Path, campaign: str | None) -> None:
+    """Invite the addresses in FILE (one a line, or CSV email[,components][,language]) to subscribe."""
+    from .notify.invitations import invite_cli
+
+    sys.exit(invite_cli(ctx.engine, ctx.settings, file, campaign, echo=click.echo))
+
+
+def _address(text: str) -> str:
+    from .notify.subscriptions import AddressError, normalise_email
+
+    try:
+        return normalise_email(text)
+    except AddressError:
+        return text.strip().lower()
+
+
+@subscribers.command("export")
+@click.argument("address")
+@pass_ctx
+def subscribers_export(ctx: Context, address: str) -> None:
+    """Print everything held on ADDRESS as JSON (the same as the manage page's download)."""
+    import json
+
+    from sqlalchemy.orm import Session
+
+    from .notify.privacy import export_data
+
+    with Session(ctx.engine) as session:
+        document = export_data(session, _address(address))
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+@subscribers.command("delete")
+@click.argument("address")
+@pass_ctx
+def subscribers_delete(ctx: Context, address: str) -> None:
+    """Erase ADDRESS now, not after the grace period; it is never invited again."""
+    from sqlalchemy.orm import Session
+
+    from .notify.privacy import erase
+
+    normalised = _address(address)
+    with Session(ctx.engine) as session, session.begin():
+        held = erase(session, normalised)
+    click.echo(f"deleted everything held on {normalised}" if held else f"nothing was held on {normalised}; "
+               "it will not be invited")
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from .models import (
     CounterValue,
     Delivery,
     HeldCallCount,
+    Mail,
     NoticeSource,
     RatingRun,
 )
@@ -111,7 +112,8 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_notifications_total", "counter", ("channel", "outcome"), "Notification delivery attempts."),
     MetricSpec("fki_scheduler_job_runs_total", "counter", ("job", "outcome"),
                "Scheduler job runs by outcome (a failed job runs again at its next tick)."),
-    MetricSpec("fki_notification_queue_depth", "gauge", (), "Deliveries waiting in the outbox."),
+    MetricSpec("fki_notification_queue_depth", "gauge", (),
+               "Deliveries and single mails (confirmations, invitations) waiting in the outbox."),
     MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
     MetricSpec("fki_http_requests_total", "counter", ("method", "endpoint", "status"),
                "HTTP requests served by the web process."),
@@ -314,7 +316,9 @@ class DatabaseCollector(Collector):
             family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
         yield from counters.values()
         queue = _gauge("fki_notification_queue_depth")
-        queue.add_metric([], session.scalar(select(func.count()).where(Delivery.status.in_(("queued", "sending")))) or 0)
+        waiting = ("queued", "sending")
+        queue.add_metric([], (session.scalar(select(func.count()).where(Delivery.status.in_(waiting))) or 0)
+                         + (session.scalar(select(func.count()).where(Mail.status.in_(waiting))) or 0))
         yield queue
         held = _gauge("fki_import_held_rows")
         held.add_metric([], session.scalar(select(func.count()).select_from(HeldCallCount)) or 0)

@@ -332,6 +332,44 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class Mail(Base):
+    """The outbox of single mails: confirmations, "manage" mails and invitations.
+
+    Written in the request's (or the command's) transaction and sent by the same runs as
+    deliveries, with the same retries. An invitation is unique per (campaign, address hash),
+    so a campaign never mails an address twice; the hash outlives the address.
+    """
+
+    __tablename__ = "mails"
+    __table_args__ = (UniqueConstraint("campaign", "address_hash"),
+                      Index("ix_mails_status_next", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # confirm | manage | invitation
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    address: Mapped[str | None] = mapped_column(String(500))  # the recipient; None once erased
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    campaign: Mapped[str | None] = mapped_column(String(100))  # invitations only
+    components: Mapped[list[str]] = mapped_column(JSON, default=list)  # invitations: the offered components
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SuppressedAddress(Base):
+    """An address that must never be invited again (unsubscribed or erased), kept only as a hash."""
+
+    __tablename__ = "suppressed_addresses"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))  # unsubscribed | erased | declined
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class RatingRun(Base):
     """One stored revision of the ratings for an `as_of` date; never overwritten."""
 

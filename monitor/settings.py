@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -137,6 +138,7 @@ class MailSettings:
     max_attempts: int = 8
     # Days after which a delivery row no longer names its recipient.
     retention_days: int = 90
+    invitations_per_minute: int = 30
     # Secrets from the environment, never from the file.
     smtp_username: str = ""
     smtp_password: str = ""
@@ -144,7 +146,7 @@ class MailSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = ""  # unset: links follow the host and port `monitor serve` listens on
     rate_limit: str = "10 per minute"
     unsubscribe_grace_days: int = 30
     confirm_max_age_hours: int = 48
@@ -326,6 +328,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"cutover.support_url: expected an http(s) URL, got {c.support_url!r}")
     if s.mail.backend not in ("smtp", "file"):
         raise ConfigError(f"mail.backend: expected \"smtp\" or \"file\", got {s.mail.backend!r}")
+    if not 1 <= s.mail.invitations_per_minute <= 10_000:
+        raise ConfigError("mail.invitations_per_minute: must be between 1 and 10000")
+    if s.web.base_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", s.web.base_url):
+        raise ConfigError(f"web.base_url: expected an http(s) URL such as https://monitor.example.dk, "
+                          f"got {s.web.base_url!r}")
     if s.notices.poll_seconds < 1:
         raise ConfigError("notices.poll_seconds: must be at least 1")
     for i, src in enumerate(s.notices.sources):

@@ -32,10 +32,23 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.raw: list[bytes] = []  # exactly as received after DATA
+        self.options: list[list[str]] = []  # MAIL FROM parameters, e.g. SMTPUTF8
+        self.refuse: set[str] = set()  # recipients answered with 550
+
+    async def handle_RCPT(self, server: object, session: object, envelope: object, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
         self.recipients.append(list(envelope.rcpt_tos))  # type: ignore[attr-defined]
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[attr-defined,arg-type]
+        raw = envelope.original_content  # type: ignore[attr-defined]
+        self.raw.append(raw)
+        self.options.append(list(envelope.mail_options))  # type: ignore[attr-defined]
+        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -45,13 +58,15 @@ class Inbox:
 class SmtpServer:
     """An aiosmtpd server on 127.0.0.1 that can be stopped and started again on the same port."""
 
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = False) -> None:
         self.port = free_port()
         self.inbox = Inbox()
+        self.smtputf8 = smtputf8
         self.controller: Controller | None = None
 
     def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=self.smtputf8)
         self.controller.start()
 
     def stop(self) -> None:
@@ -61,9 +76,9 @@ class SmtpServer:
 
 
 @contextmanager
-def running_smtp() -> Iterator[SmtpServer]:
+def running_smtp(smtputf8: bool = False) -> Iterator[SmtpServer]:
     """An SMTP server for one test (stopped at the end even when the test stopped it already)."""
-    server = SmtpServer()
+    server = SmtpServer(smtputf8)
     server.start()
     try:
         yield server

@@ -46,7 +46,7 @@ def user_agent(settings: Settings) -> str:
         version = metadata.version("infrastrukturmonitor")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
         version = "0"
-    return f"Infrastrukturmonitor/{version} (+{settings.web.base_url})"
+    return f"Infrastrukturmonitor/{version}" + (f" (+{settings.web.base_url})" if settings.web.base_url else "")
 
 
 def make_client(settings: Settings) -> httpx.Client:

@@ -1,9 +1,13 @@
-"""Composing the mails: confirmation, "manage your subscription" and notices.
+"""Composing the mails: confirmation, "manage your subscription", invitations and notices.
 
-Every mail is plain text and HTML (`email.message.EmailMessage`), in the subscriber's
-language, rendered from `templates/mail/` by a small Flask app of its own (so the scheduler,
-which has no request, renders exactly what the web process would), and carries the RFC 8058
-one-click unsubscribe headers.
+Every mail is plain text and HTML, wholly in the recipient's language, rendered from
+`templates/mail/` by a small Flask app of its own (so the scheduler, which has no request,
+renders exactly what the web process would), and written to the wire by `wire.py`.
+
+A mail is rendered once per (kind, update, language) with placeholders where each
+recipient's links go (`Rendered`); `Rendered.message()` fills them in and adds the
+per-recipient headers to a precompiled header block. Upstream HTML is sanitised again for
+mail with images dropped (tracking pixels) and only http, https and mailto links kept.
 """
 
 from __future__ import annotations
@@ -12,9 +16,8 @@ import datetime as dt
 import functools
 import html
 import re
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,15 @@ from ..db import utcnow
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
 from .tokens import make_token
+from .wire import HeaderBlock, WireMessage, build
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+# Placeholders for per-recipient links, unguessable so that upstream text cannot contain them.
+_MARK = secrets.token_hex(6)
+FILL_NAMES = ("confirm", "manage", "unsubscribe", "accept", "optout", "address")
+PLACEHOLDERS = {name: f"https://fki-{_MARK}.invalid/{name}" for name in FILL_NAMES}
+MAIL_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"img", "picture", "source", "video", "audio", "iframe"}
+MAIL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 KIND_LABELS = {"incident": _l("Driftsforstyrrelse"), "maintenance": _l("Planlagt vedligeholdelse")}
 STATUS_LABELS = {
@@ -77,8 +89,27 @@ def html_to_text(fragment: str) -> str:
 
 
 def base_url(settings: Settings) -> str:
-    """`[web] base_url` without a trailing slash."""
-    return settings.web.base_url.rstrip("/")
+    """The public root of links: `[web] base_url` (or what `monitor serve` listens on), no trailing slash."""
+    return (settings.web.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def serve_links(settings: Settings, host: str, port: int) -> tuple[Settings, str | None]:
+    """Settings whose links follow `monitor serve --host H --port P` when `[web] base_url` is unset,
+    and a one-line warning when it is set to another origin than the one served."""
+    import dataclasses
+    import socket
+    from urllib.parse import urlsplit
+
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    served = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    if not settings.web.base_url:
+        return dataclasses.replace(settings, web=dataclasses.replace(settings.web, base_url=served)), None
+    configured = urlsplit(settings.web.base_url)
+    default_port = {"http": 80, "https": 443}.get(configured.scheme)
+    if (configured.scheme, configured.hostname, configured.port or default_port) == ("http", host, port):
+        return settings, None
+    return settings, (f"warning: links in mails and feeds point at [web] base_url {settings.web.base_url}, "
+                      f"not at {served} where this serves (right behind a proxy; otherwise unset base_url)")
 
 
 def subscriber_links(settings: Settings, secret: str, subscriber: Subscriber) -> dict[str, str]:
@@ -88,69 +119,129 @@ def subscriber_links(settings: Settings, secret: str, subscriber: Subscriber) ->
             "unsubscribe": f"{root}/u/{make_token(secret, 'unsubscribe', subscriber)}"}
 
 
-def compose(settings: Settings, to: str, subject: str, text: str, html_body: str, unsubscribe_url: str,
-            message_id: str | None = None) -> EmailMessage:
-    """An EmailMessage with both parts and the RFC 8058 headers."""
-    msg = EmailMessage()
-    msg["Subject"] = one_line(subject)
-    msg["From"] = settings.mail.sender
-    msg["To"] = Address(addr_spec=to)
-    msg["Date"] = format_datetime(utcnow())
-    domain = parseaddr(settings.mail.sender)[1].rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = message_id or make_msgid(domain=domain)
-    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text)
-    msg.add_alternative(html_body, subtype="html")
-    return msg
+def mail_domain(settings: Settings) -> str:
+    """The sender's domain (IDNA), the right-hand side of our Message-IDs."""
+    return header_block(settings.mail.sender, "", "da").domain
+
+
+@functools.lru_cache(maxsize=256)
+def header_block(sender: str, subject: str, language: str) -> HeaderBlock:
+    """The shared, encoded headers of one mail (cached: the same for every recipient)."""
+    return HeaderBlock.make(sender, subject, language)
+
+
+def message_id(settings: Settings, local: str) -> str:
+    """`<local@sender-domain>`."""
+    return f"<{local}@{mail_domain(settings)}>"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A mail rendered once, with placeholders for each recipient's links."""
+
+    block: HeaderBlock
+    subject: str
+    text: str
+    html: str
+
+    def message(self, to: str, links: dict[str, str], msg_id: str, now: dt.datetime | None = None) -> WireMessage:
+        """The finished message for one recipient: links filled in, per-recipient headers added."""
+        text, body = self.text, self.html
+        for name, value in {**links, "address": to}.items():
+            text = text.replace(PLACEHOLDERS[name], value)
+            body = body.replace(PLACEHOLDERS[name], html.escape(value))
+        return build(self.block, to, date=now or utcnow(), message_id=msg_id, text=text, html=body,
+                     unsubscribe_url=links.get("unsubscribe") or links.get("optout"), subject=self.subject)
+
+
+def rendered(settings: Settings, template: str, language: str, subject: Any, **context: Any) -> Rendered:
+    """Render `mail/<template>.txt` and `.html` and the subject in `language`, links as placeholders."""
+    context = {**PLACEHOLDERS, **context}
+    with mail_app().app_context(), force_locale(language):
+        subject_text = one_line(str(subject))
+        text = render_template(f"mail/{template}.txt", **context)
+        body = render_template(f"mail/{template}.html", **context)
+    return Rendered(header_block(settings.mail.sender, subject_text, language), subject_text, text, body)
+
+
+def compose(settings: Settings, to: str, subject: str, text: str, html_body: str, unsubscribe_url: str | None,
+            message_id: str | None = None) -> WireMessage:
+    """A finished two-part mail to `to` (with the RFC 8058 headers when `unsubscribe_url` is given)."""
+    block = header_block(settings.mail.sender, one_line(subject), "da")
+    msg_id = message_id or f"<{secrets.token_hex(12)}@{block.domain}>"
+    return build(block, to, date=utcnow(), message_id=msg_id, text=text, html=html_body,
+                 unsubscribe_url=unsubscribe_url, subject=one_line(subject))
+
+
+def confirmation_mail(settings: Settings, language: str, hours: int, change: bool) -> Rendered:
+    """The double opt-in mail (or, with `change`, the confirmation of a new address)."""
+    with mail_app().app_context(), force_locale(language):
+        subject = str(_l("Bekræft din tilmelding til driftsmeddelelser"))
+    return rendered(settings, "confirm", language, subject, hours=hours, change=change)
 
 
 def confirmation_message(settings: Settings, secret: str, subscriber: Subscriber,
-                         new_address: str | None = None) -> EmailMessage:
+                         new_address: str | None = None, mail_id: int | None = None) -> WireMessage:
     """The double opt-in mail: a signed, expiring link to a page with a confirm button.
 
     With `new_address` it confirms a change of address and goes to the new address.
     """
     to = new_address or subscriber.address
     token = make_token(secret, "confirm", subscriber, address=new_address)
-    context = {"confirm_url": f"{base_url(settings)}/confirm/{token}",
-               "hours": settings.web.confirm_max_age_hours, "address": to,
-               "change": new_address is not None, **subscriber_links(settings, secret, subscriber)}
-    with mail_app().app_context(), force_locale(subscriber.language):
-        subject = str(_l("Bekræft din tilmelding til driftsmeddelelser"))
-    return compose(settings, to, subject, render("confirm.txt", subscriber.language, **context),
-                   render("confirm.html", subscriber.language, **context), context["unsubscribe"])
+    links = {"confirm": f"{base_url(settings)}/confirm/{token}", **subscriber_links(settings, secret, subscriber)}
+    mail = confirmation_mail(settings, subscriber.language, settings.web.confirm_max_age_hours,
+                             new_address is not None)
+    return mail.message(to, links, message_id(settings, f"mail-{mail_id or secrets.token_hex(8)}"))
 
 
-def manage_message(settings: Settings, secret: str, subscriber: Subscriber) -> EmailMessage:
-    """Sent when someone subscribes an address that is already subscribed: a link to manage it."""
-    context = {"address": subscriber.address, **subscriber_links(settings, secret, subscriber)}
-    with mail_app().app_context(), force_locale(subscriber.language):
+def manage_mail(settings: Settings, language: str) -> Rendered:
+    """The "you are already subscribed, here is the link to manage it" mail."""
+    with mail_app().app_context(), force_locale(language):
         subject = str(_l("Din tilmelding til driftsmeddelelser"))
-    return compose(settings, subscriber.address, subject, render("manage.txt", subscriber.language, **context),
-                   render("manage.html", subscriber.language, **context), context["unsubscribe"])
+    return rendered(settings, "manage", language, subject)
+
+
+def invitation_mail(settings: Settings, language: str) -> Rendered:
+    """The invitation to subscribe anew (for the people who got the operators' old notices)."""
+    with mail_app().app_context(), force_locale(language):
+        subject = str(_l("Invitation: få driftsmeddelelser om den fælleskommunale infrastruktur"))
+    return rendered(settings, "invitation", language, subject)
+
+
+def manage_message(settings: Settings, secret: str, subscriber: Subscriber, mail_id: int | None = None) -> WireMessage:
+    """Sent when someone subscribes an address that is already subscribed: a link to manage it."""
+    mail = manage_mail(settings, subscriber.language)
+    return mail.message(subscriber.address, subscriber_links(settings, secret, subscriber),
+                        message_id(settings, f"mail-{mail_id or secrets.token_hex(8)}"))
+
+
+def mail_html(fragment: str) -> str:
+    """Upstream HTML for a mail: sanitised again, images dropped, only http(s) and mailto links."""
+    return nh3.clean(fragment or "", tags=set(MAIL_TAGS), url_schemes=set(MAIL_SCHEMES))
 
 
 def notice_context(settings: Settings, notice: Notice, update: NoticeUpdate,
                    component_names: list[str]) -> dict[str, Any]:
     """What a notice mail (or webhook text) shows."""
-    body = nh3.clean(update.body_html or "")  # sanitised when stored; cleaned again for the mail
+    body = mail_html(update.body_html or "")  # sanitised when stored; cleaned again for the mail
     return {"title": one_line(notice.title, 500), "kind": KIND_LABELS.get(notice.kind, notice.kind),
             "status": STATUS_LABELS.get(update.status, update.status), "at": update.at,
             "body_html": Markup(body), "body_text": html_to_text(body), "components": component_names,
             "notice_url": f"{base_url(settings)}/driftsstatus#notice-{notice.id}"}
 
 
-def notice_message(settings: Settings, secret: str, subscriber: Subscriber, notice: Notice,
-                   update: NoticeUpdate, component_names: list[str], delivery_id: int) -> EmailMessage:
-    """The mail for one delivery; its Message-ID is the delivery's, so a resend can be recognised."""
-    lang = subscriber.language
-    context = {**notice_context(settings, notice, update, component_names),
-               **subscriber_links(settings, secret, subscriber)}
-    with mail_app().app_context(), force_locale(lang):
+def notice_mail(settings: Settings, language: str, notice: Notice, update: NoticeUpdate,
+                component_names: list[str]) -> Rendered:
+    """A notice update rendered once for every subscriber of `language`."""
+    with mail_app().app_context(), force_locale(language):
+        context = notice_context(settings, notice, update, component_names)
         subject = f"[{context['kind']}] {context['title']} – {context['status']}"
-    domain = parseaddr(settings.mail.sender)[1].rpartition("@")[2] or "localhost"
-    return compose(settings, subscriber.address, subject, render("notice.txt", lang, **context),
-                   render("notice.html", lang, **context), context["unsubscribe"],
-                   message_id=f"<delivery-{delivery_id}.update-{update.id}@{domain}>")
+    return rendered(settings, "notice", language, subject, **context)
+
+
+def notice_message(settings: Settings, secret: str, subscriber: Subscriber, notice: Notice,
+                   update: NoticeUpdate, component_names: list[str], delivery_id: int) -> WireMessage:
+    """The mail for one delivery; its Message-ID is the delivery's, so a resend can be recognised."""
+    mail = notice_mail(settings, subscriber.language, notice, update, component_names)
+    return mail.message(subscriber.address, subscriber_links(settings, secret, subscriber),
+                        message_id(settings, f"delivery-{delivery_id}.update-{update.id}"))

@@ -18,15 +18,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, and_, exists, func, literal, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import record
 from ..db import UTCDateTime, session_factory, utcnow
-from ..models import Component, Delivery, NoticeComponent, NoticeUpdate, Subscriber, Subscription
+from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
-from .mail import notice_message
+from .mail import Rendered, message_id, notice_mail, subscriber_links
+from .mailqueue import send_due_mails
 from .subscriptions import is_active, purge_unsubscribed
 from .transport import FileMailer, PermanentError, SmtpMailer, open_mailer
 from .webhook import WebhookSender
@@ -155,8 +156,42 @@ def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int,
         return "retry"
 
 
+class _SentMarker:
+    """Marks a sent delivery at once, with one prepared UPDATE on one autocommit connection.
+
+    This is the per-mail cost that keeps a crash from doubling more than the one mail in
+    flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
+    is its own transaction). On PostgreSQL these commits do not wait for the WAL flush
+    (`synchronous_commit = off` on this connection only): a database crash may forget the
+    last marks, and those mails are then sent once more, as after a process crash, with their
+    Message-ID unchanged.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        table = Delivery.__table__
+        self.stmt = (update(table).where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
+                     .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
+        self.postgres = engine.dialect.name == "postgresql"
+        if self.postgres:
+            self.conn.exec_driver_sql("SET synchronous_commit = off")
+
+    def sent(self, delivery_id: int, now: dt.datetime) -> bool:
+        """Mark one delivery sent; False when the row is gone (unsubscribed and purged meanwhile)."""
+        return self.conn.execute(self.stmt, {"delivery_id": delivery_id, "sent_at": now}).rowcount == 1
+
+    def close(self) -> None:
+        """Give the connection back as it was found."""
+        try:
+            if self.postgres:
+                self.conn.exec_driver_sql("RESET synchronous_commit")
+        finally:
+            self.conn.close()
+
+
 def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str, ids: list[int],
-                now: dt.datetime, report: DeliveryReport, webhook: WebhookSender) -> None:
+                now: dt.datetime, report: DeliveryReport, webhook: WebhookSender,
+                marker: _SentMarker, rendered: dict[tuple[int, str], Rendered]) -> None:
     with sessions() as session:
         rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
         known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
@@ -181,7 +216,7 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
     mailer = open_mailer(settings)
     outcomes: Counter[tuple[str, str]] = Counter()
     try:
-        _send_work(mailer, work, settings, secret, sessions, now, report, webhook, outcomes)
+        _send_work(mailer, work, settings, secret, sessions, now, report, webhook, outcomes, marker, rendered)
     finally:
         # Counted once per batch: a crash mid-batch loses at most a batch of counts, never a mail.
         with sessions() as session, session.begin():
@@ -191,7 +226,8 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
 
 def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Settings, secret: str,
                sessions: sessionmaker[Session], now: dt.datetime, report: DeliveryReport,
-               webhook: WebhookSender, outcomes: Counter[tuple[str, str]]) -> None:
+               webhook: WebhookSender, outcomes: Counter[tuple[str, str]], marker: _SentMarker,
+               rendered: dict[tuple[int, str], Rendered]) -> None:
     smtp_down: BaseException | None = None
     with mailer:
         for delivery_id, channel, sub, notice, upd, components in work:
@@ -205,12 +241,21 @@ def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Set
                 error = smtp_down  # don't wait for a dead server once per mail
             else:
                 try:
-                    mailer.send(notice_message(settings, secret, sub, notice, upd, components, delivery_id))
+                    key = (upd.id, sub.language)
+                    if key not in rendered:
+                        rendered[key] = notice_mail(settings, sub.language, notice, upd, components)
+                    mailer.send(rendered[key].message(
+                        sub.address, subscriber_links(settings, secret, sub),
+                        message_id(settings, f"delivery-{delivery_id}.update-{upd.id}"), now=now))
                 except SMTP_DOWN as exc:
                     error = smtp_down = exc
                 except Exception as exc:
                     error = exc
-            outcome = _mark(sessions, settings, delivery_id, now, error, report)
+            if error is None:
+                outcome: str | None = "sent" if marker.sent(delivery_id, now) else None
+                report.sent += outcome is not None
+            else:
+                outcome = _mark(sessions, settings, delivery_id, now, error, report)
             if outcome:
                 outcomes[(channel, outcome)] += 1
 
@@ -219,6 +264,43 @@ def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
     from ..app import secret_key
 
     return secret_key(settings, sessions)
+
+
+SERVE_BASE_URL = "serve_base_url"  # meta key: where `monitor serve` last listened
+
+
+def remember_serve_base_url(engine: Engine, settings: Settings) -> None:
+    """Record where `monitor serve` links to, for `monitor notify` on the same database (never raises)."""
+    from ..models import Meta
+
+    try:
+        with session_factory(engine)() as session, session.begin():
+            row = session.get(Meta, SERVE_BASE_URL)
+            if row is None:
+                session.add(Meta(key=SERVE_BASE_URL, value=settings.web.base_url))
+            else:
+                row.value = settings.web.base_url
+    except Exception:
+        log.exception("could not record the served address")
+
+
+def with_link_base(settings: Settings, sessions: sessionmaker[Session]) -> Settings:
+    """Settings whose `[web] base_url` is set: the configured one, else where `monitor serve` listens.
+
+    `monitor serve` records its address in the database at start, so `monitor notify` and
+    `monitor scheduler` on the same database link to it too.
+    """
+    if settings.web.base_url:
+        return settings
+    import dataclasses
+
+    from ..models import Meta
+
+    with sessions() as session:
+        row = session.get(Meta, SERVE_BASE_URL)
+    if row is None or not isinstance(row.value, str):
+        return settings
+    return dataclasses.replace(settings, web=dataclasses.replace(settings.web, base_url=row.value))
 
 
 def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = None,
@@ -234,10 +316,19 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
         with sessions() as session, session.begin():
             run = record.start_run(session, "notify", now=now)
         secret = _secret(settings, sessions)
+        settings = with_link_base(settings, sessions)
+        mails = send_due_mails(sessions, settings, secret, now)
+        report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
+        report.cancelled, report.failures = mails.cancelled, list(mails.failures)
         seen: set[int] = set()
-        while ids := [i for i in _claim(sessions, now) if i not in seen]:
-            seen.update(ids)
-            _send_batch(sessions, settings, secret, ids, now, report, webhook)
+        rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language); links filled in per mail
+        marker = _SentMarker(engine)
+        try:
+            while ids := [i for i in _claim(sessions, now) if i not in seen]:
+                seen.update(ids)
+                _send_batch(sessions, settings, secret, ids, now, report, webhook, marker, rendered)
+        finally:
+            marker.close()
     except Exception as exc:
         log.exception("delivering notifications failed")
         report.error = f"{type(exc).__name__}: {exc}"
@@ -266,5 +357,6 @@ def queue_summary(session: Session) -> dict[str, object]:
     failures = session.execute(
         select(Delivery.id, Delivery.channel, Delivery.attempts, Delivery.last_error, Delivery.next_attempt_at)
         .where(Delivery.status == "failed").order_by(Delivery.id.desc()).limit(20)).mappings().all()
-    return {"counts": counts, "depth": counts.get("queued", 0) + counts.get("sending", 0),
-            "failures": [dict(f) for f in failures]}
+    mails = dict(session.execute(select(Mail.status, func.count()).group_by(Mail.status)).all())
+    depth = sum(c.get("queued", 0) + c.get("sending", 0) for c in (counts, mails))
+    return {"counts": counts, "mails": mails, "depth": depth, "failures": [dict(f) for f in failures]}

@@ -1,4 +1,4 @@
-"""Signed links for subscribers: confirm, manage and unsubscribe.
+"""Signed links for subscribers: confirm, manage and unsubscribe; and for invitations.
 
 A token is an itsdangerous `URLSafeTimedSerializer` payload signed with the app's secret
 key, one salt per purpose so that a manage link can never be used as a confirmation. It
@@ -8,13 +8,14 @@ change of address) voids every link mailed before.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..models import Subscriber
 
-PURPOSES = ("confirm", "manage", "unsubscribe")
+PURPOSES = ("confirm", "manage", "unsubscribe", "invite")
 
 
 class TokenError(Exception):
@@ -34,6 +35,7 @@ class TokenPayload:
     address: str | None = None
 
 
+@functools.lru_cache(maxsize=32)
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
@@ -60,3 +62,33 @@ def read_token(secret: str, purpose: str, token: str, max_age_seconds: int | Non
             or not isinstance(data.get("a", ""), str)):
         raise TokenError("invalid")
     return TokenPayload(data["s"], data["v"], data.get("a"))
+
+
+@dataclass(frozen=True)
+class InvitationPayload:
+    """What a valid invitation link says: the invited address, the offered components and language."""
+
+    address: str
+    components: tuple[str, ...]
+    language: str
+    campaign: str
+
+
+def make_invitation_token(secret: str, address: str, components: list[str], language: str, campaign: str) -> str:
+    """Sign an invitation link for `address` (no subscriber exists until they accept)."""
+    return _serializer(secret, "invite").dumps({"a": address, "c": list(components), "l": language, "k": campaign})
+
+
+def read_invitation_token(secret: str, token: str, max_age_seconds: int) -> InvitationPayload:
+    """Verify an invitation token; `TokenError` when it is expired, forged or malformed."""
+    try:
+        data = _serializer(secret, "invite").loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise TokenError("expired") from None
+    except BadSignature:
+        raise TokenError("invalid") from None
+    if (not isinstance(data, dict) or not isinstance(data.get("a"), str) or not isinstance(data.get("l"), str)
+            or not isinstance(data.get("k"), str) or not isinstance(data.get("c"), list)
+            or not all(isinstance(c, str) for c in data["c"])):
+        raise TokenError("invalid")
+    return InvitationPayload(data["a"], tuple(data["c"]), data["l"], data["k"])

@@ -8,17 +8,42 @@ import os
 import secrets
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
+from email.policy import SMTP, SMTPUTF8
 from pathlib import Path
 from types import TracebackType
 
 from ..settings import Settings
+from .wire import WireMessage
 
 SMTP_TIMEOUT_SECONDS = 30
 
 
+PROBE_TIMEOUT_SECONDS = 3
+PROBE_CACHE_SECONDS = 300
+_probes: dict[tuple[str, int], tuple[float, bool]] = {}
+
+
 class PermanentError(Exception):
     """The receiving side refused this message for good (e.g. SMTP 550 unknown mailbox)."""
+
+
+def wire_bytes(msg: WireMessage | EmailMessage) -> bytes:
+    """The bytes of `msg`; an `EmailMessage` (from older callers) is written with the SMTP policy (CRLF)."""
+    if isinstance(msg, WireMessage):
+        return msg.as_bytes()
+    return msg.as_bytes(policy=SMTPUTF8 if not all(str(a).isascii() for a in msg.get_all("To", [])) else SMTP)
+
+
+def _envelope(msg: WireMessage | EmailMessage) -> tuple[str, list[str], bool]:
+    if isinstance(msg, WireMessage):
+        return msg.sender, [msg.recipient], msg.smtputf8
+    from email.utils import getaddresses
+
+    sender = getaddresses([str(msg["From"] or "")])[0][1]
+    recipients = [a for _n, a in getaddresses([str(v) for v in msg.get_all("To", [])])]
+    return sender, recipients, not all(a.isascii() for a in recipients)
 
 
 class FileMailer:
@@ -33,13 +58,17 @@ class FileMailer:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, msg: EmailMessage) -> None:
+    def supports_smtputf8(self) -> bool:
+        """A file takes any address."""
+        return True
+
+    def send(self, msg: WireMessage | EmailMessage) -> None:
         """Store `msg`; readers never see a half-written file (written as .tmp, then renamed)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         final = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
         tmp = final.with_name("." + final.name + ".tmp")
-        tmp.write_bytes(msg.as_bytes())
+        tmp.write_bytes(wire_bytes(msg))
         os.replace(tmp, final)
 
 
@@ -71,16 +100,33 @@ class SmtpMailer:
             raise
         return smtp
 
-    def send(self, msg: EmailMessage) -> None:
-        """Send `msg`; `PermanentError` when every recipient is refused with a 5xx reply."""
+    def supports_smtputf8(self) -> bool:
+        """Whether the server offers SMTPUTF8 (connects if needed)."""
         if self._smtp is None:
             self._smtp = self._connect()
+        return bool(self._smtp.has_extn("smtputf8"))
+
+    def send(self, msg: WireMessage | EmailMessage) -> None:
+        """Send `msg`; `PermanentError` when every recipient is refused with a 5xx reply, or when
+        the address needs SMTPUTF8 and the server does not offer it."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+        sender, recipients, utf8 = _envelope(msg)
+        options: list[str] = []
+        if utf8:
+            if not self._smtp.has_extn("smtputf8"):
+                raise PermanentError("the address needs SMTPUTF8, which the mail server does not offer")
+            options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if self._smtp.has_extn("8bitmime") else [])
         try:
-            self._smtp.send_message(msg)
+            self._smtp.sendmail(sender, recipients, wire_bytes(msg), mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if codes and all(code >= 500 for code in codes):
                 raise PermanentError(f"recipient refused: {exc.recipients}") from exc
+            raise
+        except smtplib.SMTPDataError as exc:
+            if exc.smtp_code >= 500:
+                raise PermanentError(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
             raise
         except (smtplib.SMTPServerDisconnected, OSError):
             self.close()
@@ -95,6 +141,31 @@ class SmtpMailer:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
+
+
+def smtputf8_available(settings: Settings, now: float | None = None) -> bool:
+    """Whether internationalised addresses (non-ASCII before the @) can be sent.
+
+    The file backend takes anything. For SMTP the server's EHLO answer is asked for (with a
+    short timeout) and remembered for five minutes; an unreachable server counts as the last
+    answer seen, and as "no" when there is none (the form then refuses such an address rather
+    than keep one that may never be deliverable).
+    """
+    if settings.mail.backend != "smtp":
+        return True
+    key = (settings.mail.smtp_host, settings.mail.smtp_port)
+    now = time.monotonic() if now is None else now
+    cached = _probes.get(key)
+    if cached is not None and now - cached[0] < PROBE_CACHE_SECONDS:
+        return cached[1]
+    try:
+        with smtplib.SMTP(*key, timeout=PROBE_TIMEOUT_SECONDS) as smtp:
+            smtp.ehlo()
+            answer = bool(smtp.has_extn("smtputf8"))
+    except (smtplib.SMTPException, OSError):
+        return cached[1] if cached is not None else False
+    _probes[key] = (now, answer)
+    return answer
 
 
 def open_mailer(settings: Settings) -> FileMailer | SmtpMailer:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ..app import db_session, state
 from ..models import Component
 from ..notices import notices_document
+from ..notify.mail import base_url as links_root
 from .pages_format import CPH, when
 from .pages_status import KIND_WORDS, NOTICE_WORDS
 
@@ -143,6 +144,6 @@ def notices_atom() -> Response:
     if slug is not None and slug not in names:
         abort(404)
     lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else "da"
-    base_url = state().settings.web.base_url.rstrip("/")
+    base_url = links_root(state().settings)  # never the request's Host: entry ids must stay stable
     body = atom_document(_notices(session, slug), base_url, names, slug, lang)
     return Response(body, mimetype="application/atom+xml", headers={"Content-Language": lang})

@@ -2,14 +2,17 @@
 
 Every link in a mail lands on a page that only shows a button; the change happens on the
 POST (mail scanners follow GET links). The answer to a subscribe request is the same page
-and the same kind of mail whether or not the address was known. The one-click unsubscribe
-URL (RFC 8058) accepts a POST without a CSRF token: its signed token authenticates it.
+and the same kind of mail whether or not the address was known; the mail goes into the
+outbox in the same transaction, so the page answers at once whatever the mail server's
+state. The one-click unsubscribe URL (RFC 8058) accepts a POST without a CSRF token: its
+signed token authenticates it. The manage page also hands out everything held on the
+subscriber (JSON) and erases it at once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import smtplib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
@@ -19,10 +22,12 @@ from flask_wtf.csrf import CSRFError
 
 from ..app import csrf, db_session, state
 from ..models import Subscriber
+from ..notify import invitations, privacy
 from ..notify import subscriptions as subs
-from ..notify.mail import confirmation_message, manage_message
-from ..notify.tokens import TokenError, TokenPayload, read_token
-from ..notify.transport import open_mailer
+from ..notify.mailqueue import queue_mail
+from ..notify.tokens import InvitationPayload, TokenError, TokenPayload, read_invitation_token, read_token
+from ..notify.transport import smtputf8_available
+from ..notify.wire import AddressNotSendable, wire_address
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
 
 log = logging.getLogger(__name__)
@@ -41,15 +46,16 @@ def _secret() -> str:
     return str(current_app.secret_key)
 
 
-def _send(message: Any) -> bool:
-    """Send one mail now; False (logged) when the mail server cannot take it."""
+def _address_error(address: str) -> str | None:
+    """Why an otherwise valid address cannot be mailed from here, in words; None when it can."""
     try:
-        with open_mailer(state().settings) as mailer:
-            mailer.send(message)
-    except (smtplib.SMTPException, OSError):
-        log.exception("could not send a subscription mail")
-        return False
-    return True
+        wire = wire_address(address)
+    except AddressNotSendable:
+        return _("Adressens domæne kan ikke skrives, så mailsystemer forstår det. Tjek stavemåden.")
+    if wire.smtputf8 and not smtputf8_available(state().settings):
+        return _("Vores mailserver kan ikke sende til adresser med æ, ø, å eller andre særlige tegn før @. "
+                 "Brug en adresse uden dem.")
+    return None
 
 
 def _form_values() -> tuple[dict[str, Any], dict[str, str]]:
@@ -61,6 +67,9 @@ def _form_values() -> tuple[dict[str, Any], dict[str, str]]:
         email = subs.normalise_email(raw_email)
     except subs.AddressError:
         errors["email"] = _("Skriv en gyldig e-mailadresse, fx navn@kommune.dk.")
+    else:
+        if problem := _address_error(email):
+            errors["email"] = problem
     components: list[str] = []
     try:
         components = subs.check_components(db_session(), request.form.getlist("components"))
@@ -76,6 +85,7 @@ def _form_values() -> tuple[dict[str, Any], dict[str, str]]:
 def _form_page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("values", {"email": "", "components": [], "language": str(get_locale() or "da")})
     context.setdefault("errors", {})
+    context.setdefault("grace_days", state().settings.web.unsubscribe_grace_days)
     return render_template(template, all_components=subs.known_components(db_session()), **context), status
 
 
@@ -123,16 +133,12 @@ def subscribe_post() -> tuple[str, int]:
         return _form_page("subscribe/form.html", 400, values=values, errors=errors)
     session = db_session()
     outcome = subs.subscribe(session, values["email"], values["components"], values["language"])
+    # The mail is queued with the subscriber: both or neither, and the page never waits for it.
+    queue_mail(session, outcome.mail, outcome.subscriber.address, outcome.subscriber.language,
+               subscriber=outcome.subscriber)
     session.commit()
-    settings = state().settings
-    if outcome.mail == "manage":
-        message = manage_message(settings, _secret(), outcome.subscriber)
-    else:
-        message = confirmation_message(settings, _secret(), outcome.subscriber)
-    if not _send(message):
-        return render_template("subscribe/mail_failed.html"), 503
     return render_template("subscribe/sent.html", address=values["email"],
-                           hours=settings.web.confirm_max_age_hours), 200
+                           hours=state().settings.web.confirm_max_age_hours), 200
 
 
 @bp.get("/confirm/<token>")
@@ -150,6 +156,7 @@ def confirm_post(token: str) -> tuple[str, int]:
     """Confirm the subscription (or the new address)."""
     session = db_session()
     sub = subs.confirm(session, _payload("confirm", token))
+    privacy.unsuppress(session, sub.address)  # they asked for mail themselves
     session.commit()
     links = _links(sub)
     return render_template("subscribe/confirmed.html", address=sub.address, **links), 200
@@ -187,10 +194,10 @@ def manage_post(token: str) -> tuple[str, int]:
         return _form_page("subscribe/manage.html", 400, values=values, errors=errors, token=token, **_links(sub))
     session = db_session()
     subs.set_preferences(sub, values["components"], values["language"])
-    session.commit()
     new_address = values["email"] if values["email"] != sub.address else None
-    if new_address and not _send(confirmation_message(state().settings, _secret(), sub, new_address)):
-        return render_template("subscribe/mail_failed.html"), 503
+    if new_address:
+        queue_mail(session, "confirm", new_address, sub.language, subscriber=sub)
+    session.commit()
     return render_template("subscribe/managed.html", new_address=new_address, token=token), 200
 
 
@@ -225,8 +232,79 @@ def unsubscribe_post(token: str) -> tuple[str, int]:
     if sub is not None:
         session = db_session()
         subs.unsubscribe(session, sub)
+        privacy.suppress(session, sub.address, "unsubscribed")
         session.commit()
         log.info("subscriber %s unsubscribed (%s)", sub.id,
                  "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page")
     grace = state().settings.web.unsubscribe_grace_days
     return render_template("subscribe/unsubscribed.html", grace_days=grace), 200
+
+
+@bp.post("/manage/<token>/data")
+@limiter.limit(client_limit)
+def my_data(token: str) -> Response:
+    """Everything held on the subscriber, as a JSON download."""
+    sub = _active_subscriber(token)
+    document = privacy.export_data(db_session(), sub.address)
+    body = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="mine-data.json"'})
+
+
+@bp.post("/manage/<token>/delete")
+@limiter.limit(client_limit)
+def delete_me(token: str) -> tuple[str, int]:
+    """Erase the subscriber now (not after the grace period); the address is never invited again."""
+    sub = _active_subscriber(token)
+    session = db_session()
+    privacy.erase(session, sub.address)
+    session.commit()
+    log.info("a subscriber erased their data from the manage page")
+    return render_template("subscribe/deleted.html"), 200
+
+
+def _invitation(token: str) -> InvitationPayload:
+    max_age = invitations.INVITATION_MAX_AGE_DAYS * 86400
+    return read_invitation_token(_secret(), token, max_age_seconds=max_age)
+
+
+@bp.get("/invitation/<token>")
+def invitation_page(token: str) -> tuple[str, int]:
+    """The invitation, its components and language pre-filled, and a button; the GET changes nothing."""
+    payload = _invitation(token)
+    values = {"email": payload.address, "components": list(payload.components), "language": payload.language}
+    return _form_page("subscribe/invitation.html", values=values, token=token)
+
+
+@bp.post("/invitation/<token>")
+@limiter.limit(client_limit)
+def invitation_post(token: str) -> tuple[str, int]:
+    """Accept: subscribed and confirmed at once (the link reached the mailbox)."""
+    payload = _invitation(token)
+    _values, errors = _form_values()
+    errors.pop("email", None)  # the address is the invitation's, not the form's
+    values = {**_values, "email": payload.address}
+    if errors:
+        return _form_page("subscribe/invitation.html", 400, values=values, errors=errors, token=token)
+    session = db_session()
+    sub = invitations.accept(session, payload, values["components"], values["language"])
+    session.commit()
+    return render_template("subscribe/confirmed.html", address=sub.address, **_links(sub)), 200
+
+
+@bp.get("/invitation/<token>/nej")
+def invitation_decline_page(token: str) -> tuple[str, int]:
+    """A button that stops further invitations; the GET changes nothing."""
+    payload = _invitation(token)
+    return render_template("subscribe/decline.html", address=payload.address), 200
+
+
+@bp.post("/invitation/<token>/nej")
+@csrf.exempt
+def invitation_decline(token: str) -> tuple[str, int]:
+    """No more invitations: the page's button, or RFC 8058 one-click from the invitation's header."""
+    payload = _invitation(token)
+    session = db_session()
+    invitations.decline(session, payload.address)
+    session.commit()
+    return render_template("subscribe/declined.html"), 200
