@@ -23,6 +23,7 @@ from .upstream import (
     ParseResult,
     affected_names,
     resolved_time,
+    safe_url,
     sanitize,
     status_word,
 )
@@ -117,7 +118,7 @@ def parse_entry(entry: Any, now: dt.datetime) -> tuple[ParsedNotice | None, list
     status = updates[0].status
     return ParsedNotice(
         upstream_id=upstream_id[:500], title=title, kind=kind, status=status,
-        url=entry.get("link"), component_names=names, text=text, updates=updates,
+        url=safe_url(entry.get("link")), component_names=names, text=text, updates=updates,
         started_at=updates[-1].at, updated_at=updates[0].at,
         resolved_at=resolved_time(status, updates),
     ), problems

@@ -20,6 +20,7 @@ from .upstream import (
     ParsedNotice,
     ParseResult,
     resolved_time,
+    safe_url,
     sanitize,
     status_word,
 )
@@ -142,7 +143,7 @@ def parse_incident(item: Any, maintenance: bool, component_names: dict[str, str]
     text = " ".join([title, *(htmllib.unescape(u.body_html) for u in updates)])
     return ParsedNotice(
         upstream_id=upstream_id[:500], title=title, kind=kind, status=status,
-        url=item.get("shortlink") or None, impact=impact, component_names=names, text=text,
+        url=safe_url(item.get("shortlink")), impact=impact, component_names=names, text=text,
         updates=updates,
         started_at=_time(item.get("started_at")) or _time(item.get("created_at")) or (updates[-1].at if updates else None),
         updated_at=updates[0].at if updates else _time(item.get("updated_at")),

@@ -25,6 +25,7 @@ from flask_babel import format_datetime as babel_datetime
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from ..collectors.upstream import sanitize
 from ..db import utcnow
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
@@ -135,7 +136,7 @@ def manage_message(settings: Settings, secret: str, subscriber: Subscriber) -> E
 def notice_context(settings: Settings, notice: Notice, update: NoticeUpdate,
                    component_names: list[str]) -> dict[str, Any]:
     """What a notice mail (or webhook text) shows."""
-    body = nh3.clean(update.body_html or "")  # sanitised when stored; cleaned again for the mail
+    body = sanitize(update.body_html or "")  # sanitised when stored; cleaned again for the mail
     return {"title": one_line(notice.title, 500), "kind": KIND_LABELS.get(notice.kind, notice.kind),
             "status": STATUS_LABELS.get(update.status, update.status), "at": update.at,
             "body_html": Markup(body), "body_text": html_to_text(body), "components": component_names,

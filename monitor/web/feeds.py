@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
-import nh3
 from flask import Blueprint, Response, abort, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -21,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..app import db_session, state
+from ..collectors.upstream import sanitize
 from ..models import Component
 from ..notices import notices_document
 
@@ -55,7 +55,7 @@ def _timeline(notice: dict[str, Any]) -> str:
         at = _as_time(u["at"])
         when = at.isoformat() if at else ""
         parts.append(f"<p><strong>{html.escape(u['status'])}</strong> ({html.escape(when)})</p>"
-                     f"{nh3.clean(u.get('body_html') or '')}")
+                     f"{sanitize(u.get('body_html') or '')}")
     return "".join(parts)
 
 
