@@ -27,7 +27,7 @@ def readyz():  # type: ignore[no-untyped-def]
         with state().engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means not ready
-        return jsonify(status="unavailable", reason=type(exc).__name__), 503
+        return jsonify(status="unavailable", reason=type(exc).__name__), 503, {"Retry-After": "5"}
     return jsonify(status="ok")
 
 
