@@ -36,7 +36,7 @@ def test_a_control_character_in_a_query_value_is_a_400_on_both_databases(client,
 @pytest.mark.parametrize("path", [
     "/api/v1/ratings?as_of=0001-01-01", "/api/v1/municipalities/101?as_of=0002-01-01",
     "/api/v1/ratings?as_of=1999-12-31", "/api/v1/ratings?as_of=2100-01-01", "/api/v1/ratings?as_of=",
-    "/api/v1/ratings?as_of=%D9%A2%D9%A0%D9%A2%D9%A0-01-01", "/api/v1/ratings?as_of=20201128",
+    "/api/v1/ratings?as_of=%D9%A2%D9%A0%D9%A2%D9%A0-01-01", "/api/v1/ratings?as_of=20201128", "/api/v1/ratings?as_of=2020-W01-1",
     "/api/v1/cutover?now=0001-01-01T00:00:00%2B00:00", "/api/v1/cutover?now=9999-12-31T23:59:59-14:00",
     "/api/v1/cutover?now=", "/api/v1/cutover?now=2020-11-28T12:00:00", "/api/v1/notices?component=",
 ])

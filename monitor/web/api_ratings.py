@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -16,6 +17,7 @@ bp = Blueprint("api_ratings", __name__, url_prefix="/api/v1")
 # would overflow the date arithmetic (year 1 minus 30 days) for no use to anyone.
 EARLIEST_AS_OF = dt.date(2000, 1, 1)
 LATEST_AS_OF = dt.date(2099, 12, 31)
+DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def _as_of_argument(value: str | None) -> dt.date | None | str:
@@ -23,7 +25,7 @@ def _as_of_argument(value: str | None) -> dt.date | None | str:
     if value is None:
         return None
     try:
-        if len(value) != 10 or not value.isascii():
+        if not DAY_RE.fullmatch(value):  # fromisoformat would also take "2020-W01-1"
             raise ValueError(value)
         day = dt.date.fromisoformat(value)
     except ValueError:
