@@ -111,13 +111,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     limits.init_app(app, settings.web.ratelimit_storage)
 
-    @app.teardown_appcontext
-    def close_session(exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
-
-    from .web import auth, register_blueprints
+    from .web import auth, guard, register_blueprints
 
     register_blueprints(app)
+    # The request's session closes in guard's hooks, before the answer leaves (503 if it fails).
+    guard.init_app(app)
     auth.init_app(app)

@@ -112,6 +112,8 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_notifications_total", "counter", ("channel", "outcome"), "Notification delivery attempts."),
     MetricSpec("fki_scheduler_job_runs_total", "counter", ("job", "outcome"),
                "Scheduler job runs by outcome (a failed job runs again at its next tick)."),
+    MetricSpec("fki_limit_hits_total", "counter", ("limit",),
+               "Inputs refused or cut at a configured limit (max_feed_bytes, max_items, max_update_bytes)."),
     MetricSpec("fki_notification_queue_depth", "gauge", (),
                "Deliveries and single mails (confirmations, invitations) waiting in the outbox."),
     MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
@@ -121,7 +123,10 @@ SPECS = {s.name: s for s in (
                "Time to serve an HTTP request."),
 )}
 # Counters kept in the database by `monitor.record`, by their name there (without fki_).
-DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "scheduler_job_runs_total")
+DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "scheduler_job_runs_total",
+               "limit_hits_total")
+# Request methods kept as label values; any other method is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
 
 # The web process's own metrics. Under multiprocess mode prometheus-client stores their
@@ -350,6 +355,7 @@ def exposition(database_registry: CollectorRegistry) -> bytes:
 
 
 def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
-    """Count one HTTP request served by this process."""
+    """Count one HTTP request served by this process; labels come from a fixed set."""
+    method = method if method in KNOWN_METHODS else "other"
     HTTP_REQUESTS.labels(method, endpoint, str(status)).inc()
     HTTP_DURATION.labels(method, endpoint).observe(seconds)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .collectors.upstream import CLOSED_STATUSES
+from .collectors.upstream import CLOSED_STATUSES, safe_url, sanitize
 from .db import utcnow
 from .models import Component, Notice, NoticeComponent
 
@@ -44,13 +44,15 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "status": notice.status,
         "impact": notice.impact,
         "components": sorted(c.component_slug for c in notice.components),
-        "url": notice.url,
+        # Checked again on the way out: rows stored before the scheme rule keep no unsafe link.
+        "url": safe_url(notice.url),
         "started_at": _iso(notice.started_at),
         "updated_at": _iso(notice.updated_at),
         "resolved_at": _iso(notice.resolved_at),
         "scheduled_for": _iso(notice.scheduled_for),
         "scheduled_until": _iso(notice.scheduled_until),
-        "updates": [{"status": u.status, "body_html": u.body_html, "at": _iso(u.at)} for u in updates],
+        "updates": [{"status": u.status, "body_html": sanitize(u.body_html or ""), "at": _iso(u.at)}
+                    for u in updates],
     }
 
 

@@ -7,9 +7,11 @@ workers; what they did is counted here and read by the metrics collector at scra
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,9 +40,56 @@ def increment(session: Session, metric: str, labels: dict[str, str], amount: flo
     session.execute(stmt)
 
 
+# A run still "running" after this long on another machine was killed with its process.
+STALE_RUN_HOURS = 24
+
+
+def _owner() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+def _process_gone(owner: str, started_at: dt.datetime, now: dt.datetime) -> bool:
+    """True when the process that started a run cannot be running it any more."""
+    pid_text, _, host = owner.removeprefix("pid ").partition(" on ")
+    if not pid_text.isdigit() or host != socket.gethostname():
+        return now - started_at > dt.timedelta(hours=STALE_RUN_HOURS)
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process: a run of another thread, still going
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by another user
+        return False
+    return False
+
+
+def fail_interrupted_runs(session: Session, collector: str, now: dt.datetime) -> int:
+    """Mark runs of `collector` whose process died mid-way as failed, and count them; returns how many."""
+    runs = session.execute(select(CollectorRun.id, CollectorRun.started_at, CollectorRun.message).where(
+        CollectorRun.collector == collector, CollectorRun.outcome == "running")).all()
+    failed = 0
+    for run_id, started_at, owner in runs:
+        if _process_gone(owner or "", started_at, now):
+            session.execute(update(CollectorRun).where(CollectorRun.id == run_id).values(
+                finished_at=now, outcome="failure",
+                message=f"interrupted: the process ({owner or 'unknown'}) ended before the run finished"))
+            failed += 1
+    if failed:
+        increment(session, "collector_runs_total", {"collector": collector, "outcome": "failure"}, failed)
+    return failed
+
+
 def start_run(session: Session, collector: str, now: dt.datetime | None = None) -> CollectorRun:
-    """Record that a collector run started; finish it with `finish_run`."""
-    run = CollectorRun(collector=collector, started_at=now or utcnow(), outcome="running")
+    """Record that a collector run started; finish it with `finish_run`.
+
+    Earlier runs of the collector left "running" by a process that was killed are marked
+    failed first (and counted), so none stays "running" for ever.
+    """
+    now = now or utcnow()
+    fail_interrupted_runs(session, collector, now)
+    run = CollectorRun(collector=collector, started_at=now, outcome="running", message=_owner())
     session.add(run)
     session.flush()
     return run

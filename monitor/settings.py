@@ -44,6 +44,9 @@ class NoticeSource:
 class NoticesSettings:
     poll_seconds: int = 60
     timeout_seconds: float = 10.0
+    max_feed_bytes: int = 5_000_000
+    max_items: int = 500
+    max_update_bytes: int = 65_536
     sources: tuple[NoticeSource, ...] = ()
 
 
@@ -155,6 +158,8 @@ class WebSettings:
     session_hours: int = 12
     login_link_minutes: int = 15
     accessibility_contact: str = "tilgaengelighed@infrastrukturmonitor.invalid"
+    max_query_bytes: int = 2048
+    cache_bytes: int = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -335,6 +340,12 @@ def _validate(s: Settings) -> None:
                           f"got {s.web.base_url!r}")
     if s.notices.poll_seconds < 1:
         raise ConfigError("notices.poll_seconds: must be at least 1")
+    for key, least in (("max_feed_bytes", 1024), ("max_items", 1), ("max_update_bytes", 256)):
+        if getattr(s.notices, key) < least:
+            raise ConfigError(f"notices.{key}: must be at least {least}, got {getattr(s.notices, key)}")
+    for key, least in (("max_query_bytes", 256), ("cache_bytes", 0)):
+        if getattr(s.web, key) < least:
+            raise ConfigError(f"web.{key}: must be at least {least}, got {getattr(s.web, key)}")
     for i, src in enumerate(s.notices.sources):
         if src.kind not in ("feed", "statuspage"):
             raise ConfigError(f"notices.sources[{i}].kind: expected \"feed\" or \"statuspage\", got {src.kind!r}")

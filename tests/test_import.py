@@ -196,13 +196,13 @@ def test_held_counts_are_counted_by_the_next_calls_import_when_the_agreement_app
 def test_municipalities_are_upserted_and_access_control_is_kept_when_the_column_is_absent(engine, now):
     load(engine, "municipalities", "code,name,region,population,population_date,user_access_control\n"
                                    "0101,København,Region Hovedstaden,632340,2020-01-01,Ja\n"
-                                   "999,Testrup,Region Test,10,2020-01-01,\n", now)
+                                   "147,Frederiksberg,Region Hovedstaden,104305,2020-01-01,\n", now)
     load(engine, "municipalities", "code,name,region,population,population_date\n"
-                                   "101,København,Region Hovedstaden,640000,2021-01-01\n", LATER)
+                                   "101,København,Region Hovedstaden,640000,2020-11-01\n", LATER)
     got = rows(engine, "SELECT code, population, user_access_control FROM municipalities "
-                       "WHERE code IN ('101', '999') ORDER BY code")
+                       "WHERE code IN ('101', '147') ORDER BY code")
     assert [(c, p, bool(u) if u is not None else None) for c, p, u in got] == [("101", 640000, True),
-                                                                              ("999", 10, None)]
+                                                                              ("147", 104305, None)]
 
 
 def test_cutover_tasks_are_upserted_and_their_time_moves_only_when_done_changes(engine, now):

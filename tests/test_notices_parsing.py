@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from monitor.collectors.feedparse import parse_feed
 from monitor.collectors.statuspage import endpoints, parse_documents
 from monitor.collectors.updatehtml import parse_time, parse_updates
-from monitor.collectors.upstream import affected_names, sanitize
+from monitor.collectors.upstream import affected_names, safe_url, sanitize
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 PARSE_RSS = Path(__file__).parent / "fixtures" / "statuspage-parse-history.rss"
@@ -135,7 +135,23 @@ def test_sanitising_strips_scripts_and_event_handlers() -> None:
     updates, _ = parse_updates(html, utc(2020, 11, 24, 10))
     assert "onclick" not in updates[0].body_html and "<script" not in updates[0].body_html
     assert "alert" not in updates[0].body_html and 'href="https://x.invalid"' in updates[0].body_html
-    assert sanitize('<img src=x onerror="x()">') == '<img src="x">'
+    assert sanitize('<img src=https://x.invalid/a.png onerror="x()">') == '<img src="https://x.invalid/a.png">'
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>x</b>",
+                                  "vbscript:x", "ftp://x.invalid/", "/relative/into/this/site", "//x.invalid/",
+                                  "java\tscript:alert(1)", "http://"])
+def test_links_and_images_from_upstream_keep_only_http_https_and_mailto(link: str) -> None:
+    html = sanitize(f'<a href="{link}">tekst</a><img src="{link}">')
+    assert html == '<a rel="noopener noreferrer">tekst</a><img>'
+    assert safe_url(link) is None
+
+
+@pytest.mark.parametrize("link", ["https://status.example/incidents/1", "http://x.invalid/a?b=c",
+                                  "mailto:drift@x.invalid"])
+def test_http_https_and_mailto_links_from_upstream_are_kept(link: str) -> None:
+    assert f'href="{link}"' in sanitize(f'<a href="{link}">tekst</a>')
+    assert safe_url(link) == link
 
 
 @pytest.mark.parametrize(("text", "names"), [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import email.utils
+import html as htmllib
 import re
 from typing import Any
 
@@ -23,11 +24,45 @@ from .upstream import (
     ParseResult,
     affected_names,
     resolved_time,
+    safe_url,
     sanitize,
     status_word,
 )
 
 ITEM_END_RE = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+
+
+ITEM_START_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?(?:item|entry)\b[^>]*>", re.IGNORECASE)
+ID_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?(guid|id|link)\b([^>]*)>(.*?)</(?:[A-Za-z0-9_]+:)?\1\s*>",
+                   re.IGNORECASE | re.DOTALL)
+HREF_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?link\b[^>]*\bhref\s*=\s*[\"']([^\"']*)[\"']", re.IGNORECASE)
+CDATA_RE = re.compile(rb"^\s*<!\[CDATA\[(.*)\]\]>\s*$", re.DOTALL)
+
+
+def _identifiers(block: bytes) -> set[str]:
+    """The ids, guids and links written in one raw item, as feedparser would read them."""
+    found = set()
+    for m in ID_RE.finditer(block):
+        raw = m.group(3)
+        cdata = CDATA_RE.match(raw)
+        text = (cdata.group(1) if cdata else raw).decode("utf-8", "replace")
+        found.add(htmllib.unescape(text).strip())
+    found.update(htmllib.unescape(m.group(1).decode("utf-8", "replace")).strip() for m in HREF_RE.finditer(block))
+    return found - {""}
+
+
+def complete_entries(content: bytes, entries: list[Any]) -> list[Any]:
+    """The entries whose item is complete in the bytes: from its start tag to its end tag, with no
+    other item starting in between. A broken item is left out; the complete ones after it stay.
+    """
+    starts = [m.start() for m in ITEM_START_RE.finditer(content)]
+    complete: set[str] = set()
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < len(starts) else len(content)
+        block = content[start:stop]
+        if ITEM_END_RE.search(block):
+            complete |= _identifiers(block)
+    return [e for e in entries if (e.get("id") or e.get("link") or "").strip() in complete]
 
 
 def looks_like_feed(content: bytes) -> bool:
@@ -49,11 +84,11 @@ def parse_feed(content: bytes, now: dt.datetime) -> ParseResult:
         if isinstance(exc, feedparser.CharacterEncodingOverride):
             result.problems.append(f"wrong encoding: {exc}")
         else:
-            complete = len(ITEM_END_RE.findall(content))
-            if complete < len(entries):
+            kept = complete_entries(content, entries)
+            if len(kept) < len(entries):
                 result.problems.append(
-                    f"{len(entries) - complete} item(s) cut off (not complete) were left out")
-                entries = entries[:complete]
+                    f"{len(entries) - len(kept)} item(s) cut off or broken (not complete) were left out")
+                entries = kept
             result.problems.append(f"the feed is malformed: {exc}")
     if not parsed.get("version") and not entries:
         result.fatal = "not an RSS or Atom feed" + (f" ({result.problems[-1]})" if result.problems else "")
@@ -118,7 +153,7 @@ def parse_entry(entry: Any, now: dt.datetime) -> tuple[ParsedNotice | None, list
     status = updates[0].status
     return ParsedNotice(
         upstream_id=upstream_id[:500], title=title, kind=kind, status=status,
-        url=entry.get("link"), component_names=names, text=text, updates=updates,
+        url=safe_url(entry.get("link")), component_names=names, text=text, updates=updates,
         started_at=updates[-1].at, updated_at=updates[0].at,
         resolved_at=resolved_time(status, updates),
         scheduled_for=scheduled_for, scheduled_until=scheduled_until,

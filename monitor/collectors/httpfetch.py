@@ -22,6 +22,14 @@ class FetchError(Exception):
     """A document could not be fetched; the message says which and why."""
 
 
+class TooLarge(FetchError):
+    """A document is larger than `[notices] max_feed_bytes`; it was not read past the limit."""
+
+
+def too_large(location: str, limit: int) -> TooLarge:
+    return TooLarge(f"{location}: larger than max_feed_bytes ({limit:,} bytes); refused, nothing stored")
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A fetched document: `content` is None when it has not changed since the validators."""
@@ -55,28 +63,44 @@ def make_client(settings: Settings) -> httpx.Client:
                         headers={"User-Agent": user_agent(settings)})
 
 
+DEFAULT_MAX_BYTES = 5_000_000
+
+
 def fetch_url(client: httpx.Client, url: str, etag: str | None = None,
-              last_modified: str | None = None) -> Fetched:
-    """GET `url`, conditionally when validators are given. Raises `FetchError`."""
+              last_modified: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Fetched:
+    """GET `url`, conditionally when validators are given. Raises `FetchError`.
+
+    The body is read as it streams in and the read stops as soon as it passes `max_bytes`
+    (`TooLarge`): a huge document costs at most that much memory and time.
+    """
     headers = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        response = client.get(url, headers=headers)
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                return Fetched(None, etag, last_modified)
+            if response.status_code >= 400:
+                raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise too_large(url, max_bytes)
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large(url, max_bytes)
+                chunks.append(chunk)
+            return Fetched(b"".join(chunks), response.headers.get("etag"), response.headers.get("last-modified"))
     except httpx.TimeoutException:
         raise FetchError(f"{url}: timed out after {client.timeout.read}s") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
-    if response.status_code == 304:
-        return Fetched(None, etag, last_modified)
-    if response.status_code >= 400:
-        raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
-    return Fetched(response.content, response.headers.get("etag"), response.headers.get("last-modified"))
 
 
-def read_path(path: Path, token: str | None = None) -> Fetched:
+def read_path(path: Path, token: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Fetched:
     """Read a file source; `token` (kept in `etag`) makes an unchanged file "not modified".
 
     The token is ``file:<mtime_ns>:<size>:<sha256>``: a matching `stat` skips the read, and
@@ -86,7 +110,12 @@ def read_path(path: Path, token: str | None = None) -> Fetched:
         st = path.stat()
         if token and token.startswith(f"file:{st.st_mtime_ns}:{st.st_size}:"):
             return Fetched(None, token)
-        content = path.read_bytes()
+        if st.st_size > max_bytes:
+            raise too_large(str(path), max_bytes)
+        with path.open("rb") as fh:
+            content = fh.read(max_bytes + 1)  # the file may have grown since the stat
+        if len(content) > max_bytes:
+            raise too_large(str(path), max_bytes)
     except FileNotFoundError:
         raise FetchError(f"{path}: no such file") from None
     except OSError as exc:

@@ -20,14 +20,16 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from .. import record
 from ..db import session_factory, session_scope, utcnow
+from ..migrate import reference_municipalities
 from ..models import CollectorRun, ImportedFile
 from ..settings import Settings
 from . import loaders, records
-from .parsing import Problem, Rejected, Table, open_table
+from .parsing import Problem, Rejected, Table, message, open_table
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ COLUMNS = {
 }
 REPORT_PROBLEMS = 1000  # listed in a report; the rest are counted
 HTTP_TIMEOUT_SECONDS = 30.0
+# Errors that mean the database refused a value of the file (the file is rejected); any other
+# failure while writing (the database away, a full disk) leaves the file to be tried again.
+VALUE_REFUSED = (DataError, OverflowError)
 Echo = Callable[[str], None]
 
 
@@ -123,11 +128,36 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
         table = open_table(data, required, optional)
         result.format, result.warnings = table.format, table.warnings
         with records.no_gc():  # a million new tuples would otherwise trigger the collector thousands of times
-            parsed = _parse(kind, table, municipalities)
+            parsed = _parse(kind, table, municipalities, now)
     except Rejected as exc:
-        result.outcome, result.problems, result.rows = "rejected", exc.problems, exc.rows
-        _record_rejection(factory, result, now)
-        return result
+        return _reject(factory, result, exc.problems, exc.rows, now)
+    except Exception as exc:  # a parser crash is a bad file too: rejected, never retried in a loop
+        log.exception("reading %s crashed the parser", name)
+        return _reject(factory, result, [_crash_problem(exc)], 0, now)
+    try:
+        return _write(factory, kind, name, sha, parsed, result, now)
+    except VALUE_REFUSED as exc:  # the database refused a value the checks let through: the file is bad
+        log.exception("storing %s failed", name)
+        result.notes.clear()
+        return _reject(factory, result, [_crash_problem(exc)], result.rows, now)
+
+
+def _crash_problem(exc: BaseException) -> Problem:
+    """The report line for a file that crashed a parser or the database: where, when the error says."""
+    line = getattr(exc, "lineno", None) or 0
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    return Problem(line if isinstance(line, int) else 0, "", "", message("unreadable", detail=detail))
+
+
+def _reject(factory: Callable[[], Session], result: FileResult, problems: list[Problem], rows: int,
+            now: dt.datetime) -> FileResult:
+    result.outcome, result.problems, result.rows = "rejected", sorted(problems), rows
+    _record_rejection(factory, result, now)
+    return result
+
+
+def _write(factory: Callable[[], Session], kind: str, name: str, sha: str, parsed: object, result: FileResult,
+           now: dt.datetime) -> FileResult:
     try:
         with session_scope(factory) as session:
             # The ledger row first: on SQLite this takes the write lock before anything is read.
@@ -147,13 +177,14 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
     return result
 
 
-def _parse(kind: str, table: Table, municipalities: set[str]) -> object:
+def _parse(kind: str, table: Table, municipalities: set[str], now: dt.datetime) -> object:
     if kind == "calls":
-        return records.parse_calls(table)
+        return records.parse_calls(table, now)
     if kind == "agreements":
         return records.parse_agreements(table, municipalities)
     if kind == "municipalities":
-        return records.parse_municipalities(table)
+        # Only the 98 (the reference data shipped in the package) can be updated.
+        return records.parse_municipalities(table, {r["code"] for r in reference_municipalities()}, now)
     return records.parse_tasks(table, municipalities)
 
 

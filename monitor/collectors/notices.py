@@ -23,9 +23,19 @@ from sqlalchemy.orm import Session
 from .. import record
 from ..db import session_factory, session_scope, utcnow
 from ..models import NoticeSource
-from ..settings import Settings
+from ..settings import NoticesSettings, Settings
 from . import feedparse, statuspage
-from .httpfetch import Fetched, FetchError, fetch_url, is_url, make_client, read_path, resolve_location
+from .httpfetch import (
+    Fetched,
+    FetchError,
+    TooLarge,
+    fetch_url,
+    is_url,
+    make_client,
+    read_path,
+    resolve_location,
+)
+from .limits import apply_limits
 from .noticestore import StoreCounts, store_notices
 from .upstream import ParseResult
 
@@ -102,7 +112,7 @@ def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], 
                 if respect_backoff and _backing_off(source, settings, now):
                     continue
                 source_id = source.id
-            outcomes.append(_poll_one(sessions, source_id, spec, client, now))
+            outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
     finally:
         if own_client:
             client.close()
@@ -142,11 +152,15 @@ def _backing_off(source: NoticeSource, settings: Settings, now: dt.datetime) -> 
 
 
 def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
-              client: httpx.Client, now: dt.datetime) -> Outcome:
+              client: httpx.Client, now: dt.datetime, limits: NoticesSettings) -> Outcome:
+    hit = None
     try:
         with session_scope(sessions) as session:
             source = session.get_one(NoticeSource, source_id)
-            return _fetch_parse_store(session, source, spec, client, now)
+            return _fetch_parse_store(session, source, spec, client, now, limits)
+    except TooLarge as exc:  # refused within its cap; the last good state stays
+        log.warning("notice source %s: %s", spec.name, exc)
+        outcome, hit = Outcome(spec.name, False, str(exc)), "max_feed_bytes"
     except FetchError as exc:
         outcome = Outcome(spec.name, False, str(exc))
     except Exception as exc:  # a bug or a database error: report it, keep the other sources going
@@ -154,12 +168,14 @@ def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
         outcome = Outcome(spec.name, False, f"{type(exc).__name__}: {exc}")
     with session_scope(sessions) as session:
         _record_failure(session.get_one(NoticeSource, source_id), outcome, now)
+        if hit:
+            record.increment(session, "limit_hits_total", {"limit": hit})
     return outcome
 
 
 def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
-                       client: httpx.Client, now: dt.datetime) -> Outcome:
-    documents, validators = _fetch(source, spec, client)
+                       client: httpx.Client, now: dt.datetime, limits: NoticesSettings) -> Outcome:
+    documents, validators = _fetch(source, spec, client, limits.max_feed_bytes)
     if not documents:
         source.last_success_at = now
         source.consecutive_failures = 0
@@ -169,10 +185,15 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
         outcome = Outcome(spec.name, False, result.fatal)
         _record_failure(source, outcome, now)
         return outcome
+    notes = apply_limits(result, limits)
+    for limit, text in notes:
+        log.warning("notice source %s: %s", spec.name, text)
+        record.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
     counts = store_notices(session, source, result.notices, backfill=backfill,
                            defaults=spec.components, now=now)
     summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
+    summary += "".join(f"; {text}" for _, text in notes)
     if not result.clean:
         outcome = Outcome(spec.name, False, f"partly read: {summary}", result.problems, "partly", counts, backfill)
         _record_failure(source, outcome, now)
@@ -191,12 +212,12 @@ def _record_failure(source: NoticeSource, outcome: Outcome, now: dt.datetime) ->
     source.consecutive_failures = (source.consecutive_failures or 0) + 1
 
 
-def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client
+def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client, max_bytes: int
            ) -> tuple[dict[str, bytes], dict[str, Fetched]]:
     """The changed documents of a source by name, and every document's new validators."""
     if spec.kind == "feed":
-        got = (fetch_url(client, spec.location, source.etag, source.last_modified) if is_url(spec.location)
-               else read_path(Path(spec.location), source.etag))
+        got = (fetch_url(client, spec.location, source.etag, source.last_modified, max_bytes)
+               if is_url(spec.location) else read_path(Path(spec.location), source.etag, max_bytes))
         return ({} if got.not_modified else {"feed": got.content or b""}), {"feed": got}
     previous = _statuspage_validators(source)
     fetched: dict[str, Fetched] = {}
@@ -204,7 +225,7 @@ def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client
         for name, url in statuspage.endpoints(spec.location).items():
             etag, modified = previous.get(name, (None, None))
             try:
-                fetched[name] = fetch_url(client, url, etag, modified)
+                fetched[name] = fetch_url(client, url, etag, modified, max_bytes)
             except FetchError:
                 if name != "components":  # optional: incidents carry their component names
                     raise
@@ -215,7 +236,7 @@ def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client
         for name, file in files.items():
             if name == "components" and not file.exists():
                 continue
-            fetched[name] = read_path(file, previous.get(name, (None, None))[0])
+            fetched[name] = read_path(file, previous.get(name, (None, None))[0], max_bytes)
     return {n: f.content for n, f in fetched.items() if f.content is not None}, fetched
 
 

@@ -50,7 +50,34 @@ MESSAGES = {
                           "every row of an agreement must agree on {column}",
     "too_long": "longer than {limit} characters",
     "control_character": "contains the control character U+{code:04X}; only printable text is accepted",
+    "too_large": "larger than {limit:,}; a count above 2^53 cannot be exact in JSON or in a spreadsheet",
+    "population_too_large": "larger than {limit:,}; no Danish municipality has that many citizens",
+    "too_early": "before {earliest}; no data this old is accepted",
+    "in_future": "more than one day in the future (after {latest})",
+    "not_one_of_98": "not one of the 98 municipalities; a municipalities file only updates them",
+    "too_deep": "nested too deeply to read",
+    "unreadable": "the file could not be read ({detail}); nothing was imported",
 }
+
+# Bounds on values (SPEC "Limits and bad input").
+MAX_COUNT = 2**53
+MAX_POPULATION = 10_000_000
+EARLIEST_DAY = dt.date(2000, 1, 1)
+# Dates that may lie ahead (an agreement valid until ...) still end within this century.
+LATEST_VALIDITY = dt.date(2099, 12, 31)
+
+
+def latest_day(now: dt.datetime) -> dt.date:
+    """The last day data may be about: tomorrow in Copenhagen (a file may be a few hours ahead)."""
+    return now.astimezone(CPH).date() + dt.timedelta(days=1)
+
+
+def check_day(day: dt.date, latest: dt.date | None) -> None:
+    """Raise `FieldError` for a day before 2000-01-01 or after `latest` (None: no upper bound)."""
+    if day < EARLIEST_DAY:
+        raise FieldError(message("too_early", earliest=EARLIEST_DAY))
+    if latest is not None and day > latest:
+        raise FieldError(message("in_future", latest=latest))
 
 STATUS_WORDS = {
     "active": "active", "aktiv": "active", "godkendt": "active",
@@ -185,6 +212,9 @@ def _json_lines(text: str, required: Sequence[str]) -> Table:
         except json.JSONDecodeError as exc:
             problems.append(Problem(number, "", line, message("bad_json", detail=exc.msg)))
             continue
+        except RecursionError:  # [[[[...]]]] thousands deep
+            problems.append(Problem(number, "", line[:80], message("bad_json", detail=message("too_deep"))))
+            continue
         if not isinstance(obj, dict):
             problems.append(Problem(number, "", line, message("bad_json", detail=type(obj).__name__)))
             continue
@@ -218,7 +248,10 @@ def _json_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    return _NotPlain(json.dumps(value, ensure_ascii=False))
+    try:
+        return _NotPlain(json.dumps(value, ensure_ascii=False)[:200])
+    except (RecursionError, ValueError):
+        return _NotPlain("[…]")
 
 
 def check_plain(value: str) -> str:
@@ -231,9 +264,9 @@ def check_plain(value: str) -> str:
 # Field parsers: each takes the text of one cell and returns the value or raises FieldError.
 
 def parse_count(text: str) -> int:
-    """A non-negative whole number."""
+    """A non-negative whole number, at most 2^53."""
     check_plain(text)
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 16:  # 15 digits are always below 2^53
         return int(text)
     t = text.strip()
     if not t:
@@ -242,9 +275,14 @@ def parse_count(text: str) -> int:
     digits = t[1:] if sign else t
     if not (digits.isascii() and digits.isdigit()):
         raise FieldError(message("not_integer"))
-    if t[0] == "-" and int(digits) != 0:
+    if len(digits) > 30:  # far past 2^53; int() of a million digits would be slow
+        raise FieldError(message("too_large", limit=MAX_COUNT))
+    value = int(digits)
+    if t[0] == "-" and value != 0:
         raise FieldError(message("negative"))
-    return int(digits)
+    if value > MAX_COUNT:
+        raise FieldError(message("too_large", limit=MAX_COUNT))
+    return value
 
 
 def parse_period(text: str) -> dt.date | dt.datetime:
@@ -264,6 +302,11 @@ def parse_period(text: str) -> dt.date | dt.datetime:
         raise FieldError(message("bad_period")) from None
     if moment.tzinfo is None:
         raise FieldError(message("no_offset"))
+    # Checked before converting: 0001-01-01T00:00+01:00 has no UTC instant.
+    if moment.year < EARLIEST_DAY.year:
+        raise FieldError(message("too_early", earliest=EARLIEST_DAY))
+    if moment.year > LATEST_VALIDITY.year:
+        raise FieldError(message("in_future", latest=LATEST_VALIDITY))
     moment = moment.astimezone(dt.UTC)
     if moment.minute or moment.second or moment.microsecond:
         raise FieldError(message("not_whole_hour"))

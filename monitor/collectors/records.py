@@ -15,11 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .parsing import (
+    CPH,
+    LATEST_VALIDITY,
+    MAX_POPULATION,
     FieldError,
     Problem,
     Rejected,
     Table,
+    check_day,
     check_plain,
+    latest_day,
     message,
     parse_bool,
     parse_code,
@@ -71,8 +76,12 @@ class CallCounts:
     rows: int = 0
 
 
-def parse_calls(table: Table) -> CallCounts:
-    """Check every row of a calls file; raise `Rejected` listing every bad line."""
+def parse_calls(table: Table, now: dt.datetime | None = None) -> CallCounts:
+    """Check every row of a calls file; raise `Rejected` listing every bad line.
+
+    Periods before 2000-01-01 are refused, and with `now` given those after tomorrow too.
+    """
+    latest = latest_day(now) if now is not None else None
     ip, ia, ic = (table.index(c) for c in CALLS_REQUIRED)
     ie = table.index("errors")
     assert ip is not None and ia is not None and ic is not None
@@ -92,8 +101,8 @@ def parse_calls(table: Table) -> CallCounts:
             uuid = uuids.get(row[ia])
             text = row[ic]
             etext = "" if ie is None else row[ie]
-            if (period is not None and uuid is not None and text.isdigit() and text.isascii()
-                    and (not etext or etext.isdigit() and etext.isascii())):
+            if (period is not None and uuid is not None and text.isdigit() and text.isascii() and len(text) < 16
+                    and (not etext or etext.isdigit() and etext.isascii() and len(etext) < 16)):
                 calls = int(text)
                 errors = int(etext) if etext else None
                 if errors is None or errors <= calls:
@@ -102,7 +111,7 @@ def parse_calls(table: Table) -> CallCounts:
                     if earlier is not count and (earlier[0] != calls or earlier[1] != errors):
                         problems.append(_conflict(line, text, earlier[2]))
                     continue
-        checked = _check_call_row(line, row, width, (ip, ia, ic, ie), periods, uuids, problems)
+        checked = _check_call_row(line, row, width, (ip, ia, ic, ie), periods, uuids, problems, latest)
         if checked is not None:
             period, uuid, calls, errors = checked
             count = (calls, errors, line)
@@ -120,8 +129,8 @@ def _conflict(line: int, value: str, earlier_line: int) -> Problem:
 
 
 def _check_call_row(line: int, row: list[str], width: int, positions: tuple[int, int, int, int | None],
-                    periods: dict[str, tuple[bool, dt.date]], uuids: dict[str, str], problems: list[Problem]
-                    ) -> tuple[tuple[bool, dt.date], str, int, int | None] | None:
+                    periods: dict[str, tuple[bool, dt.date]], uuids: dict[str, str], problems: list[Problem],
+                    latest: dt.date | None = None) -> tuple[tuple[bool, dt.date], str, int, int | None] | None:
     """The slow path of `parse_calls`: parse each value, note every problem, fill the caches."""
     if len(row) != width:
         problems.append(_field_count(line, row, width))
@@ -131,7 +140,9 @@ def _check_call_row(line: int, row: list[str], width: int, positions: tuple[int,
     period = uuid = calls = errors = None
     try:
         value = parse_period(row[ip])
-        period = periods[row[ip]] = (type(value) is dt.datetime, value)
+        hourly = type(value) is dt.datetime
+        check_day(value.astimezone(CPH).date() if hourly else value, latest)  # type: ignore[union-attr]
+        period = periods[row[ip]] = (hourly, value)
     except FieldError as exc:
         problems.append(Problem(line, "period_start", row[ip], str(exc)))
     try:
@@ -238,8 +249,8 @@ def parse_agreements(table: Table, municipalities: set[str]) -> AgreementFile:
         system = check.get("it_system_uuid", parse_uuid)
         service = check.get("service", lambda t: parse_text(t, limit=50))
         status = check.get("status", parse_status)
-        valid_from = check.get("valid_from", lambda t: parse_date(t, required=False))
-        valid_to = check.get("valid_to", lambda t: parse_date(t, required=False))
+        valid_from = check.get("valid_from", lambda t: _validity(parse_date(t, required=False)))
+        valid_to = check.get("valid_to", lambda t: _validity(parse_date(t, required=False)))
         if valid_from and valid_to and valid_to <= valid_from:  # type: ignore[operator]
             check.fail("valid_to", message("date_order", valid_from=valid_from))
         optional = {c: check.get(c, lambda t: parse_text(t, required=False))
@@ -276,6 +287,20 @@ def parse_agreements(table: Table, municipalities: set[str]) -> AgreementFile:
     return out
 
 
+def _validity(day: dt.date | None) -> dt.date | None:
+    """A validity date: from 2000-01-01 to 2099-12-31 (an agreement may be valid for years ahead)."""
+    if day is not None:
+        check_day(day, LATEST_VALIDITY)
+    return day
+
+
+def _population(text: str) -> int:
+    value = parse_count(text)
+    if value > MAX_POPULATION:
+        raise FieldError(message("population_too_large", limit=MAX_POPULATION))
+    return value
+
+
 @dataclass
 class MunicipalityRecord:
     code: str
@@ -287,8 +312,20 @@ class MunicipalityRecord:
     line: int
 
 
-def parse_municipalities(table: Table) -> tuple[dict[str, MunicipalityRecord], bool]:
-    """Check a municipalities file; also says whether it has the user_access_control column."""
+def parse_municipalities(table: Table, known: set[str] | None = None, now: dt.datetime | None = None
+                         ) -> tuple[dict[str, MunicipalityRecord], bool]:
+    """Check a municipalities file; also says whether it has the user_access_control column.
+
+    With `known` (the 98 codes) a code outside it is an error: the file only updates them.
+    With `now`, a population date after tomorrow is an error.
+    """
+    latest = latest_day(now) if now is not None else None
+
+    def population_date(text: str) -> dt.date | None:
+        day = parse_date(text)
+        check_day(day, latest)  # type: ignore[arg-type]
+        return day
+
     problems: list[Problem] = []
     out: dict[str, MunicipalityRecord] = {}
     check = _RowChecker(table, problems)
@@ -300,10 +337,12 @@ def parse_municipalities(table: Table) -> tuple[dict[str, MunicipalityRecord], b
             continue
         record = MunicipalityRecord(
             check.get("code", parse_code), check.get("name", lambda t: parse_text(t, limit=100)),  # type: ignore
-            check.get("region", lambda t: parse_text(t, limit=100)), check.get("population", parse_count),  # type: ignore
-            check.get("population_date", parse_date), check.get("user_access_control",  # type: ignore
+            check.get("region", lambda t: parse_text(t, limit=100)), check.get("population", _population),  # type: ignore
+            check.get("population_date", population_date), check.get("user_access_control",  # type: ignore
                                                                  lambda t: parse_bool(t, required=False)),
             line)
+        if record.code is not None and known is not None and record.code not in known:
+            check.fail("code", message("not_one_of_98"))
         if not check.ok:
             continue
         earlier = out.setdefault(record.code, record)

@@ -20,6 +20,7 @@ from .upstream import (
     ParsedNotice,
     ParseResult,
     resolved_time,
+    safe_url,
     sanitize,
     status_word,
 )
@@ -44,6 +45,11 @@ def looks_like_statuspage(content: bytes) -> bool:
     except (ValueError, UnicodeDecodeError):
         return False
     return isinstance(doc, dict) and any(k in doc for k in ("incidents", "scheduled_maintenances", "components"))
+
+
+def _list(value: Any) -> list[Any]:
+    """`value` when it is a JSON array, else an empty list (upstream may send anything)."""
+    return value if isinstance(value, list) else []
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -79,7 +85,7 @@ def parse_documents(documents: dict[str, bytes]) -> ParseResult:
         if not isinstance(doc, dict):
             result.problems.append(f"{name}: expected a JSON object")
             continue
-        for c in doc.get("components") or []:
+        for c in _list(doc.get("components")):
             if isinstance(c, dict) and c.get("id") and c.get("name"):
                 component_names[str(c["id"])] = str(c["name"])
         if isinstance(doc.get("incidents"), list):
@@ -93,7 +99,10 @@ def parse_documents(documents: dict[str, bytes]) -> ParseResult:
     by_id: dict[str, ParsedNotice] = {}
     for maintenance, items in lists:
         for position, item in enumerate(items, start=1):
-            notice, problems = parse_incident(item, maintenance, component_names)
+            try:
+                notice, problems = parse_incident(item, maintenance, component_names)
+            except Exception as exc:  # a shape no check foresaw: this item is reported, the others stay
+                notice, problems = None, [f"could not be read ({type(exc).__name__}): left out"]
             label = (item.get("id") if isinstance(item, dict) else None) or f"item {position}"
             result.problems.extend(f"{label}: {p}" for p in problems)
             # incidents.json may list a maintenance too: the maintenance list's view wins.
@@ -115,8 +124,8 @@ def parse_incident(item: Any, maintenance: bool, component_names: dict[str, str]
         return None, ["the incident has no name: left out"]
     problems: list[str] = []
     raw: list[RawUpdate] = []
-    names = [str(c["name"]) for c in item.get("components") or [] if isinstance(c, dict) and c.get("name")]
-    for u in item.get("incident_updates") or []:
+    names = [str(c["name"]) for c in _list(item.get("components")) if isinstance(c, dict) and c.get("name")]
+    for u in _list(item.get("incident_updates")):
         if not isinstance(u, dict):
             problems.append("an update is not a JSON object: left out")
             continue
@@ -125,7 +134,7 @@ def parse_incident(item: Any, maintenance: bool, component_names: dict[str, str]
             problems.append(f"update {u.get('id')!r} has no readable time: left out")
             continue
         raw.append(RawUpdate(word=str(u.get("status") or ""), at=at, body_html=_body_html(u.get("body"))))
-        for c in u.get("affected_components") or []:
+        for c in _list(u.get("affected_components")):
             if isinstance(c, dict):
                 name = c.get("name") or component_names.get(str(c.get("code")))
                 if name and name not in names:
@@ -142,7 +151,7 @@ def parse_incident(item: Any, maintenance: bool, component_names: dict[str, str]
     text = " ".join([title, *(htmllib.unescape(u.body_html) for u in updates)])
     return ParsedNotice(
         upstream_id=upstream_id[:500], title=title, kind=kind, status=status,
-        url=item.get("shortlink") or None, impact=impact, component_names=names, text=text,
+        url=safe_url(item.get("shortlink")), impact=impact, component_names=names, text=text,
         updates=updates,
         started_at=_time(item.get("started_at")) or _time(item.get("created_at")) or (updates[-1].at if updates else None),
         updated_at=updates[0].at if updates else _time(item.get("updated_at")),

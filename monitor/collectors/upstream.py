@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import nh3
 
@@ -44,9 +45,45 @@ def status_word(word: str) -> str | None:
     return STATUS_WORDS.get(" ".join(word.split()).strip(" :.-").lower())
 
 
+# The only link schemes upstream text may carry, wherever it is shown (pages, Atom, mail, webhooks).
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+MAX_URL_CHARS = 2000
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "action", "srcset", "background", "poster"})
+
+
+def safe_url(url: object) -> str | None:
+    """`url` when it is an absolute http, https or mailto link without spaces or control characters, else None.
+
+    ``javascript:``, ``data:``, relative links (they would point into this site) and anything
+    unparseable are dropped: the link is left out, the text around it stays.
+    """
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url or len(url) > MAX_URL_CHARS or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in URL_SCHEMES:
+        return None
+    if scheme == "mailto":
+        return url if parts.path else None
+    return url if parts.netloc and parts.hostname else None
+
+
+def _keep_safe_links(tag: str, attribute: str, value: str) -> str | None:
+    if attribute in _URL_ATTRIBUTES:
+        return safe_url(value)
+    return value
+
+
 def sanitize(html: str) -> str:
-    """Upstream HTML made safe to store and show (no scripts, no event handlers)."""
-    return nh3.clean(html).strip()
+    """Upstream HTML made safe to store and show: no scripts, no event handlers, and links and
+    images only to absolute http, https or mailto addresses (`safe_url`)."""
+    return nh3.clean(html, url_schemes=set(URL_SCHEMES), attribute_filter=_keep_safe_links).strip()
 
 
 def affected_names(text: str) -> tuple[list[str], bool]:

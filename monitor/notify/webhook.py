@@ -15,6 +15,7 @@ import httpx
 from flask_babel import force_locale
 
 from .. import __version__
+from ..collectors.upstream import safe_url
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
 from .mail import mail_app, notice_context
@@ -41,7 +42,7 @@ def payload(settings: Settings, subscriber: Subscriber, notice: Notice, update: 
         "notice": {
             "id": notice.id, "title": notice.title, "kind": notice.kind, "status": notice.status,
             "impact": notice.impact, "components": sorted(c.component_slug for c in notice.components),
-            "url": notice.url, "link": ctx["notice_url"], "started_at": _iso(notice.started_at),
+            "url": safe_url(notice.url), "link": ctx["notice_url"], "started_at": _iso(notice.started_at),
             "updated_at": _iso(notice.updated_at), "resolved_at": _iso(notice.resolved_at),
         },
         "update": {"status": update.status, "body_html": str(ctx["body_html"]), "at": _iso(update.at)},

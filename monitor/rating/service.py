@@ -255,11 +255,14 @@ def _last_month(session: Session, code: str, as_of: dt.date) -> dict[str, Any] |
 
 
 def normalise_code(code: str) -> str | None:
-    """A 3-digit kommunekode from "101" or "0101"; None when it is no code at all."""
-    code = code.strip()
-    if not code.isdigit() or len(code) > 4 or int(code) >= 1000:
+    """A 3-digit kommunekode from "101" or "0101"; None when it is no code at all.
+
+    Only ASCII digits, nothing around them: "101 ", "00101" and "١٠١" are not codes, so the
+    pages and the API answer alike.
+    """
+    if not (code.isascii() and code.isdigit()) or len(code) not in (3, 4) or (len(code) == 4 and code[0] != "0"):
         return None
-    return f"{int(code):03d}"
+    return code[-3:]
 
 
 def municipality_document(session: Session, settings: Settings, code: str,

@@ -135,13 +135,34 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 BAD_REQUEST = _json("Error", "A parameter is not valid; the message names it.")
-AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": DATE,
-         "description": "The rating day (default: today in Copenhagen). A day without a stored snapshot is "
-                        "computed without being stored."}
+# Days and instants asked for lie in 2000–2099 (no call data predates 2000; see docs/limits.md).
+DAY_IN_RANGE = {**DATE, "pattern": "^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"}
+INSTANT_IN_RANGE = {**INSTANT, "pattern": "^20[0-9]{2}-"}
+AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": DAY_IN_RANGE,
+         "description": "The rating day, 2000-01-01 to 2099-12-31 (default: today in Copenhagen). A day "
+                        "without a stored snapshot is computed without being stored."}
+
+
+# Answers any operation can give: the request checks of web/guard.py and a database away.
+COMMON_RESPONSES = {
+    "400": BAD_REQUEST,
+    "414": _json("Error", "The query string is longer than [web] max_query_bytes."),
+    "503": {**_json("Error", "The database is not answering; retry after the seconds in Retry-After."),
+            "headers": {"Retry-After": {"schema": {"type": "string"}}}},
+}
 
 
 def openapi_document(component_slugs: list[str] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the JSON API; `component_slugs` are the configured components."""
+    doc = _document(component_slugs)
+    for path in doc["paths"].values():
+        for operation in path.values():
+            for status, response in COMMON_RESPONSES.items():
+                operation["responses"].setdefault(status, response)
+    return doc
+
+
+def _document(component_slugs: list[str] | None) -> dict[str, Any]:
     component = {**SLUG, "enum": component_slugs} if component_slugs else SLUG
     return {
         "openapi": "3.1.0",
@@ -157,7 +178,7 @@ def openapi_document(component_slugs: list[str] | None = None) -> dict[str, Any]
             "/api/v1/municipalities/{code}": {"get": {
                 "operationId": "municipality", "summary": "One municipality: rating, history, agreements, price",
                 "parameters": [{"name": "code", "in": "path", "required": True,
-                                "schema": {"type": "string", "pattern": "^[0-9]{3,4}$"},
+                                "schema": {"type": "string", "pattern": "^0?[0-9]{3}$"},
                                 "description": "3-digit kommunekode (\"0101\" and \"101\" are the same)"}, AS_OF],
                 "responses": {"200": _json("Municipality", "The municipality"), "400": BAD_REQUEST,
                               "404": _json("Error", "No municipality has that code")}}},
@@ -174,8 +195,9 @@ def openapi_document(component_slugs: list[str] | None = None) -> dict[str, Any]
                 "responses": {"200": _json("Components", "The configured components")}}},
             "/api/v1/cutover": {"get": {
                 "operationId": "cutover", "summary": "Cut-over health per municipality and for the platform",
-                "parameters": [{"name": "now", "in": "query", "required": False, "schema": INSTANT,
-                                "description": "Evaluate at this instant (default: the current time)"}],
+                "parameters": [{"name": "now", "in": "query", "required": False, "schema": INSTANT_IN_RANGE,
+                                "description": "Evaluate at this instant, in the years 2000–2099 "
+                                               "(default: the current time)"}],
                 "responses": {"200": _json("Cutover", "Cut-over health"), "400": BAD_REQUEST}}},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document",

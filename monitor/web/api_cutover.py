@@ -11,25 +11,33 @@ from ..cutover import cutover_document
 from . import pages_data
 
 bp = Blueprint("api_cutover", __name__, url_prefix="/api/v1")
+# The years an instant may be written in (the arithmetic on hours and baselines needs room).
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
 
 
 def _now_argument(value: str | None) -> dt.datetime | str:
-    """`?now=` as an aware instant, or an error message."""
-    if not value:
+    """`?now=` as an aware instant, or an error message (an empty value is no instant)."""
+    if value is None:
         return dt.datetime.now(dt.UTC)
+    shown = value[:40]
     try:
+        if not value.isascii():
+            raise ValueError(value)
         t = dt.datetime.fromisoformat(value.replace(" ", "+"))  # a '+' in a query string arrives as a space
     except ValueError:
-        return f"now: not an ISO 8601 date-time: {value!r}"
+        return f"now: not an ISO 8601 date-time with offset: {shown!r}"
     if t.tzinfo is None:
-        return f"now: give an offset, e.g. {value}+01:00"
+        return f"now: give an offset, e.g. {shown}+01:00"
+    # Checked before converting: 9999-12-31T23:59:59-14:00 is past the last UTC instant.
+    if not EARLIEST_YEAR <= t.year <= LATEST_YEAR:
+        return f"now: must lie in the years {EARLIEST_YEAR}–{LATEST_YEAR}, got {shown!r}"
     return t.astimezone(dt.UTC)
 
 
 @bp.get("/cutover")
 def cutover():  # type: ignore[no-untyped-def]
     """Cut-over health at `?now=` (default: the current time, computed at most once a minute per process)."""
-    if not request.args.get("now"):
+    if "now" not in request.args:
         session = db_session()
         now = dt.datetime.now(dt.UTC)
         return jsonify(pages_data.cutover_document(session, state().settings, now,

@@ -18,7 +18,9 @@ def notices():  # type: ignore[no-untyped-def]
     status = request.args.get("status", "open")
     if status not in ("open", "all"):
         return jsonify(error=f"status: expected \"open\" or \"all\", got {status!r}"), 400
-    component = request.args.get("component") or None
+    component = request.args.get("component")
+    if component == "":
+        return jsonify(error="component: empty; leave the parameter out for every component"), 400
     session = db_session()
     if component is not None and session.get(Component, component) is None:
         slugs = ", ".join(session.scalars(select(Component.slug).order_by(Component.position)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -12,16 +13,26 @@ from ..rating.service import municipality_document
 from . import pages_data
 
 bp = Blueprint("api_ratings", __name__, url_prefix="/api/v1")
+# The days a rating can be asked for: no call data predates 2000, and far-future windows
+# would overflow the date arithmetic (year 1 minus 30 days) for no use to anyone.
+EARLIEST_AS_OF = dt.date(2000, 1, 1)
+LATEST_AS_OF = dt.date(2099, 12, 31)
+DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def _as_of_argument(value: str | None) -> dt.date | None | str:
-    """`?as_of=` as a date, None when absent, or an error message."""
-    if not value:
+    """`?as_of=` as a date, None when absent, or an error message (an empty value is no date)."""
+    if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        if not DAY_RE.fullmatch(value):  # fromisoformat would also take "2020-W01-1"
+            raise ValueError(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
-        return f"as_of: not an ISO date (YYYY-MM-DD): {value!r}"
+        return f"as_of: not an ISO date (YYYY-MM-DD): {value[:40]!r}"
+    if not EARLIEST_AS_OF <= day <= LATEST_AS_OF:
+        return f"as_of: must lie between {EARLIEST_AS_OF} and {LATEST_AS_OF}, got {day}"
+    return day
 
 
 @bp.get("/ratings")
@@ -51,5 +62,5 @@ def municipality(code: str):  # type: ignore[no-untyped-def]
     else:
         doc = municipality_document(session, state().settings, code, as_of)
     if doc is None:
-        return jsonify(error=f"unknown municipality code: {code!r}"), 404
+        return jsonify(error=f"unknown municipality code: {code[:20]!r}"), 404
     return jsonify(doc)

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
-import nh3
 from flask import Blueprint, Response, abort, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..app import db_session, state
+from ..collectors.upstream import sanitize
 from ..models import Component
 from ..notices import notices_document
 from ..notify.mail import base_url as links_root
@@ -81,7 +81,7 @@ def _timeline(notice: dict[str, Any], names: dict[str, str], lang: str) -> str:
         at = _as_time(u["at"])
         stamp = f" · {html.escape(when(at, lang))}" if at else ""
         parts.append(f"<p><strong>{html.escape(_word(NOTICE_WORDS, u.get('status')))}</strong>{stamp}</p>"
-                     f"{nh3.clean(u.get('body_html') or '')}")
+                     f"{sanitize(u.get('body_html') or '')}")
     return "".join(parts)
 
 

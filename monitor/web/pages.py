@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ..app import LANGUAGES, db_session, state
-from ..rating.service import last_conclusive_scores
+from ..rating.service import last_conclusive_scores, normalise_code
 from . import csvexport, pages_charts, pages_format, run_summary, security
 from .pages_data import (
     cache,
@@ -177,17 +177,19 @@ def overview():  # type: ignore[no-untyped-def]
         return overview_csv()
     session = db_session()
     v = versions(session)
-    args = tuple(sorted((k, val) for k, val in request.args.items(multi=True) if k != "lang"))
-    key = ("page", "overview", locale_name(), args, v["ratings"], v["notices"])
-    return cache().get_or_compute(key, lambda: _render_overview(session))
-
-
-def _render_overview(session: Any) -> str:
-    doc, rows, v = overview_data(session)
     sort = request.args.get("sort", "score")
     sort = sort if sort in SORT_KEYS else "score"
-    direction = request.args.get("dir", "asc" if sort in ("name", "code") else "desc")
+    direction = "asc" if request.args.get("dir", "asc" if sort in ("name", "code") else "desc") == "asc" else "desc"
     query = request.args.get("q", "")
+    if query.strip():  # a search is rendered from the cached documents, never kept per query
+        return _render_overview(session, sort, direction, query)
+    # Only the arguments that change the page are in the key: made-up ones cannot fill the cache.
+    key = ("page", "overview", locale_name(), sort, direction, v["ratings"], v["notices"])
+    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, ""))
+
+
+def _render_overview(session: Any, sort: str, direction: str, query: str) -> str:
+    doc, rows, v = overview_data(session)
     shown = search_rows(sort_rows(rows, sort, direction == "desc"), query)
     open_notices = notices_document(session, "open", None, v["notices"])["notices"]
     chart = pages_charts.distribution(
@@ -239,9 +241,10 @@ def overview_csv():  # type: ignore[no-untyped-def]
 def municipality(code: str):  # type: ignore[no-untyped-def]
     """One municipality: score and parts with inputs, peers, hints, history, agreements, price."""
     session = db_session()
-    code = code.lstrip("0").zfill(3) if code.isdigit() else code
-    if not code.isdigit() or len(code) != 3 or not municipality_exists(session, code):
+    normal = normalise_code(code)  # the API's rule: "101" and "0101", nothing else
+    if normal is None or not municipality_exists(session, normal):
         abort(404)
+    code = normal
     v = versions(session)
     key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"])
     return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
