@@ -134,7 +134,9 @@ def demo_operator(ctx: Context) -> str:
     settings = ctx.settings
     mail = (f"the link arrives as an .eml file in {settings.path(settings.mail.outbox_dir)}"
             if settings.mail.backend == "file" else "the link arrives by mail")
-    return (f"operator: sign in at {settings.web.base_url.rstrip('/')}/login as {DEMO_OPERATOR}; {mail}")
+    from .notify.mail import base_url
+
+    return f"operator: sign in at {base_url(settings)}/login as {DEMO_OPERATOR}; {mail}"
 
 
 @cli.command("import")

@@ -251,3 +251,25 @@ def test_the_rate_limit_storage_comes_from_config_toml_or_the_environment(tmp_pa
     app = create_app(make_settings(tmp_path, sqlite_url, web={"ratelimit_storage": "memory://"}))
     assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     app.extensions["monitor"].engine.dispose()
+
+
+@pytest.mark.parametrize(("language", "expected", "absent"), [
+    ("da", "Log ind på Infrastrukturmonitor", "Sign in"),
+    ("en", "Sign in to Infrastrukturmonitor", "Log ind"),
+])
+def test_the_sign_in_mail_is_valid_on_the_wire_in_the_readers_language(
+        app: Flask, client: FlaskClient, settings, language: str, expected: str, absent: str) -> None:
+    from tests import mailgrammar
+
+    add_operator(app)
+    client.get(f"/login?lang={language}")
+    request_link(client, OPERATOR)
+    [raw_path] = settings.path(settings.mail.outbox_dir).glob("*.eml")
+    raw = raw_path.read_bytes()
+    mail = mailgrammar.read(raw)  # the strict grammar on the bytes as written, not a parse by `email`
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    assert mail.subject == expected
+    assert "list-unsubscribe" not in mail.fields, "a sign-in mail is not a list"
+    text, html = mail.part("text/plain"), mail.part("text/html")
+    assert re.search(r"/login/\S+", text) and "/login/" in html
+    assert absent not in text and absent not in html

@@ -17,9 +17,6 @@ import functools
 import logging
 import smtplib
 from collections.abc import Callable
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -43,8 +40,9 @@ from .. import users
 from ..app import db_session, state
 from ..db import utcnow
 from ..models import User
-from ..notify.mail import base_url, mail_app, one_line, render
+from ..notify.mail import base_url, compose, mail_app, render
 from ..notify.transport import open_mailer
+from ..notify.wire import WireMessage
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
 
 log = logging.getLogger(__name__)
@@ -166,25 +164,21 @@ def login_form() -> tuple[str, int]:
     return render_template("auth/login.html", signed_in=is_operator()), 200
 
 
-def sign_in_message(link: str, to: str, minutes: int, language: str) -> EmailMessage:
-    """The sign-in mail: the link, how long it works, and what to do if it was not you."""
+def sign_in_message(link: str, to: str, minutes: int, language: str) -> WireMessage:
+    """The sign-in mail: the link, how long it works, and what to do if it was not you.
+
+    Built by the same wire writer as every other mail (valid headers as sent, CRLF), without
+    List-Unsubscribe: it is not a list.
+    """
     settings = state().settings
     context = {"link": link, "minutes": minutes}
     with mail_app().app_context(), force_locale(language):
         subject = _("Log ind på Infrastrukturmonitor")
-    msg = EmailMessage()
-    msg["Subject"] = one_line(subject)
-    msg["From"] = settings.mail.sender
-    msg["To"] = Address(addr_spec=to)
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = make_msgid(domain=parseaddr(settings.mail.sender)[1].rpartition("@")[2] or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(render("login.txt", language, **context))
-    msg.add_alternative(render("login.html", language, **context), subtype="html")
-    return msg
+    return compose(settings, to, subject, render("login.txt", language, **context),
+                   render("login.html", language, **context), unsubscribe_url=None)
 
 
-def _send_later(message: EmailMessage) -> Callable[[], None]:
+def _send_later(message: WireMessage) -> Callable[[], None]:
     settings = state().settings
 
     def send() -> None:
