@@ -94,7 +94,8 @@ def test_hints_name_the_unused_agreements_and_the_points_closing_them_adds():
     by_kind = {h.kind: h for h in r.hints}
     assert by_kind["close_unused"].items == ("b",)
     # The sentence names the IT system and its services; the agreement UUID is only in `items`.
-    assert by_kind["close_unused"].text_da.startswith("1 aftaler har ikke kaldt i 90 dage: System sys-2: SF1520.")
+    assert by_kind["close_unused"].text_da == "1 aftale har ikke kaldt i 90 dage: System sys-2: SF1520. Luk den."
+    assert by_kind["close_unused"].text_en == "1 agreement has made no calls in 90 days: System sys-2: SF1520. Close it."
     assert by_kind["close_unused"].gain == pytest.approx(7.961493190228942 - 5.171493190228942)
     assert by_kind["silent_it_systems"].items == ("sys-2",)
     assert by_kind["silent_it_systems"].gain == pytest.approx(9 * 0.5 * 0.5)
@@ -261,3 +262,38 @@ def test_more_calls_never_lower_calls_per_citizen(calls, more, population, windo
     lower = calls_per_citizen_x(calls_per_citizen(calls, population, window_days), 0.5, 50.0)
     higher = calls_per_citizen_x(calls_per_citizen(calls + more, population, window_days), 0.5, 50.0)
     assert higher >= lower
+
+
+def test_hints_choose_singular_and_plural_forms_by_their_count():
+    two = rate_one(municipality(agreement("a", "sys-1", calls=3000), agreement("b", "sys-2"), agreement("c", "sys-3")),
+                   AS_OF, P)
+    by_kind = {h.kind: h for h in two.hints}
+    assert by_kind["close_unused"].text_da.startswith("2 aftaler har ikke kaldt i 90 dage: ")
+    assert by_kind["close_unused"].text_da.endswith("Luk dem.")
+    assert by_kind["silent_it_systems"].text_da.startswith("2 it-systemer med aktive aftaler har ikke kaldt i de seneste 30 dage")
+    assert by_kind["silent_it_systems"].text_en.startswith("2 IT systems with active agreements made no calls")
+
+
+AGREEMENTS = st.lists(
+    st.tuples(st.sampled_from(["sys-1", "sys-2", "sys-3"]), st.sets(st.sampled_from(["SF1520", "SF1470", "SF1500"]),
+                                                                   min_size=1, max_size=2),
+              st.integers(0, 5000), st.integers(0, 5000)),
+    min_size=1, max_size=8)
+
+
+@settings(deadline=None, max_examples=150)
+@given(AGREEMENTS, st.sampled_from([None, False, True]))
+def test_a_closing_hints_gain_is_the_score_after_closing_minus_the_score_before(rows, access):
+    active = [agreement(f"a{i}", system, tuple(sorted(services)), calls=min(window_calls, recent), recent=recent)
+              for i, (system, services, window_calls, recent) in enumerate(rows)]
+    calls = sum(a.calls_window for a in active)
+    before = rate_one(municipality(*active, access=access), AS_OF, P)
+    for hint in before.hints:
+        if hint.kind not in ("close_unused", "close_duplicates") or hint.gain is None:
+            continue
+        closed = set(hint.items)
+        # The IT system goes on calling through the agreement kept: the municipality's calls stay.
+        after = rate_one(municipality(*(a for a in active if a.uuid not in closed), access=access, calls=calls),
+                         AS_OF, P)
+        assert after.score is not None and before.score is not None
+        assert hint.gain == pytest.approx(after.score - before.score, abs=1e-9), hint.kind

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -346,6 +347,22 @@ def describe_systems(entries: Iterable[tuple[str, str | None, str | None, Iterab
     return "; ".join(out)
 
 
+_CHOICE = re.compile(r"\{([^{}|]*)\|([^{}|]*)\}")
+
+
+def counted(template: str, *, n: int, **values: object) -> str:
+    """`template` with each `{one|many}` chosen by `n` (singular only for 1, as in Danish and
+    English), then `{n}`, `{d}` and `{items}` filled in; `{d}` also picks its own `{dag|dage}`."""
+    d = values.get("d")
+
+    def choose(match: re.Match[str]) -> str:
+        one, many = match.group(1), match.group(2)
+        count = d if one in ("dag", "day") and d is not None else n
+        return one if count == 1 else many
+
+    return _CHOICE.sub(choose, template).format(n=n, **values)
+
+
 def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: Sequence[Redundant],
            score: float | None) -> list[Hint]:
     def gain(other: float | None) -> float | None:
@@ -357,11 +374,13 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
     n_redundant = len({r.uuid for r in redundant})
     grace_start = window(as_of, params.redundant_after_days)[0]
     groups = (("close_unused", [r for r in redundant if "no_calls" in r.reasons],
-               "{n} aftaler har ikke kaldt i {d} dage: {items}. Luk dem.",
-               "{n} agreements have made no calls in {d} days: {items}. Close them."),
+               "{n} {aftale|aftaler} har ikke kaldt i {d} {dag|dage}: {items}. Luk {den|dem}.",
+               "{n} {agreement has|agreements have} made no calls in {d} {day|days}: {items}. Close {it|them}."),
               ("close_duplicates", [r for r in redundant if "no_calls" not in r.reasons],
-               "{n} aftaler overlapper en anden aftale for samme it-system og service: {items}. Luk dem.",
-               "{n} agreements overlap another agreement of the same IT system and service: {items}. Close them."))
+               "{n} {aftale|aftaler} overlapper en anden aftale for samme it-system og service: {items}. "
+               "Luk {den|dem}.",
+               "{n} {agreement overlaps|agreements overlap} another agreement of the same IT system and service: "
+               "{items}. Close {it|them}."))
     for kind, rs, da, en in groups:
         if not rs:
             continue
@@ -373,7 +392,7 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
                                                                                       grace_start))
                        if after.active else None)
         hints.append(Hint(kind, len(rs), items, gain(after_score),
-                          da.format(n=len(rs), d=days, items=names), en.format(n=len(rs), d=days, items=names)))
+                          counted(da, n=len(rs), d=days, items=names), counted(en, n=len(rs), d=days, items=names)))
     systems, calling = _it_systems(m.active)
     silent = sorted(s for s in systems if s not in calling)
     if silent:
@@ -381,18 +400,22 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
                                  for a in m.active if a.it_system_uuid not in calling)
         hints.append(Hint(
             "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent), n_redundant)),
-            f"{len(silent)} it-systemer med aktive aftaler har ikke kaldt i de seneste {params.window_days} dage: "
-            f"{names}. Få dem i brug, eller luk aftalerne.",
-            f"{len(silent)} IT systems with active agreements made no calls in the last {params.window_days} days: "
-            f"{names}. Put them to use, or close their agreements."))
+            counted("{n} {it-system|it-systemer} med aktive aftaler har ikke kaldt i de seneste {d} {dag|dage}: "
+                    "{items}. Få {det|dem} i brug, eller luk aftalerne.", n=len(silent), d=params.window_days,
+                    items=names),
+            counted("{n} {IT system|IT systems} with active agreements made no calls in the last {d} {day|days}: "
+                    "{items}. Put {it|them} to use, or close their agreements.", n=len(silent),
+                    d=params.window_days, items=names)))
     if m.pending:
         names = describe_systems((a.it_system_uuid, a.it_system_name, a.supplier, a.services) for a in m.pending)
         hints.append(Hint(
             "pending_approval", len(m.pending), tuple(sorted(a.uuid for a in m.pending)), None,
-            f"{len(m.pending)} aftaler venter på kommunens godkendelse: {names}. Godkend dem, der skal bruges, "
-            "og afvis resten.",
-            f"{len(m.pending)} agreements are waiting for the municipality's approval: {names}. Approve those "
-            "that will be used and reject the rest."))
+            counted("{n} {aftale venter|aftaler venter} på kommunens godkendelse: {items}. "
+                    "{Godkend den, hvis den skal bruges, ellers afvis den|Godkend dem, der skal bruges, og afvis "
+                    "resten}.", n=len(m.pending), items=names),
+            counted("{n} {agreement is|agreements are} waiting for the municipality's approval: {items}. "
+                    "{Approve it if it will be used, otherwise reject it|Approve those that will be used and "
+                    "reject the rest}.", n=len(m.pending), items=names)))
     if m.user_access_control is not True and m.active:
         after_score = _score(replace(m, user_access_control=True), as_of, params, redundant=n_redundant)
         unknown = m.user_access_control is None
@@ -430,7 +453,8 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
         listed = ", ".join(d.isoformat() for d in uncovered)
         parts = {k: replace(p, score=None, reason=p.reason or REASON_MISSING_DATA) for k, p in parts.items()}
         return Rating(m.code, m.name, None, REASON_MISSING_DATA,
-                      f"Kaldsdata mangler for {len(uncovered)} dage i vinduet: {listed}",
+                      counted("Kaldsdata mangler for {n} {dag|dage} i vinduet: {items}", n=len(uncovered),
+                              items=listed),
                       parts, tuple(_hints(m, as_of, params, redundant, None)), redundant=redundant,
                       planned_days=planned)
     score = total(parts)
