@@ -23,15 +23,12 @@ from monitor.db import make_engine, session_factory
 from monitor.notify import subscriptions as subs
 from monitor.notify.tokens import make_token
 from monitor.users import add_user, issue_link
-from tests.conftest import make_settings, need
+from tests.browser_helpers import ARTIFACTS, launched
+from tests.conftest import make_settings
 from tests.pages_helpers import PAGES, load_demo_world
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 390, "height": 844}
 MIN_LABEL_PX = 11
@@ -80,14 +77,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        need(f"headless Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def every_page(tokens: dict[str, str]) -> list[str]:

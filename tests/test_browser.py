@@ -4,21 +4,17 @@ Screenshots are kept in tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from monitor import create_app
 from monitor.db import make_engine
-from tests.conftest import need
+from tests.browser_helpers import ARTIFACTS, launched, watched_page
 from tests.pages_helpers import demo_settings, load_demo_world
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture
@@ -41,21 +37,8 @@ def server(tmp_path, sqlite_url) -> Iterator[str]:  # type: ignore[no-untyped-de
 
 @pytest.fixture
 def page(server):  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        need(f"headless Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.errors = []  # type: ignore[attr-defined]
-        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-        yield pg
-        browser.close()
+    with launched() as browser:
+        yield watched_page(browser)
 
 
 def _codes(page) -> list[str]:  # type: ignore[no-untyped-def]
@@ -93,12 +76,7 @@ def test_a_lead_sorts_searches_opens_a_municipality_and_switches_language(server
 
 
 def test_the_overview_sorts_without_javascript(server, tmp_path):  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        need(f"headless Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    with launched() as browser:
         context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
         pg = context.new_page()
         pg.goto(server + "/")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,11 +16,10 @@ import pytest
 from monitor import create_app
 from monitor.settings import Settings
 from tests.auth_helpers import add_operator
-from tests.conftest import make_settings, need
+from tests.browser_helpers import ARTIFACTS, launched, watched_page
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 OPERATOR = "drift@demo.invalid"
 MAIL_PATIENCE_SECONDS = 60  # waiting for the mail file to appear; not a speed claim
 
@@ -45,21 +43,8 @@ def served(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, Settings]]:
 
 @pytest.fixture
 def page(served):  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        need(f"headless Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.errors = []  # type: ignore[attr-defined]
-        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-        yield pg
-        browser.close()
+    with launched() as browser:
+        yield watched_page(browser)
 
 
 def wait_for_link(outbox: Path) -> str:

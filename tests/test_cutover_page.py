@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -19,13 +17,12 @@ from monitor import create_app
 from monitor.db import session_factory
 from monitor.metrics import registry_for
 from monitor.models import CutoverTask
-from tests.conftest import make_settings, need
+from tests.browser_helpers import ARTIFACTS, launched
+from tests.conftest import make_settings
 from tests.cutover_helpers import add_agreement, add_hours, hours
 
 UTC = dt.UTC
 CET = dt.timezone(dt.timedelta(hours=1))
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 CUTOVER = {"start": dt.datetime(2020, 11, 28, 8, tzinfo=CET), "end": dt.datetime(2020, 11, 29, 18, tzinfo=CET),
            "frozen_zone_start": dt.datetime(2020, 11, 20, tzinfo=CET), "support_url": "https://www.kombit.dk/"}
 START, END = dt.datetime(2020, 11, 28, 7, tzinfo=UTC), dt.datetime(2020, 11, 29, 17, tzinfo=UTC)
@@ -164,17 +161,8 @@ def served(world) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def browser():  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        need(f"headless Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+    with launched() as b:
         yield b
-        b.close()
 
 
 OVERFLOWING_BADGES = """() => [...document.querySelectorAll('.card .badge')].filter(b => {
