@@ -207,7 +207,7 @@ def test_the_api_answers_with_the_document_at_the_given_time(weekend):
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("yesterday", "now: not an ISO 8601 date-time: 'yesterday'"),
+    ("yesterday", "now: not an ISO 8601 date-time with offset: 'yesterday'"),
     ("2020-11-29T21:30:00", "now: give an offset, e.g. 2020-11-29T21:30:00+01:00"),
 ])
 def test_the_api_refuses_a_now_it_cannot_read(client, value, message):

@@ -16,7 +16,9 @@ from monitor.notices import components_document, notices_document, open_notice_c
 DANISH = Path(__file__).parent / "fixtures" / "feeds" / "danish-status.rss"
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)
 FIELDS = {"id", "title", "kind", "status", "impact", "components", "url", "started_at", "updated_at",
-          "resolved_at", "updates"}
+          "resolved_at", "updates",
+          # Beyond the contract: a planned maintenance's window (null for incidents), for /kalender.ics.
+          "scheduled_for", "scheduled_until"}
 
 
 @pytest.fixture

@@ -34,8 +34,11 @@ PUBLIC = {
     "auth.link_page", "auth.link_post", "auth.login_form", "auth.login_post", "auth.logout",
     "feeds.notices_atom", "health.healthz", "health.readyz", "metrics.scrape",
     "pages.accessibility", "pages.calendar", "pages.cutover", "pages.driftsstatus", "pages.method",
-    "pages.municipality",
+    "pages.municipality", "pages.municipality_agreements_csv",
     "pages.overview", "pages.overview_csv", "static",
+    # A subscriber's own pages: authenticated by the signed link in their mail, not by sign-in.
+    "subscribe.delete_me", "subscribe.my_data", "subscribe.invitation_page", "subscribe.invitation_post",
+    "subscribe.invitation_decline", "subscribe.invitation_decline_page",
     "subscribe.confirm_page", "subscribe.confirm_post", "subscribe.manage_page", "subscribe.manage_post",
     "subscribe.subscribe_form", "subscribe.subscribe_post", "subscribe.unsubscribe_page",
     "subscribe.unsubscribe_post",
