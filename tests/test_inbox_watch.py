@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from waiting import PATIENCE_SECONDS, wait_until
 from watchdog.events import FileClosedEvent, FileCreatedEvent, FileMovedEvent
 
 from monitor import scheduler as sched
 from monitor.collectors.inboxwatch import SETTLED_SECONDS, InboxEvents, InboxWatcher, Wake
 from monitor.models import ImportedFile
+from tests.waiting import PATIENCE_SECONDS, wait_until
 
 DEADLINE_SECONDS = PATIENCE_SECONDS  # patience on a busy machine, not a speed claim
 CALLS = "period_start,agreement_uuid,calls\n2020-11-27,aaaaaaaa-0000-4000-8000-00000000000f,5\n"
@@ -157,7 +157,8 @@ def test_the_scheduler_imports_a_landed_file_long_before_its_next_poll(engine, s
     try:
         assert passes.wait(DEADLINE_SECONDS)  # the pass at start, on an empty inbox
         passes.clear()
-        assert runner.watcher is not None
+        # The watcher starts right after the scheduler, whose pass at start may finish first.
+        wait_until(lambda: runner.watcher, "the inbox watcher to start")
         inbox = settings.path(settings.collectors.calls.inbox)
         land(inbox, "calls-20201127T10Z.csv")
         assert passes.wait(DEADLINE_SECONDS)

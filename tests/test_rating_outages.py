@@ -90,7 +90,7 @@ def test_a_missing_day_outside_any_planned_outage_still_makes_the_result_inconcl
     r = rate_one(m, AS_OF, P, missing_days=[dt.date(2020, 11, 3), dt.date(2020, 11, 21)],
                  planned_days=[dt.date(2020, 11, 21)])
     assert r.score is None and r.reason == REASON_MISSING_DATA
-    assert r.reason_text == "Kaldsdata mangler for 1 dage i vinduet: 2020-11-03"
+    assert r.reason_text == "Kaldsdata mangler for 1 dag i vinduet: 2020-11-03"
     assert r.planned_days == (dt.date(2020, 11, 21),)
     # It still carries every input it can: counts, x of each part, the redundant agreement, the hints.
     assert r.parts["calls_per_citizen"].inputs["calls"] == 2900
