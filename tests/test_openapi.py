@@ -31,9 +31,9 @@ SCHEMA_PATHS = {
 }
 
 
-@pytest.fixture
-def demo_app(tmp_path, sqlite_url):  # type: ignore[no-untyped-def]
-    settings_ = demo_settings(tmp_path, sqlite_url)
+def served_demo(tmp_path, url):  # type: ignore[no-untyped-def]
+    """The app over the small demo world on the database at `url`."""
+    settings_ = demo_settings(tmp_path, url)
     engine = make_engine(settings_.database.url)
     load_demo_world(engine, settings_)
     engine.dispose()
@@ -41,6 +41,11 @@ def demo_app(tmp_path, sqlite_url):  # type: ignore[no-untyped-def]
     app.config.update(TESTING=True)
     yield app
     app.extensions["monitor"].engine.dispose()
+
+
+@pytest.fixture
+def demo_app(tmp_path, sqlite_url):  # type: ignore[no-untyped-def]
+    yield from served_demo(tmp_path, sqlite_url)
 
 
 def _validator(doc: dict, name: str):  # type: ignore[no-untyped-def]
@@ -87,14 +92,7 @@ EXAMPLES = 60
 
 @pytest.fixture
 def any_db_demo_app(tmp_path, db_url):  # type: ignore[no-untyped-def]
-    settings_ = demo_settings(tmp_path, db_url)
-    engine = make_engine(settings_.database.url)
-    load_demo_world(engine, settings_)
-    engine.dispose()
-    app = create_app(settings_)
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["monitor"].engine.dispose()
+    yield from served_demo(tmp_path, db_url)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
