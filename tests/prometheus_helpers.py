@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 from flask import Flask
-from waitress import create_server
 
 from tests.conftest import need
+from tests.serving import serving
 from tests.test_metrics_gunicorn import free_port
 from tests.waiting import wait_until
 
@@ -23,15 +22,11 @@ DEPLOY = Path(__file__).parent.parent / "deploy"
 
 @contextmanager
 def served(app: Flask) -> Iterator[str]:
-    """`app` served by waitress in a thread on a free port; yields "127.0.0.1:PORT"."""
-    port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    """`app` served in a thread on a free port; yields "127.0.0.1:PORT"."""
     try:
-        yield f"127.0.0.1:{port}"
+        with serving(app) as port:
+            yield f"127.0.0.1:{port}"
     finally:
-        server.close()
         app.extensions["monitor"].engine.dispose()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from monitor.users import add_user, issue_link
 from tests.browser_helpers import ARTIFACTS, launched
 from tests.conftest import make_settings
 from tests.pages_helpers import PAGES, load_demo_world
+from tests.serving import serving
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -42,8 +42,6 @@ def test_the_vendored_axe_core_is_the_documented_release():
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[dict[str, Any]]:
     """The demo served by waitress, with one confirmed subscriber for the subscription pages."""
-    from waitress.server import create_server
-
     tmp = tmp_path_factory.mktemp("a11y")
     shutil.copy(sqlite_template, tmp / "monitor.db")
     settings = make_settings(tmp, f"sqlite:///{tmp / 'monitor.db'}",
@@ -66,12 +64,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
             tokens[f"login-{lang}"] = issue_link(session, secret, operator, 60, now)
     engine.dispose()
     app = create_app(settings)
-    srv = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{srv.effective_port}", "tokens": tokens}
-    srv.close()
-    thread.join(timeout=5)
+    with serving(app) as port:
+        yield {"url": f"http://127.0.0.1:{port}", "tokens": tokens}
     app.extensions["monitor"].engine.dispose()
 
 

@@ -4,7 +4,6 @@ Screenshots are kept in tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,25 +12,20 @@ from monitor import create_app
 from monitor.db import make_engine
 from tests.browser_helpers import ARTIFACTS, launched, watched_page
 from tests.pages_helpers import demo_settings, load_demo_world
+from tests.serving import serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def server(tmp_path, sqlite_url) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from waitress.server import create_server
-
     settings = demo_settings(tmp_path, sqlite_url)
     engine = make_engine(settings.database.url)
     load_demo_world(engine, settings)
     engine.dispose()
     app = create_app(settings)
-    srv = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=5)
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
     app.extensions["monitor"].engine.dispose()
 
 

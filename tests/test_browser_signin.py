@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from monitor.settings import Settings
 from tests.auth_helpers import add_operator
 from tests.browser_helpers import ARTIFACTS, launched, watched_page
 from tests.conftest import make_settings
+from tests.serving import serving_late
 
 pytestmark = pytest.mark.browser
 OPERATOR = "drift@demo.invalid"
@@ -26,18 +26,13 @@ MAIL_PATIENCE_SECONDS = 60  # waiting for the mail file to appear; not a speed c
 
 @pytest.fixture
 def served(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, Settings]]:
-    from waitress.server import create_server
-
-    srv = create_server(lambda environ, start: app(environ, start), host="127.0.0.1", port=0, threads=4)
-    base = f"http://127.0.0.1:{srv.effective_port}"
-    settings = make_settings(tmp_path, sqlite_url, web={"base_url": base})
-    app = create_app(settings)
-    add_operator(app, OPERATOR)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield base, settings
-    srv.close()
-    thread.join(timeout=5)
+    with serving_late() as (port, install):
+        base = f"http://127.0.0.1:{port}"
+        settings = make_settings(tmp_path, sqlite_url, web={"base_url": base})
+        app = create_app(settings)
+        add_operator(app, OPERATOR)
+        install(app)
+        yield base, settings
     app.extensions["monitor"].engine.dispose()
 
 

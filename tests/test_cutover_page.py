@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +19,7 @@ from monitor.models import CutoverTask
 from tests.browser_helpers import ARTIFACTS, launched
 from tests.conftest import make_settings
 from tests.cutover_helpers import add_agreement, add_hours, hours
+from tests.serving import serving
 
 UTC = dt.UTC
 CET = dt.timezone(dt.timedelta(hours=1))
@@ -149,14 +149,8 @@ def test_no_page_of_any_phase_uses_a_glyph_missing_from_common_fonts(world, phas
 
 @pytest.fixture
 def served(world) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from waitress.server import create_server
-
-    srv = create_server(world, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=5)
+    with serving(world) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
