@@ -239,15 +239,17 @@ class Runner:
 
     def run(self) -> None:
         """Block: take the lock (waiting idle while another holds it), run jobs, keep the lock."""
-        waiting_logged = False
+        refused = 0
         while not self.stopping.is_set():
             try:
                 if self.scheduler is None:
                     if self.lock.try_acquire():
                         self._start_jobs()
-                    elif not waiting_logged:
-                        log.info("another scheduler holds the lock; waiting idle")
-                        waiting_logged = True
+                    else:
+                        refused += 1
+                        if refused == 1:
+                            log.info("another scheduler holds the lock; waiting idle")
+                        log.debug("scheduler lock refused %d times", refused)
                 elif not self.lock.heartbeat():
                     log.warning("scheduler lock lost; stopping jobs")
                     self._stop_jobs()

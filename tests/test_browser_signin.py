@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.auth_helpers import add_operator
 from tests.browser_helpers import ARTIFACTS, launched, watched_page
 from tests.conftest import make_settings
 from tests.serving import serving_late
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 OPERATOR = "drift@demo.invalid"
@@ -44,11 +44,9 @@ def page(served):  # type: ignore[no-untyped-def]
 
 def wait_for_link(outbox: Path) -> str:
     """The sign-in link of the first mail in `outbox`, waiting for the file with a deadline."""
-    deadline = time.monotonic() + MAIL_PATIENCE_SECONDS
-    while not list(outbox.glob("*.eml")):
-        assert time.monotonic() < deadline, "no sign-in mail arrived"
-        time.sleep(0.1)
-    msg = email.message_from_bytes(sorted(outbox.glob("*.eml"))[0].read_bytes(), policy=email.policy.default)
+    mails = wait_until(lambda: sorted(outbox.glob("*.eml")), "the sign-in mail", patience=MAIL_PATIENCE_SECONDS)
+    assert isinstance(mails, list)
+    msg = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     assert msg["To"].addresses[0].addr_spec == OPERATOR
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     found = re.search(r"(https?://\S+/login/\S+)", text)

@@ -9,14 +9,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from tests.conftest import need
-from tests.test_gunicorn import PATIENCE_SECONDS, ROOT, free_port
+from tests.test_gunicorn import ROOT, free_port
+from tests.waiting import wait_until
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 CLIENT_LIMIT = 10
@@ -70,15 +70,8 @@ def test_fifty_subscribe_posts_from_one_client_to_four_workers_get_exactly_the_l
     base = f"http://127.0.0.1:{port}"
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     try:
-        deadline = time.monotonic() + PATIENCE_SECONDS
-        while True:
-            try:
-                if answer(opener, base + "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
+        wait_until(lambda: answer(opener, base + "/readyz")[0] == 200,
+                   f"gunicorn to be ready (log: {tmp_path / 'gunicorn.log'})", tolerate=(OSError,))
         workers = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True).stdout.split()
         assert len(workers) == 4
 

@@ -6,13 +6,13 @@ import http.client
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.test_metrics_gunicorn import free_port
+from tests.waiting import wait_until
 
 MB = 1024 * 1024
 
@@ -39,17 +39,12 @@ def status_of(port: int, target: str) -> int:
 
 def wait_until_serving(base: str, proc: subprocess.Popen, log: Path, deadline_seconds: float = 120) -> None:
     """Wait for /healthz to answer (an event, with a deadline), failing early if the process died."""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
+    def serving() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"the server exited with {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not start")
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+
+    wait_until(serving, "the server to answer /healthz", patience=deadline_seconds, tolerate=(httpx.HTTPError,))
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read a process's memory")

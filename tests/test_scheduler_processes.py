@@ -4,13 +4,15 @@ is killed the other takes over."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-PATIENCE_SECONDS = 120  # how long to wait for a process to say something; not a speed claim
+from tests.waiting import PATIENCE_SECONDS, wait_until
+
+REFUSALS = 5  # lock attempts the idle scheduler must have lost before we look
 
 
 def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -21,13 +23,10 @@ def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
+def refusals(log: Path) -> int:
+    """How many times the scheduler logging to `log` was refused the lock (its DEBUG lines)."""
+    counts = re.findall(r"scheduler lock refused (\d+) times", log.read_text())
+    return int(counts[-1]) if counts else 0
 
 
 def test_one_scheduler_runs_the_other_waits_and_takes_over_after_a_kill(tmp_path, db_url):
@@ -41,6 +40,8 @@ inbox = "inbox"
 poll_seconds = 3600
 [demo]
 enabled = false
+[logging]
+level = "DEBUG"
 [scheduler]
 heartbeat_seconds = 0.5
 stale_after_seconds = 3.0
@@ -55,15 +56,19 @@ stale_after_seconds = 3.0
             texts = [log.read_text() for log in logs]
             return all("scheduler running" in t or "waiting idle" in t for t in texts)
 
-        wait_for(settled, "both schedulers to start")
-        time.sleep(2)  # give the idle one several heartbeats to (wrongly) start too
+        wait_until(settled, "both schedulers to start")
         active = running()
         assert len(active) == 1, [log.read_text() for log in logs]
         idle = 1 - active[0]
+        # Absence shown by counted events, not by a pause: after the other one was running, the idle
+        # one asked for the lock REFUSALS more times and was refused each time.
+        target = refusals(logs[idle]) + REFUSALS
+        wait_until(lambda: refusals(logs[idle]) >= target, f"{REFUSALS} more refused attempts by the idle scheduler")
+        assert running() == active, [log.read_text() for log in logs]
         assert "waiting idle" in logs[idle].read_text()
         procs[active[0]].send_signal(signal.SIGKILL)
         procs[active[0]].wait()
-        wait_for(lambda: idle in running(), "the idle scheduler to take over")
+        wait_until(lambda: idle in running(), "the idle scheduler to take over")
         procs[idle].send_signal(signal.SIGTERM)
         assert procs[idle].wait(PATIENCE_SECONDS) == 0
     finally:
