@@ -45,7 +45,6 @@ HTTP_TIMEOUT_SECONDS = 30.0
 # Errors that mean the database refused a value of the file (the file is rejected); any other
 # failure while writing (the database away, a full disk) leaves the file to be tried again.
 VALUE_REFUSED = (DataError, OverflowError)
-Echo = Callable[[str], None]
 
 
 @dataclass
@@ -267,12 +266,13 @@ def _finish(engine: Engine, run: CollectorRun | None, ok: bool, message: str,
         log.exception("could not record the end of a %s run", run.collector)
 
 
-def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path], echo: Echo) -> int:
+def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path],
+                 now: dt.datetime | None = None) -> list[FileResult]:
     """`monitor import KIND FILE…`: import each file on its own; files stay where they are.
 
-    Returns the exit code: 1 when any file was rejected or failed, else 0.
+    Returns each file's result in the order given; a file that cannot be read is a failed result.
     """
-    now = utcnow()
+    now = now or utcnow()
     run = _run(engine, "import", now)
     results = []
     for path in paths:
@@ -283,11 +283,10 @@ def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path
             result.notes.append(f"error: cannot read the file: {exc.strerror or exc}")
         else:
             result = _safe_import(engine, kind, str(path), data, now)
-        echo(result.report())
         results.append(result)
     bad = [r for r in results if not r.ok]
     _finish(engine, run, not bad, _summary(results), _details(results))
-    return 1 if bad else 0
+    return results
 
 
 def _summary(results: list[FileResult]) -> str:
@@ -417,14 +416,3 @@ def _fetch(engine: Engine, url: str, now: dt.datetime, client: httpx.Client | No
     result.files.append(file_result)
     log.log(logging.INFO if file_result.ok else logging.WARNING, "%s", file_result.report())
 
-
-def process_inbox_cli(engine: Engine, settings: Settings, echo: Echo) -> int:
-    """`monitor collect calls`: one pass over the inbox, reported; exit code 1 if anything was rejected."""
-    result = process_inbox(engine, settings)
-    for file_result in result.files:
-        echo(file_result.report())
-    for error in result.errors:
-        echo(f"error: {error}")
-    if not result.files and not result.errors:
-        echo(f"no files waiting in {settings.path(settings.collectors.calls.inbox)}")
-    return 0 if result.ok else 1

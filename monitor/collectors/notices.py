@@ -287,31 +287,16 @@ def guess_kind(location: str, client: httpx.Client) -> str:
     raise FetchError(f"{location}: neither an RSS/Atom feed nor a Statuspage JSON API; give --kind")
 
 
-def collect_cli(engine: Engine, settings: Settings, source: str | None, kind: str | None,
-                echo: Callable[[str], object]) -> int:
-    """`monitor collect notices`: poll the configured sources, or only `source`; exit code 1 on failure."""
-    from ..migrate import upgrade
+def source_spec(settings: Settings, source: str, kind: str | None = None) -> SourceSpec:
+    """A source given by hand (URL or path), named by it; its kind guessed when not given.
 
-    upgrade(engine, settings)
-    if source is None:
-        specs = configured_sources(settings)
-        if not specs:
-            echo("no [[notices.sources]] in the configuration; nothing to poll")
-            return 0
-    else:
-        location = source if is_url(source) else str(Path(source).expanduser().resolve())
+    Raises `FetchError` when the kind must be guessed and the content is neither kind.
+    """
+    location = source if is_url(source) else str(Path(source).expanduser().resolve())
+    if kind is None:
         with make_client(settings) as client:
-            try:
-                kind = kind or guess_kind(location, client)
-            except FetchError as exc:
-                echo(f"{source}: FAILED: {exc}")
-                return 1
-        specs = [SourceSpec(source[:200], location, kind)]
-    outcomes = poll_sources(engine, settings, specs)
-    for o in outcomes:
-        for line in o.lines():
-            echo(line)
-    return 0 if all(o.ok for o in outcomes) else 1
+            kind = guess_kind(location, client)
+    return SourceSpec(source[:200], location, kind)
 
 
-__all__ = ["StoreCounts", "collect_cli", "poll_all", "poll_sources", "configured_sources", "SourceSpec"]
+__all__ = ["StoreCounts", "poll_all", "poll_sources", "configured_sources", "source_spec", "SourceSpec"]

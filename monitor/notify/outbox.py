@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 import smtplib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
@@ -34,7 +33,7 @@ from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
-__all__ = ["deliver_due", "enqueue_for_update", "notify_cli", "purge_unsubscribed", "queue_summary"]
+__all__ = ["deliver_due", "enqueue_for_update", "purge_unsubscribed", "queue_summary"]
 
 LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
 BATCH = 100
@@ -340,15 +339,6 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
     except Exception:
         log.exception("recording the notify run failed")
     return report
-
-
-def notify_cli(engine: Engine, settings: Settings, echo: Callable[[str], None]) -> int:
-    """`monitor notify`: deliver what is due once; exit 1 when something was not delivered."""
-    report = deliver_due(engine, settings)
-    echo(report.summary())
-    for line in report.failures:
-        echo(f"failed: {line}")
-    return 1 if (report.error or report.retry or report.failed) else 0
 
 
 def queue_summary(session: Session) -> dict[str, object]:

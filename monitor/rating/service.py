@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -350,51 +350,16 @@ def latest_snapshot_scores(session: Session) -> list[SnapshotScore]:
             for code, name, score, document in session.execute(q)]
 
 
-def _fmt(score: float | None) -> str:
-    return "–" if score is None else f"{score:4.1f}"
+def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
+    """`monitor rate`: store a new revision for `as_of` (default today) and return its document.
 
-
-def table(doc: dict[str, Any]) -> list[str]:
-    """The readable table of `monitor rate`."""
-    lines = [f"ratings as of {doc['as_of']} · method {doc['method']['version']} · revision {doc['revision']}"
-             f" · data through {doc['data_through'] or '–'}"]
-    if not doc["coverage"]["complete"]:
-        lines.append("call data missing for: " + ", ".join(doc["coverage"]["missing_days"])
-                     + " (every result is inconclusive)")
-    planned = doc["coverage"].get("planned_outage_days", [])
-    if planned:
-        lines.append("planned-outage days in the window (covered even without data): "
-                     + ", ".join(f"{p['day']} ({', '.join(p['reasons'])})" for p in planned))
-    lines.append(f"{'code':4}  {'name':<20} {'score':>5} {'aftaler':>7} {'kald':>5} {'it-sys':>6} {'rank':>4}  note")
-    for r in doc["ratings"]:
-        p = r["parts"]
-        lines.append(f"{r['municipality']['code']:4}  {r['municipality']['name'][:20]:<20} {_fmt(r['score']):>5} "
-                     f"{_fmt(p['service_agreements']['score']):>7} {_fmt(p['calls_per_citizen']['score']):>5} "
-                     f"{_fmt(p['it_systems_with_calls']['score']):>6} {r['rank'] or '–':>4}  "
-                     f"{r['reason_text'] or ''}")
-    conclusive = sum(1 for r in doc["ratings"] if r["score"] is not None)
-    lines.append(f"{conclusive} conclusive, {len(doc['ratings']) - conclusive} inconclusive")
-    return lines
-
-
-def rate_cli(engine: Engine, settings: Settings, as_of: dt.date | None, as_json: bool,
-             echo: Callable[..., Any]) -> int:
-    """`monitor rate`: compute, store a revision, print the table (or the API document with --json)."""
-    try:
-        assert_method_consistent(engine, settings)
-    except MethodChanged as exc:
-        echo(f"error: {exc}", err=True)
-        return 2
+    Raises `MethodChanged` when stored ratings carry this method version with other parameters.
+    """
+    assert_method_consistent(engine, settings)
     as_of = as_of or today()
     store_snapshot(engine, settings, as_of)
     with session_factory(engine)() as session:
-        doc = ratings_document(session, settings, as_of)
-    if as_json:
-        echo(json.dumps(doc, ensure_ascii=False))
-    else:
-        for line in table(doc):
-            echo(line)
-    return 0
+        return ratings_document(session, settings, as_of)
 
 
 def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
