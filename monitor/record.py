@@ -2,21 +2,32 @@
 
 The scheduler, imports and `monitor notify` may run in other processes than the web
 workers; what they did is counted here and read by the metrics collector at scrape time.
+
+Every job records its runs through `recorded_run`: the record is started in a transaction of
+its own (so a process killed mid-way leaves it "running"), and finished once, either in the
+job's own data transaction (`JobRun.finish`) or, for a job that commits per file, source or
+batch, in a transaction of its own after the last one (`JobRun.report`). A run left
+"running" by a process that died is marked failed by the next run of the same job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from .db import is_postgres, utcnow
+from .db import is_postgres, session_scope, utcnow
 from .models import CollectorRun, CounterValue
+
+log = logging.getLogger(__name__)
 
 
 def label_key(labels: dict[str, str]) -> str:
@@ -40,8 +51,9 @@ def increment(session: Session, metric: str, labels: dict[str, str], amount: flo
     session.execute(stmt)
 
 
-# A run still "running" after this long on another machine was killed with its process.
+# A run still "running" after this long was killed with its process, wherever that ran.
 STALE_RUN_HOURS = 24
+MESSAGE_CHARS = 4000
 
 
 def _owner() -> str:
@@ -50,9 +62,11 @@ def _owner() -> str:
 
 def _process_gone(owner: str, started_at: dt.datetime, now: dt.datetime) -> bool:
     """True when the process that started a run cannot be running it any more."""
+    if now - started_at > dt.timedelta(hours=STALE_RUN_HOURS):
+        return True
     pid_text, _, host = owner.removeprefix("pid ").partition(" on ")
     if not pid_text.isdigit() or host != socket.gethostname():
-        return now - started_at > dt.timedelta(hours=STALE_RUN_HOURS)
+        return False  # another machine's process: only the staleness limit tells
     pid = int(pid_text)
     if pid == os.getpid():
         return False  # this process: a run of another thread, still going
@@ -72,17 +86,14 @@ def fail_interrupted_runs(session: Session, collector: str, now: dt.datetime) ->
     failed = 0
     for run_id, started_at, owner in runs:
         if _process_gone(owner or "", started_at, now):
-            session.execute(update(CollectorRun).where(CollectorRun.id == run_id).values(
-                finished_at=now, outcome="failure",
-                message=f"interrupted: the process ({owner or 'unknown'}) ended before the run finished"))
-            failed += 1
-    if failed:
-        increment(session, "collector_runs_total", {"collector": collector, "outcome": "failure"}, failed)
+            failed += _close(session, run_id, collector, "failure",
+                             f"interrupted: the process ({owner or 'unknown'}) ended before the run finished",
+                             None, now)
     return failed
 
 
 def start_run(session: Session, collector: str, now: dt.datetime | None = None) -> CollectorRun:
-    """Record that a collector run started; finish it with `finish_run`.
+    """Record that a collector run started (in the caller's transaction); `recorded_run` is the usual way.
 
     Earlier runs of the collector left "running" by a process that was killed are marked
     failed first (and counted), so none stays "running" for ever.
@@ -95,14 +106,87 @@ def start_run(session: Session, collector: str, now: dt.datetime | None = None) 
     return run
 
 
-def finish_run(session: Session, run: CollectorRun, outcome: str, message: str = "",
-               now: dt.datetime | None = None, details: dict[str, Any] | None = None) -> None:
-    """Record the end of a run and count it in ``fki_collector_runs_total``.
+def _close(session: Session, run_id: int, collector: str, outcome: str, message: str,
+           details: dict[str, Any] | None, now: dt.datetime) -> int:
+    """Finish a run still "running" and count it in ``fki_collector_runs_total``; 1 if it was, else 0.
+
+    A run finished already (by the job's transaction, or by another process that found it
+    interrupted) is left as it is and not counted twice.
+    """
+    done = session.execute(update(CollectorRun).where(CollectorRun.id == run_id, CollectorRun.outcome == "running")
+                           .values(finished_at=now, outcome=outcome, message=message[:MESSAGE_CHARS],
+                                   details=details).returning(CollectorRun.id)).first() is not None
+    if done:
+        increment(session, "collector_runs_total", {"collector": collector, "outcome": outcome})
+    return 1 if done else 0
+
+
+class JobRun:
+    """A started run record of one job; `recorded_run` makes it and finishes it.
 
     `message` is the English line for logs and the command line; `details` holds the same as
     codes and counts (see monitor/web/run_summary.py), which the service-health page words in
-    the reader's language.
+    the reader's language. Both times come from one clock: the job's frozen `now` when it was
+    given one, else the current time.
     """
-    session.execute(update(CollectorRun).where(CollectorRun.id == run.id).values(
-        finished_at=now or utcnow(), outcome=outcome, message=message[:4000], details=details))
-    increment(session, "collector_runs_total", {"collector": run.collector, "outcome": outcome})
+
+    def __init__(self, collector: str, run_id: int, started_at: dt.datetime,
+                 clock: Callable[[], dt.datetime]) -> None:
+        self.collector = collector
+        self.id = run_id
+        self.started_at = started_at
+        self.clock = clock
+        self.ok = True
+        self.message = ""
+        self.details: dict[str, Any] | None = None
+
+    def report(self, ok: bool, message: str = "", details: dict[str, Any] | None = None) -> None:
+        """What the run did, written when the `recorded_run` block ends (for jobs that commit in parts)."""
+        self.ok, self.message, self.details = ok, message, details
+
+    def finish(self, session: Session, ok: bool, message: str = "", details: dict[str, Any] | None = None) -> None:
+        """Finish the record in the caller's transaction: the one that writes the job's data.
+
+        Committed with the data or rolled back with it; after a rollback the block's end
+        records the failure instead.
+        """
+        self.report(ok, message, details)
+        _close(session, self.id, self.collector, "success" if ok else "failure", message, details, self.clock())
+
+
+@contextmanager
+def recorded_run(sessions: sessionmaker[Session], collector: str,
+                 now: dt.datetime | None = None) -> Iterator[JobRun]:
+    """Record one run of the job `collector` around the block.
+
+    The record is started (and earlier interrupted runs of the job failed) in a transaction of
+    its own before the block. When the block ends, a record not yet finished by `JobRun.finish`
+    is finished with what `JobRun.report` said (success when it said nothing); when the block
+    raises, it is finished as a failure naming the exception, and the exception goes on.
+    """
+    clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else utcnow
+    with session_scope(sessions) as session:
+        row = start_run(session, collector, clock())
+        run = JobRun(collector, row.id, row.started_at, clock)
+    try:
+        yield run
+    except BaseException as exc:
+        _close_apart(sessions, run, False, f"{type(exc).__name__}: {exc}", None)
+        raise
+    _close_apart(sessions, run, run.ok, run.message, run.details)
+
+
+def _close_apart(sessions: sessionmaker[Session], run: JobRun, ok: bool, message: str,
+                 details: dict[str, Any] | None) -> None:
+    """Finish the run in a transaction of its own; a failure to do so is logged, never raised."""
+    try:
+        with session_scope(sessions) as session:
+            _close(session, run.id, run.collector, "success" if ok else "failure", message, details, run.clock())
+    except Exception:  # the database is away: the next run of the job finds the record interrupted
+        log.exception("could not record the end of a %s run", run.collector)
+
+
+def finish_run(session: Session, run: CollectorRun, outcome: str, message: str = "",
+               now: dt.datetime | None = None, details: dict[str, Any] | None = None) -> None:
+    """Finish a run started with `start_run`, in the caller's transaction, and count it."""
+    _close(session, run.id, run.collector, outcome, message, details, now or utcnow())

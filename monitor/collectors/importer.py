@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from .. import record
 from ..db import session_factory, session_scope, utcnow
 from ..migrate import reference_municipalities
-from ..models import CollectorRun, ImportedFile
+from ..models import ImportedFile
 from ..settings import Settings
 from . import loaders, records
 from .parsing import Problem, Rejected, Table, message, open_table
@@ -246,46 +246,25 @@ def _safe_import(engine: Engine, kind: str, name: str, data: bytes, now: dt.date
         return result
 
 
-def _run(engine: Engine, collector: str, now: dt.datetime) -> CollectorRun | None:
-    try:
-        with session_scope(session_factory(engine)) as session:
-            return record.start_run(session, collector, now)
-    except Exception:
-        log.exception("could not record the start of a %s run", collector)
-        return None
-
-
-def _finish(engine: Engine, run: CollectorRun | None, ok: bool, message: str,
-            details: dict[str, Any] | None = None) -> None:
-    if run is None:
-        return
-    try:
-        with session_scope(session_factory(engine)) as session:
-            record.finish_run(session, run, "success" if ok else "failure", message, details=details)
-    except Exception:
-        log.exception("could not record the end of a %s run", run.collector)
-
-
 def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path],
                  now: dt.datetime | None = None) -> list[FileResult]:
     """`monitor import KIND FILE…`: import each file on its own; files stay where they are.
 
     Returns each file's result in the order given; a file that cannot be read is a failed result.
+    Each file is written in its own transaction; the run record is finished after the last.
     """
-    now = now or utcnow()
-    run = _run(engine, "import", now)
     results = []
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            result = FileResult(str(path), kind, "failed")
-            result.notes.append(f"error: cannot read the file: {exc.strerror or exc}")
-        else:
-            result = _safe_import(engine, kind, str(path), data, now)
-        results.append(result)
-    bad = [r for r in results if not r.ok]
-    _finish(engine, run, not bad, _summary(results), _details(results))
+    with record.recorded_run(session_factory(engine), "import", now) as run:
+        for path in paths:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                result = FileResult(str(path), kind, "failed")
+                result.notes.append(f"error: cannot read the file: {exc.strerror or exc}")
+            else:
+                result = _safe_import(engine, kind, str(path), data, run.started_at)
+            results.append(result)
+        run.report(all(r.ok for r in results), _summary(results), _details(results))
     return results
 
 
@@ -355,11 +334,19 @@ def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = 
 
     Imported (and already-imported) files move to ``archive/``, rejected ones to ``rejected/``
     with a report beside them; a file that failed for another reason (the database away)
-    stays for the next pass. Never raises for bad files: it reports them.
+    stays for the next pass. Never raises for bad files: it reports them. Each file is written
+    in its own transaction; the run record is finished after the last.
     """
-    now = now or utcnow()
+    with record.recorded_run(session_factory(engine), "calls", now) as run:
+        result = _process_inbox(engine, settings, run.started_at, client)
+        run.report(result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors),
+                   _details(result.files, len(result.errors)))
+    return result
+
+
+def _process_inbox(engine: Engine, settings: Settings, now: dt.datetime, client: httpx.Client | None
+                   ) -> InboxResult:
     result = InboxResult()
-    run = _run(engine, "calls", now)
     inbox = settings.path(settings.collectors.calls.inbox)
     try:
         inbox.mkdir(parents=True, exist_ok=True)
@@ -384,8 +371,6 @@ def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = 
     url = settings.collectors.calls.url
     if url:
         _fetch(engine, url, now, client, result)
-    _finish(engine, run, result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors),
-            _details(result.files, len(result.errors)))
     return result
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from .. import record
-from ..db import session_factory, session_scope, utcnow
+from ..db import session_factory, session_scope
 from ..models import NoticeSource
 from ..settings import NoticesSettings, Settings
 from . import feedparse, statuspage
@@ -97,30 +97,29 @@ def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None)
 def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *,
                  now: dt.datetime | None = None, respect_backoff: bool = False,
                  client: httpx.Client | None = None) -> list[Outcome]:
-    """Poll `sources`, recording one collector run; returns each source's outcome."""
-    now = now or utcnow()
+    """Poll `sources`, recording one collector run; returns each source's outcome.
+
+    Each source is stored in its own transaction; the run record is finished after the last.
+    """
     sessions = session_factory(engine)
-    with session_scope(sessions) as session:
-        run = record.start_run(session, COLLECTOR, now)
     outcomes: list[Outcome] = []
-    own_client = client is None
-    client = client or make_client(settings)
-    try:
-        for spec in sources:
-            with session_scope(sessions) as session:
-                source = _source_row(session, spec)
-                if respect_backoff and _backing_off(source, settings, now):
-                    continue
-                source_id = source.id
-            outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
-    finally:
-        if own_client:
-            client.close()
-    failed = [o for o in outcomes if not o.ok]
-    message = "\n".join(line for o in outcomes for line in o.lines())
-    with session_scope(sessions) as session:
-        record.finish_run(session, run, "failure" if failed else "success", message, now=utcnow(),
-                          details={"sources": [o.details() for o in outcomes]})
+    with record.recorded_run(sessions, COLLECTOR, now) as run:
+        now = run.started_at
+        own_client = client is None
+        client = client or make_client(settings)
+        try:
+            for spec in sources:
+                with session_scope(sessions) as session:
+                    source = _source_row(session, spec)
+                    if respect_backoff and _backing_off(source, settings, now):
+                        continue
+                    source_id = source.id
+                outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
+        finally:
+            if own_client:
+                client.close()
+        run.report(all(o.ok for o in outcomes), "\n".join(line for o in outcomes for line in o.lines()),
+                   {"sources": [o.details() for o in outcomes]})
     return outcomes
 
 

@@ -136,8 +136,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None) -> int:
-    """Compute and store a new revision for `as_of`; returns the revision number."""
+def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None,
+                   run: record.JobRun | None = None) -> int:
+    """Compute and store a new revision for `as_of`; returns the revision number.
+
+    With a `run`, its record is finished in the transaction that stores the revision.
+    """
     factory = session_factory(engine)
     for attempt in range(3):
         try:
@@ -146,12 +150,15 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
                 ratings, summary = compute(session, settings, as_of)
                 revision = 1 + (session.scalar(select(func.max(RatingRun.revision))
                                                .where(RatingRun.as_of == as_of)) or 0)
-                run = RatingRun(as_of=as_of, revision=revision, method_version=settings.rating.method_version,
-                                parameters=settings.rating.parameters(), summary=summary,
-                                computed_at=now or utcnow())
-                run.results = [RatingResult(municipality_code=r["municipality"]["code"], score=r["score"],
-                                            status=r["status"], document=r) for r in ratings]
-                session.add(run)
+                stored = RatingRun(as_of=as_of, revision=revision, method_version=settings.rating.method_version,
+                                   parameters=settings.rating.parameters(), summary=summary,
+                                   computed_at=now or utcnow())
+                stored.results = [RatingResult(municipality_code=r["municipality"]["code"], score=r["score"],
+                                               status=r["status"], document=r) for r in ratings]
+                session.add(stored)
+                if run is not None:
+                    run.finish(session, True, f"as_of {as_of} revision {revision}",
+                               details={"as_of": as_of.isoformat(), "revision": revision})
             return revision
         except IntegrityError:
             # Another process stored the same revision number first: take the next one.
@@ -357,24 +364,16 @@ def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = N
     """
     assert_method_consistent(engine, settings)
     as_of = as_of or today()
-    store_snapshot(engine, settings, as_of)
+    with record.recorded_run(session_factory(engine), "rating") as run:
+        store_snapshot(engine, settings, as_of, run=run)
     with session_factory(engine)() as session:
         return ratings_document(session, settings, as_of)
 
 
 def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
-    """The scheduler's daily job: store a snapshot for today's as_of; returns its revision."""
-    now = now or utcnow()
-    factory = session_factory(engine)
-    with session_scope(factory) as session:
-        run = record.start_run(session, "rating", now)
-    try:
-        revision = store_snapshot(engine, settings, today(now), now)
-    except Exception as exc:
-        with session_scope(factory) as session:
-            record.finish_run(session, run, "failure", str(exc))
-        raise
-    with session_scope(factory) as session:
-        record.finish_run(session, run, "success", f"as_of {today(now)} revision {revision}",
-                          details={"as_of": today(now).isoformat(), "revision": revision})
-    return revision
+    """The scheduler's daily job: store a snapshot for today's as_of; returns its revision.
+
+    The run record is finished in the snapshot's transaction; a failed run leaves no snapshot.
+    """
+    with record.recorded_run(session_factory(engine), "rating", now) as run:
+        return store_snapshot(engine, settings, today(run.started_at), now, run=run)
