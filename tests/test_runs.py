@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import subprocess
 import sys
@@ -10,10 +11,10 @@ import sys
 import pytest
 from sqlalchemy import Engine, func, select
 
-from monitor import record
+from monitor import runs
 from monitor.collectors.importer import import_paths, process_inbox
 from monitor.collectors.notices import poll_sources
-from monitor.db import session_factory, session_scope
+from monitor.db import session_factory, session_scope, utcnow
 from monitor.models import CollectorRun, CounterValue, RatingRun
 from monitor.notify.outbox import deliver_due
 from monitor.rating.service import run_daily
@@ -29,7 +30,7 @@ JOBS = {
 }
 
 
-def runs(engine: Engine, collector: str) -> list[CollectorRun]:
+def records_of(engine: Engine, collector: str) -> list[CollectorRun]:
     with session_factory(engine)() as s:
         return list(s.scalars(select(CollectorRun).where(CollectorRun.collector == collector)
                               .order_by(CollectorRun.id)))
@@ -55,25 +56,25 @@ def left_running(engine: Engine, collector: str, started_at: dt.datetime, owner:
 def test_each_job_leaves_one_finished_record_timed_by_one_clock(engine: Engine, settings: Settings,
                                                                 now: dt.datetime, job: str) -> None:
     JOBS[job](engine, settings, now)
-    [run] = runs(engine, job)
+    [run] = records_of(engine, job)
     assert (run.outcome, run.started_at, run.finished_at) == ("success", now, now)
     assert counter(engine, "collector_runs_total", f"collector={job},outcome=success") == 1
 
 
 def test_a_job_that_fails_in_its_data_transaction_leaves_a_failed_record_and_no_data(
         engine: Engine, settings: Settings, now: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> None:
-    finish = record.JobRun.finish
+    finish = runs.JobRun.finish
 
-    def finish_then_fail(self: record.JobRun, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def finish_then_fail(self: runs.JobRun, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         finish(self, *args, **kwargs)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(record.JobRun, "finish", finish_then_fail)
+    monkeypatch.setattr(runs.JobRun, "finish", finish_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         run_daily(engine, settings, now=now)
     with session_factory(engine)() as s:
         assert s.scalar(select(func.count()).select_from(RatingRun)) == 0
-    [run] = runs(engine, "rating")
+    [run] = records_of(engine, "rating")
     assert (run.outcome, run.message, run.finished_at) == ("failure", "RuntimeError: disk full", now)
     assert counter(engine, "collector_runs_total", "collector=rating,outcome=success") == 0
     assert counter(engine, "collector_runs_total", "collector=rating,outcome=failure") == 1
@@ -81,19 +82,19 @@ def test_a_job_that_fails_in_its_data_transaction_leaves_a_failed_record_and_no_
 
 def test_the_record_is_finished_in_the_data_transaction_or_not_at_all(engine: Engine, now: dt.datetime) -> None:
     sessions = session_factory(engine)
-    with (pytest.raises(ZeroDivisionError), record.recorded_run(sessions, "job", now) as run,
+    with (pytest.raises(ZeroDivisionError), runs.recorded_run(sessions, "job", now) as run,
           session_scope(sessions) as s):
-        record.increment(s, "job_rows_total", {})
+        runs.increment(s, "job_rows_total", {})
         run.finish(s, True, "wrote a row")
         1 / 0  # noqa: B018 - fails after the data and the record were written, before the commit
     with session_factory(engine)() as s:
         assert s.scalar(select(CounterValue).where(CounterValue.metric == "job_rows_total")) is None
-    [failed] = runs(engine, "job")
+    [failed] = records_of(engine, "job")
     assert (failed.outcome, failed.message) == ("failure", "ZeroDivisionError: division by zero")
-    with record.recorded_run(sessions, "job", now) as run, session_scope(sessions) as s:
-        record.increment(s, "job_rows_total", {})
+    with runs.recorded_run(sessions, "job", now) as run, session_scope(sessions) as s:
+        runs.increment(s, "job_rows_total", {})
         run.finish(s, True, "wrote a row")
-    assert [(r.outcome, r.message) for r in runs(engine, "job")][1] == ("success", "wrote a row")
+    assert [(r.outcome, r.message) for r in records_of(engine, "job")][1] == ("success", "wrote a row")
     assert counter(engine, "job_rows_total", "") == 1
 
 
@@ -101,7 +102,7 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_by_the_next_run
         engine: Engine, settings: Settings, now: dt.datetime) -> None:
     killed = left_running(engine, "notify", now - dt.timedelta(minutes=5), f"pid {dead_pid()} on {socket.gethostname()}")
     deliver_due(engine, settings, now=now)
-    got = {r.id: r for r in runs(engine, "notify")}
+    got = {r.id: r for r in records_of(engine, "notify")}
     assert got[killed].outcome == "failure" and got[killed].message.startswith("interrupted: the process")
     assert got[killed].finished_at == now
     assert [r.outcome for r in got.values() if r.id != killed] == ["success"]
@@ -112,7 +113,20 @@ def test_a_run_of_another_machine_is_marked_failed_only_past_the_staleness_limit
         engine: Engine, settings: Settings, now: dt.datetime) -> None:
     elsewhere = "pid 1 on another-machine"
     recent = left_running(engine, "notices", now - dt.timedelta(hours=1), elsewhere)
-    stale = left_running(engine, "notices", now - dt.timedelta(hours=record.STALE_RUN_HOURS, seconds=1), elsewhere)
+    stale = left_running(engine, "notices", now - dt.timedelta(hours=runs.STALE_RUN_HOURS, seconds=1), elsewhere)
     poll_sources(engine, settings, [], now=now)
-    got = {r.id: r.outcome for r in runs(engine, "notices")}
+    got = {r.id: r.outcome for r in records_of(engine, "notices")}
     assert (got[recent], got[stale]) == ("running", "failure")
+
+
+def test_a_starting_scheduler_fails_the_runs_of_every_job_whose_process_died(
+        engine: Engine, settings: Settings) -> None:
+    from monitor.scheduler import Runner
+
+    now = utcnow()  # the scheduler reads the current time
+    owner = f"pid {dead_pid()} on {socket.gethostname()}"
+    killed = {job: left_running(engine, job, now, owner) for job in ("calls", "rating")}
+    alive = left_running(engine, "notify", now, f"pid {os.getpid()} on {socket.gethostname()}")
+    Runner(settings, engine)._fail_interrupted_runs()
+    assert [records_of(engine, job)[0].outcome for job in killed] == ["failure", "failure"]
+    assert records_of(engine, "notify")[0].id == alive and records_of(engine, "notify")[0].outcome == "running"

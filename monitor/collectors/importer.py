@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from .. import record
+from .. import runs
 from ..db import session_factory, session_scope, utcnow
 from ..migrate import reference_municipalities
 from ..models import ImportedFile
@@ -169,8 +169,8 @@ def _write(factory: Callable[[], Session], kind: str, name: str, sha: str, parse
             with records.no_gc():
                 _store(session, kind, parsed, result, ledger, now)
             ledger.rows, ledger.held_rows, ledger.report = result.rows, result.held, result.report()
-            record.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
-            record.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)
+            runs.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
+            runs.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)
     except _AlreadyImported as exc:
         result.outcome, result.seen_at = "unchanged", exc.prior.imported_at
     return result
@@ -229,7 +229,7 @@ def _record_rejection(factory: Callable[[], Session], result: FileResult, now: d
         with session_scope(factory) as session:  # type: ignore[arg-type]
             session.add(ImportedFile(kind=result.kind, name=result.name[:500], sha256=result.sha256,
                                      status="rejected", rows=result.rows, report=result.report(), imported_at=now))
-            record.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},
+            runs.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},
                              result.rows)
     except Exception:  # the report on screen or beside the file still says what was wrong
         log.exception("could not record the rejection of %s", result.name)
@@ -254,7 +254,7 @@ def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path
     Each file is written in its own transaction; the run record is finished after the last.
     """
     results = []
-    with record.recorded_run(session_factory(engine), "import", now) as run:
+    with runs.recorded_run(session_factory(engine), "import", now) as run:
         for path in paths:
             try:
                 data = Path(path).read_bytes()
@@ -337,7 +337,7 @@ def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = 
     stays for the next pass. Never raises for bad files: it reports them. Each file is written
     in its own transaction; the run record is finished after the last.
     """
-    with record.recorded_run(session_factory(engine), "calls", now) as run:
+    with runs.recorded_run(session_factory(engine), "calls", now) as run:
         result = _process_inbox(engine, settings, run.started_at, client)
         run.report(result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors),
                    _details(result.files, len(result.errors)))

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from .. import record
+from .. import runs
 from ..db import session_factory, session_scope
 from ..models import NoticeSource
 from ..settings import NoticesSettings, Settings
@@ -103,7 +103,7 @@ def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], 
     """
     sessions = session_factory(engine)
     outcomes: list[Outcome] = []
-    with record.recorded_run(sessions, COLLECTOR, now) as run:
+    with runs.recorded_run(sessions, COLLECTOR, now) as run:
         now = run.started_at
         own_client = client is None
         client = client or make_client(settings)
@@ -168,7 +168,7 @@ def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
     with session_scope(sessions) as session:
         _record_failure(session.get_one(NoticeSource, source_id), outcome, now)
         if hit:
-            record.increment(session, "limit_hits_total", {"limit": hit})
+            runs.increment(session, "limit_hits_total", {"limit": hit})
     return outcome
 
 
@@ -187,7 +187,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
     notes = apply_limits(result, limits)
     for limit, text in notes:
         log.warning("notice source %s: %s", spec.name, text)
-        record.increment(session, "limit_hits_total", {"limit": limit})
+        runs.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
     counts = store_notices(session, source, result.notices, backfill=backfill,
                            defaults=spec.components, now=now)

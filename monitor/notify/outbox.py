@@ -21,7 +21,7 @@ from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import record
+from .. import runs
 from ..db import UTCDateTime, session_factory, utcnow
 from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
@@ -220,7 +220,7 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
         # Counted once per batch: a crash mid-batch loses at most a batch of counts, never a mail.
         with sessions() as session, session.begin():
             for (channel, outcome), amount in sorted(outcomes.items()):
-                record.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
+                runs.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
 
 
 def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Settings, secret: str,
@@ -311,7 +311,7 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
     sessions = session_factory(engine)
     report = DeliveryReport()
     try:
-        with record.recorded_run(sessions, "notify", now) as run:
+        with runs.recorded_run(sessions, "notify", now) as run:
             try:
                 _deliver(engine, settings, sessions, run.started_at, report, webhook or WebhookSender())
             except Exception as exc:

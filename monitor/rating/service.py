@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import record
+from .. import runs
 from ..cutover.queries import window_for
 from ..db import session_factory, session_scope, utcnow
 from ..models import Municipality, RatingResult, RatingRun
@@ -137,7 +137,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None,
-                   run: record.JobRun | None = None) -> int:
+                   run: runs.JobRun | None = None) -> int:
     """Compute and store a new revision for `as_of`; returns the revision number.
 
     With a `run`, its record is finished in the transaction that stores the revision.
@@ -364,7 +364,7 @@ def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = N
     """
     assert_method_consistent(engine, settings)
     as_of = as_of or today()
-    with record.recorded_run(session_factory(engine), "rating") as run:
+    with runs.recorded_run(session_factory(engine), "rating") as run:
         store_snapshot(engine, settings, as_of, run=run)
     with session_factory(engine)() as session:
         return ratings_document(session, settings, as_of)
@@ -375,5 +375,5 @@ def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None
 
     The run record is finished in the snapshot's transaction; a failed run leaves no snapshot.
     """
-    with record.recorded_run(session_factory(engine), "rating", now) as run:
+    with runs.recorded_run(session_factory(engine), "rating", now) as run:
         return store_snapshot(engine, settings, today(run.started_at), now, run=run)

@@ -79,14 +79,19 @@ def _process_gone(owner: str, started_at: dt.datetime, now: dt.datetime) -> bool
     return False
 
 
-def fail_interrupted_runs(session: Session, collector: str, now: dt.datetime) -> int:
-    """Mark runs of `collector` whose process died mid-way as failed, and count them; returns how many."""
-    runs = session.execute(select(CollectorRun.id, CollectorRun.started_at, CollectorRun.message).where(
-        CollectorRun.collector == collector, CollectorRun.outcome == "running")).all()
+def fail_interrupted_runs(session: Session, collector: str | None, now: dt.datetime) -> int:
+    """Mark runs of `collector` (None: of every job) whose process died mid-way as failed, and count them.
+
+    Returns how many were marked.
+    """
+    query = select(CollectorRun.id, CollectorRun.collector, CollectorRun.started_at, CollectorRun.message).where(
+        CollectorRun.outcome == "running")
+    if collector is not None:
+        query = query.where(CollectorRun.collector == collector)
     failed = 0
-    for run_id, started_at, owner in runs:
+    for run_id, name, started_at, owner in session.execute(query).all():
         if _process_gone(owner or "", started_at, now):
-            failed += _close(session, run_id, collector, "failure",
+            failed += _close(session, run_id, name, "failure",
                              f"interrupted: the process ({owner or 'unknown'}) ended before the run finished",
                              None, now)
     return failed
