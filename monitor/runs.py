@@ -60,23 +60,27 @@ def _owner() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
-def _process_gone(owner: str, started_at: dt.datetime, now: dt.datetime) -> bool:
-    """True when the process that started a run cannot be running it any more."""
+# Runs started by this process and not finished yet (any thread).
+_active: set[int] = set()
+
+
+def _interrupted(run_id: int, owner: str, started_at: dt.datetime, now: dt.datetime) -> str | None:
+    """Why a run still "running" cannot be running any more, or None when it may be."""
     if now - started_at > dt.timedelta(hours=STALE_RUN_HOURS):
-        return True
+        return f"interrupted: still running after {STALE_RUN_HOURS} hours ({owner or 'unknown'})"
     pid_text, _, host = owner.removeprefix("pid ").partition(" on ")
     if not pid_text.isdigit() or host != socket.gethostname():
-        return False  # another machine's process: only the staleness limit tells
+        return None  # another machine's process: only the staleness limit tells
     pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # this process: a run of another thread, still going
+    if pid == os.getpid():  # this process: running in another thread, or its end was never written
+        return None if run_id in _active else f"interrupted: the run ({owner}) ended without recording its end"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return f"interrupted: the process ({owner}) ended before the run finished"
     except OSError:  # exists, owned by another user
-        return False
-    return False
+        return None
+    return None
 
 
 def fail_interrupted_runs(session: Session, collector: str | None, now: dt.datetime) -> int:
@@ -90,10 +94,9 @@ def fail_interrupted_runs(session: Session, collector: str | None, now: dt.datet
         query = query.where(CollectorRun.collector == collector)
     failed = 0
     for run_id, name, started_at, owner in session.execute(query).all():
-        if _process_gone(owner or "", started_at, now):
-            failed += _close(session, run_id, name, "failure",
-                             f"interrupted: the process ({owner or 'unknown'}) ended before the run finished",
-                             None, now)
+        reason = _interrupted(run_id, owner or "", started_at, now)
+        if reason:
+            failed += _close(session, run_id, name, "failure", reason, None, now)
     return failed
 
 
@@ -108,6 +111,7 @@ def start_run(session: Session, collector: str, now: dt.datetime | None = None) 
     run = CollectorRun(collector=collector, started_at=now, outcome="running", message=_owner())
     session.add(run)
     session.flush()
+    _active.add(run.id)
     return run
 
 
@@ -178,7 +182,10 @@ def recorded_run(sessions: sessionmaker[Session], collector: str,
     except BaseException as exc:
         _close_apart(sessions, run, False, f"{type(exc).__name__}: {exc}", None)
         raise
-    _close_apart(sessions, run, run.ok, run.message, run.details)
+    else:
+        _close_apart(sessions, run, run.ok, run.message, run.details)
+    finally:
+        _active.discard(run.id)  # over, even when its end could not be written
 
 
 def _close_apart(sessions: sessionmaker[Session], run: JobRun, ok: bool, message: str,
@@ -187,7 +194,7 @@ def _close_apart(sessions: sessionmaker[Session], run: JobRun, ok: bool, message
     try:
         with session_scope(sessions) as session:
             _close(session, run.id, run.collector, "success" if ok else "failure", message, details, run.clock())
-    except Exception:  # the database is away: the next run of the job finds the record interrupted
+    except Exception:  # the database is away: the next run of the job marks the record interrupted
         log.exception("could not record the end of a %s run", run.collector)
 
 
@@ -195,3 +202,4 @@ def finish_run(session: Session, run: CollectorRun, outcome: str, message: str =
                now: dt.datetime | None = None, details: dict[str, Any] | None = None) -> None:
     """Finish a run started with `start_run`, in the caller's transaction, and count it."""
     _close(session, run.id, run.collector, outcome, message, details, now or utcnow())
+    _active.discard(run.id)

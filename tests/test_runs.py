@@ -126,7 +126,27 @@ def test_a_starting_scheduler_fails_the_runs_of_every_job_whose_process_died(
     now = utcnow()  # the scheduler reads the current time
     owner = f"pid {dead_pid()} on {socket.gethostname()}"
     killed = {job: left_running(engine, job, now, owner) for job in ("calls", "rating")}
-    alive = left_running(engine, "notify", now, f"pid {os.getpid()} on {socket.gethostname()}")
+    alive = left_running(engine, "notify", now, f"pid {os.getppid()} on {socket.gethostname()}")  # a living process
     Runner(settings, engine)._fail_interrupted_runs()
     assert [records_of(engine, job)[0].outcome for job in killed] == ["failure", "failure"]
     assert records_of(engine, "notify")[0].id == alive and records_of(engine, "notify")[0].outcome == "running"
+
+
+def test_a_run_of_this_process_whose_end_was_never_written_is_failed_by_the_next_run(
+        engine: Engine, now: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    def database_away(*args: object) -> int:
+        raise OSError("database away")
+
+    sessions = session_factory(engine)
+    with monkeypatch.context() as m:
+        m.setattr(runs, "_close", database_away)
+        with runs.recorded_run(sessions, "calls", now):
+            pass
+    [lost] = records_of(engine, "calls")
+    assert lost.outcome == "running"
+    # The next run fails it at its start; while that one runs, it is not taken for lost itself.
+    with runs.recorded_run(sessions, "calls", now) as run, session_factory(engine)() as s:
+        assert runs.fail_interrupted_runs(s, "calls", now) == 0
+    got = {r.id: (r.outcome, r.message) for r in records_of(engine, "calls")}
+    assert got[lost.id] == ("failure", f"interrupted: the run ({lost.message}) ended without recording its end")
+    assert got[run.id] == ("success", "")
