@@ -63,6 +63,12 @@ def refuse_changed_method(ctx: Context) -> None:
         raise click.ClickException(f"configuration: {exc}") from None
 
 
+def echo_lines(lines: list[str]) -> None:
+    """Print each line (a command's report)."""
+    for line in lines:
+        click.echo(line)
+
+
 def parse_now(value: str | None) -> dt.datetime:
     """A --now option: an ISO date-time (Copenhagen when it has no offset), default the current time."""
     if not value:
@@ -145,9 +151,12 @@ def demo_operator(ctx: Context) -> str:
 @pass_ctx
 def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
     """Import FILE… (CSV or JSON Lines); a file with errors is rejected whole."""
+    from .cli_output import import_lines
     from .collectors.importer import import_paths
 
-    sys.exit(import_paths(ctx.engine, ctx.settings, kind, list(files), echo=click.echo))
+    results = import_paths(ctx.engine, ctx.settings, kind, list(files))
+    echo_lines(import_lines(results))
+    sys.exit(0 if all(r.ok for r in results) else 1)
 
 
 @cli.group()
@@ -161,18 +170,38 @@ def collect() -> None:
 @pass_ctx
 def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
     """Poll the status-page sources once."""
-    from .collectors.notices import collect_cli
+    from .cli_output import notices_lines
+    from .collectors.httpfetch import FetchError
+    from .collectors.notices import configured_sources, poll_sources, source_spec
+    from .migrate import upgrade
 
-    sys.exit(collect_cli(ctx.engine, ctx.settings, source=source, kind=kind, echo=click.echo))
+    upgrade(ctx.engine, ctx.settings)
+    if source is None:
+        specs = configured_sources(ctx.settings)
+        if not specs:
+            click.echo("no [[notices.sources]] in the configuration; nothing to poll")
+            sys.exit(0)
+    else:
+        try:
+            specs = [source_spec(ctx.settings, source, kind)]
+        except FetchError as exc:
+            click.echo(f"{source}: FAILED: {exc}")
+            sys.exit(1)
+    outcomes = poll_sources(ctx.engine, ctx.settings, specs)
+    echo_lines(notices_lines(outcomes))
+    sys.exit(0 if all(o.ok for o in outcomes) else 1)
 
 
 @collect.command("calls")
 @pass_ctx
 def collect_calls(ctx: Context) -> None:
     """Process the call-count inbox once."""
-    from .collectors.importer import process_inbox_cli
+    from .cli_output import inbox_lines
+    from .collectors.importer import process_inbox
 
-    sys.exit(process_inbox_cli(ctx.engine, ctx.settings, echo=click.echo))
+    result = process_inbox(ctx.engine, ctx.settings)
+    echo_lines(inbox_lines(result, ctx.settings.path(ctx.settings.collectors.calls.inbox)))
+    sys.exit(0 if result.ok else 1)
 
 
 @cli.command()
@@ -181,7 +210,10 @@ def collect_calls(ctx: Context) -> None:
 @pass_ctx
 def rate(ctx: Context, as_of: str | None, as_json: bool) -> None:
     """Rate all municipalities and store a snapshot revision."""
-    from .rating.service import rate_cli
+    import json
+
+    from .cli_output import rating_table
+    from .rating.service import MethodChanged, rate_and_store
 
     day = None
     if as_of:
@@ -189,7 +221,12 @@ def rate(ctx: Context, as_of: str | None, as_json: bool) -> None:
             day = dt.date.fromisoformat(as_of)
         except ValueError:
             raise click.BadParameter(f"not an ISO date: {as_of!r}", param_hint="--as-of") from None
-    sys.exit(rate_cli(ctx.engine, ctx.settings, as_of=day, as_json=as_json, echo=click.echo))
+    try:
+        doc = rate_and_store(ctx.engine, ctx.settings, day)
+    except MethodChanged as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    echo_lines([json.dumps(doc, ensure_ascii=False)] if as_json else rating_table(doc))
 
 
 @cli.command()
@@ -241,9 +278,12 @@ def scheduler(ctx: Context) -> None:
 @pass_ctx
 def notify(ctx: Context) -> None:
     """Deliver the queued notifications once."""
-    from .notify.outbox import notify_cli
+    from .cli_output import notify_lines
+    from .notify.outbox import deliver_due
 
-    sys.exit(notify_cli(ctx.engine, ctx.settings, echo=click.echo))
+    report = deliver_due(ctx.engine, ctx.settings)
+    echo_lines(notify_lines(report))
+    sys.exit(1 if (report.error or report.retry or report.failed) else 0)
 
 
 @cli.group()
@@ -382,9 +422,16 @@ def subscribers() -> None:
 @pass_ctx
 def subscribers_invite(ctx: Context, file: Path, campaign: str | None) -> None:
     """Invite the addresses in FILE (one a line, or CSV email[,components][,language]) to subscribe."""
-    from .notify.invitations import invite_cli
+    from .cli_output import invite_lines
+    from .notify.invitations import InvitationFileError, invite_file
 
-    sys.exit(invite_cli(ctx.engine, ctx.settings, file, campaign, echo=click.echo))
+    try:
+        report = invite_file(ctx.engine, ctx.settings, file, campaign)
+    except InvitationFileError as exc:
+        click.echo(f"refused: {exc}")
+        sys.exit(2)
+    echo_lines(invite_lines(report, ctx.settings.mail.invitations_per_minute))
+    sys.exit(1 if report.refused else 0)
 
 
 def _address(text: str) -> str:

@@ -43,7 +43,7 @@ from .models import (
     NoticeSource,
     RatingRun,
 )
-from .record import parse_label_key
+from .runs import parse_label_key
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_http_request_duration_seconds", "histogram", ("method", "endpoint"),
                "Time to serve an HTTP request."),
 )}
-# Counters kept in the database by `monitor.record`, by their name there (without fki_).
+# Counters kept in the database by `monitor.runs`, by their name there (without fki_).
 DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "scheduler_job_runs_total",
                "limit_hits_total")
 # Request methods kept as label values; any other method is counted as "other".

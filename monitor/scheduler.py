@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from . import record
+from . import runs
 from .collectors.inboxwatch import InboxWatcher, Wake
 from .db import engine_for, utcnow
 from .models import SchedulerLock
@@ -97,7 +97,7 @@ def run_job(job: Job, engine: Engine, settings: Settings) -> None:
         log.exception("job %s failed; it runs again at its next tick", job.id)
     try:
         with Session(engine) as session, session.begin():
-            record.increment(session, "scheduler_job_runs_total", {"job": job.id, "outcome": outcome})
+            runs.increment(session, "scheduler_job_runs_total", {"job": job.id, "outcome": outcome})
     except Exception:
         log.exception("could not record the run of job %s", job.id)
 
@@ -217,6 +217,7 @@ class Runner:
         self.watcher: InboxWatcher | None = None
 
     def _start_jobs(self) -> None:
+        self._fail_interrupted_runs()
         sched = BackgroundScheduler(timezone=TZ, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
         now = dt.datetime.now(dt.UTC)
@@ -228,6 +229,14 @@ class Runner:
         self.scheduler = sched
         self.watcher = watch_inbox(sched, self.settings)
         log.info("scheduler running %d jobs as %s", len(sched.get_jobs()), self.lock.holder)
+
+    def _fail_interrupted_runs(self) -> None:
+        """Runs that a dead process left "running" end as failed now, not at their job's next run."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                runs.fail_interrupted_runs(session, None, utcnow())
+        except Exception:
+            log.exception("could not mark interrupted runs as failed")
 
     def _stop_jobs(self) -> None:
         if self.watcher is not None:

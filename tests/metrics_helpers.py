@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from monitor import record
+from monitor import runs
 from monitor.models import (
     CollectorRun,
     CutoverTask,
@@ -54,8 +54,8 @@ def fill(session, now):
     session.add_all([CollectorRun(collector="calls", started_at=now - dt.timedelta(minutes=2),
                                   finished_at=now - dt.timedelta(minutes=1), outcome="success"),
                      CollectorRun(collector="calls", started_at=now, finished_at=now, outcome="failure")])
-    record.increment(session, "import_rows_total", {"kind": "calls", "outcome": "imported"}, 1200)
-    record.increment(session, "notifications_total", {"channel": "email", "outcome": "sent"}, 3)
-    record.increment(session, "collector_runs_total", {"collector": "calls", "outcome": "success"}, 4)
+    runs.increment(session, "import_rows_total", {"kind": "calls", "outcome": "imported"}, 1200)
+    runs.increment(session, "notifications_total", {"channel": "email", "outcome": "sent"}, 3)
+    runs.increment(session, "collector_runs_total", {"collector": "calls", "outcome": "success"}, 4)
     session.add(CutoverTask(municipality_code="101", task="Skift endpoint", done=True))
     session.commit()

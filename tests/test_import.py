@@ -13,10 +13,10 @@ from import_helpers import A1, A2, A3, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
 from monitor.collectors import importer, loaders
-from monitor.collectors.importer import import_paths
 from monitor.collectors.parsing import MESSAGES
 from monitor.db import session_factory
 from monitor.models import Agreement, CollectorRun, ImportedFile, ItSystem
+from tests.cli_helpers import printed, run_cli
 
 LATER = dt.datetime(2020, 11, 29, 9, 0, tzinfo=dt.UTC)
 
@@ -309,14 +309,14 @@ def test_every_bad_row_of_a_file_is_reported_not_just_the_first(engine, agreemen
 
 
 def test_the_command_prints_each_bad_line_exits_non_zero_and_leaves_the_file_where_it_is(
-        engine, settings, agreements, tmp_path):
+        engine, settings, agreements, tmp_path, monkeypatch):
     bad = tmp_path / "bad.csv"
     bad.write_text(CALLS + f"2020-11-27,{A1},-5,\n", encoding="utf-8")
     good = tmp_path / "good.csv"
     good.write_text(CALLS + f"2020-11-27,{A1},5,\n", encoding="utf-8")
-    out: list[str] = []
-    assert import_paths(engine, settings, "calls", [good, bad], out.append) == 1
-    text = "\n".join(out)
+    result = run_cli(monkeypatch, settings, "import", "calls", str(good), str(bad))
+    assert result.exit_code == 1
+    text = result.stdout
     assert "good.csv: imported 1 rows" in text
     assert "bad.csv: rejected" in text and "line 2, column calls, value '-5': a count cannot be negative" in text
     assert bad.exists() and good.exists()
@@ -326,19 +326,20 @@ def test_the_command_prints_each_bad_line_exits_non_zero_and_leaves_the_file_whe
     assert run.outcome == "failure" and "bad.csv: rejected" in run.message
 
 
-def test_the_command_exits_zero_when_every_file_was_imported_or_seen_before(engine, settings, agreements, tmp_path):
+def test_the_command_exits_zero_when_every_file_was_imported_or_seen_before(engine, settings, agreements, tmp_path,
+                                                                           monkeypatch):
     good = tmp_path / "good.csv"
     good.write_text(CALLS + f"2020-11-27,{A1},5,\n", encoding="utf-8")
-    out: list[str] = []
-    assert import_paths(engine, settings, "calls", [good, good], out.append) == 0
-    assert "already imported" in out[1]
+    result = run_cli(monkeypatch, settings, "import", "calls", str(good), str(good))
+    assert result.exit_code == 0
+    assert "good.csv: already imported" in printed(result)[-1]
     assert counter(engine, "collector_runs_total", "collector=import,outcome=success") == 1
 
 
-def test_a_missing_file_on_the_command_line_is_reported_and_exits_non_zero(engine, settings, tmp_path):
-    out: list[str] = []
-    assert import_paths(engine, settings, "calls", [tmp_path / "missing.csv"], out.append) == 1
-    assert "missing.csv: failed" in out[0] and "cannot read the file" in out[0]
+def test_a_missing_file_on_the_command_line_is_reported_and_exits_non_zero(engine, settings, tmp_path, monkeypatch):
+    result = run_cli(monkeypatch, settings, "import", "calls", str(tmp_path / "missing.csv"))
+    assert result.exit_code == 1
+    assert "missing.csv: failed" in result.stdout and "cannot read the file" in result.stdout
 
 
 # --- atomicity ----------------------------------------------------------------------------

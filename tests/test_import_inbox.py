@@ -10,10 +10,11 @@ from import_helpers import A1, A2, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
 from monitor.collectors import importer
-from monitor.collectors.importer import inbox_files, process_inbox, process_inbox_cli
+from monitor.collectors.importer import inbox_files, process_inbox
 from monitor.db import session_factory
 from monitor.models import CollectorRun
 from monitor.settings import CallsCollectorSettings, CollectorsSettings
+from tests.cli_helpers import printed, run_cli
 
 HEADER = "period_start,agreement_uuid,calls,errors\n"
 
@@ -139,15 +140,17 @@ def test_the_demo_files_hourly_with_the_demo_header_are_imported(engine, setting
     assert rows(engine, "SELECT count(*), sum(calls) FROM hourly_calls") == [(48, 2 * sum(h * 10 for h in range(24)))]
 
 
-def test_the_command_reports_each_file_and_exits_non_zero_when_one_was_rejected(engine, settings, inbox, agreements):
-    out: list[str] = []
-    assert process_inbox_cli(engine, settings, out.append) == 0
-    assert out == [f"no files waiting in {inbox}"]
+def test_the_command_reports_each_file_and_exits_non_zero_when_one_was_rejected(engine, settings, inbox, agreements,
+                                                                                 monkeypatch):
+    result = run_cli(monkeypatch, settings, "collect", "calls")
+    assert result.exit_code == 0
+    assert printed(result) == [f"no files waiting in {inbox}"]
     drop(inbox, "a.csv", HEADER + f"2020-11-28,{A1},5,0\n")
     drop(inbox, "b.csv", HEADER + f"2020-11-28,{A1},-5,0\n")
-    out.clear()
-    assert process_inbox_cli(engine, settings, out.append) == 1
-    assert out[0].startswith("a.csv: imported") and out[1].startswith("b.csv: rejected")
+    result = run_cli(monkeypatch, settings, "collect", "calls")
+    assert result.exit_code == 1
+    out = printed(result)
+    assert out[0].startswith("a.csv: imported") and any(line.startswith("b.csv: rejected") for line in out)
 
 
 # --- the URL source -----------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from import_helpers import A1, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
-from monitor import record
+from monitor import runs
 from monitor.collectors import importer, records
 from monitor.collectors.importer import process_inbox
 from monitor.db import session_factory, session_scope
@@ -123,12 +123,12 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_the_next_sta
     dead_pid = int(gone.stdout)
     sessions = session_factory(engine)
     with session_scope(sessions) as s:
-        killed = record.start_run(s, "calls", now - dt.timedelta(minutes=5))
+        killed = runs.start_run(s, "calls", now - dt.timedelta(minutes=5))
         s.flush()
-        s.get(CollectorRun, killed.id).message = f"pid {dead_pid} on {record.socket.gethostname()}"
-        other = record.start_run(s, "import", now - dt.timedelta(minutes=5))  # another collector: untouched
+        s.get(CollectorRun, killed.id).message = f"pid {dead_pid} on {runs.socket.gethostname()}"
+        other = runs.start_run(s, "import", now - dt.timedelta(minutes=5))  # another collector: untouched
     with session_scope(sessions) as s:
-        record.start_run(s, "calls", now)
+        runs.start_run(s, "calls", now)
     with session_factory(engine)() as s:
         got = {r.id: (r.outcome, r.message) for r in s.scalars(select(CollectorRun))}
     assert got[killed.id][0] == "failure" and "interrupted" in got[killed.id][1]
@@ -139,9 +139,9 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_the_next_sta
 def test_a_run_of_a_living_process_is_left_running(engine, now) -> None:
     sessions = session_factory(engine)
     with session_scope(sessions) as s:
-        mine = record.start_run(s, "calls", now)
+        mine = runs.start_run(s, "calls", now)
     with session_scope(sessions) as s:
-        record.start_run(s, "calls", now)
+        runs.start_run(s, "calls", now)
     with session_factory(engine)() as s:
         assert s.get(CollectorRun, mine.id).outcome == "running"
 

@@ -18,13 +18,13 @@ from tests.waiting import wait_until
 
 RECORD = """
 import sys
-from monitor import record
+from monitor import runs
 from monitor.db import make_engine, session_factory, session_scope
 engine = make_engine(sys.argv[1])
 with session_scope(session_factory(engine)) as s:
-    record.increment(s, "import_rows_total", {"kind": "calls", "outcome": "imported"}, 250)
-    run = record.start_run(s, "calls")
-    record.finish_run(s, run, "success")
+    runs.increment(s, "import_rows_total", {"kind": "calls", "outcome": "imported"}, 250)
+    run = runs.start_run(s, "calls")
+    runs.finish_run(s, run, "success")
 """
 
 

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.collectors import notices as collector
-from monitor.collectors.notices import SourceSpec, collect_cli, poll_all, poll_sources
+from monitor.collectors.notices import SourceSpec, poll_all, poll_sources
 from monitor.models import CollectorRun, Notice, NoticeSource, NoticeUpdate
 from monitor.notify import outbox
+from tests.cli_helpers import run_cli
 from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -313,16 +314,23 @@ def test_a_statuspage_json_api_over_http_is_read_with_impact(engine, settings, s
     assert all(h.get("If-None-Match") for _, h in upstream.requests[-3:])
 
 
-def test_collect_cli_guesses_the_kind_and_names_the_source_by_its_path(engine, settings, session, tmp_path) -> None:
-    lines: list[str] = []
+def test_collect_notices_guesses_the_kind_and_names_the_source_by_its_path(engine, settings, session, tmp_path,
+                                                                           monkeypatch) -> None:
     feed = tmp_path / "github.atom"
     shutil.copy(FEEDS / "githubstatus-history.atom", feed)
-    assert collect_cli(engine, settings, str(feed), None, lines.append) == 0
+    assert run_cli(monkeypatch, settings, "collect", "notices", "--source", str(feed)).exit_code == 0
     assert source_row(session, str(feed)).kind == "feed"
-    assert collect_cli(engine, settings, str(FEEDS / "discordstatus"), None, lines.append) == 0
-    assert source_row(session, str(FEEDS / "discordstatus")).kind == "statuspage"
+    statuspage = str(FEEDS / "discordstatus")
+    assert run_cli(monkeypatch, settings, "collect", "notices", "--source", statuspage).exit_code == 0
+    assert source_row(session, statuspage).kind == "statuspage"
     assert counts(session) == (8, 30)
     broken = tmp_path / "broken.rss"
     broken.write_bytes(b"")
-    assert collect_cli(engine, settings, str(broken), "feed", lines.append) == 1
-    assert any("FAILED" in line and "empty" in line for line in lines)
+    result = run_cli(monkeypatch, settings, "collect", "notices", "--source", str(broken), "--kind", "feed")
+    assert result.exit_code == 1
+    assert any("FAILED" in line and "empty" in line for line in result.stdout.splitlines())
+
+
+def test_collect_notices_without_sources_says_there_is_nothing_to_poll(settings, monkeypatch) -> None:
+    result = run_cli(monkeypatch, settings, "collect", "notices")
+    assert (result.exit_code, result.stdout) == (0, "no [[notices.sources]] in the configuration; nothing to poll\n")

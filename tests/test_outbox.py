@@ -12,8 +12,9 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.models import CollectorRun, CounterValue, Delivery
-from monitor.notify.outbox import backoff, deliver_due, enqueue_for_update, notify_cli, queue_summary
+from monitor.notify.outbox import backoff, deliver_due, enqueue_for_update, queue_summary
 from monitor.settings import Settings
+from tests.cli_helpers import printed, run_cli
 from tests.conftest import make_settings
 from tests.notify_helpers import (
     SmtpServer,
@@ -279,27 +280,26 @@ def test_deliveries_of_someone_who_unsubscribed_meanwhile_are_not_sent(
 
 
 def test_each_run_is_recorded_and_the_cli_reports_it(session: Session, engine: Engine, settings: Settings,
-                                                    smtp: SmtpServer) -> None:
+                                                    smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
     add_subscriber(session, "a@k.dk")
     enqueue_for_update(session, add_notice(session))
     session.commit()
-    lines: list[str] = []
-    assert notify_cli(engine, settings, lines.append) == 0
-    assert lines == ["sent 1, retry 0, failed 0"]
+    result = run_cli(monkeypatch, settings, "notify")
+    assert (result.exit_code, printed(result)) == (0, ["sent 1, retry 0, failed 0"])
     runs = session.scalars(select(CollectorRun).where(CollectorRun.collector == "notify")).all()
     assert [r.outcome for r in runs] == ["success"]
     assert runs[0].message == "sent 1, retry 0, failed 0"
 
 
 def test_the_cli_exits_non_zero_when_mail_could_not_be_delivered(
-        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
+        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     add_subscriber(session, "a@k.dk")
     enqueue_for_update(session, add_notice(session))
     session.commit()
     smtp.stop()
-    lines: list[str] = []
-    assert notify_cli(engine, settings, lines.append) == 1
-    assert lines == ["sent 0, retry 1, failed 0"]
+    result = run_cli(monkeypatch, settings, "notify")
+    assert (result.exit_code, printed(result)) == (1, ["sent 0, retry 1, failed 0"])
     assert session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "queued")) == 1
 
 

@@ -21,12 +21,12 @@ from monitor.rating.service import (
     assert_method_consistent,
     latest_snapshot_scores,
     municipality_document,
-    rate_cli,
     ratings_document,
     run_daily,
     store_snapshot,
 )
 from monitor.settings import ConfigError
+from tests.cli_helpers import printed, run_cli
 from tests.rating_helpers import (
     AS_OF,
     add_agreement,
@@ -132,7 +132,7 @@ def test_a_second_run_is_a_new_revision_and_the_first_is_never_changed(country, 
     assert rating_of(newest)["score"] > rating_of(first)["score"]
 
 
-def test_a_changed_parameter_under_the_same_version_is_refused(country, engine, settings):
+def test_a_changed_parameter_under_the_same_version_is_refused(country, engine, settings, monkeypatch):
     store_snapshot(engine, settings, AS_OF)
     changed = dataclasses.replace(settings, rating=dataclasses.replace(settings.rating, window_days=28))
     with pytest.raises(MethodChanged, match="rating.method_version") as caught:
@@ -140,9 +140,9 @@ def test_a_changed_parameter_under_the_same_version_is_refused(country, engine, 
     assert isinstance(caught.value, ConfigError)
     with pytest.raises(MethodChanged):
         store_snapshot(engine, changed, AS_OF)
-    messages: list[str] = []
-    assert rate_cli(engine, changed, AS_OF, False, lambda m, **kw: messages.append(m)) == 2
-    assert "rating.method_version" in messages[0]
+    result = run_cli(monkeypatch, changed, "rate", "--as-of", AS_OF.isoformat())
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: rating.method_version")
     assert country.scalar(select(func.count()).select_from(RatingRun)) == 1
     # A new version with the new parameters is fine, and the old runs stay.
     renamed = dataclasses.replace(changed, rating=dataclasses.replace(changed.rating, method_version="2021.01"))
@@ -219,9 +219,10 @@ def test_monitor_rate_json_prints_exactly_the_api_document(country, settings, tm
     assert country.scalar(select(func.count()).select_from(RatingResult)) == 98
 
 
-def test_monitor_rate_prints_a_readable_table(country, engine, settings):
-    lines: list[str] = []
-    assert rate_cli(engine, settings, AS_OF, False, lambda m, **kw: lines.append(m)) == 0
+def test_monitor_rate_prints_a_readable_table(country, engine, settings, monkeypatch):
+    result = run_cli(monkeypatch, settings, "rate", "--as-of", AS_OF.isoformat())
+    assert result.exit_code == 0
+    lines = printed(result)
     assert lines[0].startswith("ratings as of 2020-11-28 · method 2020.12 · revision 1")
     row = next(line for line in lines if line.startswith("101 "))
     assert "København" in row and " 5.2 " in row

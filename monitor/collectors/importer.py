@@ -23,10 +23,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from .. import record
+from .. import runs
 from ..db import session_factory, session_scope, utcnow
 from ..migrate import reference_municipalities
-from ..models import CollectorRun, ImportedFile
+from ..models import ImportedFile
 from ..settings import Settings
 from . import loaders, records
 from .parsing import Problem, Rejected, Table, message, open_table
@@ -45,7 +45,6 @@ HTTP_TIMEOUT_SECONDS = 30.0
 # Errors that mean the database refused a value of the file (the file is rejected); any other
 # failure while writing (the database away, a full disk) leaves the file to be tried again.
 VALUE_REFUSED = (DataError, OverflowError)
-Echo = Callable[[str], None]
 
 
 @dataclass
@@ -170,8 +169,8 @@ def _write(factory: Callable[[], Session], kind: str, name: str, sha: str, parse
             with records.no_gc():
                 _store(session, kind, parsed, result, ledger, now)
             ledger.rows, ledger.held_rows, ledger.report = result.rows, result.held, result.report()
-            record.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
-            record.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)
+            runs.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
+            runs.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)
     except _AlreadyImported as exc:
         result.outcome, result.seen_at = "unchanged", exc.prior.imported_at
     return result
@@ -230,7 +229,7 @@ def _record_rejection(factory: Callable[[], Session], result: FileResult, now: d
         with session_scope(factory) as session:  # type: ignore[arg-type]
             session.add(ImportedFile(kind=result.kind, name=result.name[:500], sha256=result.sha256,
                                      status="rejected", rows=result.rows, report=result.report(), imported_at=now))
-            record.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},
+            runs.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},
                              result.rows)
     except Exception:  # the report on screen or beside the file still says what was wrong
         log.exception("could not record the rejection of %s", result.name)
@@ -247,47 +246,26 @@ def _safe_import(engine: Engine, kind: str, name: str, data: bytes, now: dt.date
         return result
 
 
-def _run(engine: Engine, collector: str, now: dt.datetime) -> CollectorRun | None:
-    try:
-        with session_scope(session_factory(engine)) as session:
-            return record.start_run(session, collector, now)
-    except Exception:
-        log.exception("could not record the start of a %s run", collector)
-        return None
-
-
-def _finish(engine: Engine, run: CollectorRun | None, ok: bool, message: str,
-            details: dict[str, Any] | None = None) -> None:
-    if run is None:
-        return
-    try:
-        with session_scope(session_factory(engine)) as session:
-            record.finish_run(session, run, "success" if ok else "failure", message, details=details)
-    except Exception:
-        log.exception("could not record the end of a %s run", run.collector)
-
-
-def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path], echo: Echo) -> int:
+def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path],
+                 now: dt.datetime | None = None) -> list[FileResult]:
     """`monitor import KIND FILE…`: import each file on its own; files stay where they are.
 
-    Returns the exit code: 1 when any file was rejected or failed, else 0.
+    Returns each file's result in the order given; a file that cannot be read is a failed result.
+    Each file is written in its own transaction; the run record is finished after the last.
     """
-    now = utcnow()
-    run = _run(engine, "import", now)
     results = []
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            result = FileResult(str(path), kind, "failed")
-            result.notes.append(f"error: cannot read the file: {exc.strerror or exc}")
-        else:
-            result = _safe_import(engine, kind, str(path), data, now)
-        echo(result.report())
-        results.append(result)
-    bad = [r for r in results if not r.ok]
-    _finish(engine, run, not bad, _summary(results), _details(results))
-    return 1 if bad else 0
+    with runs.recorded_run(session_factory(engine), "import", now) as run:
+        for path in paths:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                result = FileResult(str(path), kind, "failed")
+                result.notes.append(f"error: cannot read the file: {exc.strerror or exc}")
+            else:
+                result = _safe_import(engine, kind, str(path), data, run.started_at)
+            results.append(result)
+        run.report(all(r.ok for r in results), _summary(results), _details(results))
+    return results
 
 
 def _summary(results: list[FileResult]) -> str:
@@ -356,11 +334,19 @@ def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = 
 
     Imported (and already-imported) files move to ``archive/``, rejected ones to ``rejected/``
     with a report beside them; a file that failed for another reason (the database away)
-    stays for the next pass. Never raises for bad files: it reports them.
+    stays for the next pass. Never raises for bad files: it reports them. Each file is written
+    in its own transaction; the run record is finished after the last.
     """
-    now = now or utcnow()
+    with runs.recorded_run(session_factory(engine), "calls", now) as run:
+        result = _process_inbox(engine, settings, run.started_at, client)
+        run.report(result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors),
+                   _details(result.files, len(result.errors)))
+    return result
+
+
+def _process_inbox(engine: Engine, settings: Settings, now: dt.datetime, client: httpx.Client | None
+                   ) -> InboxResult:
     result = InboxResult()
-    run = _run(engine, "calls", now)
     inbox = settings.path(settings.collectors.calls.inbox)
     try:
         inbox.mkdir(parents=True, exist_ok=True)
@@ -385,8 +371,6 @@ def process_inbox(engine: Engine, settings: Settings, now: dt.datetime | None = 
     url = settings.collectors.calls.url
     if url:
         _fetch(engine, url, now, client, result)
-    _finish(engine, run, result.ok, _summary(result.files) + "".join(f"; {e}" for e in result.errors),
-            _details(result.files, len(result.errors)))
     return result
 
 
@@ -417,14 +401,3 @@ def _fetch(engine: Engine, url: str, now: dt.datetime, client: httpx.Client | No
     result.files.append(file_result)
     log.log(logging.INFO if file_result.ok else logging.WARNING, "%s", file_result.report())
 
-
-def process_inbox_cli(engine: Engine, settings: Settings, echo: Echo) -> int:
-    """`monitor collect calls`: one pass over the inbox, reported; exit code 1 if anything was rejected."""
-    result = process_inbox(engine, settings)
-    for file_result in result.files:
-        echo(file_result.report())
-    for error in result.errors:
-        echo(f"error: {error}")
-    if not result.files and not result.errors:
-        echo(f"no files waiting in {settings.path(settings.collectors.calls.inbox)}")
-    return 0 if result.ok else 1

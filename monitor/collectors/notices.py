@@ -20,8 +20,8 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from .. import record
-from ..db import session_factory, session_scope, utcnow
+from .. import runs
+from ..db import session_factory, session_scope
 from ..models import NoticeSource
 from ..settings import NoticesSettings, Settings
 from . import feedparse, statuspage
@@ -97,30 +97,29 @@ def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None)
 def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *,
                  now: dt.datetime | None = None, respect_backoff: bool = False,
                  client: httpx.Client | None = None) -> list[Outcome]:
-    """Poll `sources`, recording one collector run; returns each source's outcome."""
-    now = now or utcnow()
+    """Poll `sources`, recording one collector run; returns each source's outcome.
+
+    Each source is stored in its own transaction; the run record is finished after the last.
+    """
     sessions = session_factory(engine)
-    with session_scope(sessions) as session:
-        run = record.start_run(session, COLLECTOR, now)
     outcomes: list[Outcome] = []
-    own_client = client is None
-    client = client or make_client(settings)
-    try:
-        for spec in sources:
-            with session_scope(sessions) as session:
-                source = _source_row(session, spec)
-                if respect_backoff and _backing_off(source, settings, now):
-                    continue
-                source_id = source.id
-            outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
-    finally:
-        if own_client:
-            client.close()
-    failed = [o for o in outcomes if not o.ok]
-    message = "\n".join(line for o in outcomes for line in o.lines())
-    with session_scope(sessions) as session:
-        record.finish_run(session, run, "failure" if failed else "success", message, now=utcnow(),
-                          details={"sources": [o.details() for o in outcomes]})
+    with runs.recorded_run(sessions, COLLECTOR, now) as run:
+        now = run.started_at
+        own_client = client is None
+        client = client or make_client(settings)
+        try:
+            for spec in sources:
+                with session_scope(sessions) as session:
+                    source = _source_row(session, spec)
+                    if respect_backoff and _backing_off(source, settings, now):
+                        continue
+                    source_id = source.id
+                outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
+        finally:
+            if own_client:
+                client.close()
+        run.report(all(o.ok for o in outcomes), "\n".join(line for o in outcomes for line in o.lines()),
+                   {"sources": [o.details() for o in outcomes]})
     return outcomes
 
 
@@ -169,7 +168,7 @@ def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
     with session_scope(sessions) as session:
         _record_failure(session.get_one(NoticeSource, source_id), outcome, now)
         if hit:
-            record.increment(session, "limit_hits_total", {"limit": hit})
+            runs.increment(session, "limit_hits_total", {"limit": hit})
     return outcome
 
 
@@ -188,7 +187,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
     notes = apply_limits(result, limits)
     for limit, text in notes:
         log.warning("notice source %s: %s", spec.name, text)
-        record.increment(session, "limit_hits_total", {"limit": limit})
+        runs.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
     counts = store_notices(session, source, result.notices, backfill=backfill,
                            defaults=spec.components, now=now)
@@ -287,31 +286,16 @@ def guess_kind(location: str, client: httpx.Client) -> str:
     raise FetchError(f"{location}: neither an RSS/Atom feed nor a Statuspage JSON API; give --kind")
 
 
-def collect_cli(engine: Engine, settings: Settings, source: str | None, kind: str | None,
-                echo: Callable[[str], object]) -> int:
-    """`monitor collect notices`: poll the configured sources, or only `source`; exit code 1 on failure."""
-    from ..migrate import upgrade
+def source_spec(settings: Settings, source: str, kind: str | None = None) -> SourceSpec:
+    """A source given by hand (URL or path), named by it; its kind guessed when not given.
 
-    upgrade(engine, settings)
-    if source is None:
-        specs = configured_sources(settings)
-        if not specs:
-            echo("no [[notices.sources]] in the configuration; nothing to poll")
-            return 0
-    else:
-        location = source if is_url(source) else str(Path(source).expanduser().resolve())
+    Raises `FetchError` when the kind must be guessed and the content is neither kind.
+    """
+    location = source if is_url(source) else str(Path(source).expanduser().resolve())
+    if kind is None:
         with make_client(settings) as client:
-            try:
-                kind = kind or guess_kind(location, client)
-            except FetchError as exc:
-                echo(f"{source}: FAILED: {exc}")
-                return 1
-        specs = [SourceSpec(source[:200], location, kind)]
-    outcomes = poll_sources(engine, settings, specs)
-    for o in outcomes:
-        for line in o.lines():
-            echo(line)
-    return 0 if all(o.ok for o in outcomes) else 1
+            kind = guess_kind(location, client)
+    return SourceSpec(source[:200], location, kind)
 
 
-__all__ = ["StoreCounts", "collect_cli", "poll_all", "poll_sources", "configured_sources", "SourceSpec"]
+__all__ = ["StoreCounts", "poll_all", "poll_sources", "configured_sources", "source_spec", "SourceSpec"]

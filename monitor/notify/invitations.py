@@ -189,23 +189,14 @@ def invite(session: Session, settings: Settings, rows: list[InviteRow], campaign
     return report
 
 
-def invite_cli(engine: Engine, settings: Settings, path: Path, campaign: str | None,
-               echo: Callable[[str], None]) -> int:
-    """`monitor subscribers invite`: 0 when every line was invited or skipped, 1 when any was refused."""
-    try:
-        rows = load_file(path)
-        with session_factory(engine)() as session, session.begin():
-            report = invite(session, settings, rows, campaign or path.stem)
-    except InvitationFileError as exc:
-        echo(f"refused: {exc}")
-        return 2
-    for line in report.lines():
-        echo(line)
-    if report.invited:
-        minutes = len(report.invited) / settings.mail.invitations_per_minute
-        echo(f"the invitations leave the outbox at {settings.mail.invitations_per_minute} a minute "
-             f"(about {max(minutes, 1):.0f} min) with the scheduler or `monitor notify`")
-    return 1 if report.refused else 0
+def invite_file(engine: Engine, settings: Settings, path: Path, campaign: str | None = None) -> InviteReport:
+    """Invite the addresses of the file at `path`, in one transaction; the campaign defaults to its name.
+
+    Raises `InvitationFileError` when the file or the campaign cannot be used at all.
+    """
+    rows = load_file(path)
+    with session_factory(engine)() as session, session.begin():
+        return invite(session, settings, rows, campaign or path.stem)
 
 
 def accept(session: Session, payload: InvitationPayload, components: list[str], language: str,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import record
+from .. import runs
 from ..db import utcnow
 from ..models import Mail, Subscriber
 from ..settings import Settings
@@ -208,5 +208,5 @@ def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: 
     finally:
         with sessions() as session, session.begin():
             for outcome, amount in sorted(outcomes.items()):
-                record.increment(session, "notifications_total", {"channel": "email", "outcome": outcome}, amount)
+                runs.increment(session, "notifications_total", {"channel": "email", "outcome": outcome}, amount)
     return report

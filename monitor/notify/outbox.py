@@ -15,14 +15,13 @@ import datetime as dt
 import logging
 import smtplib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import record
+from .. import runs
 from ..db import UTCDateTime, session_factory, utcnow
 from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
@@ -34,7 +33,7 @@ from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
-__all__ = ["deliver_due", "enqueue_for_update", "notify_cli", "purge_unsubscribed", "queue_summary"]
+__all__ = ["deliver_due", "enqueue_for_update", "purge_unsubscribed", "queue_summary"]
 
 LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
 BATCH = 100
@@ -221,7 +220,7 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
         # Counted once per batch: a crash mid-batch loses at most a batch of counts, never a mail.
         with sessions() as session, session.begin():
             for (channel, outcome), amount in sorted(outcomes.items()):
-                record.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
+                runs.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
 
 
 def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Settings, secret: str,
@@ -305,50 +304,43 @@ def with_link_base(settings: Settings, sessions: sessionmaker[Session]) -> Setti
 
 def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = None,
                 webhook: WebhookSender | None = None) -> DeliveryReport:
-    """Send every delivery that is due, once; the scheduler calls it every ~30 s. Never raises."""
-    frozen = now is not None
-    now = now or utcnow()
+    """Send every delivery that is due, once; the scheduler calls it every ~30 s. Never raises.
+
+    Each delivery is marked in its own transaction; the run record is finished after the last.
+    """
     sessions = session_factory(engine)
     report = DeliveryReport()
-    webhook = webhook or WebhookSender()
-    run = None
     try:
-        with sessions() as session, session.begin():
-            run = record.start_run(session, "notify", now=now)
-        secret = _secret(settings, sessions)
-        settings = with_link_base(settings, sessions)
-        mails = send_due_mails(sessions, settings, secret, now)
-        report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
-        report.cancelled, report.failures = mails.cancelled, list(mails.failures)
-        seen: set[int] = set()
-        rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language); links filled in per mail
-        marker = _SentMarker(engine)
-        try:
-            while ids := [i for i in _claim(sessions, now) if i not in seen]:
-                seen.update(ids)
-                _send_batch(sessions, settings, secret, ids, now, report, webhook, marker, rendered)
-        finally:
-            marker.close()
-    except Exception as exc:
+        with runs.recorded_run(sessions, "notify", now) as run:
+            try:
+                _deliver(engine, settings, sessions, run.started_at, report, webhook or WebhookSender())
+            except Exception as exc:
+                log.exception("delivering notifications failed")
+                report.error = f"{type(exc).__name__}: {exc}"
+            run.report(not report.error, report.summary(), report.details())
+    except Exception as exc:  # the run could not even be recorded: the database is away
         log.exception("delivering notifications failed")
-        report.error = f"{type(exc).__name__}: {exc}"
-    try:
-        if run is not None:
-            with sessions() as session, session.begin():
-                record.finish_run(session, run, "failure" if report.error else "success", report.summary(),
-                                  now=now if frozen else utcnow(), details=report.details())
-    except Exception:
-        log.exception("recording the notify run failed")
+        report.error = report.error or f"{type(exc).__name__}: {exc}"
     return report
 
 
-def notify_cli(engine: Engine, settings: Settings, echo: Callable[[str], None]) -> int:
-    """`monitor notify`: deliver what is due once; exit 1 when something was not delivered."""
-    report = deliver_due(engine, settings)
-    echo(report.summary())
-    for line in report.failures:
-        echo(f"failed: {line}")
-    return 1 if (report.error or report.retry or report.failed) else 0
+def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session], now: dt.datetime,
+             report: DeliveryReport, webhook: WebhookSender) -> None:
+    """Single mails first, then the deliveries, batch by batch, into `report`."""
+    secret = _secret(settings, sessions)
+    settings = with_link_base(settings, sessions)
+    mails = send_due_mails(sessions, settings, secret, now)
+    report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
+    report.cancelled, report.failures = mails.cancelled, list(mails.failures)
+    seen: set[int] = set()
+    rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language); links filled in per mail
+    marker = _SentMarker(engine)
+    try:
+        while ids := [i for i in _claim(sessions, now) if i not in seen]:
+            seen.update(ids)
+            _send_batch(sessions, settings, secret, ids, now, report, webhook, marker, rendered)
+    finally:
+        marker.close()
 
 
 def queue_summary(session: Session) -> dict[str, object]:

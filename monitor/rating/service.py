@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import record
+from .. import runs
 from ..cutover.queries import window_for
 from ..db import session_factory, session_scope, utcnow
 from ..models import Municipality, RatingResult, RatingRun
@@ -136,8 +136,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None) -> int:
-    """Compute and store a new revision for `as_of`; returns the revision number."""
+def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None,
+                   run: runs.JobRun | None = None) -> int:
+    """Compute and store a new revision for `as_of`; returns the revision number.
+
+    With a `run`, its record is finished in the transaction that stores the revision.
+    """
     factory = session_factory(engine)
     for attempt in range(3):
         try:
@@ -146,12 +150,15 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
                 ratings, summary = compute(session, settings, as_of)
                 revision = 1 + (session.scalar(select(func.max(RatingRun.revision))
                                                .where(RatingRun.as_of == as_of)) or 0)
-                run = RatingRun(as_of=as_of, revision=revision, method_version=settings.rating.method_version,
-                                parameters=settings.rating.parameters(), summary=summary,
-                                computed_at=now or utcnow())
-                run.results = [RatingResult(municipality_code=r["municipality"]["code"], score=r["score"],
-                                            status=r["status"], document=r) for r in ratings]
-                session.add(run)
+                stored = RatingRun(as_of=as_of, revision=revision, method_version=settings.rating.method_version,
+                                   parameters=settings.rating.parameters(), summary=summary,
+                                   computed_at=now or utcnow())
+                stored.results = [RatingResult(municipality_code=r["municipality"]["code"], score=r["score"],
+                                               status=r["status"], document=r) for r in ratings]
+                session.add(stored)
+                if run is not None:
+                    run.finish(session, True, f"as_of {as_of} revision {revision}",
+                               details={"as_of": as_of.isoformat(), "revision": revision})
             return revision
         except IntegrityError:
             # Another process stored the same revision number first: take the next one.
@@ -350,66 +357,23 @@ def latest_snapshot_scores(session: Session) -> list[SnapshotScore]:
             for code, name, score, document in session.execute(q)]
 
 
-def _fmt(score: float | None) -> str:
-    return "–" if score is None else f"{score:4.1f}"
+def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
+    """`monitor rate`: store a new revision for `as_of` (default today) and return its document.
 
-
-def table(doc: dict[str, Any]) -> list[str]:
-    """The readable table of `monitor rate`."""
-    lines = [f"ratings as of {doc['as_of']} · method {doc['method']['version']} · revision {doc['revision']}"
-             f" · data through {doc['data_through'] or '–'}"]
-    if not doc["coverage"]["complete"]:
-        lines.append("call data missing for: " + ", ".join(doc["coverage"]["missing_days"])
-                     + " (every result is inconclusive)")
-    planned = doc["coverage"].get("planned_outage_days", [])
-    if planned:
-        lines.append("planned-outage days in the window (covered even without data): "
-                     + ", ".join(f"{p['day']} ({', '.join(p['reasons'])})" for p in planned))
-    lines.append(f"{'code':4}  {'name':<20} {'score':>5} {'aftaler':>7} {'kald':>5} {'it-sys':>6} {'rank':>4}  note")
-    for r in doc["ratings"]:
-        p = r["parts"]
-        lines.append(f"{r['municipality']['code']:4}  {r['municipality']['name'][:20]:<20} {_fmt(r['score']):>5} "
-                     f"{_fmt(p['service_agreements']['score']):>7} {_fmt(p['calls_per_citizen']['score']):>5} "
-                     f"{_fmt(p['it_systems_with_calls']['score']):>6} {r['rank'] or '–':>4}  "
-                     f"{r['reason_text'] or ''}")
-    conclusive = sum(1 for r in doc["ratings"] if r["score"] is not None)
-    lines.append(f"{conclusive} conclusive, {len(doc['ratings']) - conclusive} inconclusive")
-    return lines
-
-
-def rate_cli(engine: Engine, settings: Settings, as_of: dt.date | None, as_json: bool,
-             echo: Callable[..., Any]) -> int:
-    """`monitor rate`: compute, store a revision, print the table (or the API document with --json)."""
-    try:
-        assert_method_consistent(engine, settings)
-    except MethodChanged as exc:
-        echo(f"error: {exc}", err=True)
-        return 2
+    Raises `MethodChanged` when stored ratings carry this method version with other parameters.
+    """
+    assert_method_consistent(engine, settings)
     as_of = as_of or today()
-    store_snapshot(engine, settings, as_of)
+    with runs.recorded_run(session_factory(engine), "rating") as run:
+        store_snapshot(engine, settings, as_of, run=run)
     with session_factory(engine)() as session:
-        doc = ratings_document(session, settings, as_of)
-    if as_json:
-        echo(json.dumps(doc, ensure_ascii=False))
-    else:
-        for line in table(doc):
-            echo(line)
-    return 0
+        return ratings_document(session, settings, as_of)
 
 
 def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
-    """The scheduler's daily job: store a snapshot for today's as_of; returns its revision."""
-    now = now or utcnow()
-    factory = session_factory(engine)
-    with session_scope(factory) as session:
-        run = record.start_run(session, "rating", now)
-    try:
-        revision = store_snapshot(engine, settings, today(now), now)
-    except Exception as exc:
-        with session_scope(factory) as session:
-            record.finish_run(session, run, "failure", str(exc))
-        raise
-    with session_scope(factory) as session:
-        record.finish_run(session, run, "success", f"as_of {today(now)} revision {revision}",
-                          details={"as_of": today(now).isoformat(), "revision": revision})
-    return revision
+    """The scheduler's daily job: store a snapshot for today's as_of; returns its revision.
+
+    The run record is finished in the snapshot's transaction; a failed run leaves no snapshot.
+    """
+    with runs.recorded_run(session_factory(engine), "rating", now) as run:
+        return store_snapshot(engine, settings, today(run.started_at), now, run=run)

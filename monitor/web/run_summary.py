@@ -1,7 +1,7 @@
 """What a collector or job run did, in the reader's language, for the service-health page.
 
 Runs are recorded with an English `message` (for logs and the command line) and `details`:
-the same as codes and counts (`record.finish_run`). The page words the details through the
+the same as codes and counts (`runs.recorded_run`). The page words the details through the
 catalogue, with Babel's plural forms; a run recorded before details existed, or one that
 ended in an exception, shows its message as it was written, marked as technical text.
 """
