@@ -44,6 +44,7 @@ from .models import (
     RatingResult,
     RatingRun,
     Service,
+    daily_key_order,
 )
 from .settings import Settings
 
@@ -371,6 +372,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
             (hourly if kind == "hour" else daily).append(row)
         n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
                                prepared=True)
+        daily.sort(key=daily_key_order)  # the table's key order: appends at the right edge of its B-tree
         n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
                               prepared=True)
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),

@@ -30,6 +30,7 @@ from ..models import (
     ItSystem,
     Municipality,
     Service,
+    daily_key_order,
 )
 from .parsing import CPH
 from .records import AgreementFile, CallCounts, MunicipalityRecord
@@ -116,10 +117,10 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
     if daily:
         days = {d: to_day(d) for d in {row[1] for row in daily}}
         rows = [(a, days[d], c, e) for a, d, c, e in daily]
-        rows.sort()
+        rows.sort(key=daily_key_order)
         conn.exec_driver_sql(
             "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (agreement_id, day) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
+            "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
             "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors", rows)
     if hourly:
         hours = {h: to_hour(h) for h in {row[1] for row in hourly}}
@@ -140,7 +141,7 @@ def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
         if daily:
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
             _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
-                              ("integer", "date", "bigint", "bigint"), ("agreement_id", "day"), _daily_text(daily),
+                              ("integer", "date", "bigint", "bigint"), ("day", "agreement_id"), _daily_text(daily),
                               "day", span)
         if hourly:
             first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
@@ -154,9 +155,9 @@ NULL = r"\N"
 
 
 def _daily_text(rows: list[DailyRow]) -> list[str]:
-    """COPY text lines, in key order (which keeps the primary-key index inserts local)."""
+    """COPY text lines, in key order (day, agreement), which keeps the key's inserts local."""
     days = {d: d.isoformat() for d in {row[1] for row in rows}}
-    rows.sort()
+    rows.sort(key=daily_key_order)
     return [f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n" for a, d, c, e in rows]
 
 
