@@ -55,7 +55,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise ValueError(f"naive datetime {value!r}: give it an offset")
         return value.astimezone(dt.UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | str | None, dialect: object) -> dt.datetime | None:
         if value is None:
             return None
         if isinstance(value, str):  # raw SQL results on SQLite

@@ -230,7 +230,8 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
         daily_total = pop * cpc / 30
         for a in mine:
             a.daily_calls = daily_total * a.daily_calls / total_weight
-            a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)  # type: ignore[arg-type]
+            assert a.valid_from is not None  # every agreement above was made with one
+            a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)
         # The history moves: an integration put to use in the last month raises the score, one
         # that stopped calling a month or two ago lowers it.
         event = rng.random()
@@ -353,7 +354,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         p = plan(munis, seed, size, now)
         _clear(session)
         for code, value in p.access_control.items():
-            session.get(Municipality, code).user_access_control = value  # type: ignore[union-attr]
+            session.get_one(Municipality, code).user_access_control = value
         existing = set(session.scalars(select(Service.id)))
         session.add_all(Service(id=s, name=n) for s, n in SERVICES.items() if s not in existing)
         session.flush()
