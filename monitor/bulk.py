@@ -56,9 +56,9 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Iter
         return n
     marks = ", ".join("?" for _ in columns)
     cur = raw.cursor()  # type: ignore[union-attr]
-    batch: list[tuple[Any, ...]] = []
+    batch: list[Sequence[Any]] = []
     for row in rows:
-        batch.append(row if prepared else tuple(_sqlite_value(v) for v in row))  # type: ignore[arg-type]
+        batch.append(row if prepared else tuple(_sqlite_value(v) for v in row))
         if len(batch) >= 50_000:
             cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", batch)
             n += len(batch)

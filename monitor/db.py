@@ -8,12 +8,14 @@ Alembic migrations (`monitor db upgrade`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -32,6 +34,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model is mapped to a Table (SQLAlchemy types it as the wider FromClause).
+    __table__: ClassVar[Table]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -51,7 +55,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise ValueError(f"naive datetime {value!r}: give it an offset")
         return value.astimezone(dt.UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | str | None, dialect: object) -> dt.datetime | None:
         if value is None:
             return None
         if isinstance(value, str):  # raw SQL results on SQLite
@@ -59,8 +63,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
-    cur = dbapi_connection.cursor()  # type: ignore[attr-defined]
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, connection_record: object) -> None:
+    cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -93,7 +97,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+def session_scope(factory: Callable[[], Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error, always close."""
     session = factory()
     try:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import typing
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -104,7 +106,14 @@ WEEKDAY_FACTOR = [1.08, 1.1, 1.08, 1.05, 0.95, 0.3, 0.25]
 # Days before today with a stored rating, so that history and "change since last month" show.
 HISTORY = {"small": (30, 0), "full": (180, 150, 120, 90, 60, 35, 28, 21, 14, 7, 0)}
 
-SIZES = {
+class Size(typing.TypedDict):
+    systems: tuple[int, int]
+    services: int
+    days: int
+    hourly_days: int
+
+
+SIZES: dict[str, Size] = {
     # systems per municipality (min, max), services per system (max), days of daily counts,
     # days of hourly counts before today
     "small": {"systems": (2, 4), "services": 2, "days": 100, "hourly_days": 9},
@@ -222,7 +231,8 @@ def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.da
         daily_total = pop * cpc / 30
         for a in mine:
             a.daily_calls = daily_total * a.daily_calls / total_weight
-            a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)  # type: ignore[arg-type]
+            assert a.valid_from is not None  # every agreement above was made with one
+            a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)
         # The history moves: an integration put to use in the last month raises the score, one
         # that stopped calling a month or two ago lowers it.
         event = rng.random()
@@ -290,7 +300,7 @@ def _calls_on(a: DemoAgreement, day: dt.date) -> bool:
     return not (a.valid_from and day < a.valid_from)
 
 
-def generate_calls(p: DemoPlan, seed: int, size: str):  # type: ignore[no-untyped-def]
+def generate_calls(p: DemoPlan, seed: int, size: str) -> Iterator[tuple[str, tuple[typing.Any, ...]]]:
     """Yield ('day'|'hour', row) for every call count of the plan."""
     rng = random.Random(seed + 1)
     sz = SIZES[size]
@@ -345,7 +355,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         p = plan(munis, seed, size, now)
         _clear(session)
         for code, value in p.access_control.items():
-            session.get(Municipality, code).user_access_control = value  # type: ignore[union-attr]
+            session.get_one(Municipality, code).user_access_control = value
         existing = set(session.scalars(select(Service.id)))
         session.add_all(Service(id=s, name=n) for s, n in SERVICES.items() if s not in existing)
         session.flush()
@@ -367,7 +377,8 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
 
             conn.execute(text("SELECT setval(pg_get_serial_sequence('agreements', 'id'), "
                               "(SELECT max(id) FROM agreements))"))
-        daily, hourly = [], []
+        daily: list[tuple[typing.Any, ...]] = []
+        hourly: list[tuple[typing.Any, ...]] = []
         for kind, row in generate_calls(p, seed, size):
             (hourly if kind == "hour" else daily).append(row)
         n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import time
+import typing
 
 from .settings import LoggingSettings
 
@@ -56,15 +57,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler[typing.TextIO]):
     """Writes to whatever `sys.stderr` is when a record is emitted (as logging's last resort
     does), so a stream swapped out and closed meanwhile (a test runner's capture) is never used."""
 
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self) -> typing.TextIO:
         return sys.stderr
 
     @stream.setter

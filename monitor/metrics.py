@@ -146,9 +146,7 @@ def _gauge(name: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, spec.help, labels=spec.labels)
 
 
-def _ts(t: str | dt.datetime | None) -> float | None:
-    if t is None:
-        return None
+def _ts(t: str | dt.datetime) -> float:
     return (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
 
 
@@ -313,9 +311,9 @@ class DatabaseCollector(Collector):
         yield last
         counters = {name: CounterMetricFamily("fki_" + name, SPECS["fki_" + name].help,
                                               labels=SPECS["fki_" + name].labels) for name in DB_COUNTERS}
-        stmt = (select(CounterValue.metric, CounterValue.labels, CounterValue.value)
-                .where(CounterValue.metric.in_(DB_COUNTERS)).order_by(CounterValue.metric, CounterValue.labels))
-        for metric, labels, value in session.execute(stmt):
+        values = (select(CounterValue.metric, CounterValue.labels, CounterValue.value)
+                  .where(CounterValue.metric.in_(DB_COUNTERS)).order_by(CounterValue.metric, CounterValue.labels))
+        for metric, labels, value in session.execute(values):
             family = counters[metric]
             given = parse_label_key(labels)
             family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict
 
 from alembic import command
 from alembic.config import Config
@@ -35,10 +36,18 @@ def upgrade(engine: Engine, settings: Settings) -> None:
         sync_components(session, settings)
 
 
-def reference_municipalities() -> list[dict[str, object]]:
+class ReferenceMunicipality(TypedDict):
+    code: str
+    name: str
+    region: str
+    population: int
+    population_date: dt.date
+
+
+def reference_municipalities() -> list[ReferenceMunicipality]:
     """The 98 municipalities shipped in the package (population on 1 January 2020)."""
     text = resources.files("monitor").joinpath("data/municipalities.csv").read_text("utf-8")
-    rows = []
+    rows: list[ReferenceMunicipality] = []
     for r in csv.DictReader(text.splitlines()):
         rows.append({"code": r["code"].zfill(3), "name": r["name"], "region": r["region"],
                      "population": int(r["population"]),

@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -29,7 +29,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Connection, Engine, delete, select, text, update
+from sqlalchemy import Connection, CursorResult, Engine, delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -84,7 +84,7 @@ def job_table(settings: Settings) -> list[Job]:
 def resolve(target: str) -> Callable[..., Any]:
     """Import "module:function"."""
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 def run_job(job: Job, engine: Engine, settings: Settings) -> None:
@@ -156,15 +156,16 @@ class Lock:
         stale = now - dt.timedelta(seconds=self.stale_after_seconds)
         with Session(self.engine) as session, session.begin():
             # Both statements are atomic on their own: two schedulers can never both win.
-            taken = session.execute(sqlite_insert(SchedulerLock).values(
-                name=LOCK_NAME, holder=self.holder, heartbeat_at=now).on_conflict_do_nothing()).rowcount
+            # (A DML statement's result is a CursorResult; Session.execute is typed more widely.)
+            taken = cast(CursorResult[Any], session.execute(sqlite_insert(SchedulerLock).values(
+                name=LOCK_NAME, holder=self.holder, heartbeat_at=now).on_conflict_do_nothing())).rowcount
             if taken == 1:
                 return True
             previous = session.scalar(select(SchedulerLock.holder).where(SchedulerLock.name == LOCK_NAME))
-            taken = session.execute(update(SchedulerLock).where(
+            taken = cast(CursorResult[Any], session.execute(update(SchedulerLock).where(
                 SchedulerLock.name == LOCK_NAME,
                 (SchedulerLock.holder == self.holder) | (SchedulerLock.heartbeat_at < stale))
-                .values(holder=self.holder, heartbeat_at=now)).rowcount
+                .values(holder=self.holder, heartbeat_at=now))).rowcount
         if taken == 1 and previous != self.holder:
             log.warning("scheduler lock held by %s was stale; taken over", previous)
         return taken == 1
@@ -182,10 +183,10 @@ class Lock:
                 self._conn = None
                 return False
         with Session(self.engine) as session, session.begin():
-            result = session.execute(update(SchedulerLock).where(SchedulerLock.name == LOCK_NAME,
-                                                                 SchedulerLock.holder == self.holder)
-                                     .values(heartbeat_at=utcnow()))
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            result = cast(CursorResult[Any], session.execute(
+                update(SchedulerLock).where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == self.holder)
+                .values(heartbeat_at=utcnow())))
+            return result.rowcount == 1
 
     def release(self) -> None:
         """Give the lock up (on a clean stop)."""

@@ -243,7 +243,7 @@ def _convert(value: typing.Any, tp: typing.Any, key: str) -> typing.Any:
         if value is None:
             return None
         return _convert(value, args[0], key)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
         return _build(tp, value, key + ".")

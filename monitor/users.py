@@ -12,9 +12,10 @@ import datetime as dt
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from .db import utcnow
@@ -155,9 +156,10 @@ def check_link(session: Session, secret: str, token: str, now: dt.datetime) -> L
 def use_link(session: Session, secret: str, token: str, now: dt.datetime) -> User:
     """Spend `token` and return its operator; a second use raises `LinkError("used")`."""
     checked = check_link(session, secret, token, now)
-    spent = session.execute(update(LoginLink).where(LoginLink.nonce == checked.link.nonce,
-                                                    LoginLink.used_at.is_(None)).values(used_at=now))
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    # A DML statement's result is a CursorResult (Session.execute is typed more widely).
+    spent = cast(CursorResult[Any], session.execute(update(LoginLink).where(
+        LoginLink.nonce == checked.link.nonce, LoginLink.used_at.is_(None)).values(used_at=now)))
+    if spent.rowcount != 1:
         raise LinkError("used")  # another request spent it a moment ago
     checked.user.last_sign_in_at = now
     audit(session, checked.user.email, "sign_in", "", now)
@@ -166,8 +168,9 @@ def use_link(session: Session, secret: str, token: str, now: dt.datetime) -> Use
 
 def purge_links(session: Session, now: dt.datetime) -> int:
     """Delete sign-in links that expired more than a day ago (used or not)."""
-    result = session.execute(delete(LoginLink).where(LoginLink.expires_at < now - dt.timedelta(days=1)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = cast(CursorResult[Any], session.execute(
+        delete(LoginLink).where(LoginLink.expires_at < now - dt.timedelta(days=1))))
+    return int(result.rowcount or 0)
 
 
 def recent_audit(session: Session, limit: int = 50) -> list[AuditEvent]:

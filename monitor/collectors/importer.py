@@ -211,7 +211,8 @@ def _store(session: Session, kind: str, parsed: object, result: FileResult, ledg
         if released:
             result.notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
     elif kind == "municipalities":
-        municipalities, with_access = parsed  # type: ignore[misc]
+        assert isinstance(parsed, tuple)
+        municipalities, with_access = parsed
         loaders.store_municipalities(session, municipalities, with_access)
         result.rows = result.stored = len(municipalities)
         result.notes.append(f"{len(municipalities):,} municipalit{'y' if len(municipalities) == 1 else 'ies'} "
@@ -226,7 +227,7 @@ def _store(session: Session, kind: str, parsed: object, result: FileResult, ledg
 def _record_rejection(factory: Callable[[], Session], result: FileResult, now: dt.datetime) -> None:
     """Keep the rejection in the ledger and the counters; the data itself stays as it was."""
     try:
-        with session_scope(factory) as session:  # type: ignore[arg-type]
+        with session_scope(factory) as session:
             session.add(ImportedFile(kind=result.kind, name=result.name[:500], sha256=result.sha256,
                                      status="rejected", rows=result.rows, report=result.report(), imported_at=now))
             runs.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 SETTLED_SECONDS = 2.0  # a new file last written longer ago than this was moved in whole
@@ -102,7 +103,7 @@ class InboxWatcher:
     def __init__(self, inbox: Path, wake: Wake) -> None:
         self.inbox = inbox.resolve()
         self.wake = wake
-        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._observer: BaseObserver | None = None  # the platform's Observer class is one
 
     def start(self) -> bool:
         """Start watching; False (logged, the poll carries on alone) when the folder cannot be watched."""

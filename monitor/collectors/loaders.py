@@ -77,10 +77,10 @@ def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow
             held.append({"agreement_uuid": uuid, "granularity": "hour", "period_start": hour.isoformat(),
                          "calls": calls, "errors": errors})
             continue
-        day = days.get(hour)
-        if day is None:
-            day = days[hour] = hour.astimezone(CPH).date()
-        hourly.append((aid, hour, day, calls, errors))
+        local_day = days.get(hour)
+        if local_day is None:
+            local_day = days[hour] = hour.astimezone(CPH).date()
+        hourly.append((aid, hour, local_day, calls, errors))
     return daily, hourly, held
 
 
@@ -116,7 +116,7 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
     to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     if daily:
         days = {d: to_day(d) for d in {row[1] for row in daily}}
-        rows = [(a, days[d], c, e) for a, d, c, e in daily]
+        rows: list[tuple[Any, ...]] = [(a, days[d], c, e) for a, d, c, e in daily]
         rows.sort(key=daily_key_order)
         conn.exec_driver_sql(
             "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (?, ?, ?, ?) "
@@ -135,7 +135,7 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
 
 
 def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
-    dbapi = session.connection().connection.dbapi_connection
+    dbapi = session.connection().connection.driver_connection  # psycopg's own connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
         if daily:

@@ -8,6 +8,7 @@ reason from `MESSAGES`; docs/formats.md lists every message and a test keeps the
 
 from __future__ import annotations
 
+import _csv  # csv.reader()'s type, which csv itself does not name
 import csv
 import datetime as dt
 import io
@@ -190,7 +191,7 @@ def _check_duplicate_columns(columns: list[str], header_text: str) -> None:
         seen.add(name)
 
 
-def _csv_rows(reader: csv.Reader) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(reader: _csv.Reader) -> Iterator[tuple[int, list[str]]]:
     try:
         for row in reader:
             if row:  # a blank line

@@ -13,6 +13,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from .parsing import (
     CPH,
@@ -47,6 +48,8 @@ TASKS_OPTIONAL = ("deadline",)
 
 # A count: (calls, errors or None, line number).
 Count = tuple[int, int | None, int]
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -87,7 +90,9 @@ def parse_calls(table: Table, now: dt.datetime | None = None) -> CallCounts:
     assert ip is not None and ia is not None and ic is not None
     width = len(table.columns)
     result = CallCounts()
-    daily, hourly = result.daily, result.hourly
+    daily = result.daily
+    # Keyed by datetimes, a subclass of date: the periods cache below holds both kinds as dates.
+    hourly = cast("dict[tuple[str, dt.date], Count]", result.hourly)
     # Valid periods and identifiers as parsed, by their text: a file has few distinct ones.
     periods: dict[str, tuple[bool, dt.date]] = {}
     uuids: dict[str, str] = {}
@@ -141,7 +146,7 @@ def _check_call_row(line: int, row: list[str], width: int, positions: tuple[int,
     try:
         value = parse_period(row[ip])
         hourly = type(value) is dt.datetime
-        check_day(value.astimezone(CPH).date() if hourly else value, latest)  # type: ignore[union-attr]
+        check_day(value.astimezone(CPH).date() if isinstance(value, dt.datetime) else value, latest)
         period = periods[row[ip]] = (hourly, value)
     except FieldError as exc:
         problems.append(Problem(line, "period_start", row[ip], str(exc)))
@@ -162,7 +167,8 @@ def _check_call_row(line: int, row: list[str], width: int, positions: tuple[int,
             problems.append(Problem(line, "errors", row[ie], message("errors_gt_calls", errors=errors, calls=calls)))
     if len(problems) > found:
         return None
-    return period, uuid, calls, errors  # type: ignore[return-value]
+    assert period is not None and uuid is not None and calls is not None  # no problem: each was parsed
+    return period, uuid, calls, errors
 
 
 # --- the slower kinds: a few thousand rows at most ----------------------------------------
@@ -188,7 +194,7 @@ class _RowChecker:
         i = self.positions.get(column)
         return "" if i is None else self.row[i]
 
-    def get(self, column: str, parser: Callable[[str], object]) -> object:
+    def get(self, column: str, parser: Callable[[str], T]) -> T | None:
         try:
             return parser(self.text(column))
         except FieldError as exc:
@@ -251,26 +257,29 @@ def parse_agreements(table: Table, municipalities: set[str]) -> AgreementFile:
         status = check.get("status", parse_status)
         valid_from = check.get("valid_from", lambda t: _validity(parse_date(t, required=False)))
         valid_to = check.get("valid_to", lambda t: _validity(parse_date(t, required=False)))
-        if valid_from and valid_to and valid_to <= valid_from:  # type: ignore[operator]
+        if valid_from and valid_to and valid_to <= valid_from:
             check.fail("valid_to", message("date_order", valid_from=valid_from))
         optional = {c: check.get(c, lambda t: parse_text(t, required=False))
                     for c in ("it_system_name", "supplier", "service_name")}
         if not check.ok:
             continue
+        # The row is ok: every required value was parsed.
+        assert uuid is not None and code is not None and system is not None and service is not None
+        assert status is not None
         for what, key, column in (("it_system_name", system, "it_system_name"), ("supplier", system, "supplier"),
                                   ("service_name", service, "service_name")):
             value = optional[column]
             if value is None:
                 continue
-            earlier = names.setdefault((what, key), (value, line))  # type: ignore[arg-type]
+            earlier = names.setdefault((what, key), (value, line))
             if earlier[0] != value:
                 label = "service" if what == "service_name" else "it_system_uuid"
                 check.fail(column, message("duplicate_conflict", line=earlier[1], what=label))
         values = dict(zip(_SHARED, (code, system, status, valid_from, valid_to), strict=True))
-        record = out.agreements.get(uuid)  # type: ignore[arg-type]
+        record = out.agreements.get(uuid)
         if record is None:
-            record = AgreementRecord(uuid, line=line, **values)  # type: ignore[arg-type]
-            out.agreements[uuid] = record  # type: ignore[index]
+            record = AgreementRecord(uuid, code, system, status, valid_from, valid_to, line)
+            out.agreements[uuid] = record
         else:
             for column in _SHARED:
                 if getattr(record, column) != values[column]:
@@ -279,10 +288,10 @@ def parse_agreements(table: Table, municipalities: set[str]) -> AgreementFile:
                                                value="" if there is None else str(there)))
         if not check.ok:
             continue
-        record.services.add(service)  # type: ignore[arg-type]
-        name, supplier = out.it_systems.get(system, (None, None))  # type: ignore[arg-type]
-        out.it_systems[system] = (name or optional["it_system_name"], supplier or optional["supplier"])  # type: ignore
-        out.services[service] = out.services.get(service) or optional["service_name"]  # type: ignore
+        record.services.add(service)
+        name, supplier = out.it_systems.get(system, (None, None))
+        out.it_systems[system] = (name or optional["it_system_name"], supplier or optional["supplier"])
+        out.services[service] = out.services.get(service) or optional["service_name"]
     _finish(out.rows, problems)
     return out
 
@@ -321,9 +330,10 @@ def parse_municipalities(table: Table, known: set[str] | None = None, now: dt.da
     """
     latest = latest_day(now) if now is not None else None
 
-    def population_date(text: str) -> dt.date | None:
+    def parse_population_date(text: str) -> dt.date:
         day = parse_date(text)
-        check_day(day, latest)  # type: ignore[arg-type]
+        assert day is not None  # required: parse_date raised otherwise
+        check_day(day, latest)
         return day
 
     problems: list[Problem] = []
@@ -335,16 +345,20 @@ def parse_municipalities(table: Table, known: set[str] | None = None, now: dt.da
         rows += 1
         if not check.start(line, row):
             continue
-        record = MunicipalityRecord(
-            check.get("code", parse_code), check.get("name", lambda t: parse_text(t, limit=100)),  # type: ignore
-            check.get("region", lambda t: parse_text(t, limit=100)), check.get("population", _population),  # type: ignore
-            check.get("population_date", population_date), check.get("user_access_control",  # type: ignore
-                                                                 lambda t: parse_bool(t, required=False)),
-            line)
-        if record.code is not None and known is not None and record.code not in known:
+        code = check.get("code", parse_code)
+        name = check.get("name", lambda t: parse_text(t, limit=100))
+        region = check.get("region", lambda t: parse_text(t, limit=100))
+        population = check.get("population", _population)
+        population_date = check.get("population_date", parse_population_date)
+        access = check.get("user_access_control", lambda t: parse_bool(t, required=False))
+        if code is not None and known is not None and code not in known:
             check.fail("code", message("not_one_of_98"))
         if not check.ok:
             continue
+        # The row is ok: every required value was parsed.
+        assert code is not None and name is not None and region is not None
+        assert population is not None and population_date is not None
+        record = MunicipalityRecord(code, name, region, population, population_date, access, line)
         earlier = out.setdefault(record.code, record)
         if earlier is not record and (earlier.name, earlier.region, earlier.population, earlier.population_date,
                                       earlier.user_access_control) != (
@@ -373,7 +387,8 @@ def parse_tasks(table: Table, municipalities: set[str]
         deadline = check.get("deadline", lambda t: parse_date(t, required=False))
         if not check.ok:
             continue
-        earlier = out.setdefault((code, task), (done, line, deadline))  # type: ignore[arg-type]
+        assert code is not None and task is not None and done is not None  # the row is ok: each was parsed
+        earlier = out.setdefault((code, task), (done, line, deadline))
         if (earlier[0], earlier[2]) != (done, deadline):
             check.fail("done", message("duplicate_conflict", line=earlier[1], what="municipality_code and task"))
     _finish(rows, problems)

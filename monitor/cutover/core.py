@@ -435,14 +435,14 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
         silent_uuids = {a.agreement_uuid for a in t.silent}
         active = [a for a in acks.get(code, []) if ack_is_active(a, j.status, silent_uuids, settings, now)]
         whole = next((a for a in active if a.agreement_uuid is None), None)
-        per_agreement = {}
-        for a in active:
-            if a.agreement_uuid is not None:
-                per_agreement.setdefault(a.agreement_uuid, a)  # the newest one per agreement
+        per_agreement: dict[str, Acknowledgement] = {}
+        for ack in active:
+            if ack.agreement_uuid is not None:
+                per_agreement.setdefault(ack.agreement_uuid, ack)  # the newest one per agreement
         silent_docs = []
         for a in sorted(t.silent, key=lambda a: (-a.baseline_calls, a.agreement_uuid)):
-            ack = per_agreement.get(a.agreement_uuid)
-            silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(ack, settings) if ack else None})
+            acked = per_agreement.get(a.agreement_uuid)
+            silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(acked, settings) if acked else None})
         municipalities.append({
             "code": code, "name": name, "status": j.status,
             "observed_calls": t.observed_calls, "baseline_calls": t.baseline_calls,

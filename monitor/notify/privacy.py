@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -83,7 +83,8 @@ def erase(session: Session, address: str, now: dt.datetime | None = None) -> boo
         session.execute(delete(Mail).where(Mail.subscriber_id == sub.id))
         session.execute(delete(Subscription).where(Subscription.subscriber_id == sub.id))
         session.execute(delete(Subscriber).where(Subscriber.id == sub.id))
-    gone = session.execute(delete(Mail).where(Mail.address_hash == address_hash(address)))
+    # A DML statement's result is a CursorResult (Session.execute is typed more widely).
+    gone = cast(CursorResult[Any], session.execute(delete(Mail).where(Mail.address_hash == address_hash(address))))
     held = held or bool(gone.rowcount)
     session.expire_all()
     suppress(session, address, "erased", now)

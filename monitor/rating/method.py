@@ -290,10 +290,10 @@ def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redunda
 
 def total(parts: dict[str, Part]) -> float | None:
     """1 + 9·Σ w·x over the parts, or None when a part cannot be computed."""
-    xs = [p.x for p in parts.values()]
-    if any(x is None for x in xs):
+    weighted = [p.weight * p.x for p in parts.values() if p.x is not None]
+    if len(weighted) < len(parts):
         return None
-    return scale(sum(p.weight * p.x for p in parts.values()))  # type: ignore[operator]
+    return scale(sum(weighted))
 
 
 def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_extra: int = 0,

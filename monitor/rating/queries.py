@@ -157,7 +157,7 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
         q = q.where(and_(*conditions))
     none: frozenset[str] = frozenset()
     split = SERVICE_SEPARATOR
-    return [AgreementRow(*row[:9], frozenset(row[9].split(split)) if row[9] else none)
+    return [AgreementRow._make((*row[:9], frozenset(row[9].split(split)) if row[9] else none))
             for row in session.connection().execute(q).all()]
 
 

@@ -286,7 +286,8 @@ def municipality_document(session: Session, settings: Settings, code: str,
     window_end = window(as_of, params.window_days)[1]
     sums = queries.call_sums(session, as_of, params, municipality_code=m.code)
     redundant = {r["uuid"]: r for r in rating["parts"]["service_agreements"]["inputs"]["redundant_agreements"]}
-    agreements, systems = [], {}
+    agreements: list[dict[str, Any]] = []
+    systems: dict[str, dict[str, Any]] = {}
     for a in sorted(queries.agreement_rows(session, municipality_code=m.code),
                     key=lambda a: (a.it_system_name or "", a.uuid)):
         s = sums.get(a.id, queries.CallSums())

@@ -42,7 +42,7 @@ def cutover():  # type: ignore[no-untyped-def]
         now = dt.datetime.now(dt.UTC)
         return jsonify(pages_data.cutover_document(session, state().settings, now,
                                                    pages_data.versions(session, now)["cutover"]))
-    now = _now_argument(request.args.get("now"))
-    if isinstance(now, str):
-        return jsonify(error=now), 400
-    return jsonify(cutover_document(db_session(), state().settings, now))
+    at = _now_argument(request.args.get("now"))
+    if isinstance(at, str):
+        return jsonify(error=at), 400
+    return jsonify(cutover_document(db_session(), state().settings, at))

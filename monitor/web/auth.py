@@ -35,6 +35,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from .. import users
 from ..app import db_session, state
@@ -96,7 +97,7 @@ def _wants_json() -> bool:
 
 
 @login_manager.unauthorized_handler
-def unauthorized() -> Response | tuple[dict[str, str], int, dict[str, str]]:
+def unauthorized() -> BaseResponse | tuple[dict[str, str], int, dict[str, str]]:
     """Signed out: the API answers 401; a page sends the visitor to /login and back afterwards."""
     if _wants_json():
         return ({"error": "sign-in required", "login": url_for("auth.login_form")}, 401,
@@ -232,7 +233,7 @@ def link_page(token: str) -> tuple[str, int]:
 
 
 @bp.post("/login/<token>")
-def link_post(token: str) -> Response | tuple[str, int]:
+def link_post(token: str) -> BaseResponse | tuple[str, int]:
     """Spend the link and sign in; a second use says the link has been used."""
     dbs = db_session()
     try:
@@ -250,7 +251,7 @@ def link_post(token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Sign out (also when the session has already ended)."""
     if is_operator():
         dbs = db_session()

@@ -143,7 +143,7 @@ def notices_atom() -> Response:
     slug = request.args.get("component") or None
     if slug is not None and slug not in names:
         abort(404)
-    lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else "da"
+    lang = request.args.get("lang", "da") if request.args.get("lang") in LANGUAGES else "da"
     base_url = links_root(state().settings)  # never the request's Host: entry ids must stay stable
     body = atom_document(_notices(session, slug), base_url, names, slug, lang)
     return Response(body, mimetype="application/atom+xml", headers={"Content-Language": lang})

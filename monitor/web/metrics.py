@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -17,7 +18,7 @@ bp = Blueprint("metrics", __name__)
 @bp.record_once
 def _register(setup: BlueprintSetupState) -> None:
     # Built once per app; nothing is read from the database until the first scrape.
-    s = state(setup.app)
+    s = state(cast(Flask, setup.app))
     setup.app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings)
 
 

@@ -100,4 +100,4 @@ def acknowledge_post() -> Response:
     users.audit(session, operator, "cutover.ack",
                 f"{row.municipality_code} {row.agreement_uuid or ''} ({row.status})".replace("  ", " "), now)
     session.commit()
-    return redirect(url_for("pages.cutover") + f"#kommune-{row.municipality_code}", 303)  # type: ignore[return-value]
+    return redirect(url_for("pages.cutover") + f"#kommune-{row.municipality_code}", 303)

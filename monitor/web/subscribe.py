@@ -162,7 +162,7 @@ def confirm_post(token: str) -> tuple[str, int]:
     return render_template("subscribe/confirmed.html", address=sub.address, **links), 200
 
 
-def _links(sub: Subscriber) -> dict[str, str]:
+def _links(sub: Subscriber) -> dict[str, Any]:  # Any: it is spread into _form_page's **context
     from ..notify.mail import subscriber_links
 
     return subscriber_links(state().settings, _secret(), sub)
