@@ -23,13 +23,13 @@ import random
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from . import demo_feed
 from .bulk import bulk_insert, storage_text
+from .localtime import CPH
 from .models import (
     Agreement,
     AgreementEvent,
@@ -46,8 +46,6 @@ from .models import (
     Service,
 )
 from .settings import Settings
-
-CPH = ZoneInfo("Europe/Copenhagen")
 
 SERVICES = {
     "SF1520": "CPR replika opslag",

@@ -36,14 +36,13 @@ from sqlalchemy.orm import Session
 from . import record
 from .collectors.inboxwatch import InboxWatcher, Wake
 from .db import engine_for, utcnow
+from .localtime import TIMEZONE as TZ
 from .models import SchedulerLock
-from .settings import Settings
+from .settings import SchedulerSettings, Settings
 
 log = logging.getLogger(__name__)
-TZ = "Europe/Copenhagen"
 LOCK_NAME = "scheduler"
 PG_LOCK_KEY = 0x464B4931  # "FKI1"
-STALE_AFTER_SECONDS = 45.0
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ class Lock:
     """The installation-wide scheduler lock."""
 
     def __init__(self, engine: Engine, holder: str | None = None,
-                 stale_after_seconds: float = STALE_AFTER_SECONDS) -> None:
+                 stale_after_seconds: float = SchedulerSettings.stale_after_seconds) -> None:
         self.engine = engine
         self.stale_after_seconds = stale_after_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"

@@ -29,6 +29,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from ..db import utcnow
+from ..localtime import TIMEZONE
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
 from .tokens import make_token
@@ -54,7 +55,7 @@ STATUS_LABELS = {
 def mail_app() -> Flask:
     """A Flask app used only to render mail templates with Flask-Babel, in any process."""
     app = Flask("monitor", root_path=str(Path(__file__).resolve().parent.parent))
-    app.config.update(BABEL_DEFAULT_LOCALE="da", BABEL_DEFAULT_TIMEZONE="Europe/Copenhagen")
+    app.config.update(BABEL_DEFAULT_LOCALE="da", BABEL_DEFAULT_TIMEZONE=TIMEZONE)
     Babel(app)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["when"] = when

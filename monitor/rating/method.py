@@ -9,12 +9,15 @@ recomputed by hand from its inputs and docs/rating.md.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
+
+from ..settings import RatingSettings, RatingWeights
 
 PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 
@@ -39,13 +42,14 @@ VERSIONS = (
 class Parameters:
     """Everything that changes a score; recorded with every stored run."""
 
-    window_days: int = 30
-    redundant_after_days: int = 90
-    active_ref: float = 200.0
-    cpc_lo: float = 0.5
-    cpc_hi: float = 50.0
-    weights: dict[str, float] = field(default_factory=lambda: {
-        "service_agreements": 0.30, "calls_per_citizen": 0.20, "it_systems_with_calls": 0.50})
+    # The defaults are config.toml's ([rating] in settings.py), so `Parameters()` rates as an
+    # unconfigured installation does.
+    window_days: int = RatingSettings.window_days
+    redundant_after_days: int = RatingSettings.redundant_after_days
+    active_ref: float = RatingSettings.active_ref
+    cpc_lo: float = RatingSettings.cpc_lo
+    cpc_hi: float = RatingSettings.cpc_hi
+    weights: dict[str, float] = field(default_factory=lambda: dataclasses.asdict(RatingWeights()))
     # 2020.12: days overlapping a planned outage are covered without data (2020.11: False).
     planned_outages_covered: bool = True
 
