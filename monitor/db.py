@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -106,10 +106,10 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def is_postgres(engine_or_session: Engine | Session) -> bool:
-    """True when the database is PostgreSQL."""
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    return bind.dialect.name == "postgresql"
+def is_postgres(bind: Engine | Connection | Session) -> bool:
+    """True when the database behind `bind` is PostgreSQL (else it is SQLite)."""
+    engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
+    return engine_or_connection.dialect.name == "postgresql"
 
 
 def utcnow() -> dt.datetime:

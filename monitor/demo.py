@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from . import demo_feed
 from .bulk import bulk_insert, storage_text
+from .db import is_postgres
 from .localtime import CPH
 from .models import (
     Agreement,
@@ -359,7 +360,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
                                                "valid_to"),
                     ((a.id, a.first_seen_at, a.status, ",".join(a.services), a.valid_from, a.valid_to)
                      for a in p.agreements))
-        if conn.dialect.name == "postgresql":
+        if is_postgres(conn):
             from sqlalchemy import text
 
             conn.execute(text("SELECT setval(pg_get_serial_sequence('agreements', 'id'), "

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from . import record
 from .collectors.inboxwatch import InboxWatcher, Wake
-from .db import engine_for, utcnow
+from .db import engine_for, is_postgres, utcnow
 from .localtime import TIMEZONE as TZ
 from .models import SchedulerLock
 from .settings import SchedulerSettings, Settings
@@ -141,7 +141,7 @@ class Lock:
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free (or its holder stopped beating); True when held."""
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             if self._conn is not None:
                 return True  # held already (advisory locks stack: never take it twice)
             self._conn = self.engine.connect()
@@ -170,7 +170,7 @@ class Lock:
 
     def heartbeat(self) -> bool:
         """Keep the lock; False when it was lost (then stop running jobs)."""
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             try:
                 assert self._conn is not None
                 self._conn.execute(text("SELECT 1"))
@@ -188,7 +188,7 @@ class Lock:
 
     def release(self) -> None:
         """Give the lock up (on a clean stop)."""
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             if self._conn is not None:
                 try:
                     self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
