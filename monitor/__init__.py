@@ -11,6 +11,7 @@ from flask import Flask
 
 from . import settings as settings_module
 from .app import MonitorState, init_app
+from .resources import templates_folder
 
 __version__ = "0.1.0"
 
@@ -19,7 +20,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Flask:
     """Build the Flask application from `settings` (default: config.toml and the environment)."""
     if settings is None:
         settings = settings_module.load()
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder=templates_folder())
     init_app(app, settings)
     return app
 

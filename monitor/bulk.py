@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from .db import is_postgres
+
 
 def _sqlite_value(v: Any) -> Any:
     if isinstance(v, dt.datetime):
@@ -43,7 +45,7 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Iter
     raw = conn.connection.driver_connection
     cols = ", ".join(columns)
     n = 0
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
             for row in rows:
                 if prepared:

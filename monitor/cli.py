@@ -6,7 +6,6 @@ import datetime as dt
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import Engine
@@ -14,8 +13,7 @@ from sqlalchemy import Engine
 from . import logs
 from . import settings as settings_module
 from .db import engine_for
-
-CPH = ZoneInfo("Europe/Copenhagen")
+from .localtime import CPH
 
 
 @dataclass

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -110,10 +110,10 @@ def session_scope(factory: Callable[[], Session]) -> Iterator[Session]:
         session.close()
 
 
-def is_postgres(engine_or_session: Engine | Session) -> bool:
-    """True when the database is PostgreSQL."""
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    return bind.dialect.name == "postgresql"
+def is_postgres(bind: Engine | Connection | Session) -> bool:
+    """True when the database behind `bind` is PostgreSQL (else it is SQLite)."""
+    engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
+    return engine_or_connection.dialect.name == "postgresql"
 
 
 def utcnow() -> dt.datetime:

@@ -25,13 +25,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from . import demo_feed
 from .bulk import bulk_insert, storage_text
+from .db import is_postgres
+from .localtime import CPH
 from .models import (
     Agreement,
     AgreementEvent,
@@ -49,8 +50,6 @@ from .models import (
     daily_key_order,
 )
 from .settings import Settings
-
-CPH = ZoneInfo("Europe/Copenhagen")
 
 SERVICES = {
     "SF1520": "CPR replika opslag",
@@ -372,7 +371,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
                                                "valid_to"),
                     ((a.id, a.first_seen_at, a.status, ",".join(a.services), a.valid_from, a.valid_to)
                      for a in p.agreements))
-        if conn.dialect.name == "postgresql":
+        if is_postgres(conn):
             from sqlalchemy import text
 
             conn.execute(text("SELECT setval(pg_get_serial_sequence('agreements', 'id'), "

@@ -13,11 +13,10 @@ import html
 import os
 from dataclasses import dataclass
 from email.utils import format_datetime
-from zoneinfo import ZoneInfo
 
+from .localtime import CPH
 from .settings import Settings
 
-CPH = ZoneInfo("Europe/Copenhagen")
 BASE = "https://driftstatus.demo.infrastrukturmonitor.invalid"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MAX_ITEMS = 25

@@ -13,17 +13,16 @@ import datetime as dt
 import logging
 import random
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from . import demo_feed
+from .localtime import CPH
 from .models import HourlyCallCount, Meta
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-CPH = ZoneInfo("Europe/Copenhagen")
 MAX_HOURS_PER_RUN = 48
 
 

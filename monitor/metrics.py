@@ -279,7 +279,7 @@ class DatabaseCollector(Collector):
             yield family
 
     def _notice_families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
-        from .notices import component_statuses, open_notice_counts
+        from .noticeview import component_statuses, open_notice_counts
 
         notices = _gauge("fki_notices_open")
         for (component, kind), n in sorted(open_notice_counts(session).items()):

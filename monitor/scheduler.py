@@ -35,15 +35,14 @@ from sqlalchemy.orm import Session
 
 from . import runs
 from .collectors.inboxwatch import InboxWatcher, Wake
-from .db import engine_for, utcnow
+from .db import engine_for, is_postgres, utcnow
+from .localtime import TIMEZONE as TZ
 from .models import SchedulerLock
-from .settings import Settings
+from .settings import SchedulerSettings, Settings
 
 log = logging.getLogger(__name__)
-TZ = "Europe/Copenhagen"
 LOCK_NAME = "scheduler"
 PG_LOCK_KEY = 0x464B4931  # "FKI1"
-STALE_AFTER_SECONDS = 45.0
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ class Lock:
     """The installation-wide scheduler lock."""
 
     def __init__(self, engine: Engine, holder: str | None = None,
-                 stale_after_seconds: float = STALE_AFTER_SECONDS) -> None:
+                 stale_after_seconds: float = SchedulerSettings.stale_after_seconds) -> None:
         self.engine = engine
         self.stale_after_seconds = stale_after_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -142,7 +141,7 @@ class Lock:
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free (or its holder stopped beating); True when held."""
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             if self._conn is not None:
                 return True  # held already (advisory locks stack: never take it twice)
             self._conn = self.engine.connect()
@@ -172,7 +171,7 @@ class Lock:
 
     def heartbeat(self) -> bool:
         """Keep the lock; False when it was lost (then stop running jobs)."""
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             try:
                 assert self._conn is not None
                 self._conn.execute(text("SELECT 1"))
@@ -190,7 +189,7 @@ class Lock:
 
     def release(self) -> None:
         """Give the lock up (on a clean stop)."""
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             if self._conn is not None:
                 try:
                     self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})

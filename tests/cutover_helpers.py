@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from monitor.cutover.core import CPH
+from monitor.localtime import CPH
 from monitor.models import Agreement, AgreementService, HourlyCallCount, ItSystem, Service
 
 

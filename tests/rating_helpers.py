@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from monitor.localtime import CPH
 from monitor.models import (
     Agreement,
     AgreementService,
@@ -18,7 +18,6 @@ from monitor.models import (
     Service,
 )
 
-CPH = ZoneInfo("Europe/Copenhagen")
 AS_OF = dt.date(2020, 11, 28)  # the window is 29 Oct – 27 Nov, the redundancy period 30 Aug – 27 Nov
 
 

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.cutover import core
-from monitor.cutover.core import CPH, AgreementTraffic, Inputs, Window
+from monitor.cutover.core import AgreementTraffic, Inputs, Window
+from monitor.localtime import CPH
 from monitor.settings import CutoverSettings
 
 UTC = dt.UTC

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor import demo_feed, demo_live
-from monitor.demo import CPH, demo_window, load_demo
+from monitor.demo import demo_window, load_demo
+from monitor.localtime import CPH
 from monitor.models import Agreement, DailyCallCount, HourlyCallCount, Meta, Municipality, RatingRun
 
 NOW = dt.datetime(2020, 11, 29, 22, 30, tzinfo=CPH)

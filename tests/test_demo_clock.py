@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from monitor.localtime import CPH
 
-CPH = ZoneInfo("Europe/Copenhagen")
 TIMES = ["2026-11-29T00:30", "2026-11-29T04:00", "2026-11-29T10:30", "2026-11-29T14:30", "2026-11-29T23:30",
          "2026-03-29T04:00",  # spring forward: the day has 23 hours
          "2026-10-25T04:00"]  # fall back: the day has 25 hours

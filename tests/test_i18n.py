@@ -57,6 +57,9 @@ def test_the_catalogue_holds_every_string_in_the_code(tmp_path):
                     "-k", "lazy_gettext", "-o", str(pot), "."], cwd=ROOT, check=True, capture_output=True)
     missing = set(_read(pot)) - set(_read(PO))
     assert not missing, f"re-extract and translate (docs/pages.md): {sorted(map(str, missing))[:10]}"
+    with pot.open("rb") as fh:
+        sources = {Path(path).parts[0] for m in read_po(fh) for path, _ in m.locations}
+    assert {"monitor", "templates"} <= sources, f"babel.cfg found strings only in {sorted(sources)}"
 
 
 def test_an_english_page_shows_no_danish_interface_text(client):

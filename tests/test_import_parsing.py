@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,8 +27,7 @@ from monitor.collectors.records import (
     parse_agreements,
     parse_calls,
 )
-
-CPH = ZoneInfo("Europe/Copenhagen")
+from monitor.localtime import CPH
 
 
 def calls_of(data: bytes):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from monitor.collectors.notices import SourceSpec, poll_sources
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
-from monitor.notices import components_document, notices_document, open_notice_counts
+from monitor.noticeview import components_document, notices_document, open_notice_counts
 
 DANISH = Path(__file__).parent / "fixtures" / "feeds" / "danish-status.rss"
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)

@@ -23,7 +23,7 @@ from tests.auth_helpers import sign_in
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "monitor" / "templates"
+TEMPLATES = ROOT / "templates"
 T0 = dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
 
 # A count placed before a noun whose Danish form depends on it, in a plain gettext call.

@@ -16,6 +16,8 @@ from monitor.rating.method import (
     AgreementInput,
     MunicipalityInput,
     Parameters,
+    _parts,
+    _score,
     active_on,
     calls_per_citizen,
     calls_per_citizen_x,
@@ -234,6 +236,21 @@ def test_every_score_is_between_one_and_ten_or_null(m, params):
     for score in [r.score, *(p.score for p in r.parts.values())]:
         assert score is None or 1.0 <= score <= 10.0 + 1e-9
     assert (r.score is None) == (r.reason is not None)
+
+
+@given(municipalities_st, params_st)
+@settings(max_examples=200)
+def test_the_score_is_the_weighted_sum_of_the_part_scores_the_result_shows(m, params):
+    r = rate_one(m, AS_OF, params)
+    parts = _parts(m, params, redundant_agreements(m.active, AS_OF, params))
+    assert {k: (p.score, p.weight, p.x) for k, p in parts.items()} == {
+        k: (p.score, p.weight, p.x) for k, p in r.parts.items()}
+    # What the hints recompute is the same number.
+    assert _score(m, AS_OF, params) == r.score
+    if r.score is None:
+        assert any(p.score is None for p in parts.values())
+    else:
+        assert r.score == pytest.approx(sum(p.weight * p.score for p in parts.values()), abs=1e-9)
 
 
 @given(municipalities_st, st.integers(1, 10**6))

@@ -33,7 +33,7 @@ def test_a_lock_whose_holder_stopped_beating_is_taken_over(engine, settings):
     assert first.try_acquire()
     with Session(engine) as s, s.begin():
         s.execute(update(SchedulerLock).values(
-            heartbeat_at=utcnow() - dt.timedelta(seconds=sched.STALE_AFTER_SECONDS + 5)))
+            heartbeat_at=utcnow() - dt.timedelta(seconds=first.stale_after_seconds + 5)))
     assert second.try_acquire()
     assert not first.heartbeat()  # the old holder learns it lost the lock
     with Session(engine) as s:

@@ -16,9 +16,9 @@ import json
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
-CPH = ZoneInfo("Europe/Copenhagen")
+from ..localtime import CPH
+
 HEADER_LINE = 1
 
 # Every reason an operator can be shown, one per kind of problem. Placeholders in braces.

@@ -10,13 +10,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from ..localtime import CPH
 from ..privacy import mask_address
 from ..settings import CutoverSettings
 from . import poisson
 
-CPH = ZoneInfo("Europe/Copenhagen")
 HOUR = dt.timedelta(hours=1)
 # Every status a municipality can have, in the order the rules are tried.
 STATUSES = ("unknown", "in_window", "pending", "red", "yellow", "green")

@@ -7,6 +7,8 @@ from monitor.db import Base
 
 config = context.config
 connection = config.attributes["connection"]
+# Batch mode (copy the table to alter it) is what SQLite needs, so this asks for SQLite by name
+# rather than for "not PostgreSQL" (db.is_postgres).
 context.configure(connection=connection, target_metadata=Base.metadata,
                   render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
 with context.begin_transaction():

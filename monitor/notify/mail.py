@@ -18,7 +18,6 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import nh3
@@ -29,7 +28,9 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from ..db import utcnow
+from ..localtime import TIMEZONE
 from ..models import Notice, NoticeUpdate, Subscriber
+from ..resources import PACKAGE, templates_folder
 from ..settings import Settings
 from .tokens import make_token
 from .wire import HeaderBlock, WireMessage, build
@@ -53,8 +54,8 @@ STATUS_LABELS = {
 @functools.cache
 def mail_app() -> Flask:
     """A Flask app used only to render mail templates with Flask-Babel, in any process."""
-    app = Flask("monitor", root_path=str(Path(__file__).resolve().parent.parent))
-    app.config.update(BABEL_DEFAULT_LOCALE="da", BABEL_DEFAULT_TIMEZONE="Europe/Copenhagen")
+    app = Flask("monitor", root_path=str(PACKAGE), template_folder=templates_folder())
+    app.config.update(BABEL_DEFAULT_LOCALE="da", BABEL_DEFAULT_TIMEZONE=TIMEZONE)
     Babel(app)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["when"] = when

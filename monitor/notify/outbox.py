@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs
-from ..db import UTCDateTime, session_factory, utcnow
+from ..db import UTCDateTime, is_postgres, session_factory, utcnow
 from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
 from .mail import Rendered, message_id, notice_mail, subscriber_links
@@ -70,7 +70,7 @@ def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(Subscriber.confirmed_at.is_not(None), Subscriber.unsubscribed_at.is_(None),
             or_(Subscriber.all_components.is_(True), shares_component))
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
     stmt = insert(Delivery).from_select(
         ["update_id", "subscriber_id", "channel", "status", "attempts", "next_attempt_at", "created_at"], matching,
     ).on_conflict_do_nothing(index_elements=["update_id", "subscriber_id"]).returning(Delivery.id)
@@ -171,7 +171,7 @@ class _SentMarker:
         table = Delivery.__table__
         self.stmt = (update(table).where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
                      .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
-        self.postgres = engine.dialect.name == "postgresql"
+        self.postgres = is_postgres(engine)
         if self.postgres:
             self.conn.exec_driver_sql("SET synchronous_commit = off")
 

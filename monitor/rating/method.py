@@ -9,12 +9,15 @@ recomputed by hand from its inputs and docs/rating.md.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
+
+from ..settings import RatingSettings, RatingWeights
 
 PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 
@@ -39,13 +42,14 @@ VERSIONS = (
 class Parameters:
     """Everything that changes a score; recorded with every stored run."""
 
-    window_days: int = 30
-    redundant_after_days: int = 90
-    active_ref: float = 200.0
-    cpc_lo: float = 0.5
-    cpc_hi: float = 50.0
-    weights: dict[str, float] = field(default_factory=lambda: {
-        "service_agreements": 0.30, "calls_per_citizen": 0.20, "it_systems_with_calls": 0.50})
+    # The defaults are config.toml's ([rating] in settings.py), so `Parameters()` rates as an
+    # unconfigured installation does.
+    window_days: int = RatingSettings.window_days
+    redundant_after_days: int = RatingSettings.redundant_after_days
+    active_ref: float = RatingSettings.active_ref
+    cpc_lo: float = RatingSettings.cpc_lo
+    cpc_hi: float = RatingSettings.cpc_hi
+    weights: dict[str, float] = field(default_factory=lambda: dataclasses.asdict(RatingWeights()))
     # 2020.12: days overlapping a planned outage are covered without data (2020.11: False).
     planned_outages_covered: bool = True
 
@@ -207,10 +211,15 @@ def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, param
         for a in sorted((a for a in active if a.uuid in found), key=lambda a: a.uuid))
 
 
+def volume(active: int, redundant: int, active_ref: float) -> float:
+    """volume = min(1, ln(1 + agreements in use) / ln(1 + active_ref))."""
+    return min(1.0, math.log(1 + active - redundant) / math.log(1 + active_ref))
+
+
 def service_agreements_x(active: int, redundant: int, access_control: bool | None, active_ref: float) -> float:
     """x = 0.4·volume + 0.4·(1 − redundant/active) + 0.2·access_control (active ≥ 1)."""
-    volume = min(1.0, math.log(1 + active - redundant) / math.log(1 + active_ref))
-    return 0.4 * volume + 0.4 * (1 - redundant / active) + 0.2 * (1.0 if access_control else 0.0)
+    return (0.4 * volume(active, redundant, active_ref) + 0.4 * (1 - redundant / active)
+            + 0.2 * (1.0 if access_control else 0.0))
 
 
 def calls_per_citizen(calls: int, population: int, window_days: int) -> float:
@@ -241,6 +250,7 @@ def _it_systems(active: Sequence[AgreementInput]) -> tuple[dict[str, AgreementIn
 
 def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redundant],
            calling_extra: int = 0) -> dict[str, Part]:
+    """The three parts with their inputs; `calling_extra` more IT systems count as calling (for a hint)."""
     w = params.weights
     n_active, n_redundant = len(m.active), len(redundant)
     sa_inputs: dict[str, Any] = {
@@ -256,9 +266,9 @@ def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redunda
              "services": sorted(a.services)} for a in sorted(m.pending, key=lambda a: a.uuid)],
     }
     if n_active:
-        volume = min(1.0, math.log(1 + n_active - n_redundant) / math.log(1 + params.active_ref))
         x_sa = service_agreements_x(n_active, n_redundant, m.user_access_control, params.active_ref)
-        sa = Part(scale(x_sa), w["service_agreements"], None, {**sa_inputs, "volume": volume, "x": x_sa})
+        sa = Part(scale(x_sa), w["service_agreements"], None,
+                  {**sa_inputs, "volume": volume(n_active, n_redundant, params.active_ref), "x": x_sa})
     else:
         sa = Part(None, w["service_agreements"], REASON_NO_AGREEMENTS, {**sa_inputs, "volume": None, "x": None})
 
@@ -297,37 +307,29 @@ def total(parts: dict[str, Part]) -> float | None:
 
 
 def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_extra: int = 0,
-           redundant: int | None = None) -> float | None:
-    """The total alone, from counts (what the hints recompute with a change applied).
+           redundant: Sequence[Redundant] | None = None) -> float | None:
+    """The total alone (what the hints recompute with a change applied), by the parts' formulas.
 
-    `redundant` is the number of redundant agreements when the caller already knows it
-    (the same active agreements); otherwise it is recomputed.
+    `redundant` are the redundant agreements when the caller already knows them (the same
+    active agreements); otherwise they are recomputed.
     """
-    if not m.active or not m.population:
-        return None
-    w = params.weights
     if redundant is None:
-        redundant = len(_redundancy(m.active, window(as_of, params.redundant_after_days)[0]))
-    systems = {a.it_system_uuid for a in m.active}
-    calling = {a.it_system_uuid for a in m.active if a.calls_window > 0}
-    x_sa = service_agreements_x(len(m.active), redundant, m.user_access_control, params.active_ref)
-    x_cpc = calls_per_citizen_x(calls_per_citizen(m.calls_window, m.population, params.window_days),
-                                params.cpc_lo, params.cpc_hi)
-    x_its = min(len(systems), len(calling) + calling_extra) / len(systems)
-    return scale(w["service_agreements"] * x_sa + w["calls_per_citizen"] * x_cpc + w["it_systems_with_calls"] * x_its)
+        redundant = redundant_agreements(m.active, as_of, params)
+    return total(_parts(m, params, redundant, calling_extra))
 
 
 def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Sequence[Redundant],
-                             closed: Sequence[Redundant], grace_start: dt.date) -> int:
-    """How many of `remaining` are redundant once the `closed` ones are gone.
+                             closed: Sequence[Redundant], as_of: dt.date, params: Parameters
+                             ) -> tuple[Redundant, ...]:
+    """The redundant agreements among `remaining` once the `closed` ones are gone.
 
     Whether an agreement is unused depends on it alone, and duplicates are found within one
     IT system: only the IT systems that lost an agreement are looked at again; elsewhere the
     redundant agreements stay what they were.
     """
     touched = {r.it_system_uuid for r in closed}
-    unchanged = {r.uuid for r in redundant if r.it_system_uuid not in touched}
-    return len(unchanged) + len(_redundancy([a for a in remaining if a.it_system_uuid in touched], grace_start))
+    unchanged = tuple(r for r in redundant if r.it_system_uuid not in touched)
+    return unchanged + redundant_agreements([a for a in remaining if a.it_system_uuid in touched], as_of, params)
 
 
 def describe_systems(entries: Iterable[tuple[str, str | None, str | None, Iterable[str]]]) -> str:
@@ -370,9 +372,7 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
 
     hints: list[Hint] = []
     days = params.redundant_after_days
-    # The last two hints keep the same active agreements, so their redundant count is this one.
-    n_redundant = len({r.uuid for r in redundant})
-    grace_start = window(as_of, params.redundant_after_days)[0]
+    # The last two hints keep the same active agreements, so their redundant ones are these.
     groups = (("close_unused", [r for r in redundant if "no_calls" in r.reasons],
                "{n} {aftale|aftaler} har ikke kaldt i {d} {dag|dage}: {items}. Luk {den|dem}.",
                "{n} {agreement has|agreements have} made no calls in {d} {day|days}: {items}. Close {it|them}."),
@@ -388,8 +388,8 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
         after = replace(m, active=tuple(a for a in m.active if a.uuid not in closed))
         items = tuple(r.uuid for r in rs)
         names = describe_systems((r.it_system_uuid, r.it_system_name, r.supplier, r.services) for r in rs)
-        after_score = (_score(after, as_of, params, redundant=_redundant_after_closing(after.active, redundant, rs,
-                                                                                      grace_start))
+        after_score = (_score(after, as_of, params,
+                              redundant=_redundant_after_closing(after.active, redundant, rs, as_of, params))
                        if after.active else None)
         hints.append(Hint(kind, len(rs), items, gain(after_score),
                           counted(da, n=len(rs), d=days, items=names), counted(en, n=len(rs), d=days, items=names)))
@@ -399,7 +399,7 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
         names = describe_systems((a.it_system_uuid, a.it_system_name, a.supplier, a.services)
                                  for a in m.active if a.it_system_uuid not in calling)
         hints.append(Hint(
-            "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent), n_redundant)),
+            "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent), redundant)),
             counted("{n} {it-system|it-systemer} med aktive aftaler har ikke kaldt i de seneste {d} {dag|dage}: "
                     "{items}. Få {det|dem} i brug, eller luk aftalerne.", n=len(silent), d=params.window_days,
                     items=names),
@@ -417,7 +417,7 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
                     "{Approve it if it will be used, otherwise reject it|Approve those that will be used and "
                     "reject the rest}.", n=len(m.pending), items=names)))
     if m.user_access_control is not True and m.active:
-        after_score = _score(replace(m, user_access_control=True), as_of, params, redundant=n_redundant)
+        after_score = _score(replace(m, user_access_control=True), as_of, params, redundant=redundant)
         unknown = m.user_access_control is None
         hints.append(Hint(
             "access_control", 1, (), gain(after_score),

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError
@@ -23,13 +22,13 @@ from sqlalchemy.orm import Session
 from .. import runs
 from ..cutover.queries import window_for
 from ..db import session_factory, session_scope, utcnow
+from ..localtime import CPH
 from ..models import Municipality, RatingResult, RatingRun
 from ..settings import ConfigError, Settings
 from . import queries
 from .method import PARTS, Parameters, active_on, rate_all, to_document, uncovered_days, window
 from .outages import CUTOVER_REASON, Outage, outage_days
 
-CPH = ZoneInfo("Europe/Copenhagen")
 HISTORY_DAYS = 400  # about 13 months of history on the municipality page
 LAST_MONTH_DAYS = 30
 LAST_MONTH_SLACK_DAYS = 14  # compare with a run at most this much older than 30 days

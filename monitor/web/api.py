@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify
 
 from .. import __version__
 from ..app import state
+from ..rating.method import PARTS
 
 bp = Blueprint("api", __name__)
 
@@ -35,7 +36,6 @@ CODE = {"type": "string", "pattern": "^[0-9]{3}$"}
 SCORE = _nullable("number", minimum=1, maximum=10)
 RATIO = _nullable("number", minimum=0)
 SLUG = {"type": "string", "pattern": "^[a-z0-9-]+$"}
-PART_NAMES = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": {"type": "string"}}),
@@ -47,14 +47,14 @@ SCHEMAS: dict[str, Any] = {
         "score": SCORE,
         "status": {"enum": ["ok", "inconclusive"]},
         "reason": _nullable("string"),
-        "parts": _obj({p: _ref("Part") for p in PART_NAMES}),
+        "parts": _obj({p: _ref("Part") for p in PARTS}),
     }, {"reason_text": _nullable("string"), "rank": _nullable("integer", minimum=1),
         "percentile": _nullable("number", minimum=0, maximum=100),
         "planned_outage_days": {"type": "array", "items": DATE},
         "hints": {"type": "array", "items": _obj({"kind": {"type": "string"}, "gain": _nullable("number")},
                                                  {"text_da": {"type": "string"}, "text_en": {"type": "string"}})}}),
     "Method": _obj({"version": {"type": "string"},
-                    "weights": _obj({p: {"type": "number", "minimum": 0, "maximum": 1} for p in PART_NAMES})},
+                    "weights": _obj({p: {"type": "number", "minimum": 0, "maximum": 1} for p in PARTS})},
                    {"parameters": {"type": "object"}}),
     "Ratings": _obj({"as_of": DATE, "method": _ref("Method"),
                      "ratings": {"type": "array", "items": _ref("Rating")}},

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ..app import db_session
 from ..models import Component
-from ..notices import components_document, notices_document
+from ..noticeview import components_document, notices_document
 
 bp = Blueprint("api_notices", __name__, url_prefix="/api/v1")
 

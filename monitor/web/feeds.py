@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from ..app import db_session, state
 from ..collectors.upstream import sanitize
 from ..models import Component
-from ..notices import notices_document
+from ..noticeview import notices_document
 from ..notify.mail import base_url as links_root
 from .pages_format import CPH, when
 from .pages_status import KIND_WORDS, NOTICE_WORDS

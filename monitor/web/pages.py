@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ..app import LANGUAGES, db_session, state
+from ..rating.method import PARTS
 from ..rating.service import last_conclusive_scores, normalise_code
 from . import csvexport, pages_charts, pages_format, run_summary, security
 from .pages_data import (
@@ -36,7 +37,6 @@ pages_format.register(bp)
 run_summary.register(bp)
 
 LANG_COOKIE_DAYS = 365
-PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 PART_LABELS = {"service_agreements": _l("Serviceaftaler"), "calls_per_citizen": _l("Kald pr. borger"),
                "it_systems_with_calls": _l("It-systemer med kald")}
 REASONS = {"no_active_agreements": _l("Kommunen har ingen aktive serviceaftaler."),

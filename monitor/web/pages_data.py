@@ -22,7 +22,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from .. import cutover as cutover_seam
-from .. import notices as notices_seam
+from .. import noticeview as notices_seam
 from ..models import (
     Agreement,
     AgreementService,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 from flask_babel import get_locale
 from markupsafe import Markup
 
-CPH = ZoneInfo("Europe/Copenhagen")
+from ..localtime import CPH
+
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
