@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..db import is_postgres
+from ..localtime import CPH
 from ..models import (
     Agreement,
     AgreementEvent,
@@ -32,7 +33,6 @@ from ..models import (
     Service,
     daily_key_order,
 )
-from .parsing import CPH
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 100_000

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
+from ..localtime import CPH
 from .parsing import (
-    CPH,
     LATEST_VALIDITY,
     MAX_POPULATION,
     FieldError,
