@@ -29,7 +29,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import __version__
 from .cutover import STATUSES, cutover_document, fingerprint
 from .db import utcnow
 from .models import (
@@ -45,6 +44,7 @@ from .models import (
 )
 from .record import parse_label_key
 from .settings import Settings
+from .version import __version__
 
 log = logging.getLogger(__name__)
 
