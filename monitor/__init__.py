@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
 
     from . import settings as settings_module
-    from .app import init_app
+    from .web.app import init_app
 
     if settings is None:
         settings = settings_module.load()

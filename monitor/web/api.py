@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from ..app import state
 from ..version import __version__
+from .state import state
 
 bp = Blueprint("api", __name__)
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, request
 
-from ..app import db_session, state
 from ..cutover import cutover_document
 from . import pages_data
+from .state import db_session, state
 
 bp = Blueprint("api_cutover", __name__, url_prefix="/api/v1")
 # The years an instant may be written in (the arithmetic on hours and baselines needs room).

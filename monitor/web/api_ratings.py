@@ -8,9 +8,9 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..app import db_session, state
 from ..rating.service import municipality_document
 from . import pages_data
+from .state import db_session, state
 
 bp = Blueprint("api_ratings", __name__, url_prefix="/api/v1")
 # The days a rating can be asked for: no call data predates 2000, and far-future windows

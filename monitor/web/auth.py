@@ -37,13 +37,13 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFError
 
 from .. import users
-from ..app import db_session, state
 from ..db import utcnow
 from ..models import User
 from ..notify.mail import base_url, compose, mail_app, render
 from ..notify.transport import open_mailer
 from ..notify.wire import WireMessage
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+from .state import db_session, state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)

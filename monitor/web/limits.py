@@ -25,7 +25,7 @@ limiter = Limiter(get_remote_address, headers_enabled=True)
 
 def client_limit() -> str:
     """`[web] rate_limit` of the running app."""
-    from ..app import state
+    from .state import state
 
     return state().settings.web.rate_limit
 

@@ -9,7 +9,7 @@ from flask.blueprints import BlueprintSetupState
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .. import metrics
-from ..app import state
+from .state import state
 
 bp = Blueprint("metrics", __name__)
 

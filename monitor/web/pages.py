@@ -16,7 +16,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-from ..app import LANGUAGES, db_session, state
 from ..rating.service import last_conclusive_scores, normalise_code
 from . import csvexport, pages_charts, pages_format, run_summary, security
 from .pages_data import (
@@ -29,6 +28,7 @@ from .pages_data import (
 )
 from .pages_format import locale_name
 from .pages_queries import daily_calls, municipality_exists, scores_last_month
+from .state import LANGUAGES, db_session, state
 
 bp = Blueprint("pages", __name__)
 security.init_app(bp)

@@ -134,7 +134,7 @@ def cache() -> PageCache:
     extensions = current_app.extensions
     found = extensions.get("monitor_page_cache")
     if found is None:
-        from ..app import state
+        from .state import state
 
         found = extensions.setdefault("monitor_page_cache", PageCache(max_bytes=state().settings.web.cache_bytes))
     return found
