@@ -61,7 +61,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.session_interface = KeyLoadingSessionInterface(lambda: secret_key(settings, sessions))
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
-    limits.init_app(app, settings.web.ratelimit_storage)
+    limits.init_app(app, settings)
 
     from . import auth, guard, register_blueprints
 
