@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Blueprint, jsonify, request
 
 from ..cutover import cutover_document
-from . import pages_data
+from .pages import documents
 from .state import db_session, state
 
 bp = Blueprint("api_cutover", __name__, url_prefix="/api/v1")
@@ -40,8 +40,8 @@ def cutover():  # type: ignore[no-untyped-def]
     if "now" not in request.args:
         session = db_session()
         now = dt.datetime.now(dt.UTC)
-        return jsonify(pages_data.cutover_document(session, state().settings, now,
-                                                   pages_data.versions(session, now)["cutover"]))
+        return jsonify(documents.cutover_document(session, state().settings, now,
+                                                   documents.versions(session, now)["cutover"]))
     now = _now_argument(request.args.get("now"))
     if isinstance(now, str):
         return jsonify(error=now), 400

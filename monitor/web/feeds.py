@@ -27,8 +27,8 @@ from ..collectors.upstream import sanitize
 from ..models import Component
 from ..notices import notices_document
 from ..notify.mail import base_url as links_root
-from .pages_format import CPH, when
-from .pages_status import KIND_WORDS, NOTICE_WORDS
+from .pages.format import CPH, when
+from .pages.status import KIND_WORDS, NOTICE_WORDS
 from .state import db_session, state
 
 bp = Blueprint("feeds", __name__)

@@ -1,4 +1,4 @@
-"""What the pages read: the documents behind the seams, a few direct queries, and a cache.
+"""What the pages and the API read: the documents behind the seams, each cached until its data changes.
 
 The rating, cut-over and notice documents come from their modules' seams
 (docs/architecture.md). Rendering them is cheap; computing them is not, so each is cached in
@@ -11,19 +11,14 @@ new import or rating run is visible on the next request.
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from .. import cutover as cutover_seam
-from .. import notices as notices_seam
-from ..models import (
+from ... import cutover as cutover_seam
+from ... import notices as notices_seam
+from ...models import (
     Agreement,
     AgreementService,
     CutoverAcknowledgement,
@@ -37,107 +32,9 @@ from ..models import (
     NoticeUpdate,
     RatingRun,
 )
-from ..rating import service as rating_service
-from .pages_format import CPH
-
-
-def approximate_size(value: Any) -> int:
-    """Bytes a cached value holds, near enough: its objects' sizes, each shared object counted once."""
-    seen: set[int] = set()
-    total = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        total += sys.getsizeof(item)
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            stack.extend(item)
-    return total
-
-
-class PageCache:
-    """A small thread-safe LRU of computed documents and rendered pages, bounded in entries and bytes.
-
-    An entry larger than a quarter of the byte budget is returned but not kept, so that one
-    huge answer cannot push out everything else.
-    """
-
-    def __init__(self, size: int = 512, max_bytes: int = 64_000_000) -> None:
-        self.size = size
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._computing: dict[Hashable, threading.Lock] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def _get(self, key: Hashable) -> tuple[bool, Any]:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return True, self._items[key][0]
-            return False, None
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The value cached under `key`, computing and keeping it when absent.
-
-        One thread computes a missing key while the others asking for it wait for its result:
-        under load, a cold cache must not start the same expensive computation in every thread.
-        """
-        found, value = self._get(key)
-        if found:
-            return value
-        with self._lock:
-            key_lock = self._computing.setdefault(key, threading.Lock())
-        with key_lock:
-            found, value = self._get(key)
-            if found:
-                return value
-            try:
-                value = compute()
-                self._keep(key, value)
-            finally:
-                with self._lock:
-                    self._computing.pop(key, None)
-        return value
-
-    def _keep(self, key: Hashable, value: Any) -> None:
-        size = approximate_size(key) + approximate_size(value)
-        if size > self.max_bytes // 4:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self.bytes -= old[1]
-            self._items[key] = (value, size)
-            self.bytes += size
-            while self._items and (len(self._items) > self.size or self.bytes > self.max_bytes):
-                _, (_, dropped) = self._items.popitem(last=False)
-                self.bytes -= dropped
-
-    def clear(self) -> None:
-        """Forget everything (tests)."""
-        with self._lock:
-            self._items.clear()
-            self.bytes = 0
-
-
-def cache() -> PageCache:
-    """The current app's page cache, bounded by `[web] cache_bytes`."""
-    extensions = current_app.extensions
-    found = extensions.get("monitor_page_cache")
-    if found is None:
-        from .state import state
-
-        found = extensions.setdefault("monitor_page_cache", PageCache(max_bytes=state().settings.web.cache_bytes))
-    return found
+from ...rating import service as rating_service
+from .cache import cache
+from .format import CPH
 
 
 def today_cph(now: dt.datetime | None = None) -> dt.date:
