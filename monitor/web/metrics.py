@@ -9,6 +9,7 @@ from flask.blueprints import BlueprintSetupState
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .. import metrics
+from .pages.cache import cache_of
 from .state import state
 
 bp = Blueprint("metrics", __name__)
@@ -16,9 +17,11 @@ bp = Blueprint("metrics", __name__)
 
 @bp.record_once
 def _register(setup: BlueprintSetupState) -> None:
-    # Built once per app; nothing is read from the database until the first scrape.
+    # Built once per app; nothing is read from the database until the first scrape. The
+    # cut-over document is kept in the pages' cache, under the key the pages and the API use.
     s = state(setup.app)
-    setup.app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings)
+    setup.app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings,
+                                                                   cache=cache_of(setup.app))
 
 
 @bp.before_app_request

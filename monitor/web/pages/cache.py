@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 
 from ..state import state
 
@@ -106,10 +106,14 @@ class PageCache:
             self.bytes = 0
 
 
-def cache() -> PageCache:
-    """The current app's page cache, bounded by `[web] cache_bytes`."""
-    extensions = current_app.extensions
-    found = extensions.get("monitor_page_cache")
+def cache_of(app: Flask) -> PageCache:
+    """The page cache of `app`, bounded by `[web] cache_bytes` (made on first use)."""
+    found = app.extensions.get("monitor_page_cache")
     if found is None:
-        found = extensions.setdefault("monitor_page_cache", PageCache(max_bytes=state().settings.web.cache_bytes))
+        found = app.extensions.setdefault("monitor_page_cache", PageCache(max_bytes=state(app).settings.web.cache_bytes))
     return found
+
+
+def cache() -> PageCache:
+    """The current app's page cache."""
+    return cache_of(current_app)

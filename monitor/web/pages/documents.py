@@ -3,9 +3,9 @@
 The rating, cut-over and notice documents come from their modules' seams
 (docs/architecture.md). Rendering them is cheap; computing them is not, so each is cached in
 the process until its data changes. "Changes" is decided by one small query over indexed
-maxima and counts (rating runs, the import ledger, agreements, the newest call bucket,
-notice updates, the Copenhagen date): a page never shows a result older than its data, and a
-new import or rating run is visible on the next request.
+maxima and counts (`monitor.fingerprints`, which the metrics collector uses too): a page
+never shows a result older than its data, and a new import or rating run is visible on the
+next request.
 """
 
 from __future__ import annotations
@@ -13,73 +13,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ... import cutover as cutover_seam
+from ... import fingerprints
 from ... import notices as notices_seam
-from ...models import (
-    Agreement,
-    AgreementService,
-    CutoverAcknowledgement,
-    CutoverTask,
-    DailyCallCount,
-    HourlyCallCount,
-    ImportedFile,
-    Municipality,
-    Notice,
-    NoticeSource,
-    NoticeUpdate,
-    RatingRun,
-)
 from ...rating import service as rating_service
+from ..state import state
 from .cache import cache
-from .format import CPH
-
-
-def today_cph(now: dt.datetime | None = None) -> dt.date:
-    """Today's date in Copenhagen."""
-    return (now or dt.datetime.now(dt.UTC)).astimezone(CPH).date()
-
-
-def _fingerprint_statement() -> Select[Any]:
-    """One SELECT of indexed maxima and small counts; built once, it is compiled once too."""
-    sq = {
-        "runs": select(func.max(RatingRun.id)),
-        "run_count": select(func.count()).select_from(RatingRun),
-        "files": select(func.max(ImportedFile.id)),
-        "file_count": select(func.count()).select_from(ImportedFile),
-        "agreements": select(func.max(Agreement.changed_at)),
-        "agreement_count": select(func.count()).select_from(Agreement),
-        "services": select(func.count()).select_from(AgreementService),
-        "day": select(func.max(DailyCallCount.day)),
-        "hour": select(func.max(HourlyCallCount.hour)),
-        "municipalities": select(func.sum(Municipality.population)),
-        "tasks": select(func.max(CutoverTask.updated_at)),
-        "acks": select(func.max(CutoverAcknowledgement.id)),
-        "acks_ended": select(func.max(CutoverAcknowledgement.ended_at)),
-        "updates": select(func.max(NoticeUpdate.id)),
-        "update_count": select(func.count()).select_from(NoticeUpdate),
-        "notices": select(func.max(Notice.updated_at)),
-        "notice_count": select(func.count()).select_from(Notice),
-        "polled": select(func.max(NoticeSource.last_success_at)),
-    }
-    return select(*[q.scalar_subquery().label(k) for k, q in sq.items()])
-
-
-FINGERPRINT = _fingerprint_statement()
 
 
 def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tuple[Any, ...]]:
-    """Fingerprints of the data behind the pages, from one query over indexed columns."""
-    row = session.execute(FINGERPRINT).one()._mapping
-    today = today_cph(now)
-    data = (today, row["runs"], row["run_count"], row["files"], row["file_count"], row["agreements"],
-            row["agreement_count"], row["services"], row["day"], row["hour"], row["municipalities"])
-    notices = (row["updates"], row["update_count"], row["notices"], row["notice_count"], row["polled"])
-    minute = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
-    return {"ratings": data, "notices": notices,
-            "cutover": (*data, row["tasks"], row["acks"], row["acks_ended"], minute)}
+    """Fingerprints of the data behind the pages at `now` (default: the current time), see `monitor.fingerprints`."""
+    return fingerprints.versions(session, state().settings, now or dt.datetime.now(dt.UTC))
 
 
 def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],
@@ -105,7 +51,7 @@ def municipality_document(session: Session, settings: Any, code: str,
 
 def cutover_document(session: Session, settings: Any, now: dt.datetime,
                      version: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The document of GET /api/v1/cutover, cached per data version and minute."""
+    """The document of GET /api/v1/cutover, cached per fingerprint (the key the metrics collector uses too)."""
     fn = cutover_seam.cutover_document
     return cache().get_or_compute(("cutover", version), lambda: fn(session, settings, now))
 
