@@ -1,4 +1,4 @@
-"""GET /metrics (Prometheus text format) and the timing of every request."""
+"""GET /metrics (Prometheus text format) and the timing of every request; the metrics live in monitor/metrics.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .. import metrics
 from .pages.cache import cache_of
 from .state import state
 
-bp = Blueprint("metrics", __name__)
+bp = Blueprint("metrics", __name__)  # endpoints keep the name: metrics.scrape
 
 
 @bp.record_once
