@@ -164,6 +164,25 @@ def test_the_layer_check_sees_an_import_inside_a_function(tmp_path):
     assert imported_names(module, "monitor.rating.probe") >= {"flask.Flask", "monitor.web.pages"}
 
 
+# The layers of docs/architecture.md. A module in neither list is core.
+DOMAIN_MODULES = ("monitor.rating", "monitor.cutover", "monitor.collectors", "monitor.notify", "monitor.notices",
+                  "monitor.fingerprints", "monitor.demo", "monitor.demo_feed", "monitor.demo_live", "monitor.ical")
+EDGE_MODULES = ("monitor.web", "monitor.cli", "monitor.scheduler", "monitor.metrics", "monitor.__main__")
+
+
+def layer(name: str) -> int:
+    """0 core, 1 domain, 2 edge (the package itself is an edge: create_app imports the web app)."""
+    def inside(prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    return 2 if name == "monitor" or inside(EDGE_MODULES) else 1 if inside(DOMAIN_MODULES) else 0
+
+
+def test_dependencies_point_from_the_edges_to_the_domain_to_the_core():
+    upward = sorted((a, b) for a, targets in import_graph().items() for b in targets if layer(b) > layer(a))
+    assert not upward, f"imports against the layers (core ← domain ← edges): {upward}"
+
+
 def test_importing_the_rating_method_loads_no_flask():
     code = "import sys, monitor.rating.method; print(sorted(m for m in sys.modules if 'flask' in m))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
