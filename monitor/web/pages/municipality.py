@@ -19,7 +19,7 @@ from .blueprint import bp
 from .cache import cache
 from .documents import cutover_document, municipality_document, versions
 from .format import locale_name
-from .overview import _danish, _missing_days, data_through, reason_text
+from .overview import danish_key, data_through, missing_days_of, reason_text
 from .queries import daily_calls, municipality_exists
 
 
@@ -92,7 +92,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         series=series, calls_chart=charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
         agreements=doc.get("agreements", []), it_systems=silent_first(doc.get("it_systems", [])),
         price=doc.get("price"), cut=cut_row, hints=hints,
-        reason=reason_text(rating, _missing_days(doc)) if rating else "",
+        reason=reason_text(rating, missing_days_of(doc)) if rating else "",
         last_conclusive=doc.get("last_conclusive"),
         # A stored result without hints (method 2020.11 dropped them when inconclusive) must not
         # say "nothing to do" above a table that marks agreements to close.
@@ -110,6 +110,6 @@ def silent_first(systems: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return 0
         return 1 if s.get("with_calls") else 2
 
-    return sorted(systems, key=lambda s: (group(s), _danish(s.get("name") or ""), s.get("uuid") or ""))
+    return sorted(systems, key=lambda s: (group(s), danish_key(s.get("name") or ""), s.get("uuid") or ""))
 
 

@@ -47,7 +47,8 @@ def reason_text(rating: dict[str, Any], missing_days: list[str] | None = None) -
     return rating.get("reason_text") or reason or ""
 
 
-def _missing_days(doc: dict[str, Any] | None) -> list[str]:
+def missing_days_of(doc: dict[str, Any] | None) -> list[str]:
+    """The days without call data behind a ratings document, as ISO dates."""
     return list(((doc or {}).get("coverage") or {}).get("missing_days") or [])
 
 
@@ -59,7 +60,7 @@ def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
     """
     rows = []
     last = last or {}
-    missing = _missing_days(doc)
+    missing = missing_days_of(doc)
     for r in doc.get("ratings", []):
         code = r["municipality"]["code"]
         old = before.get(code)
@@ -80,14 +81,15 @@ def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[di
     if key not in SORT_KEYS:
         key = "score"
     if key in ("name", "code"):
-        return sorted(rows, key=lambda r: _danish(r[key]), reverse=descending)
+        return sorted(rows, key=lambda r: danish_key(r[key]), reverse=descending)
     present = [r for r in rows if r[key] is not None]
     missing = [r for r in rows if r[key] is None]
-    present.sort(key=lambda r: (r[key], _danish(r["name"])), reverse=descending)
-    return present + sorted(missing, key=lambda r: _danish(r["name"]))
+    present.sort(key=lambda r: (r[key], danish_key(r["name"])), reverse=descending)
+    return present + sorted(missing, key=lambda r: danish_key(r["name"]))
 
 
-def _danish(text: str) -> str:
+def danish_key(text: str) -> str:
+    """A sort key in Danish alphabet order."""
     # æ, ø, å sort after z in Danish; the private-use range keeps them there and in that order.
     return text.lower().replace("æ", "\ue001").replace("ø", "\ue002").replace("å", "\ue003").replace("aa", "\ue003")
 
