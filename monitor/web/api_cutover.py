@@ -44,7 +44,7 @@ def cutover():  # type: ignore[no-untyped-def]
         doc = documents.cutover_document(session, state().settings, now, documents.versions(session, now)["cutover"])
         # The same fingerprint gives the same document at any instant: only its time is this request's.
         return jsonify({**doc, "now": iso(now)} if doc else doc)
-    now = _now_argument(request.args.get("now"))
-    if isinstance(now, str):
-        return jsonify(error=now), 400
-    return jsonify(cutover_document(db_session(), state().settings, now))
+    at = _now_argument(request.args.get("now"))
+    if isinstance(at, str):
+        return jsonify(error=at), 400
+    return jsonify(cutover_document(db_session(), state().settings, at))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -19,9 +20,9 @@ bp = Blueprint("metrics", __name__)  # endpoints keep the name: metrics.scrape
 def _register(setup: BlueprintSetupState) -> None:
     # Built once per app; nothing is read from the database until the first scrape. The
     # cut-over document is kept in the pages' cache, under the key the pages and the API use.
-    s = state(setup.app)
-    setup.app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings,
-                                                                   cache=cache_of(setup.app))
+    app = cast(Flask, setup.app)
+    s = state(app)
+    app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings, cache=cache_of(app))
 
 
 @bp.before_app_request

@@ -33,7 +33,7 @@ def layout_helpers() -> dict[str, Any]:
     """Helpers for base.html: the language, the switch link and the menu."""
 
     def lang_url(lang: str) -> str:
-        args = request.args.to_dict(flat=False) if request else {}
+        args: dict[str, Any] = request.args.to_dict(flat=False) if request else {}
         args["lang"] = [lang]
         return url_for(request.endpoint or "pages.overview", **(request.view_args or {}), **args)
 

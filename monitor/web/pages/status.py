@@ -18,7 +18,8 @@ from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
 from ..state import db_session, state
 from .blueprint import bp
-from .documents import cache, components_document, cutover_document, notices_document, versions
+from .cache import cache
+from .documents import components_document, cutover_document, notices_document, versions
 from .format import locale_name
 
 # Red first: what needs attention comes before what is fine.
