@@ -2,22 +2,30 @@
 
 `create_app()` is the WSGI application factory (gunicorn: ``monitor:create_app()``). It
 builds the app and starts no thread: the scheduler is started by `monitor serve` or
-`monitor scheduler`, never here.
+`monitor scheduler`, never here. Importing this package loads nothing else: the web app
+(and Flask) is imported when `create_app` is called, so the domain modules stay free of it.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from . import settings as settings_module
-from .app import MonitorState, init_app
-from .resources import templates_folder
+from .version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .settings import Settings
 
 
-def create_app(settings: settings_module.Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask application from `settings` (default: config.toml and the environment)."""
+    from flask import Flask
+
+    from . import settings as settings_module
+    from .resources import templates_folder
+    from .web.app import init_app
+
     if settings is None:
         settings = settings_module.load()
     app = Flask(__name__, template_folder=templates_folder())
@@ -25,4 +33,4 @@ def create_app(settings: settings_module.Settings | None = None) -> Flask:
     return app
 
 
-__all__ = ["MonitorState", "create_app", "__version__"]
+__all__ = ["create_app", "__version__"]

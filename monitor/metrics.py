@@ -7,9 +7,10 @@ process's own request metrics live in prometheus-client objects; with
 ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn) they are aggregated over the workers by
 prometheus-client's multiprocess mode.
 
-Scrape cost does not grow with the call rows: the cut-over document is cached per
-`monitor.cutover.fingerprint` (window, watermark hour, phase, newest import) and the rating
-series per newest stored run; the rest are small aggregates over indexed columns.
+Scrape cost does not grow with the call rows: the cut-over document is cached per its
+fingerprint in `monitor.fingerprints` (in the web's cache when the app passes it, shared with
+/skift and the API) and the rating series per newest stored run; the rest are small
+aggregates over indexed columns.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -29,9 +30,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import __version__
-from .cutover import STATUSES, cutover_document, fingerprint
+from .cutover import STATUSES, cutover_document
 from .db import utcnow
+from .fingerprints import versions
 from .models import (
     AGREEMENT_STATUSES,
     Agreement,
@@ -45,6 +46,7 @@ from .models import (
 )
 from .runs import parse_label_key
 from .settings import Settings
+from .version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -150,18 +152,27 @@ def _ts(t: str | dt.datetime) -> float:
     return (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
 
 
+class DocumentCache(Protocol):
+    """Where computed documents are kept by key (the web's page cache is one)."""
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value kept under `key`, computed and kept when absent."""
+
+
 class DatabaseCollector(Collector):
     """Reads every platform metric from the database at scrape time.
 
     `sessions` opens a session per scrape; `clock` gives the current instant (tests pass a
-    frozen one).
+    frozen one); `cache`, when given, holds the cut-over document under the key the web uses
+    for it, so a page and a scrape in the same minute compute it once.
     """
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, cache: DocumentCache | None = None) -> None:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
+        self.cache = cache
         self._lock = threading.Lock()
         self._cutover: tuple[Any, dict[str, Any]] | None = None
         self._rating: tuple[Any, list[Metric]] | None = None
@@ -228,7 +239,9 @@ class DatabaseCollector(Collector):
         return family
 
     def _cutover_document(self, session: Session, now: dt.datetime) -> dict[str, Any]:
-        key = fingerprint(session, self.settings, now)
+        key = versions(session, self.settings, now)["cutover"]
+        if self.cache is not None:  # the key of monitor.web.pages.documents.cutover_document
+            return self.cache.get_or_compute(("cutover", key), lambda: cutover_document(session, self.settings, now))
         with self._lock:
             if self._cutover is not None and self._cutover[0] == key:
                 return self._cutover[1]
@@ -336,10 +349,10 @@ def _as_utc(t: dt.datetime | str) -> dt.datetime:
 
 
 def registry_for(sessions: sessionmaker[Session], settings: Settings,
-                 clock: Callable[[], dt.datetime] = utcnow) -> CollectorRegistry:
-    """A registry holding the database collector (one per app)."""
+                 clock: Callable[[], dt.datetime] = utcnow, cache: DocumentCache | None = None) -> CollectorRegistry:
+    """A registry holding the database collector (one per app), keeping documents in `cache` when given."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(sessions, settings, clock))
+    registry.register(DatabaseCollector(sessions, settings, clock, cache))
     return registry
 
 

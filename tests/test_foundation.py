@@ -116,8 +116,8 @@ def test_healthz_and_readyz_answer(client):
 def test_without_a_secret_key_in_the_environment_every_process_signs_with_the_one_in_the_database(
         tmp_path, sqlite_url):
     from monitor import create_app
-    from monitor.app import secret_key
     from monitor.db import make_engine, session_factory
+    from monitor.signing import secret_key
 
     settings = from_mapping({"database": {"url": sqlite_url}}, str(tmp_path), environ={})
     first, second = create_app(settings), create_app(settings)

@@ -15,7 +15,7 @@ from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.web.pages_format import day, number, percent, round_half_up, when
+from monitor.web.pages.format import day, number, percent, round_half_up, when
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "monitor/translations/en/LC_MESSAGES/messages.po"

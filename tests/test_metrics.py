@@ -156,6 +156,31 @@ def test_a_scrape_reuses_the_cutover_document_until_the_data_moves(filled, setti
     app.extensions["monitor"].engine.dispose()
 
 
+def test_the_cutover_page_and_a_scrape_share_one_computed_cutover_document(filled, settings, now, monkeypatch):
+    from monitor import cutover
+    from monitor.web.pages.cache import cache_of
+
+    calls = []
+    real = cutover.cutover_document
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(cutover, "cutover_document", counted)  # what the pages' documents call
+    monkeypatch.setattr(metrics, "cutover_document", counted)  # what the collector calls
+    app = create_app(settings)
+    app.config["MONITOR_CLOCK"] = lambda: now
+    app.extensions["monitor_metrics"] = metrics.registry_for(app.extensions["monitor"].sessions, settings,
+                                                            clock=lambda: now,
+                                                            cache=cache_of(app))
+    client = app.test_client()
+    assert client.get("/skift").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert len(calls) == 1
+    app.extensions["monitor"].engine.dispose()
+
+
 def test_request_durations_are_labelled_by_route_not_by_path(client):
     client.get("/api/v1/cutover?now=2020-11-28T12:00:00%2B01:00")
     client.get("/no/such/page/123")

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from monitor.models import CollectorRun
 from monitor.settings import ConfigError
-from monitor.web import pages_charts
-from monitor.web.pages import reason_text, silent_first
+from monitor.web.pages import charts
+from monitor.web.pages.municipality import silent_first
+from monitor.web.pages.overview import reason_text
 from monitor.web.run_summary import code_word, job_name, run_summary
 from tests.auth_helpers import sign_in
 from tests.conftest import make_settings
@@ -110,11 +111,11 @@ def test_silent_it_systems_come_first_as_the_caption_says():
 
 
 @pytest.mark.parametrize("chart", [
-    lambda: pages_charts.calls([], "t"),
-    lambda: pages_charts.calls([(dt.date(2020, 11, 1), 0), (dt.date(2020, 11, 2), 0)], "t"),
-    lambda: pages_charts.history([], "t"),
-    lambda: pages_charts.history([(dt.date(2020, 11, 1), None)], "t"),
-    lambda: pages_charts.distribution([None, None], "t", "Score"),
+    lambda: charts.calls([], "t"),
+    lambda: charts.calls([(dt.date(2020, 11, 1), 0), (dt.date(2020, 11, 2), 0)], "t"),
+    lambda: charts.history([], "t"),
+    lambda: charts.history([(dt.date(2020, 11, 1), None)], "t"),
+    lambda: charts.distribution([None, None], "t", "Score"),
 ])
 def test_a_chart_without_data_says_ingen_data_and_draws_no_ticks(app, chart):
     svg = str(_say(app, "da", chart))
@@ -123,8 +124,8 @@ def test_a_chart_without_data_says_ingen_data_and_draws_no_ticks(app, chart):
 
 
 def test_call_axis_ticks_are_round_numbers_in_the_same_format_for_small_and_large_municipalities(app):
-    small = str(_say(app, "da", pages_charts.calls, [(dt.date(2020, 11, 1), 6018)], "t"))
-    large = str(_say(app, "da", pages_charts.calls, [(dt.date(2020, 11, 1), 35_000)], "t"))
+    small = str(_say(app, "da", charts.calls, [(dt.date(2020, 11, 1), 6018)], "t"))
+    large = str(_say(app, "da", charts.calls, [(dt.date(2020, 11, 1), 35_000)], "t"))
     ticks = [re.findall(r'class="tick">([^<]+)<', svg) for svg in (small, large)]
     assert ticks[0][:4] == ["2.000", "4.000", "6.000", "8.000"]
     assert ticks[1][:4] == ["10.000", "20.000", "30.000", "40.000"]
@@ -133,7 +134,7 @@ def test_call_axis_ticks_are_round_numbers_in_the_same_format_for_small_and_larg
 
 @given(st.integers(min_value=1, max_value=10**9))
 def test_nice_ticks_start_at_zero_cover_the_top_and_step_by_one_two_or_five_times_ten(top):
-    ticks = pages_charts.nice_ticks(top)
+    ticks = charts.nice_ticks(top)
     step = ticks[1] - ticks[0]
     assert ticks[0] == 0 and ticks[-1] >= top and ticks[-2] < top
     assert all(b - a == step for a, b in zip(ticks, ticks[1:], strict=False))

@@ -7,6 +7,6 @@ metrics collector.
 from __future__ import annotations
 
 from .core import STATUSES, Window
-from .queries import cutover_document, fingerprint, window_for
+from .queries import cutover_document, window_for, window_from
 
-__all__ = ["STATUSES", "Window", "cutover_document", "fingerprint", "window_for"]
+__all__ = ["STATUSES", "Window", "cutover_document", "window_for", "window_from"]

@@ -19,7 +19,6 @@ from ..models import (
     CutoverAcknowledgement,
     CutoverTask,
     HourlyCallCount,
-    ImportedFile,
     ItSystem,
     Meta,
     Municipality,
@@ -42,11 +41,16 @@ def _parse_instant(value: Any) -> dt.datetime | None:
 
 def window_for(session: Session, settings: Settings) -> Window:
     """The configured window; else the demo's (meta key "demo"); else none."""
+    row = session.get(Meta, "demo") if settings.cutover.start is None and settings.cutover.end is None else None
+    return window_from(settings, row.value if row is not None else None)
+
+
+def window_from(settings: Settings, demo: Any) -> Window:
+    """The configured window; else the one in `demo` (the meta row "demo"'s value); else none."""
     c = settings.cutover
     if c.start is not None or c.end is not None:
         return Window(c.start, c.end, c.frozen_zone_start, "config")
-    row = session.get(Meta, "demo")
-    demo = row.value if row is not None and isinstance(row.value, dict) else None
+    demo = demo if isinstance(demo, dict) else None
     if demo and (_parse_instant(demo.get("cutover_start")) or _parse_instant(demo.get("cutover_end"))):
         return Window(_parse_instant(demo.get("cutover_start")), _parse_instant(demo.get("cutover_end")),
                       c.frozen_zone_start or _parse_instant(demo.get("frozen_zone_start")), "demo")
@@ -56,29 +60,6 @@ def window_for(session: Session, settings: Settings) -> Window:
 def newest_complete_hour(session: Session, now: dt.datetime) -> dt.datetime | None:
     """The start of the newest hour bucket with data that had ended by `now` (index on hour)."""
     return session.scalar(select(func.max(HourlyCallCount.hour)).where(HourlyCallCount.hour <= now - HOUR))
-
-
-def fingerprint(session: Session, settings: Settings, now: dt.datetime) -> tuple[Any, ...]:
-    """What the document depends on, cheaply: window, watermark, phase and the newest import.
-
-    Two calls with the same fingerprint give the same statuses and counts (only "now"
-    differs), so a scrape can reuse the document computed for the previous one.
-    """
-    window = window_for(session, settings)
-    wm = core.watermark(newest_complete_hour(session, now), now)
-    newest_import = session.scalar(select(func.max(ImportedFile.id)))
-    phase = (window.in_window(now), core.is_pending(window, now, wm),
-             window.end is not None and now >= window.end)
-    acks = acknowledgement_version(session)
-    # Acknowledgements expire by the clock: with any stored, the document is kept a minute at most.
-    minute = now.replace(second=0, microsecond=0) if acks[0] is not None else None
-    return (window, wm, phase, newest_import, acks, minute)
-
-
-def acknowledgement_version(session: Session) -> tuple[Any, ...]:
-    """The newest acknowledgement and the newest end: a new or ended one changes the document."""
-    return tuple(session.execute(select(func.max(CutoverAcknowledgement.id),
-                                        func.max(CutoverAcknowledgement.ended_at))).one())
 
 
 def _traffic(session: Session, pairs: list[tuple[dt.datetime, dt.datetime]]) -> dict[int, tuple[int, ...]]:

@@ -260,7 +260,7 @@ def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Set
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
-    from ..app import secret_key
+    from ..signing import secret_key
 
     return secret_key(settings, sessions)
 

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 from flask_babel import force_locale
 
-from .. import __version__
 from ..collectors.upstream import safe_url
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
+from ..version import __version__
 from .mail import mail_app, notice_context
 from .transport import PermanentError
 

@@ -15,13 +15,13 @@ def register_blueprints(app: Flask) -> None:
         auth,
         feeds,
         health,
-        metrics,
         operator,
         pages,
         requestlog,
+        scrape,
         subscribe,
     )
 
-    for module in (requestlog, health, metrics, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe,
+    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe,
                    auth, operator):
         app.register_blueprint(module.bp)

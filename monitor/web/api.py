@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from .. import __version__
-from ..app import state
 from ..rating.method import PARTS
+from ..version import __version__
+from .state import state
 
 bp = Blueprint("api", __name__)
 

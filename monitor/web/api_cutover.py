@@ -6,9 +6,10 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, request
 
-from ..app import db_session, state
 from ..cutover import cutover_document
-from . import pages_data
+from ..cutover.core import iso
+from .pages import documents
+from .state import db_session, state
 
 bp = Blueprint("api_cutover", __name__, url_prefix="/api/v1")
 # The years an instant may be written in (the arithmetic on hours and baselines needs room).
@@ -36,12 +37,13 @@ def _now_argument(value: str | None) -> dt.datetime | str:
 
 @bp.get("/cutover")
 def cutover():  # type: ignore[no-untyped-def]
-    """Cut-over health at `?now=` (default: the current time, computed at most once a minute per process)."""
+    """Cut-over health at `?now=` (default: the current time, computed once per fingerprint of its data)."""
     if "now" not in request.args:
         session = db_session()
         now = dt.datetime.now(dt.UTC)
-        return jsonify(pages_data.cutover_document(session, state().settings, now,
-                                                   pages_data.versions(session, now)["cutover"]))
+        doc = documents.cutover_document(session, state().settings, now, documents.versions(session, now)["cutover"])
+        # The same fingerprint gives the same document at any instant: only its time is this request's.
+        return jsonify({**doc, "now": iso(now)} if doc else doc)
     at = _now_argument(request.args.get("now"))
     if isinstance(at, str):
         return jsonify(error=at), 400

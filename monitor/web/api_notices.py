@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from ..app import db_session
 from ..models import Component
 from ..noticeview import components_document, notices_document
+from .state import db_session
 
 bp = Blueprint("api_notices", __name__, url_prefix="/api/v1")
 

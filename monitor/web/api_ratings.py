@@ -8,9 +8,10 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..app import db_session, state
 from ..rating.service import municipality_document
-from . import pages_data
+from .pages import documents
+from .pages.cache import cache
+from .state import db_session, state
 
 bp = Blueprint("api_ratings", __name__, url_prefix="/api/v1")
 # The days a rating can be asked for: no call data predates 2000, and far-future windows
@@ -42,10 +43,10 @@ def ratings():  # type: ignore[no-untyped-def]
     if isinstance(as_of, str):
         return jsonify(error=as_of), 400
     session = db_session()
-    version = pages_data.versions(session)["ratings"]
+    version = documents.versions(session)["ratings"]
     # The document is cached with the pages' fingerprint of its data, and so is its JSON text.
-    text = pages_data.cache().get_or_compute(("ratings.json", as_of, version), lambda: json.dumps(
-        pages_data.ratings_document(session, state().settings, version, as_of), ensure_ascii=False))
+    text = cache().get_or_compute(("ratings.json", as_of, version), lambda: json.dumps(
+        documents.ratings_document(session, state().settings, version, as_of), ensure_ascii=False))
     return Response(text, mimetype="application/json")
 
 
@@ -57,8 +58,8 @@ def municipality(code: str):  # type: ignore[no-untyped-def]
         return jsonify(error=as_of), 400
     session = db_session()
     if as_of is None:
-        doc = pages_data.municipality_document(session, state().settings, code,
-                                               pages_data.versions(session)["ratings"])
+        doc = documents.municipality_document(session, state().settings, code,
+                                               documents.versions(session)["ratings"])
     else:
         doc = municipality_document(session, state().settings, code, as_of)
     if doc is None:

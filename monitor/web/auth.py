@@ -38,13 +38,13 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from .. import users
-from ..app import db_session, state
 from ..db import utcnow
 from ..models import User
 from ..notify.mail import base_url, compose, mail_app, render
 from ..notify.transport import open_mailer
 from ..notify.wire import WireMessage
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+from .state import db_session, state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)

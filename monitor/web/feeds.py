@@ -23,13 +23,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..app import db_session, state
 from ..collectors.upstream import sanitize
 from ..models import Component
 from ..noticeview import notices_document
 from ..notify.mail import base_url as links_root
-from .pages_format import CPH, when
-from .pages_status import KIND_WORDS, NOTICE_WORDS
+from .pages.format import CPH, when
+from .pages.status import KIND_WORDS, NOTICE_WORDS
+from .state import db_session, state
 
 bp = Blueprint("feeds", __name__)
 

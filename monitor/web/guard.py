@@ -16,8 +16,8 @@ import unicodedata
 
 from flask import Flask, Response, g, jsonify, make_response, request
 
-from ..app import state
 from .health import unavailable
+from .state import state
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, make_response, request
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
-from ..app import state
+from .state import state
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -12,11 +12,12 @@ client's address is the remote address.
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from ..notify.subscriptions import AddressError, normalise_email
+from ..settings import Settings
 
 ADDRESS_LIMIT = "5 per hour"
 
@@ -24,10 +25,8 @@ limiter = Limiter(get_remote_address, headers_enabled=True)
 
 
 def client_limit() -> str:
-    """`[web] rate_limit` of the running app."""
-    from ..app import state
-
-    return state().settings.web.rate_limit
+    """`[web] rate_limit` of the running app (kept by `init_app`)."""
+    return str(current_app.config["MONITOR_RATE_LIMIT"])
 
 
 def address_key() -> str:
@@ -39,8 +38,13 @@ def address_key() -> str:
         return "address:" + text.strip().lower()[:254]
 
 
-def init_app(app: Flask, storage_uri: str = "memory://") -> None:
-    """Attach the limiter to `app`, counting in `storage_uri` (in memory, counts start empty)."""
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach the limiter to `app` with `[web] rate_limit`, counting in `[web] ratelimit_storage`.
+
+    In memory (the default) the counts start empty with each process.
+    """
+    storage_uri = settings.web.ratelimit_storage
+    app.config["MONITOR_RATE_LIMIT"] = settings.web.rate_limit
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
     if not storage_uri.startswith("memory://"):
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

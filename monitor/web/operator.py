@@ -12,11 +12,11 @@ from flask import Blueprint, render_template, request
 from sqlalchemy import func, select
 
 from .. import users
-from ..app import db_session, state
 from ..models import Delivery, Subscriber
 from ..notify.subscriptions import AddressError, normalise_email
 from ..privacy import mask_address
 from .auth import actor, now, operator_required
+from .state import db_session, state
 
 bp = Blueprint("operator", __name__)
 RECENT_DELIVERIES = 10

@@ -20,7 +20,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from ..app import csrf, db_session, state
 from ..models import Subscriber
 from ..notify import invitations, privacy
 from ..notify import subscriptions as subs
@@ -29,6 +28,7 @@ from ..notify.tokens import InvitationPayload, TokenError, TokenPayload, read_in
 from ..notify.transport import smtputf8_available
 from ..notify.wire import AddressNotSendable, wire_address
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+from .state import csrf, db_session, state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("subscribe", __name__)

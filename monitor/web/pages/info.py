@@ -7,12 +7,12 @@ import datetime as dt
 from flask import render_template
 from sqlalchemy import select
 
-from ..app import db_session, state
-from ..models import RatingRun
-from ..rating.method import VERSIONS
-from ..rating.service import planned_outages
-from .pages import bp
-from .pages_format import locale_name
+from ...models import RatingRun
+from ...rating.method import VERSIONS
+from ...rating.service import planned_outages
+from ..state import db_session, state
+from .blueprint import bp
+from .format import locale_name
 
 # The day of the last check of the pages against WCAG 2.1 AA that the statement rests on: axe-core
 # on every page in both languages (tests/test_accessibility.py, which also runs in every CI run)

@@ -14,7 +14,7 @@ from babel.numbers import format_decimal
 from flask_babel import get_locale
 from markupsafe import Markup
 
-from ..localtime import CPH
+from ...localtime import CPH
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -10,16 +10,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..app import db_session, state
-from ..models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
-from ..notify.outbox import queue_summary
-from ..privacy import mask_address, mask_addresses, strip_paths, summarise_error
-from ..users import recent_audit
-from .auth import is_operator, operator_required
-from .auth import now as clock_now
-from .pages import bp
-from .pages_data import cache, components_document, cutover_document, notices_document, versions
-from .pages_format import locale_name
+from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ...notify.outbox import queue_summary
+from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
+from ...users import recent_audit
+from ..auth import is_operator, operator_required
+from ..auth import now as clock_now
+from ..state import db_session, state
+from .blueprint import bp
+from .cache import cache
+from .documents import components_document, cutover_document, notices_document, versions
+from .format import locale_name
 
 # Red first: what needs attention comes before what is fine.
 CUTOVER_ORDER = ("red", "yellow", "pending", "in_window", "unknown", "green")

@@ -12,13 +12,13 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from .. import users
-from ..app import db_session, state
-from ..cutover.acks import AckRefused, acknowledge
-from .auth import actor, is_operator, operator_required
-from .auth import now as clock_now
-from .pages import bp
-from .pages_format import integer, percent, when
+from ... import users
+from ...cutover.acks import AckRefused, acknowledge
+from ..auth import actor, is_operator, operator_required
+from ..auth import now as clock_now
+from ..state import db_session, state
+from .blueprint import bp
+from .format import integer, percent, when
 
 
 def _p_value(r: dict[str, Any]) -> str:

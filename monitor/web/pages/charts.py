@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from .pages_format import day, integer, number
+from .format import day, integer, number
 
 WIDTH, HEIGHT = 480, 260
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 20, 44

@@ -1,4 +1,4 @@
-"""GET /metrics (Prometheus text format) and the timing of every request."""
+"""GET /metrics (Prometheus text format) and the timing of every request; the metrics live in monitor/metrics.py."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ from flask.blueprints import BlueprintSetupState
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .. import metrics
-from ..app import state
+from .pages.cache import cache_of
+from .state import state
 
-bp = Blueprint("metrics", __name__)
+bp = Blueprint("metrics", __name__)  # endpoints keep the name: metrics.scrape
 
 
 @bp.record_once
 def _register(setup: BlueprintSetupState) -> None:
-    # Built once per app; nothing is read from the database until the first scrape.
-    s = state(cast(Flask, setup.app))
-    setup.app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings)
+    # Built once per app; nothing is read from the database until the first scrape. The
+    # cut-over document is kept in the pages' cache, under the key the pages and the API use.
+    app = cast(Flask, setup.app)
+    s = state(app)
+    app.extensions["monitor_metrics"] = metrics.registry_for(s.sessions, s.settings, cache=cache_of(app))
 
 
 @bp.before_app_request

@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import ical
-from ..app import db_session, state
-from ..cutover import window_for
-from ..models import CalendarEvent, Component, Notice, NoticeComponent
-from .auth import now as clock_now
-from .pages import bp
+from ... import ical
+from ...cutover import window_for
+from ...models import CalendarEvent, Component, Notice, NoticeComponent
+from ..auth import now as clock_now
+from ..state import db_session, state
+from .blueprint import bp
 
 DOMAIN = "infrastrukturmonitor"
 

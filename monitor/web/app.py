@@ -3,68 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from flask import Flask, Request, g, request
+from flask import Flask, Request, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import Babel
-from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
-from .db import engine_for, session_factory
-from .models import Meta
-from .settings import Settings
-from .web import limits
+from ..db import engine_for, session_factory
+from ..settings import Settings
+from ..signing import secret_key
+from . import limits
+from .state import LANGUAGES, MonitorState, csrf
 
-LANGUAGES = ("da", "en")
-csrf = CSRFProtect()
 babel = Babel()
-
-
-@dataclass
-class MonitorState:
-    """What the app holds for the life of the process."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-
-
-def state(app: Flask | None = None) -> MonitorState:
-    """The `MonitorState` of `app` (default: the current app)."""
-    from flask import current_app
-
-    return (app or current_app).extensions["monitor"]
-
-
-def db_session() -> Session:
-    """The request's session, opened on first use and closed at the end of the request."""
-    if "db_session" not in g:
-        g.db_session = state().sessions()
-    return g.db_session
-
-
-def secret_key(settings: Settings, sessions: sessionmaker[Session]) -> str:
-    """$MONITOR_SECRET_KEY, or else one generated once and kept in the database.
-
-    Every process using the same database then signs and verifies with the same key.
-    """
-    if settings.secret_key:
-        return settings.secret_key
-    with sessions() as session:
-        row = session.get(Meta, "secret_key")
-        if row is None:
-            session.add(Meta(key="secret_key", value=secrets.token_urlsafe(32)))
-            try:
-                session.commit()
-            except Exception:  # another process created it first
-                session.rollback()
-            row = session.scalars(select(Meta).where(Meta.key == "secret_key")).one()
-        return str(row.value)
 
 
 class KeyLoadingSessionInterface(SecureCookieSessionInterface):
@@ -109,9 +61,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.session_interface = KeyLoadingSessionInterface(lambda: secret_key(settings, sessions))
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
-    limits.init_app(app, settings.web.ratelimit_storage)
+    limits.init_app(app, settings)
 
-    from .web import auth, guard, register_blueprints
+    from . import auth, guard, register_blueprints
 
     register_blueprints(app)
     # The request's session closes in guard's hooks, before the answer leaves (503 if it fails).

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from ..models import Agreement, DailyCallCount, HourlyCallCount, Municipality, RatingResult, RatingRun
+from ...models import Agreement, DailyCallCount, HourlyCallCount, Municipality, RatingResult, RatingRun
 
 DAILY = DailyCallCount.__table__
 HOURLY = HourlyCallCount.__table__

@@ -1,0 +1,71 @@
+"""What the pages and the API read: the documents behind the seams, each cached until its data changes.
+
+The rating, cut-over and notice documents come from their modules' seams
+(docs/architecture.md). Rendering them is cheap; computing them is not, so each is cached in
+the process until its data changes. "Changes" is decided by one small query over indexed
+maxima and counts (`monitor.fingerprints`, which the metrics collector uses too): a page
+never shows a result older than its data, and a new import or rating run is visible on the
+next request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ... import cutover as cutover_seam
+from ... import fingerprints
+from ... import noticeview as notices_seam
+from ...rating import service as rating_service
+from ..state import state
+from .cache import cache
+
+
+def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tuple[Any, ...]]:
+    """Fingerprints of the data behind the pages at `now` (default: the current time), see `monitor.fingerprints`."""
+    return fingerprints.versions(session, state().settings, now or dt.datetime.now(dt.UTC))
+
+
+def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],
+                     as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The document of GET /api/v1/ratings, cached per data version."""
+    fn = rating_service.ratings_document
+    return cache().get_or_compute(("ratings", as_of, version), lambda: fn(session, settings, as_of=as_of))
+
+
+def municipality_document(session: Session, settings: Any, code: str,
+                          version: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The document of GET /api/v1/municipalities/CODE, cached per data version; None for an unknown code."""
+    fn = rating_service.municipality_document
+
+    def compute() -> dict[str, Any] | None:
+        try:
+            return fn(session, settings, code)
+        except LookupError:
+            return None
+
+    return cache().get_or_compute(("municipality", code, version), compute)
+
+
+def cutover_document(session: Session, settings: Any, now: dt.datetime,
+                     version: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The document of GET /api/v1/cutover, cached per fingerprint (the key the metrics collector uses too)."""
+    fn = cutover_seam.cutover_document
+    return cache().get_or_compute(("cutover", version), lambda: fn(session, settings, now))
+
+
+def notices_document(session: Session, status: str, component: str | None,
+                     version: tuple[Any, ...]) -> dict[str, Any]:
+    """The document of GET /api/v1/notices, cached per notice version."""
+    fn = notices_seam.notices_document
+    return cache().get_or_compute(("notices", status, component, version),
+                                  lambda: fn(session, status, component))
+
+
+def components_document(session: Session, now: dt.datetime, version: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The document of GET /api/v1/components, cached per notice version and minute."""
+    fn = notices_seam.components_document
+    minute = now.replace(second=0, microsecond=0)  # maintenance starts and ends by the clock
+    return cache().get_or_compute(("components", version, minute), lambda: fn(session, now))

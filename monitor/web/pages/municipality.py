@@ -1,0 +1,115 @@
+"""One municipality's page: score and parts with their inputs, peers, hints, history, agreements; its CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, abort, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+from ...rating.service import normalise_code
+from .. import csvexport
+from ..auth import now as clock_now
+from ..state import db_session, state
+from . import charts
+from .blueprint import bp
+from .cache import cache
+from .documents import cutover_document, municipality_document, versions
+from .format import locale_name
+from .overview import danish_key, data_through, missing_days_of, reason_text
+from .queries import daily_calls, municipality_exists
+
+
+@bp.get("/kommune/<code>")
+def municipality(code: str):  # type: ignore[no-untyped-def]
+    """One municipality: score and parts with inputs, peers, hints, history, agreements, price."""
+    session = db_session()
+    normal = normalise_code(code)  # the API's rule: "101" and "0101", nothing else
+    if normal is None or not municipality_exists(session, normal):
+        abort(404)
+    code = normal
+    v = versions(session)
+    key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"])
+    return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
+
+
+AGREEMENT_STATUS = {"active": _l("aktiv"), "pending": _l("afventer"), "rejected": _l("afvist"),
+                    "inactive": _l("inaktiv")}
+REDUNDANT_REASONS = {"no_calls": _l("ingen kald"), "duplicate": _l("dublet")}
+
+
+@bp.get("/kommune/<code>/aftaler.csv")
+def municipality_agreements_csv(code: str):  # type: ignore[no-untyped-def]
+    """The municipality's agreements table as CSV in the page's language, redundant ones first."""
+    session = db_session()
+    code = code.lstrip("0").zfill(3) if code.isdigit() else code
+    if not code.isdigit() or len(code) != 3 or not municipality_exists(session, code):
+        abort(404)
+    v = versions(session)
+    lang = locale_name()
+    days = state().settings.rating.redundant_after_days
+
+    def build() -> bytes:
+        doc = municipality_document(session, state().settings, code, v["ratings"]) or {}
+        header = [_("Aftale"), _("It-system"), _("Leverandør"), _("Services"), _("Status"),
+                  ngettext("Kald (%(num)d dag)", "Kald (%(num)d dage)", days), _("Overflødig"), _("Begrundelse")]
+        rows = ([a["uuid"], a["it_system"].get("name") or a["it_system"].get("uuid") or "",
+                 a["it_system"].get("supplier") or "", ", ".join(a.get("services") or []),
+                 str(AGREEMENT_STATUS.get(a.get("status"), a.get("status") or "")), a.get("calls_recent") or 0,
+                 _("Ja") if a.get("redundant") else _("Nej"),
+                 ", ".join(str(REDUNDANT_REASONS.get(r, r)) for r in a.get("redundant_reasons") or [])]
+                for a in sorted(doc.get("agreements", []), key=lambda a: not a.get("redundant")))
+        return csvexport.table(header, rows, lang)
+
+    body = cache().get_or_compute(("csv", "agreements", code, lang, v["ratings"]), build)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="aftaler-{code}.csv"', "Content-Language": lang})
+
+
+def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
+    settings = state().settings
+    doc = municipality_document(session, settings, code, v["ratings"]) or {}
+    rating = doc.get("rating") or {}
+    info = doc.get("municipality") or {}
+    as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc.get("as_of") else None
+    history = [(dt.date.fromisoformat(str(h["as_of"])), h.get("score")) for h in doc.get("history", [])]
+    last = (as_of or dt.date.today()) - dt.timedelta(days=1)
+    series = daily_calls(session, code, last - dt.timedelta(days=89), last)
+
+    cut = cutover_document(session, settings, clock_now(), v["cutover"])
+    cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
+    english = locale_name() == "en"
+    hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain"),
+              "kind": h.get("kind"), "uuids": h.get("items", [])}
+             for h in rating.get("hints", [])]
+    return render_template(
+        "pages/municipality.html", code=code, info=info, rating=rating, doc=doc, as_of=as_of,
+        data_through=data_through(doc) if doc else None, monthly_change=doc.get("change_since_last_month"),
+        history=doc.get("history", []), history_chart=charts.history(history, _("Scorens udvikling")),
+        series=series, calls_chart=charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
+        agreements=doc.get("agreements", []), it_systems=silent_first(doc.get("it_systems", [])),
+        price=doc.get("price"), cut=cut_row, hints=hints,
+        reason=reason_text(rating, missing_days_of(doc)) if rating else "",
+        last_conclusive=doc.get("last_conclusive"),
+        # A stored result without hints (method 2020.11 dropped them when inconclusive) must not
+        # say "nothing to do" above a table that marks agreements to close.
+        to_fix=any(a.get("redundant") or a.get("status") == "pending" for a in doc.get("agreements", []))
+        or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
+        planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
+        redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
+
+
+def silent_first(systems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """IT systems with active agreements but no calls first, then those calling, then those without
+    an active agreement; by name within each group (the caption on the page says so)."""
+    def group(s: dict[str, Any]) -> int:
+        if s.get("active_agreements") and not s.get("with_calls"):
+            return 0
+        return 1 if s.get("with_calls") else 2
+
+    return sorted(systems, key=lambda s: (group(s), danish_key(s.get("name") or ""), s.get("uuid") or ""))
+
+

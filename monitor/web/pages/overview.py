@@ -1,0 +1,187 @@
+"""The page an infrastructure lead opens first: the overview of all 98 municipalities, and its CSV.
+
+Danish first (msgids are Danish), English through the catalogue. Rendered pages are cached
+until their data changes (documents.versions), so a page under load costs one small query
+and a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+from ...rating.method import PARTS
+from ...rating.service import last_conclusive_scores
+from .. import csvexport
+from ..state import db_session, state
+from . import charts
+from .blueprint import PART_LABELS, bp
+from .cache import cache
+from .documents import notices_document, ratings_document, versions
+from .format import day, locale_name
+from .queries import scores_last_month
+
+REASONS = {"no_active_agreements": _l("Kommunen har ingen aktive serviceaftaler."),
+           "no_population": _l("Kommunens indbyggertal er ukendt eller 0."),
+           "call_data_incomplete": _l("Kaldsdata dækker ikke hele perioden.")}
+SORT_KEYS = ("name", "code", "score", "change", *PARTS)
+MISSING_DAYS_SHOWN = 10
+
+
+def reason_text(rating: dict[str, Any], missing_days: list[str] | None = None) -> str:
+    """Why a rating is inconclusive, in the page's language, its days in the page's date format."""
+    reason = rating.get("reason")
+    if reason == "call_data_incomplete" and missing_days:
+        shown = [day(d) for d in missing_days[:MISSING_DAYS_SHOWN]]
+        if len(missing_days) > MISSING_DAYS_SHOWN:
+            shown.append("…")
+        return ngettext("Kaldsdata mangler for %(num)d dag i perioden: %(days)s.",
+                        "Kaldsdata mangler for %(num)d dage i perioden: %(days)s.",
+                        len(missing_days), days=", ".join(shown))
+    if reason in REASONS:
+        return str(REASONS[reason])
+    return rating.get("reason_text") or reason or ""
+
+
+def missing_days_of(doc: dict[str, Any] | None) -> list[str]:
+    """The days without call data behind a ratings document, as ISO dates."""
+    return list(((doc or {}).get("coverage") or {}).get("missing_days") or [])
+
+
+def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
+                  last: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per municipality: score, parts, rank and the change since last month.
+
+    An inconclusive row carries the newest earlier conclusive score (`last`) and its day.
+    """
+    rows = []
+    last = last or {}
+    missing = missing_days_of(doc)
+    for r in doc.get("ratings", []):
+        code = r["municipality"]["code"]
+        old = before.get(code)
+        earlier = last.get(code) if r.get("score") is None else None
+        rows.append({
+            "code": code, "name": r["municipality"]["name"], "score": r.get("score"), "status": r.get("status"),
+            "reason": reason_text(r, missing) if r.get("score") is None else "", "rank": r.get("rank"),
+            "change": r["score"] - old if r.get("score") is not None and old is not None else None,
+            **{p: (r.get("parts", {}).get(p) or {}).get("score") for p in PARTS},
+            "last": ({"score": earlier["score"], "day": dt.date.fromisoformat(earlier["as_of"])}
+                     if earlier else None),
+        })
+    return rows
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows sorted by `key`; missing values always last, names in Danish alphabet order."""
+    if key not in SORT_KEYS:
+        key = "score"
+    if key in ("name", "code"):
+        return sorted(rows, key=lambda r: danish_key(r[key]), reverse=descending)
+    present = [r for r in rows if r[key] is not None]
+    missing = [r for r in rows if r[key] is None]
+    present.sort(key=lambda r: (r[key], danish_key(r["name"])), reverse=descending)
+    return present + sorted(missing, key=lambda r: danish_key(r["name"]))
+
+
+def danish_key(text: str) -> str:
+    """A sort key in Danish alphabet order."""
+    # æ, ø, å sort after z in Danish; the private-use range keeps them there and in that order.
+    return text.lower().replace("æ", "\ue001").replace("ø", "\ue002").replace("å", "\ue003").replace("aa", "\ue003")
+
+
+def search_rows(rows: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
+    """Rows whose name or code contains `query` ("0101" finds 101)."""
+    q = query.strip().lower()
+    if not q:
+        return rows
+    code = q.lstrip("0") if q.isdigit() else None
+    return [r for r in rows if q in r["name"].lower() or (code is not None and code in r["code"])]
+
+
+def overview_data(session: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+    """The ratings document, its rows with change since last month, and the version used."""
+    st = state()
+    v = versions(session)
+    doc = ratings_document(session, st.settings, v["ratings"])
+    if not doc:
+        return None, [], v
+    as_of = dt.date.fromisoformat(str(doc["as_of"]))
+    before = cache().get_or_compute(("last_month", as_of, v["ratings"]),
+                                    lambda: scores_last_month(session, as_of))
+    last = (cache().get_or_compute(("last_conclusive", as_of, v["ratings"]),
+                                   lambda: last_conclusive_scores(session, as_of))
+            if any(r.get("score") is None for r in doc.get("ratings", [])) else {})
+    return doc, overview_rows(doc, before, last), v
+
+
+@bp.get("/")
+def overview():  # type: ignore[no-untyped-def]
+    """All municipalities with score and parts, sortable and searchable; open notices on top."""
+    if request.args.get("format") == "csv":
+        return overview_csv()
+    session = db_session()
+    v = versions(session)
+    sort = request.args.get("sort", "score")
+    sort = sort if sort in SORT_KEYS else "score"
+    direction = "asc" if request.args.get("dir", "asc" if sort in ("name", "code") else "desc") == "asc" else "desc"
+    query = request.args.get("q", "")
+    if query.strip():  # a search is rendered from the cached documents, never kept per query
+        return _render_overview(session, sort, direction, query)
+    # Only the arguments that change the page are in the key: made-up ones cannot fill the cache.
+    key = ("page", "overview", locale_name(), sort, direction, v["ratings"], v["notices"])
+    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, ""))
+
+
+def _render_overview(session: Any, sort: str, direction: str, query: str) -> str:
+    doc, rows, v = overview_data(session)
+    shown = search_rows(sort_rows(rows, sort, direction == "desc"), query)
+    open_notices = notices_document(session, "open", None, v["notices"])["notices"]
+    chart = charts.distribution(
+        [r["score"] for r in rows], _("Fordeling af scorer for alle kommuner"), _("Score (1–10)"))
+    bins = charts.score_bins([r["score"] for r in rows])
+    as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc else None
+    return render_template("pages/overview.html", doc=doc, rows=shown, total=len(rows), sort=sort,
+                           direction=direction, query=query, notices=open_notices, chart=chart, bins=bins,
+                           as_of=as_of, data_through=data_through(doc),
+                           inconclusive=sum(1 for r in rows if r["score"] is None))
+
+
+def data_through(doc: dict[str, Any] | None) -> dt.date | None:
+    """The last day of call data behind a ratings document (the day before as_of)."""
+    if not doc:
+        return None
+    if doc.get("data_through"):
+        return dt.date.fromisoformat(str(doc["data_through"])[:10])
+    return dt.date.fromisoformat(str(doc["as_of"])) - dt.timedelta(days=1)
+
+
+CSV_COLUMNS = {"code": _l("Kode"), "name": _l("Kommune"), "score": _l("Score"), "status": _l("Status"),
+               "rank": _l("Placering"), "change_since_last_month": _l("Ændring på en måned"), **PART_LABELS,
+               "reason": _l("Begrundelse")}
+CSV_STATUS = {"ok": _l("afgørende"), "inconclusive": _l("ikke afgørende")}
+
+
+@bp.get("/oversigt.csv")
+def overview_csv():  # type: ignore[no-untyped-def]
+    """The overview as CSV in the page's language (Danish: `;`, decimal comma; English: `,`)."""
+    session = db_session()
+    v = versions(session)
+    lang = locale_name()
+
+    def build() -> bytes:
+        _doc, rows, _v = overview_data(session)
+        body = ([r["code"], r["name"], csvexport.number(r["score"], lang), str(CSV_STATUS.get(r["status"], r["status"])),
+                 r["rank"] or "", csvexport.number(r["change"], lang),
+                 *[csvexport.number(r[p], lang) for p in PARTS], r["reason"]]
+                for r in sort_rows(rows, "code", False))
+        return csvexport.table([str(label) for label in CSV_COLUMNS.values()], body, lang)
+
+    body = cache().get_or_compute(("csv", "overview", lang, v["ratings"]), build)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="oversigt.csv"', "Content-Language": lang})

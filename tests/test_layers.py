@@ -1,0 +1,202 @@
+"""Dependencies point one way: core ← domain (rating, cutover, collectors, notify) ← edges (web, cli, scheduler).
+
+Only monitor/web/ knows Flask. Imports are read from the source (every module's AST, imports
+inside functions included), so an import hidden in a function counts as much as one at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
+DOMAIN = ("rating", "cutover", "collectors", "notify")
+
+# Import edges allowed to close a cycle for now, each named with the cycle it closes. They run
+# through modules the run-record and CLI work is reshaping (the printers in rating/service.py,
+# collectors/importer.py, collectors/notices.py, notify/outbox.py, notify/invitations.py, and
+# monitor/record.py); remove an entry once its edge is gone (a test below says when it is).
+CYCLES_THROUGH_DOMAIN_WORK: dict[tuple[str, str], str] = {
+    # outbox imports queue_mail at the top; mailqueue imports outbox's backoff and SMTP_DOWN in functions.
+    ("monitor.notify.mailqueue", "monitor.notify.outbox"): "notify.outbox ↔ notify.mailqueue",
+}
+ALLOWED_EDGES = frozenset(CYCLES_THROUGH_DOMAIN_WORK)
+
+# Domain modules that still import Flask, and why. Mail is rendered from the Jinja templates
+# with Flask-Babel by a small Flask app of its own (notify/mail.py `mail_app`); the webhook
+# sender renders its text in the subscriber's language the same way.
+FLASK_IN_DOMAIN: dict[str, str] = {
+    "monitor.notify.mail": "renders mail templates with a Flask-Babel app of its own",
+    "monitor.notify.webhook": "renders webhook text in mail_app's context with force_locale",
+}
+
+
+def module_name(path: Path) -> str:
+    """`monitor.web.pages.cache` for monitor/web/pages/cache.py, `monitor.web` for its __init__.py."""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the package (migration scripts left out: Alembic loads them by path)."""
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "migrations" not in p.parts}
+
+
+def imported_names(path: Path, name: str) -> set[str]:
+    """Every module `path` imports, anywhere in the file, relative imports resolved.
+
+    `from . import x` names the submodule `x` when there is one, else the package itself;
+    `from .a import f` names `.a`.
+    """
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the package's modules it imports (a submodule import also loads its parents)."""
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        edges: set[str] = set()
+        for target in imported_names(path, name):
+            # `monitor.web.pages.bp` is not a module: the nearest enclosing module is what loads.
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One cycle of `graph` as [a, b, ..., a], or None when it has none (iterative depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        path = [start]
+        stack = [iter(sorted(graph.get(start, ())))]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(graph.get(nxt, ()))))
+    return None
+
+
+def without(graph: Mapping[str, Iterable[str]], edges: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """`graph` with `edges` taken out."""
+    dropped = set(edges)
+    return {a: {b for b in targets if (a, b) not in dropped} for a, targets in graph.items()}
+
+
+@pytest.mark.parametrize(("graph", "expected"), [
+    ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+    ({"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": set()}, None),  # a diamond is no cycle
+    ({"a": {"a"}}, ["a", "a"]),
+    ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+    ({"x": {"a"}, "a": {"b"}, "b": {"c"}, "c": {"b"}}, ["b", "c", "b"]),
+])
+def test_the_cycle_finder_finds_a_cycle_exactly_when_there_is_one(graph, expected):
+    assert find_cycle(graph) == expected
+
+
+def test_the_graph_resolves_relative_and_function_level_imports():
+    graph = import_graph()
+    assert "monitor.settings" in graph["monitor.metrics"]  # `from .settings import Settings`
+    assert "monitor.cutover.core" in graph["monitor.cutover.queries"]  # `from . import core`
+    assert "monitor.web.app" in graph["monitor"]  # inside create_app
+    assert "monitor.web.pages.blueprint" in graph["monitor.web.pages"]  # `from .blueprint import bp`
+    assert "monitor.web.pages.overview" in graph["monitor.web.pages"]  # `from . import overview`
+    assert all(graph[name] <= set(graph) for name in graph)
+
+
+def flask_or_web_imports(name: str) -> list[str]:
+    """What module `name` imports of Flask, its extensions, Werkzeug or monitor.web."""
+    return sorted(n for n in imported_names(modules()[name], name)
+                  if n.split(".")[0] in ("flask", "werkzeug") or n.startswith("flask_")
+                  or n == "monitor.web" or n.startswith("monitor.web."))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in modules() if n.split(".")[1:2] and n.split(".")[1] in DOMAIN))
+def test_domain_modules_know_no_flask_and_no_web(name):
+    if name in FLASK_IN_DOMAIN:
+        pytest.xfail(f"{name}: {FLASK_IN_DOMAIN[name]}")
+    bad = flask_or_web_imports(name)
+    assert not bad, f"{name} imports {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(FLASK_IN_DOMAIN))
+def test_every_domain_module_allowed_flask_still_needs_it(name):
+    found = flask_or_web_imports(name)
+    assert found, f"{name} no longer imports Flask: remove it from FLASK_IN_DOMAIN"
+    assert not [n for n in found if n.startswith("monitor.web")], f"{name} imports monitor.web"
+
+
+def test_the_layer_check_sees_an_import_inside_a_function(tmp_path):
+    module = tmp_path / "probe.py"
+    module.write_text("def f():\n    from flask import Flask\n    from ..web import pages\n", encoding="utf-8")
+    assert imported_names(module, "monitor.rating.probe") >= {"flask.Flask", "monitor.web.pages"}
+
+
+# The layers of docs/architecture.md. A module in neither list is core.
+DOMAIN_MODULES = ("monitor.rating", "monitor.cutover", "monitor.collectors", "monitor.notify", "monitor.noticeview",
+                  "monitor.fingerprints", "monitor.demo", "monitor.demo_feed", "monitor.demo_live", "monitor.ical")
+EDGE_MODULES = ("monitor.web", "monitor.cli", "monitor.cli_output", "monitor.scheduler", "monitor.metrics", "monitor.__main__")
+
+
+def layer(name: str) -> int:
+    """0 core, 1 domain, 2 edge (the package itself is an edge: create_app imports the web app)."""
+    def inside(prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    return 2 if name == "monitor" or inside(EDGE_MODULES) else 1 if inside(DOMAIN_MODULES) else 0
+
+
+def test_dependencies_point_from_the_edges_to_the_domain_to_the_core():
+    upward = sorted((a, b) for a, targets in import_graph().items() for b in targets if layer(b) > layer(a))
+    assert not upward, f"imports against the layers (core ← domain ← edges): {upward}"
+
+
+def test_importing_the_rating_method_loads_no_flask():
+    code = "import sys, monitor.rating.method; print(sorted(m for m in sys.modules if 'flask' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout.strip()
+    assert out == "[]", out
+
+
+def test_the_import_graph_has_no_cycle():
+    cycle = find_cycle(without(import_graph(), ALLOWED_EDGES))
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+@pytest.mark.parametrize("edge", sorted(ALLOWED_EDGES))
+def test_every_allowed_edge_still_closes_a_cycle(edge):
+    graph = without(import_graph(), ALLOWED_EDGES - {edge})
+    assert edge[1] in graph.get(edge[0], set()), f"{edge} is no longer imported: remove it from ALLOWED_EDGES"
+    assert find_cycle(graph) is not None, f"{edge} no longer closes a cycle: remove it from ALLOWED_EDGES"
