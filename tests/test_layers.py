@@ -17,24 +17,6 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 DOMAIN = ("rating", "cutover", "collectors", "notify")
 
-# Import edges allowed to close a cycle for now, each named with the cycle it closes. They run
-# through modules the run-record and CLI work is reshaping (the printers in rating/service.py,
-# collectors/importer.py, collectors/notices.py, notify/outbox.py, notify/invitations.py, and
-# monitor/record.py); remove an entry once its edge is gone (a test below says when it is).
-CYCLES_THROUGH_DOMAIN_WORK: dict[tuple[str, str], str] = {
-    # outbox imports queue_mail at the top; mailqueue imports outbox's backoff and SMTP_DOWN in functions.
-    ("monitor.notify.mailqueue", "monitor.notify.outbox"): "notify.outbox ↔ notify.mailqueue",
-}
-ALLOWED_EDGES = frozenset(CYCLES_THROUGH_DOMAIN_WORK)
-
-# Domain modules that still import Flask, and why. Mail is rendered from the Jinja templates
-# with Flask-Babel by a small Flask app of its own (notify/mail.py `mail_app`); the webhook
-# sender renders its text in the subscriber's language the same way.
-FLASK_IN_DOMAIN: dict[str, str] = {
-    "monitor.notify.mail": "renders mail templates with a Flask-Babel app of its own",
-    "monitor.notify.webhook": "renders webhook text in mail_app's context with force_locale",
-}
-
 
 def module_name(path: Path) -> str:
     """`monitor.web.pages.cache` for monitor/web/pages/cache.py, `monitor.web` for its __init__.py."""
@@ -109,12 +91,6 @@ def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
     return None
 
 
-def without(graph: Mapping[str, Iterable[str]], edges: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
-    """`graph` with `edges` taken out."""
-    dropped = set(edges)
-    return {a: {b for b in targets if (a, b) not in dropped} for a, targets in graph.items()}
-
-
 @pytest.mark.parametrize(("graph", "expected"), [
     ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
     ({"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": set()}, None),  # a diamond is no cycle
@@ -145,17 +121,8 @@ def flask_or_web_imports(name: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(n for n in modules() if n.split(".")[1:2] and n.split(".")[1] in DOMAIN))
 def test_domain_modules_know_no_flask_and_no_web(name):
-    if name in FLASK_IN_DOMAIN:
-        pytest.xfail(f"{name}: {FLASK_IN_DOMAIN[name]}")
     bad = flask_or_web_imports(name)
     assert not bad, f"{name} imports {bad}"
-
-
-@pytest.mark.parametrize("name", sorted(FLASK_IN_DOMAIN))
-def test_every_domain_module_allowed_flask_still_needs_it(name):
-    found = flask_or_web_imports(name)
-    assert found, f"{name} no longer imports Flask: remove it from FLASK_IN_DOMAIN"
-    assert not [n for n in found if n.startswith("monitor.web")], f"{name} imports monitor.web"
 
 
 def test_the_layer_check_sees_an_import_inside_a_function(tmp_path):
@@ -191,12 +158,5 @@ def test_importing_the_rating_method_loads_no_flask():
 
 
 def test_the_import_graph_has_no_cycle():
-    cycle = find_cycle(without(import_graph(), ALLOWED_EDGES))
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
-
-
-@pytest.mark.parametrize("edge", sorted(ALLOWED_EDGES))
-def test_every_allowed_edge_still_closes_a_cycle(edge):
-    graph = without(import_graph(), ALLOWED_EDGES - {edge})
-    assert edge[1] in graph.get(edge[0], set()), f"{edge} is no longer imported: remove it from ALLOWED_EDGES"
-    assert find_cycle(graph) is not None, f"{edge} no longer closes a cycle: remove it from ALLOWED_EDGES"

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.models import CollectorRun, CounterValue, Delivery
-from monitor.notify.outbox import backoff, deliver_due, enqueue_for_update, queue_summary
+from monitor.notify.outbox import deliver_due, enqueue_for_update, queue_summary
+from monitor.notify.retry import backoff
 from monitor.settings import Settings
 from tests.cli_helpers import printed, run_cli
 from tests.conftest import make_settings

@@ -1,8 +1,9 @@
 """Composing the mails: confirmation, "manage your subscription", invitations and notices.
 
 Every mail is plain text and HTML, wholly in the recipient's language, rendered from
-`templates/mail/` by a small Flask app of its own (so the scheduler, which has no request,
-renders exactly what the web process would), and written to the wire by `wire.py`.
+`templates/mail/` by a Jinja environment per language with the project's Babel catalogues
+(no Flask: the scheduler, which has no request, renders exactly what the web process
+would), and written to the wire by `wire.py`.
 
 A mail is rendered once per (kind, update, language) with placeholders where each
 recipient's links go (`Rendered`); `Rendered.message()` fills them in and adds the
@@ -20,11 +21,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import jinja2
 import nh3
-from flask import Flask, render_template
-from flask_babel import Babel, force_locale, get_locale
-from flask_babel import format_datetime as babel_datetime
-from flask_babel import lazy_gettext as _l
+from babel import Locale
+from babel.dates import format_datetime as babel_datetime
+from babel.dates import get_timezone
+from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 
 from ..db import utcnow
@@ -43,36 +45,56 @@ PLACEHOLDERS = {name: f"https://fki-{_MARK}.invalid/{name}" for name in FILL_NAM
 MAIL_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"img", "picture", "source", "video", "audio", "iframe"}
 MAIL_SCHEMES = frozenset({"http", "https", "mailto"})
 
-KIND_LABELS = {"incident": _l("Driftsforstyrrelse"), "maintenance": _l("Planlagt vedligeholdelse")}
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for translation, translate later")
+    """Mark `message` for the catalogue; it is translated where the language is known."""
+    return message
+
+
+KIND_LABELS = {"incident": N_("Driftsforstyrrelse"), "maintenance": N_("Planlagt vedligeholdelse")}
 STATUS_LABELS = {
-    "investigating": _l("Undersøges"), "identified": _l("Årsagen er fundet"), "monitoring": _l("Overvåges"),
-    "resolved": _l("Løst"), "postmortem": _l("Efterfølgende analyse"), "scheduled": _l("Planlagt"),
-    "in_progress": _l("I gang"), "verifying": _l("Kontrolleres"), "completed": _l("Afsluttet"),
+    "investigating": N_("Undersøges"), "identified": N_("Årsagen er fundet"), "monitoring": N_("Overvåges"),
+    "resolved": N_("Løst"), "postmortem": N_("Efterfølgende analyse"), "scheduled": N_("Planlagt"),
+    "in_progress": N_("I gang"), "verifying": N_("Kontrolleres"), "completed": N_("Afsluttet"),
 }
+ZONE = get_timezone(TIMEZONE)
 
 
 @functools.cache
-def mail_app() -> Flask:
-    """A Flask app used only to render mail templates with Flask-Babel, in any process."""
-    app = Flask("monitor", root_path=str(PACKAGE), template_folder=templates_folder())
-    app.config.update(BABEL_DEFAULT_LOCALE="da", BABEL_DEFAULT_TIMEZONE=TIMEZONE)
-    Babel(app)
-    app.jinja_env.globals["get_locale"] = get_locale
-    app.jinja_env.filters["when"] = when
-    return app
+def translations(language: str) -> NullTranslations:
+    """The catalogue of `language` (Danish is the source language: it has none)."""
+    return Translations.load(str(PACKAGE / "translations"), [language], "messages")
 
 
-def when(value: dt.datetime) -> str:
-    """A time in Copenhagen with its zone, minutes precision, in the current language."""
-    locale = get_locale()
-    pattern = "d. MMMM y 'kl.' HH:mm zzz" if locale is None or locale.language == "da" else "d MMMM y, HH:mm zzz"
-    return babel_datetime(value, pattern)
+def translate(language: str, message: str) -> str:
+    """`message` (Danish source text) in `language`."""
+    return translations(language).gettext(message)
+
+
+@functools.cache
+def environment(language: str) -> jinja2.Environment:
+    """The Jinja environment that renders mail in `language`: `_`, `gettext` and `ngettext` from
+    its catalogue, `get_locale()` and the `when` filter, HTML escaped and text not."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_folder()),
+                             autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+                             extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    locale = Locale.parse(language)
+    env.globals["get_locale"] = lambda: locale
+    env.filters["when"] = functools.partial(when, language=language)
+    return env
+
+
+def when(value: dt.datetime, language: str = "da") -> str:
+    """A time in Copenhagen with its zone, minutes precision, in `language`."""
+    pattern = "d. MMMM y 'kl.' HH:mm zzz" if language == "da" else "d MMMM y, HH:mm zzz"
+    return babel_datetime(value, pattern, tzinfo=ZONE, locale=language)
 
 
 def render(template: str, language: str, **context: Any) -> str:
     """Render `templates/mail/<template>` in `language`."""
-    with mail_app().app_context(), force_locale(language):
-        return render_template(f"mail/{template}", **context)
+    return environment(language).get_template(f"mail/{template}").render(**context)
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -158,10 +180,9 @@ class Rendered:
 def rendered(settings: Settings, template: str, language: str, subject: Any, **context: Any) -> Rendered:
     """Render `mail/<template>.txt` and `.html` and the subject in `language`, links as placeholders."""
     context = {**PLACEHOLDERS, **context}
-    with mail_app().app_context(), force_locale(language):
-        subject_text = one_line(str(subject))
-        text = render_template(f"mail/{template}.txt", **context)
-        body = render_template(f"mail/{template}.html", **context)
+    subject_text = one_line(str(subject))
+    text = render(f"{template}.txt", language, **context)
+    body = render(f"{template}.html", language, **context)
     return Rendered(header_block(settings.mail.sender, subject_text, language), subject_text, text, body)
 
 
@@ -176,8 +197,8 @@ def compose(settings: Settings, to: str, subject: str, text: str, html_body: str
 
 def confirmation_mail(settings: Settings, language: str, hours: int, change: bool) -> Rendered:
     """The double opt-in mail (or, with `change`, the confirmation of a new address)."""
-    with mail_app().app_context(), force_locale(language):
-        subject = str(_l("Bekræft din tilmelding til driftsmeddelelser"))
+    gettext = translations(language).gettext
+    subject = gettext("Bekræft din tilmelding til driftsmeddelelser")
     return rendered(settings, "confirm", language, subject, hours=hours, change=change)
 
 
@@ -197,15 +218,15 @@ def confirmation_message(settings: Settings, secret: str, subscriber: Subscriber
 
 def manage_mail(settings: Settings, language: str) -> Rendered:
     """The "you are already subscribed, here is the link to manage it" mail."""
-    with mail_app().app_context(), force_locale(language):
-        subject = str(_l("Din tilmelding til driftsmeddelelser"))
+    gettext = translations(language).gettext
+    subject = gettext("Din tilmelding til driftsmeddelelser")
     return rendered(settings, "manage", language, subject)
 
 
 def invitation_mail(settings: Settings, language: str) -> Rendered:
     """The invitation to subscribe anew (for the people who got the operators' old notices)."""
-    with mail_app().app_context(), force_locale(language):
-        subject = str(_l("Invitation: få driftsmeddelelser om den fælleskommunale infrastruktur"))
+    gettext = translations(language).gettext
+    subject = gettext("Invitation: få driftsmeddelelser om den fælleskommunale infrastruktur")
     return rendered(settings, "invitation", language, subject)
 
 
@@ -222,11 +243,11 @@ def mail_html(fragment: str) -> str:
 
 
 def notice_context(settings: Settings, notice: Notice, update: NoticeUpdate,
-                   component_names: list[str]) -> dict[str, Any]:
-    """What a notice mail (or webhook text) shows."""
+                   component_names: list[str], language: str) -> dict[str, Any]:
+    """What a notice mail (or webhook text) shows, in `language`."""
     body = mail_html(update.body_html or "")  # sanitised when stored; cleaned again for the mail
-    return {"title": one_line(notice.title, 500), "kind": KIND_LABELS.get(notice.kind, notice.kind),
-            "status": STATUS_LABELS.get(update.status, update.status), "at": update.at,
+    return {"title": one_line(notice.title, 500), "kind": translate(language, KIND_LABELS.get(notice.kind, notice.kind)),
+            "status": translate(language, STATUS_LABELS.get(update.status, update.status)), "at": update.at,
             "body_html": Markup(body), "body_text": html_to_text(body), "components": component_names,
             "notice_url": f"{base_url(settings)}/driftsstatus#notice-{notice.id}"}
 
@@ -234,9 +255,8 @@ def notice_context(settings: Settings, notice: Notice, update: NoticeUpdate,
 def notice_mail(settings: Settings, language: str, notice: Notice, update: NoticeUpdate,
                 component_names: list[str]) -> Rendered:
     """A notice update rendered once for every subscriber of `language`."""
-    with mail_app().app_context(), force_locale(language):
-        context = notice_context(settings, notice, update, component_names)
-        subject = f"[{context['kind']}] {context['title']} – {context['status']}"
+    context = notice_context(settings, notice, update, component_names, language)
+    subject = f"[{context['kind']}] {context['title']} – {context['status']}"
     return rendered(settings, "notice", language, subject, **context)
 
 

@@ -35,6 +35,7 @@ from .mail import (
     subscriber_links,
 )
 from .privacy import address_hash, suppression
+from .retry import SMTP_DOWN, backoff
 from .subscriptions import is_active
 from .tokens import make_invitation_token, make_token
 from .transport import PermanentError, open_mailer
@@ -159,8 +160,6 @@ def _mark(sessions: sessionmaker[Session], settings: Settings, mail_id: int, now
             log.error("%s mail %s failed for good after %d attempts: %s", row.kind, row.id, row.attempts,
                       row.last_error)
             return "failed"
-        from .outbox import backoff
-
         row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
         report.retry += 1
         log.warning("%s mail %s attempt %d failed, next at %s: %s", row.kind, row.id, row.attempts,
@@ -171,8 +170,6 @@ def _mark(sessions: sessionmaker[Session], settings: Settings, mail_id: int, now
 def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: str,
                    now: dt.datetime) -> MailReport:
     """Send every single mail that is due, once. Raises only when the database fails."""
-    from .outbox import SMTP_DOWN
-
     report = MailReport()
     composer = _Composer(settings, secret)
     outcomes: Counter[str] = Counter()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, S
 from ..settings import Settings
 from .mail import Rendered, message_id, notice_mail, subscriber_links
 from .mailqueue import send_due_mails
+from .retry import SMTP_DOWN, backoff
 from .subscriptions import is_active, purge_unsubscribed
 from .transport import FileMailer, PermanentError, SmtpMailer, open_mailer
 from .webhook import WebhookSender
@@ -37,17 +37,6 @@ __all__ = ["deliver_due", "enqueue_for_update", "purge_unsubscribed", "queue_sum
 
 LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
 BATCH = 100
-BACKOFF_BASE_SECONDS = 60
-BACKOFF_MAX_SECONDS = 6 * 3600
-# Errors that mean the mail server is unreachable: the rest of the batch waits for the next run.
-SMTP_DOWN = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
-
-
-def backoff(attempts: int) -> dt.timedelta:
-    """Wait before attempt `attempts + 1`: 1, 2, 4, … minutes, at most six hours."""
-    return dt.timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
-
-
 def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
     """Queue one delivery per matching confirmed subscriber for a new notice update.
 

@@ -12,13 +12,12 @@ import datetime as dt
 from typing import Any
 
 import httpx
-from flask_babel import force_locale
 
 from ..collectors.upstream import safe_url
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
 from ..version import __version__
-from .mail import mail_app, notice_context
+from .mail import notice_context
 from .transport import PermanentError
 
 TIMEOUT_SECONDS = 10.0
@@ -34,9 +33,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 def payload(settings: Settings, subscriber: Subscriber, notice: Notice, update: NoticeUpdate,
             component_names: list[str]) -> dict[str, Any]:
     """The JSON document posted for one delivery."""
-    with mail_app().app_context(), force_locale(subscriber.language):
-        ctx = notice_context(settings, notice, update, component_names)
-        text = f"[{ctx['kind']}] {ctx['title']} – {ctx['status']} ({ctx['notice_url']})"
+    ctx = notice_context(settings, notice, update, component_names, subscriber.language)
+    text = f"[{ctx['kind']}] {ctx['title']} – {ctx['status']} ({ctx['notice_url']})"
     return {
         "text": text,
         "notice": {

@@ -31,8 +31,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import force_locale, get_locale
-from flask_babel import gettext as _
+from flask_babel import get_locale
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
@@ -40,7 +39,7 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 from .. import users
 from ..db import utcnow
 from ..models import User
-from ..notify.mail import base_url, compose, mail_app, render
+from ..notify.mail import base_url, compose, render, translations
 from ..notify.transport import open_mailer
 from ..notify.wire import WireMessage
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
@@ -173,8 +172,7 @@ def sign_in_message(link: str, to: str, minutes: int, language: str) -> WireMess
     """
     settings = state().settings
     context = {"link": link, "minutes": minutes}
-    with mail_app().app_context(), force_locale(language):
-        subject = _("Log ind på Infrastrukturmonitor")
+    subject = translations(language).gettext("Log ind på Infrastrukturmonitor")
     return compose(settings, to, subject, render("login.txt", language, **context),
                    render("login.html", language, **context), unsubscribe_url=None)
 
