@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from ..rating.method import PARTS
 from ..version import __version__
@@ -209,7 +210,7 @@ def _document(component_slugs: list[str] | None) -> dict[str, Any]:
 
 
 @bp.get("/api/v1/openapi.json")
-def openapi():  # type: ignore[no-untyped-def]
+def openapi() -> ResponseReturnValue:
     """The OpenAPI document of the JSON API."""
     response = jsonify(openapi_document(state().settings.component_slugs()))
     response.headers["Access-Control-Allow-Origin"] = "*"  # so that API explorers elsewhere can read it

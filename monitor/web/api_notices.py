@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from ..models import Component
@@ -13,7 +14,7 @@ bp = Blueprint("api_notices", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/notices")
-def notices():  # type: ignore[no-untyped-def]
+def notices() -> ResponseReturnValue:
     """Open notices (``?status=all`` for history too), optionally for one ``?component=SLUG``."""
     status = request.args.get("status", "open")
     if status not in ("open", "all"):
@@ -29,6 +30,6 @@ def notices():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/components")
-def components():  # type: ignore[no-untyped-def]
+def components() -> ResponseReturnValue:
     """Every configured component with its status derived from the open notices."""
     return jsonify(components_document(db_session()))

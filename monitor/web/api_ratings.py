@@ -7,6 +7,7 @@ import json
 import re
 
 from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from ..rating.service import municipality_document
 from .pages import documents
@@ -37,7 +38,7 @@ def _as_of_argument(value: str | None) -> dt.date | None | str:
 
 
 @bp.get("/ratings")
-def ratings():  # type: ignore[no-untyped-def]
+def ratings() -> ResponseReturnValue:
     """Every municipality's rating for `?as_of=` (default: today in Copenhagen)."""
     as_of = _as_of_argument(request.args.get("as_of"))
     if isinstance(as_of, str):
@@ -51,7 +52,7 @@ def ratings():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/municipalities/<code>")
-def municipality(code: str):  # type: ignore[no-untyped-def]
+def municipality(code: str) -> ResponseReturnValue:
     """One municipality: rating, history, agreements, IT systems and price."""
     as_of = _as_of_argument(request.args.get("as_of"))
     if isinstance(as_of, str):

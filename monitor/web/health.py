@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, make_response, request
+from flask import Blueprint, Response, jsonify, make_response, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
@@ -15,13 +16,13 @@ log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> ResponseReturnValue:
     """The process is up and answering."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
-def readyz():  # type: ignore[no-untyped-def]
+def readyz() -> ResponseReturnValue:
     """The database answers; the status feed being down does not make this instance unready."""
     try:
         with state().engine.connect() as conn:
@@ -31,7 +32,7 @@ def readyz():  # type: ignore[no-untyped-def]
     return jsonify(status="ok")
 
 
-def unavailable(exc: BaseException | None = None):  # type: ignore[no-untyped-def]
+def unavailable(exc: BaseException | None = None) -> Response:
     """503 with Retry-After: the database is down or restarting (a load balancer retries), not 500.
 
     Builds its answer from nothing that can fail: no template, no database, no translation.
@@ -51,13 +52,13 @@ def unavailable(exc: BaseException | None = None):  # type: ignore[no-untyped-de
 @bp.app_errorhandler(OperationalError)
 @bp.app_errorhandler(InterfaceError)
 @bp.app_errorhandler(PendingRollbackError)
-def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+def database_unavailable(exc: Exception) -> ResponseReturnValue:
     """The connection broke or the server is away (psycopg: OperationalError, InterfaceError)."""
     return unavailable(exc)
 
 
 @bp.app_errorhandler(DataError)
-def value_refused(exc: DataError):  # type: ignore[no-untyped-def]
+def value_refused(exc: DataError) -> ResponseReturnValue:
     """The database refused a value taken from the request (out of range, a NUL): the caller's 400."""
     log.warning("the database refused a value: %s", type(exc.orig).__name__ if exc.orig else exc)
     if request.path.startswith("/api/"):
@@ -66,7 +67,7 @@ def value_refused(exc: DataError):  # type: ignore[no-untyped-def]
 
 
 @bp.app_errorhandler(DBAPIError)
-def driver_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
+def driver_error(exc: DBAPIError) -> ResponseReturnValue:
     """Any other driver error: 503 when it invalidated the connection, else the error it is."""
     if exc.connection_invalidated:
         return unavailable(exc)

@@ -7,6 +7,7 @@ from typing import cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .. import metrics
@@ -41,7 +42,7 @@ def _observe(response: Response) -> Response:
 
 
 @bp.get("/metrics")
-def scrape():  # type: ignore[no-untyped-def]
+def scrape() -> ResponseReturnValue:
     """Every fki_ metric, read from the database now."""
     body = metrics.exposition(current_app.extensions["monitor_metrics"])
     # The classic text format that generate_latest writes and every Prometheus reads.

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable
 
 from flask import Response, abort, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -92,7 +93,7 @@ def _cutover(session: Session) -> list[ical.Event]:
 
 
 @bp.get("/kalender.ics")
-def calendar():  # type: ignore[no-untyped-def]
+def calendar() -> ResponseReturnValue:
     """The calendar of the cut-over and of planned maintenance, optionally for one component."""
     session = db_session()
     names = dict(session.execute(select(Component.slug, Component.name)).all())

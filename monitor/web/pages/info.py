@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import render_template
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from ...models import RatingRun
@@ -22,7 +23,7 @@ ACCESSIBILITY_CHECKED = dt.date(2026, 11, 29)
 
 
 @bp.get("/metode")
-def method():  # type: ignore[no-untyped-def]
+def method() -> ResponseReturnValue:
     """The rating formula, weights, bounds and version, in plain Danish."""
     rating = state().settings.rating
     newest = db_session().execute(
@@ -36,7 +37,7 @@ def method():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/tilgaengelighed")
-def accessibility():  # type: ignore[no-untyped-def]
+def accessibility() -> ResponseReturnValue:
     """The accessibility statement (tilgængelighedserklæring) required of Danish public-sector sites."""
     return render_template("pages/accessibility.html", checked=ACCESSIBILITY_CHECKED,
                            contact=state().settings.web.accessibility_contact)

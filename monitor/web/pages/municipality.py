@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Response, abort, render_template
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -24,7 +25,7 @@ from .queries import daily_calls, municipality_exists
 
 
 @bp.get("/kommune/<code>")
-def municipality(code: str):  # type: ignore[no-untyped-def]
+def municipality(code: str) -> ResponseReturnValue:
     """One municipality: score and parts with inputs, peers, hints, history, agreements, price."""
     session = db_session()
     normal = normalise_code(code)  # the API's rule: "101" and "0101", nothing else
@@ -42,7 +43,7 @@ REDUNDANT_REASONS = {"no_calls": _l("ingen kald"), "duplicate": _l("dublet")}
 
 
 @bp.get("/kommune/<code>/aftaler.csv")
-def municipality_agreements_csv(code: str):  # type: ignore[no-untyped-def]
+def municipality_agreements_csv(code: str) -> ResponseReturnValue:
     """The municipality's agreements table as CSV in the page's language, redundant ones first."""
     session = db_session()
     code = code.lstrip("0").zfill(3) if code.isdigit() else code

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Response, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -121,7 +122,7 @@ def overview_data(session: Any) -> tuple[dict[str, Any] | None, list[dict[str, A
 
 
 @bp.get("/")
-def overview():  # type: ignore[no-untyped-def]
+def overview() -> ResponseReturnValue:
     """All municipalities with score and parts, sortable and searchable; open notices on top."""
     if request.args.get("format") == "csv":
         return overview_csv()
@@ -168,7 +169,7 @@ CSV_STATUS = {"ok": _l("afgørende"), "inconclusive": _l("ikke afgørende")}
 
 
 @bp.get("/oversigt.csv")
-def overview_csv():  # type: ignore[no-untyped-def]
+def overview_csv() -> ResponseReturnValue:
     """The overview as CSV in the page's language (Danish: `;`, decimal comma; English: `,`)."""
     session = db_session()
     v = versions(session)

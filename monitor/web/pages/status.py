@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask import render_template
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,7 +56,7 @@ def last_poll(session: Session) -> dt.datetime | None:
 
 
 @bp.get("/driftsstatus")
-def driftsstatus():  # type: ignore[no-untyped-def]
+def driftsstatus() -> ResponseReturnValue:
     """Component status, open incidents and maintenance with their timelines, and the history."""
     session = db_session()
     now = dt.datetime.now(dt.UTC)
@@ -78,7 +79,7 @@ def driftsstatus():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/skift")
-def cutover():  # type: ignore[no-untyped-def]
+def cutover() -> ResponseReturnValue:
     """Traffic lights for every municipality after the data-centre move, red first."""
     session = db_session()
     now = clock_now()
@@ -117,7 +118,7 @@ def collector_state(session: Session) -> list[dict[str, Any]]:
 
 @bp.get("/drift")
 @operator_required
-def service_health():  # type: ignore[no-untyped-def]
+def service_health() -> ResponseReturnValue:
     """The operator's page: collectors and runs, notice sources, rejected files, held rows, outbox."""
     session = db_session()
     rejected = session.scalars(select(ImportedFile).where(ImportedFile.status == "rejected")
