@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -66,3 +67,13 @@ def machine() -> str:
                 if line.startswith("model name")), platform.processor())
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{os.cpu_count()} cores ({cpu}), CPython {platform.python_version()}, load average {load}"
+
+
+def ratios(values: list[float], floors: list[float]) -> str:
+    """Each run's value over the floor of the same round, as "1.10 · 0.95 · 1.32"."""
+    return " · ".join(f"{v / f:.2f}" for v, f in zip(values, floors, strict=True))
+
+
+def median_ratio(values: list[float], floors: list[float]) -> float:
+    """The median of the rounds' ratios (each round's value over its own floor)."""
+    return statistics.median(v / f for v, f in zip(values, floors, strict=True))

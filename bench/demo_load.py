@@ -1,19 +1,19 @@
 """How long `monitor demo` takes, against the floor of writing the same rows into bare tables.
 
-    .venv/bin/python bench/demo_load.py [--size full] [--databases sqlite,postgresql]
+    .venv/bin/python bench/demo_load.py [--size full] [--databases sqlite,postgresql] [--repeat 3]
 
 For each database: (a) the floor — the demo's call rows, generated beforehand, written with
 the same bulk path into tables without keys or indexes; (b) the whole `monitor demo` — planning,
 generating, writing agreements and calls with their keys and indexes, the status feed and the
-rating history. Prints both and the ratio.
+rating history. (a) and (b) run in turns, --repeat rounds (default 3), each on a fresh
+database; prints the medians and the ratio of each round.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +24,9 @@ from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import machine, median_ratio, ratios  # noqa: E402
 
 from monitor import demo  # noqa: E402
 from monitor.bulk import bulk_insert  # noqa: E402
@@ -81,17 +84,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="full", choices=["small", "full"])
     ap.add_argument("--databases", default="sqlite,postgresql")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-demo-"))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"Machine: {os.cpu_count()} cores ({cpu}), load average {os.getloadavg()[0]:.1f}; demo --size {args.size}\n")
-    print("| database | call rows | (a) floor: bare tables | (b) `monitor demo` | (b)/(a) |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"Machine: {machine()}; demo --size {args.size}; {args.repeat} rounds in turns\n")
+    print("| database | call rows | (a) floor: bare tables, median | (b) `monitor demo`, median | (b)/(a), median | each round |")
+    print("|---|---:|---:|---:|---:|---|")
     for kind in args.databases.split(","):
-        a, rows = floor(database(kind, work, "bench_floor"), args.size)
-        b = whole(database(kind, work, "bench_demo"), args.size, work)
-        print(f"| {kind} | {rows:,} | {a:.1f} s | {b:.1f} s | {b / a:.1f}× |")
+        floors, wholes, rows = [], [], 0
+        for round_ in range(args.repeat):
+            a, rows = floor(database(kind, work, f"bench_floor_{round_}"), args.size)
+            b = whole(database(kind, work, f"bench_demo_{round_}"), args.size, work)
+            floors.append(a)
+            wholes.append(b)
+            print(f"{kind} round {round_ + 1}: floor {a:.1f} s, demo {b:.1f} s", file=sys.stderr)
+        print(f"| {kind} | {rows:,} | {statistics.median(floors):.1f} s | {statistics.median(wholes):.1f} s | "
+              f"{median_ratio(wholes, floors):.1f}× | {ratios(wholes, floors)} |")
 
 
 if __name__ == "__main__":
