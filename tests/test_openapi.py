@@ -10,6 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 
 from monitor import create_app
 from monitor.db import make_engine
@@ -88,6 +89,12 @@ def test_the_schemas_reject_a_response_that_breaks_the_contract():
 # parameter's edges (years 1 and 9999, NUL, long and non-ASCII strings) while the test stays
 # near a minute per database.
 EXAMPLES = 60
+# What an invalid request may get: Schemathesis's default list, plus 414, which the API answers
+# (and documents) for a query string over [web] max_query_bytes — a long enough invalid query
+# is refused for its length before its values are read.
+CHECKS = SchemathesisConfig.from_str(
+    '[checks.negative_data_rejection]\nexpected-statuses = ["400", "401", "403", "404", "405", "406", "409", '
+    '"414", "415", "422", "428", "429", "5xx"]\n')
 
 
 @pytest.fixture
@@ -98,7 +105,7 @@ def any_db_demo_app(tmp_path, db_url):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_schemathesis_finds_no_request_the_api_mishandles(any_db_demo_app, mode):
     """Valid requests get a 2xx (or the documented 404) matching the schema; invalid ones a 4xx; none a 5xx."""
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", any_db_demo_app)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", any_db_demo_app, config=CHECKS)
     labels = []
     for result in schema.get_all_operations():
         operation = result.ok()
