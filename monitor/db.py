@@ -11,9 +11,10 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -114,6 +115,11 @@ def is_postgres(bind: Engine | Connection | Session) -> bool:
     """True when the database behind `bind` is PostgreSQL (else it is SQLite)."""
     engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
     return engine_or_connection.dialect.name == "postgresql"
+
+
+def dialect_insert(bind: Engine | Connection | Session) -> Any:
+    """The `insert` of the database behind `bind`, the one with `on_conflict_do_*`."""
+    return postgresql.insert if is_postgres(bind) else sqlite.insert
 
 
 def utcnow() -> dt.datetime:

@@ -21,10 +21,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import is_postgres, session_scope, utcnow
+from .db import dialect_insert, session_scope, utcnow
 from .models import CollectorRun, CounterValue
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def increment(session: Session, metric: str, labels: dict[str, str], amount: flo
     """Add `amount` to a counter kept in the database (created at zero when new)."""
     if amount == 0:
         return
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    insert = dialect_insert(session)
     stmt = insert(CounterValue).values(metric=metric, labels=label_key(labels), value=amount)
     stmt = stmt.on_conflict_do_update(index_elements=["metric", "labels"],
                                       set_={"value": CounterValue.value + stmt.excluded.value})

@@ -15,10 +15,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..db import is_postgres
+from ..db import dialect_insert, is_postgres
 from ..localtime import CPH
 from ..models import (
     Agreement,
@@ -40,10 +39,6 @@ COPY_CHUNK_ROWS = 100_000
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
 DailyRow = tuple[int, dt.date, int, int | None]
 HourlyRow = tuple[int, dt.datetime, dt.date, int, int | None]
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if is_postgres(session) else sqlite.insert
 
 
 def known_municipalities(session: Session) -> set[str]:
@@ -223,7 +218,7 @@ def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.dateti
     """Keep counts of agreements not known yet, upserted by (agreement UUID, granularity, period)."""
     if not held:
         return
-    stmt = _insert(session)(HeldCallCount)
+    stmt = dialect_insert(session)(HeldCallCount)
     stmt = stmt.on_conflict_do_update(
         index_elements=["agreement_uuid", "granularity", "period_start"],
         set_={"calls": stmt.excluded.calls, "errors": stmt.excluded.errors,
@@ -267,7 +262,7 @@ def store_agreements(session: Session, parsed: AgreementFile, now: dt.datetime, 
 
     Returns counts: created, changed, unchanged.
     """
-    insert = _insert(session)
+    insert = dialect_insert(session)
     if parsed.it_systems:
         stmt = insert(ItSystem)
         stmt = stmt.on_conflict_do_update(index_elements=["uuid"], set_={
@@ -340,7 +335,7 @@ def store_agreements(session: Session, parsed: AgreementFile, now: dt.datetime, 
 
 def store_municipalities(session: Session, records: dict[str, MunicipalityRecord], with_access: bool) -> None:
     """Upsert municipalities by code; user_access_control only when the file has that column."""
-    stmt = _insert(session)(Municipality)
+    stmt = dialect_insert(session)(Municipality)
     columns = ["name", "region", "population", "population_date"] + (["user_access_control"] if with_access else [])
     stmt = stmt.on_conflict_do_update(index_elements=["code"], set_={c: stmt.excluded[c] for c in columns})
     rows = [{"code": r.code, "name": r.name, "region": r.region, "population": r.population,
@@ -355,7 +350,7 @@ def store_tasks(session: Session, tasks: dict[tuple[str, str], tuple[bool, int, 
 
     The deadline is replaced by the file's (an empty cell clears it).
     """
-    stmt = _insert(session)(CutoverTask)
+    stmt = dialect_insert(session)(CutoverTask)
     done_changed = CutoverTask.done != stmt.excluded.done
     stmt = stmt.on_conflict_do_update(
         index_elements=["municipality_code", "task"],

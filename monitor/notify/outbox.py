@@ -17,11 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs
-from ..db import UTCDateTime, is_postgres, session_factory, utcnow
+from ..db import UTCDateTime, dialect_insert, is_postgres, session_factory, utcnow
 from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
 from ..settings import Settings
 from .mail import Rendered, message_id, notice_mail, subscriber_links
@@ -59,7 +58,7 @@ def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(Subscriber.confirmed_at.is_not(None), Subscriber.unsubscribed_at.is_(None),
             or_(Subscriber.all_components.is_(True), shares_component))
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    insert = dialect_insert(session)
     stmt = insert(Delivery).from_select(
         ["update_id", "subscriber_id", "channel", "status", "attempts", "next_attempt_at", "created_at"], matching,
     ).on_conflict_do_nothing(index_elements=["update_id", "subscriber_id"]).returning(Delivery.id)
