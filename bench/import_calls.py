@@ -197,8 +197,13 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
     parsed = records.parse_calls(table)
     with session_factory(engine)() as session:
         daily, _, _ = loaders.split_counts(parsed, loaders.agreement_ids(session))
-    by_key = loaders._daily_text(daily)
+    by_key = "".join(loaders._daily_text(daily)()).splitlines(keepends=True)
     by_day = sorted(by_key, key=lambda line: line.split("\t", 2)[1])  # the file's order: day by day
+
+    def text(lines: list[str]) -> loaders.Chunks:
+        return lambda: iter(["".join(lines[i:i + loaders.COPY_CHUNK_ROWS])
+                             for i in range(0, len(lines), loaders.COPY_CHUNK_ROWS)])
+
     cols = "agreement_id, day, calls, errors"
     stage = ("CREATE TEMP TABLE stage (agreement_id integer, day date, calls bigint, errors bigint) "
              "ON COMMIT DROP")
@@ -210,19 +215,28 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
     def staged(lines: list[str], then: str) -> Callable[[Any], None]:
         def run(cur: Any) -> None:
             cur.execute(stage)
-            loaders._copy(cur, "stage", cols, lines)
+            loaders._copy(cur, "stage", cols, text(lines))
             cur.execute(then)
         return run
 
     def straight(lines: list[str]) -> Callable[[Any], None]:
-        return lambda cur: loaders._copy(cur, "daily_calls", cols, lines)
+        return lambda cur: loaders._copy(cur, "daily_calls", cols, text(lines))
+
+    def keys_after(lines: list[str]) -> Callable[[Any], None]:
+        def run(cur: Any) -> None:
+            with loaders._foreign_keys_checked_after(cur, "daily_calls") as dropped:
+                assert dropped, "the foreign key's lock did not come"
+                loaders._copy(cur, "daily_calls", cols, text(lines))
+        return run
 
     options: dict[str, Callable[[Any], None]] = {
         "staging table + INSERT … ON CONFLICT DO UPDATE (the previous path), key order": staged(by_key, upsert),
         "staging table + INSERT … SELECT without a conflict target, key order":
             staged(by_key, f"INSERT INTO daily_calls ({cols}) SELECT {cols} FROM stage"),
         "COPY straight into daily_calls, file order (day by day)": straight(by_day),
-        "COPY straight into daily_calls, key order (the new path for new buckets)": straight(by_key),
+        "COPY straight into daily_calls, key order, foreign key checked per row": straight(by_key),
+        "COPY straight into daily_calls, key order, foreign key dropped and added back (the bulk path)":
+            keys_after(by_key),
     }
     times: dict[str, list[float]] = {name: [] for name in options}
     raw = engine.raw_connection()

@@ -279,3 +279,18 @@ def test_a_row_that_disagrees_with_its_agreement_is_rejected_naming_both_lines(g
         open_table(d, AGREEMENTS_REQUIRED, AGREEMENTS_OPTIONAL), {"101", "147", "851"})).problems
     assert [(p.line, p.column) for p in problems] == [(target + 2, "status")]
     assert f"differs from line {first + 2}" in problems[0].reason
+
+
+# Characters str.isspace() and str.splitlines() treat specially, and a few that they do not.
+SPACE_AND_BREAKS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u2029\u3000"
+
+
+@given(st.text(alphabet=st.sampled_from(SPACE_AND_BREAKS + "a{;,é"), max_size=12))
+def test_the_header_and_the_first_character_are_found_as_strip_and_splitlines_would_find_them(text):
+    from monitor.collectors import parsing
+
+    start = parsing._end_of(parsing._LEADING_SPACE, text)
+    assert (start == len(text)) == (not text.strip())
+    if text.strip():
+        assert text[start] == text.lstrip()[0]
+        assert text[:parsing._end_of(parsing._FIRST_LINE, text)] == text.splitlines()[0]

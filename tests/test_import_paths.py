@@ -1,16 +1,20 @@
-"""The two ways call counts reach their tables give the same rows, and either is all or nothing.
+"""The ways call counts reach their tables give the same rows, and each is all or nothing.
 
 On PostgreSQL a file whose periods hold no stored count yet is copied straight into the
-table; any other file goes through a staging table and an upsert. On SQLite there is one
-path. The tests run on both databases and check the rows, not the path's timing.
+table; any other file goes through a staging table and an upsert. A large straight copy has
+its foreign keys checked in one join (dropped and added back in the same transaction), unless
+their lock does not come in time. On SQLite there is one path. The tests run on both
+databases and check the rows and the constraints, not the path's timing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
 from import_helpers import A1, A2, AGREEMENTS, load, rows, snapshot
+from sqlalchemy import text
 
 from monitor.collectors import importer, loaders
 
@@ -114,3 +118,97 @@ def test_a_failure_after_the_counts_were_written_leaves_nothing_of_the_file(engi
     assert snapshot(engine) == before
     if engine.dialect.name == "postgresql":
         assert paths == [True, True]  # the rows had gone straight into the tables, and were taken back
+
+
+# --- PostgreSQL: a bulk COPY checks the foreign key in one join --------------------------------
+
+def foreign_keys(engine) -> list[tuple]:
+    """The count tables' foreign keys: (table, name, definition)."""
+    return rows(engine, "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE contype = 'f' AND conrelid IN ('daily_calls'::regclass, 'hourly_calls'::regclass) "
+                        "ORDER BY 1, 2")
+
+
+@pytest.fixture
+def bulk(monkeypatch) -> list[bool]:
+    """Every file is a bulk load; records, per bulk COPY, whether the foreign keys were dropped for it."""
+    dropped: list[bool] = []
+    real = loaders._foreign_keys_checked_after
+
+    @contextlib.contextmanager
+    def spy(cur, table):
+        with real(cur, table) as done:
+            dropped.append(done)
+            yield done
+
+    monkeypatch.setattr(loaders, "BULK_ROWS", 1)
+    monkeypatch.setattr(loaders, "_foreign_keys_checked_after", spy)
+    return dropped
+
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_bulk_copy_stores_the_same_rows_and_leaves_the_same_foreign_keys(engine, agreements, now, paths, bulk):
+    keys = foreign_keys(engine)
+    assert len(keys) == 2
+    result = load(engine, "calls", calls_file(range(1, 21), range(48), 100), now)
+    assert result.outcome == "imported", result.report()
+    assert stored(engine) == expected(range(1, 21), range(48), 100)
+    assert paths == [True, True] and bulk == [True, True]
+    assert foreign_keys(engine) == keys
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("bulk_rows", [1, 1_000_000], ids=["bulk", "row by row"])
+def test_a_count_of_an_agreement_not_in_the_table_is_refused_and_nothing_is_kept(
+        engine, agreements, now, monkeypatch, bulk_rows):
+    # The import maps every UUID to a stored agreement, so only a bug or a concurrent delete gets
+    # here; the database's foreign key is the last check either way.
+    monkeypatch.setattr(loaders, "BULK_ROWS", bulk_rows)
+    real = loaders.agreement_ids
+    monkeypatch.setattr(loaders, "agreement_ids", lambda session: {**real(session), A2.lower(): 999_999})
+    keys, before = foreign_keys(engine), snapshot(engine)
+    result = importer._safe_import(engine, "calls", "calls.csv", calls_file(range(1, 21), range(48), 1).encode(), now)
+    assert result.outcome == "failed"
+    assert "ForeignKeyViolation" in result.report() or "foreign key" in result.report()
+    assert snapshot(engine) == before
+    assert foreign_keys(engine) == keys
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_bulk_copy_that_cannot_lock_the_table_checks_row_by_row_with_the_same_result(
+        engine, agreements, now, paths, bulk, monkeypatch):
+    monkeypatch.setattr(loaders, "BULK_LOCK_TIMEOUT", "50ms")
+    keys = foreign_keys(engine)
+    with engine.connect() as reader:  # a long read of the counts (a rating) holds a share lock on the table
+        reader.execute(text("SELECT count(*) FROM daily_calls"))
+        result = load(engine, "calls", calls_file(range(1, 21), range(48), 100), now)
+        reader.rollback()
+    assert result.outcome == "imported", result.report()
+    assert stored(engine) == expected(range(1, 21), range(48), 100)
+    assert bulk == [False, True]  # the reader holds daily_calls only: the hourly counts' keys were dropped
+    assert foreign_keys(engine) == keys
+    with engine.connect() as conn:  # the lock timeout was the import's own, not left on the connection
+        assert conn.execute(text("SHOW lock_timeout")).scalar() == "0"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_failure_after_a_bulk_copy_leaves_nothing_and_the_foreign_keys_in_place(engine, agreements, now, bulk,
+                                                                                 monkeypatch):
+    real = loaders.store_counts
+
+    def write_then_fail(session, daily, hourly):
+        real(session, daily, hourly)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(loaders, "store_counts", write_then_fail)
+    keys, before = foreign_keys(engine), snapshot(engine)
+    result = importer._safe_import(engine, "calls", "calls.csv", calls_file(range(1, 21), range(48), 1).encode(), now)
+    assert result.outcome == "failed"
+    assert bulk == [True, True]
+    assert snapshot(engine) == before
+    assert foreign_keys(engine) == keys

@@ -7,11 +7,21 @@ file), every bucket is new and ``COPY`` writes straight into the table; otherwis
 a temporary staging table and one set-based upsert. Both skip rows whose stored value is
 already the same, so a corrected file rewrites only what changed. The foreign key, the keys
 and the checks are the same on both paths, and both run inside the caller's transaction.
+
+PostgreSQL checks a foreign key with one look-up per inserted row, which costs three times
+writing the row itself. A large straight ``COPY`` (`BULK_ROWS` or more) therefore drops the
+table's foreign keys, copies, and adds them back in the same transaction: adding a foreign key
+checks every row of the table in one join, and a rollback restores the constraint as it was.
+That holds an exclusive lock on the count table and on ``agreements`` until the commit, so it
+is tried only when the lock comes within `BULK_LOCK_TIMEOUT`; otherwise the rows are checked
+one by one as for a small file (docs/performance.md, "Importing call counts").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, update
@@ -34,7 +44,11 @@ from ..models import (
 )
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
-COPY_CHUNK_ROWS = 100_000
+COPY_CHUNK_ROWS = 10_000
+# From this many rows into one table, a file is a bulk load: SQLite gets a larger page cache,
+# PostgreSQL checks the foreign keys in one join after a straight COPY instead of per row.
+BULK_ROWS = 50_000
+BULK_LOCK_TIMEOUT = "2s"
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
 DailyRow = tuple[int, dt.date, int, int | None]
@@ -93,7 +107,7 @@ SQLITE_DEFAULT_CACHE_KIB = 2_000
 
 def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     conn = session.connection()
-    big = len(daily) + len(hourly) > 50_000
+    big = len(daily) + len(hourly) >= BULK_ROWS
     if big:  # the indexes of a large file outgrow SQLite's default 2 MB page cache
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
     try:
@@ -137,42 +151,57 @@ def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
             _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
                               ("integer", "date", "bigint", "bigint"), ("day", "agreement_id"), _daily_text(daily),
-                              "day", span)
+                              len(daily), "day", span)
         if hourly:
             first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
                            for h in (min(row[1] for row in hourly), max(row[1] for row in hourly)))
             _copy_then_upsert(cur, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"),
                               ("integer", "timestamp", "date", "bigint", "bigint"), ("agreement_id", "hour"),
-                              _hourly_text(hourly), "hour", (first, last))
+                              _hourly_text(hourly), len(hourly), "hour", (first, last))
 
 
 NULL = r"\N"
 
 
-def _daily_text(rows: list[DailyRow]) -> list[str]:
-    """COPY text lines, in key order (day, agreement), which keeps the key's inserts local."""
+# The COPY text of a table's rows, made a chunk at a time each time it is called: the server
+# takes in one chunk while the next is formatted.
+Chunks = Callable[[], Iterator[str]]
+
+
+def _daily_text(rows: list[DailyRow]) -> Chunks:
+    """COPY text, in key order (day, agreement), which keeps the key's inserts local."""
     days = {d: d.isoformat() for d in {row[1] for row in rows}}
     rows.sort(key=daily_key_order)
-    return [f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n" for a, d, c, e in rows]
+
+    def chunks() -> Iterator[str]:
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            yield "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
+                           for a, d, c, e in rows[start:start + COPY_CHUNK_ROWS]])
+    return chunks
 
 
-def _hourly_text(rows: list[HourlyRow]) -> list[str]:
-    """COPY text lines; an hour is written as naive UTC, as `UTCDateTime` stores it."""
+def _hourly_text(rows: list[HourlyRow]) -> Chunks:
+    """COPY text; an hour is written as naive UTC, as `UTCDateTime` stores it."""
     hours = {h: h.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ") for h in {row[1] for row in rows}}
     days = {d: d.isoformat() for d in {row[2] for row in rows}}
     rows.sort()
-    return [f"{a}\t{hours[h]}\t{days[d]}\t{c}\t{NULL if e is None else e}\n" for a, h, d, c, e in rows]
+
+    def chunks() -> Iterator[str]:
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            yield "".join([f"{a}\t{hours[h]}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
+                           for a, h, d, c, e in rows[start:start + COPY_CHUNK_ROWS]])
+    return chunks
 
 
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      lines: list[str], period: str, span: tuple[Any, Any]) -> None:
+                      text: Chunks, rows: int, period: str, span: tuple[Any, Any]) -> None:
     cols = ", ".join(columns)
-    if _copy_if_all_new(cur, table, cols, lines, period, span):
+    if _copy_if_all_new(cur, table, cols, text, rows, period, span):
         return
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
                 " ON COMMIT DROP")
-    _copy(cur, stage, cols, lines)
+    _copy(cur, stage, cols, text)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
                 f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
@@ -181,10 +210,10 @@ def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tup
     cur.execute(f"DROP TABLE {stage}")
 
 
-def _copy(cur: Any, table: str, cols: str, lines: list[str]) -> None:
+def _copy(cur: Any, table: str, cols: str, text: Chunks) -> None:
     with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-        for start in range(0, len(lines), COPY_CHUNK_ROWS):
-            copy.write("".join(lines[start:start + COPY_CHUNK_ROWS]))
+        for chunk in text():
+            copy.write(chunk)
 
 
 def _stored_between(cur: Any, table: str, period: str, span: tuple[Any, Any]) -> bool:
@@ -193,7 +222,8 @@ def _stored_between(cur: Any, table: str, period: str, span: tuple[Any, Any]) ->
     return bool(cur.fetchone()[0])
 
 
-def _copy_if_all_new(cur: Any, table: str, cols: str, lines: list[str], period: str, span: tuple[Any, Any]) -> bool:
+def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, rows: int, period: str,
+                     span: tuple[Any, Any]) -> bool:
     """COPY straight into `table` when no stored count lies in the file's periods; False when one does.
 
     The range probe is one look-up in the period's index. A writer that commits counts of the
@@ -206,12 +236,48 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, lines: list[str], period: 
         return False
     cur.execute("SAVEPOINT import_copy")
     try:
-        _copy(cur, table, cols, lines)
+        if rows >= BULK_ROWS:
+            with _foreign_keys_checked_after(cur, table):
+                _copy(cur, table, cols, text)
+        else:
+            _copy(cur, table, cols, text)
     except UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT import_copy")
         return False
     cur.execute("RELEASE SAVEPOINT import_copy")
     return True
+
+
+@contextmanager
+def _foreign_keys_checked_after(cur: Any, table: str) -> Iterator[bool]:
+    """Drop `table`'s foreign keys for the block and add them back after it, which checks every row.
+
+    Yields whether they were dropped: False when their locks did not come within
+    `BULK_LOCK_TIMEOUT` (a long read of the table or of ``agreements``), and the block's rows are
+    then checked one by one as usual. Either way every row is checked before the commit, and
+    the constraints afterwards are the ones before, by name and definition.
+    """
+    from psycopg.errors import LockNotAvailable  # psycopg is installed with PostgreSQL only
+
+    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", (table,))
+    keys: list[tuple[str, str]] = cur.fetchall()
+    cur.execute("SELECT current_setting('lock_timeout')")
+    before = cur.fetchone()[0]
+    cur.execute("SAVEPOINT import_bulk_keys")
+    cur.execute("SELECT set_config('lock_timeout', %s, true)", (BULK_LOCK_TIMEOUT,))
+    try:
+        for name, _ in keys:
+            cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    except LockNotAvailable:
+        cur.execute("ROLLBACK TO SAVEPOINT import_bulk_keys")  # also takes the lock_timeout back
+        yield False
+        return
+    cur.execute("RELEASE SAVEPOINT import_bulk_keys")
+    cur.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
+    yield True
+    for name, definition in keys:
+        cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.datetime) -> None:

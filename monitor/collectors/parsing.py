@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,17 @@ def decode(data: bytes) -> str:
                                 message("not_utf8", byte=bad))]) from None
 
 
+# What str.lstrip() and str.splitlines()[0] find, without copying or splitting a large file's text.
+_LEADING_SPACE = re.compile(r"\s*")
+_FIRST_LINE = re.compile("[^\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]*")
+
+
+def _end_of(pattern: re.Pattern[str], text: str) -> int:
+    """Where `pattern`, which matches the empty string too, stops matching at the start of `text`."""
+    found = pattern.match(text)
+    return found.end() if found else 0
+
+
 def open_table(data: bytes, required: Sequence[str], optional: Sequence[str] = ()) -> Table:
     """Decode `data` and read its header; raises `Rejected` for an unusable file.
 
@@ -155,11 +167,12 @@ def open_table(data: bytes, required: Sequence[str], optional: Sequence[str] = (
     (comma or semicolon) under which the header has all required columns.
     """
     text = decode(data)
-    if not text.strip():
+    start = _end_of(_LEADING_SPACE, text)
+    if start == len(text):
         raise Rejected([Problem(1, "", "", message("empty_file"))])
-    if text.lstrip()[0] == "{":
+    if text[start] == "{":
         return _json_lines(text, required)
-    first_line = text.splitlines()[0]
+    first_line = text[:_end_of(_FIRST_LINE, text)]
     candidates = []
     for delimiter in (",", ";"):
         header = next(csv.reader([first_line], delimiter=delimiter))
