@@ -253,11 +253,11 @@ def _foreign_keys_checked_after(cur: Any, table: str) -> Iterator[bool]:
     """Drop `table`'s foreign keys for the block and add them back after it, which checks every row.
 
     Yields whether they were dropped: False when their locks did not come within
-    `BULK_LOCK_TIMEOUT` (a long read of the table or of ``agreements``), and the block's rows are
-    then checked one by one as usual. Either way every row is checked before the commit, and
+    `BULK_LOCK_TIMEOUT` (a long read of the table or of ``agreements``) or waiting for them
+    would deadlock, and the block's rows are then checked one by one as usual. Either way every row is checked before the commit, and
     the constraints afterwards are the ones before, by name and definition.
     """
-    from psycopg.errors import LockNotAvailable  # psycopg is installed with PostgreSQL only
+    from psycopg.errors import DeadlockDetected, LockNotAvailable  # installed with PostgreSQL only
 
     cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", (table,))
@@ -269,7 +269,7 @@ def _foreign_keys_checked_after(cur: Any, table: str) -> Iterator[bool]:
     try:
         for name, _ in keys:
             cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    except LockNotAvailable:
+    except (LockNotAvailable, DeadlockDetected):
         cur.execute("ROLLBACK TO SAVEPOINT import_bulk_keys")  # also takes the lock_timeout back
         yield False
         return
