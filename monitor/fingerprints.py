@@ -53,6 +53,7 @@ def _statement() -> Select[Any]:
         "complete_hour": select(func.max(HourlyCallCount.hour))
         .where(HourlyCallCount.hour <= bindparam("complete_before", type_=HourlyCallCount.hour.type)),
         "municipalities": select(func.sum(Municipality.population)),
+        "municipality_count": select(func.count()).select_from(Municipality),
         "demo": select(Meta.value).where(Meta.key == "demo"),
         "tasks": select(func.max(CutoverTask.updated_at)),
         "task_count": select(func.count()).select_from(CutoverTask),
@@ -78,10 +79,12 @@ def versions(session: Session, settings: Settings, now: dt.datetime) -> dict[str
     fingerprint give the same statuses and counts, only the document's "now" differs. With
     any acknowledgement stored it holds the minute too, because acknowledgements expire by the clock.
     """
-    row = session.execute(STATEMENT, {"complete_before": now - cutover_core.HOUR}).one()._mapping
+    # Core, not the ORM: the statement selects no entities, and this runs on every request.
+    row = session.connection().execute(STATEMENT, {"complete_before": now - cutover_core.HOUR}).one()._mapping
     today = now.astimezone(CPH).date()
     data = (today, row["runs"], row["run_count"], row["files"], row["file_count"], row["agreements"],
-            row["agreement_count"], row["services"], row["day"], row["hour"], row["municipalities"])
+            row["agreement_count"], row["services"], row["day"], row["hour"], row["municipalities"],
+            row["municipality_count"])
     notices = (row["updates"], row["update_count"], row["notices"], row["notice_count"], row["polled"])
     window = window_from(settings, row["demo"])
     wm = cutover_core.watermark(row["complete_hour"], now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import update
@@ -80,3 +81,12 @@ def test_a_municipality_agreements_export_in_danish_and_english(client, session)
     english = client.get("/kommune/0101/aftaler.csv?lang=en").data.split(b"\r\n")[0]
     assert english == BOM + b"Agreement,IT system,Supplier,Services,Status,Calls (90 days),Redundant,Reason"
     assert client.get("/kommune/999/aftaler.csv").status_code == 404
+
+
+@pytest.mark.parametrize("code, found", [("101", True), ("0101", True), ("00101", False), ("10", False),
+                                         ("999", False), ("abc", False), ("١٠١", False)])
+def test_the_page_and_its_export_know_the_same_municipality_codes(client, session, code, found):
+    add_agreement(session, "a")
+    session.commit()
+    for url in (f"/kommune/{code}", f"/kommune/{code}/aftaler.csv"):
+        assert client.get(url).status_code == (200 if found else 404), url

@@ -21,20 +21,26 @@ from .cache import cache
 from .documents import cutover_document, municipality_document, versions
 from .format import locale_name
 from .overview import danish_key, data_through, missing_days_of, reason_text
-from .queries import daily_calls, municipality_exists
+from .queries import daily_calls, municipality_codes
 
 
 @bp.get("/kommune/<code>")
 def municipality(code: str) -> ResponseReturnValue:
     """One municipality: score and parts with inputs, peers, hints, history, agreements, price."""
     session = db_session()
-    normal = normalise_code(code)  # the API's rule: "101" and "0101", nothing else
-    if normal is None or not municipality_exists(session, normal):
-        abort(404)
-    code = normal
     v = versions(session)
+    code = _known_code(session, code, v)
     key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"])
     return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
+
+
+def _known_code(session: Any, code: str, v: dict[str, Any]) -> str:
+    """`code` as stored ("0101" is 101: the API's rule, nothing else), or a 404 when no such municipality."""
+    normal = normalise_code(code)
+    known = cache().get_or_compute(("municipality_codes", v["ratings"]), lambda: municipality_codes(session))
+    if normal is None or normal not in known:
+        abort(404)
+    return normal
 
 
 AGREEMENT_STATUS = {"active": _l("aktiv"), "pending": _l("afventer"), "rejected": _l("afvist"),
@@ -46,10 +52,8 @@ REDUNDANT_REASONS = {"no_calls": _l("ingen kald"), "duplicate": _l("dublet")}
 def municipality_agreements_csv(code: str) -> ResponseReturnValue:
     """The municipality's agreements table as CSV in the page's language, redundant ones first."""
     session = db_session()
-    code = code.lstrip("0").zfill(3) if code.isdigit() else code
-    if not code.isdigit() or len(code) != 3 or not municipality_exists(session, code):
-        abort(404)
     v = versions(session)
+    code = _known_code(session, code, v)
     lang = locale_name()
     days = state().settings.rating.redundant_after_days
 

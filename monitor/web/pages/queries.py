@@ -19,9 +19,9 @@ DAILY = DailyCallCount.__table__
 HOURLY = HourlyCallCount.__table__
 
 
-def municipality_exists(session: Session, code: str) -> bool:
-    """True when `code` is one of the known municipalities."""
-    return session.get(Municipality, code) is not None
+def municipality_codes(session: Session) -> frozenset[str]:
+    """The codes of the known municipalities."""
+    return frozenset(session.connection().scalars(select(Municipality.code)))
 
 
 def _per(session: Session, code: str, first: dt.date, last: dt.date, key: str) -> dict[Any, int]:
