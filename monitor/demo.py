@@ -17,6 +17,7 @@ approval, among them at the smallest island municipality, which still has three 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import random
@@ -26,11 +27,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import Session
 
 from . import demo_feed
-from .bulk import bulk_insert, storage_text
+from .bulk import bulk_insert, foreign_keys_checked_after, storage_text
 from .db import is_postgres
 from .localtime import CPH
 from .models import (
@@ -347,6 +348,18 @@ def _clear(session: Session) -> None:
         session.execute(delete(model))
 
 
+@contextlib.contextmanager
+def _keys_checked_after(conn: Connection, table: str) -> Iterator[None]:
+    """On PostgreSQL, the call rows' foreign keys checked in one join after the COPY, not per row."""
+    if not is_postgres(conn):
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, foreign_keys_checked_after(cur, table):
+        yield
+
+
 def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: dt.datetime) -> str:
     """Write the demo country to the database and the demo status feed; returns a summary."""
     with Session(engine) as session, session.begin():
@@ -380,11 +393,13 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         hourly: list[tuple[typing.Any, ...]] = []
         for kind, row in generate_calls(p, seed, size):
             (hourly if kind == "hour" else daily).append(row)
-        n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
-                               prepared=True)
         daily.sort(key=daily_key_order)  # the table's key order: appends at the right edge of its B-tree
-        n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
-                              prepared=True)
+        with _keys_checked_after(conn, "hourly_calls"):
+            n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
+                                   prepared=True)
+        with _keys_checked_after(conn, "daily_calls"):
+            n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
+                                  prepared=True)
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
                     ((c, t, d, loaded) for c, t, d in p.tasks))
         meta = session.get(Meta, "demo") or Meta(key="demo")

@@ -16,10 +16,11 @@ aggregates over indexed columns.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import logging
 import os
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -356,12 +357,25 @@ def registry_for(sessions: sessionmaker[Session], settings: Settings,
     return registry
 
 
+class WorkerFiles(MultiProcessCollector):
+    """prometheus-client's collector of the workers' files, skipping a file still being made.
+
+    A worker creates its file empty and then sizes it; a scrape by another worker in between
+    would fail on the empty file (``struct.error``) and answer 500. A file without its 8-byte
+    header holds no value yet, so leaving it out loses nothing.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if os.path.getsize(f) >= 8]
+        return self.merge(files, accumulate=True)
+
+
 def exposition(database_registry: CollectorRegistry) -> bytes:
     """The /metrics body: the database families, then this process's (or all workers') request metrics."""
     requests = REQUEST_REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         requests = CollectorRegistry()
-        MultiProcessCollector(requests)
+        WorkerFiles(requests)
     return generate_latest(database_registry) + generate_latest(requests)
 
 

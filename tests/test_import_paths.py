@@ -133,16 +133,16 @@ def foreign_keys(engine) -> list[tuple]:
 def bulk(monkeypatch) -> list[bool]:
     """Every file is a bulk load; records, per bulk COPY, whether the foreign keys were dropped for it."""
     dropped: list[bool] = []
-    real = loaders._foreign_keys_checked_after
+    real = loaders.foreign_keys_checked_after
 
     @contextlib.contextmanager
-    def spy(cur, table):
-        with real(cur, table) as done:
+    def spy(cur, table, lock_timeout):
+        with real(cur, table, lock_timeout) as done:
             dropped.append(done)
             yield done
 
     monkeypatch.setattr(loaders, "BULK_ROWS", 1)
-    monkeypatch.setattr(loaders, "_foreign_keys_checked_after", spy)
+    monkeypatch.setattr(loaders, "foreign_keys_checked_after", spy)
     return dropped
 
 

@@ -93,3 +93,31 @@ def test_request_counts_are_summed_over_the_workers(gunicorn):
         # Each scrape is counted after its body is written, so it reports the ones before it,
         # whichever worker served them.
         assert values(get(base + "/metrics"), "fki_http_requests_total").get(key, 0) == served
+
+
+def test_a_scrape_while_a_new_worker_is_making_its_file_counts_the_others_and_does_not_fail(tmp_path):
+    # A worker's first request creates its file empty and then sizes it; a scrape by another
+    # worker in that instant used to answer 500 (struct.error in prometheus-client).
+    import struct
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from monitor.metrics import WorkerFiles
+
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    written.write_value(mmap_key("fki_http_requests", "fki_http_requests_total", ["method", "endpoint", "status"],
+                                 ["GET", "pages.overview", "200"], "Requests."), 7.0, 0.0)
+    written.close()
+    (tmp_path / "counter_102.db").touch()  # the new worker's file, not yet sized
+
+    upstream = CollectorRegistry()
+    MultiProcessCollector(upstream, path=str(tmp_path))
+    with pytest.raises(struct.error):
+        generate_latest(upstream)
+
+    ours = CollectorRegistry()
+    WorkerFiles(ours, path=str(tmp_path))
+    text = generate_latest(ours)
+    assert b'fki_http_requests_total{endpoint="pages.overview",method="GET",status="200"} 7.0' in text

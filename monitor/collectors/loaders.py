@@ -9,24 +9,22 @@ already the same, so a corrected file rewrites only what changed. The foreign ke
 and the checks are the same on both paths, and both run inside the caller's transaction.
 
 PostgreSQL checks a foreign key with one look-up per inserted row, which costs three times
-writing the row itself. A large straight ``COPY`` (`BULK_ROWS` or more) therefore drops the
-table's foreign keys, copies, and adds them back in the same transaction: adding a foreign key
-checks every row of the table in one join, and a rollback restores the constraint as it was.
-That holds an exclusive lock on the count table and on ``agreements`` until the commit, so it
-is tried only when the lock comes within `BULK_LOCK_TIMEOUT`; otherwise the rows are checked
-one by one as for a small file (docs/performance.md, "Importing call counts").
+writing the row itself. A large straight ``COPY`` (`BULK_ROWS` or more) therefore has the
+table's foreign keys checked in one join after it (`bulk.foreign_keys_checked_after`) when
+their lock comes within `BULK_LOCK_TIMEOUT`; otherwise the rows are checked one by one as for
+a small file (docs/performance.md, "Importing call counts").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from ..bulk import foreign_keys_checked_after
 from ..db import dialect_insert, is_postgres
 from ..localtime import CPH
 from ..models import (
@@ -237,7 +235,7 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, rows: int, p
     cur.execute("SAVEPOINT import_copy")
     try:
         if rows >= BULK_ROWS:
-            with _foreign_keys_checked_after(cur, table):
+            with foreign_keys_checked_after(cur, table, BULK_LOCK_TIMEOUT):
                 _copy(cur, table, cols, text)
         else:
             _copy(cur, table, cols, text)
@@ -246,38 +244,6 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, rows: int, p
         return False
     cur.execute("RELEASE SAVEPOINT import_copy")
     return True
-
-
-@contextmanager
-def _foreign_keys_checked_after(cur: Any, table: str) -> Iterator[bool]:
-    """Drop `table`'s foreign keys for the block and add them back after it, which checks every row.
-
-    Yields whether they were dropped: False when their locks did not come within
-    `BULK_LOCK_TIMEOUT` (a long read of the table or of ``agreements``) or waiting for them
-    would deadlock, and the block's rows are then checked one by one as usual. Either way every row is checked before the commit, and
-    the constraints afterwards are the ones before, by name and definition.
-    """
-    from psycopg.errors import DeadlockDetected, LockNotAvailable  # installed with PostgreSQL only
-
-    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", (table,))
-    keys: list[tuple[str, str]] = cur.fetchall()
-    cur.execute("SELECT current_setting('lock_timeout')")
-    before = cur.fetchone()[0]
-    cur.execute("SAVEPOINT import_bulk_keys")
-    cur.execute("SELECT set_config('lock_timeout', %s, true)", (BULK_LOCK_TIMEOUT,))
-    try:
-        for name, _ in keys:
-            cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    except (LockNotAvailable, DeadlockDetected):
-        cur.execute("ROLLBACK TO SAVEPOINT import_bulk_keys")  # also takes the lock_timeout back
-        yield False
-        return
-    cur.execute("RELEASE SAVEPOINT import_bulk_keys")
-    cur.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
-    yield True
-    for name, definition in keys:
-        cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.datetime) -> None:
