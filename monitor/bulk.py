@@ -85,11 +85,15 @@ def foreign_keys_checked_after(cur: Any, table: str, lock_timeout: str = "2s") -
     Dropping a foreign key locks the table and the one it refers to exclusively until the commit.
 
     Yields whether they were dropped: False when their locks did not come within `lock_timeout`
-    (a long read of either table) or waiting for them would deadlock, and the block's rows are
-    then checked one by one as usual. Either way every row is checked before the commit, and
+    (a long read of either table), waiting for them would deadlock, or the database user does
+    not own the table, and the block's rows are then checked one by one as usual. Either way every row is checked before the commit, and
     the constraints afterwards are the ones before, by name and definition.
     """
-    from psycopg.errors import DeadlockDetected, LockNotAvailable  # installed with PostgreSQL only
+    from psycopg.errors import (  # installed with PostgreSQL only
+        DeadlockDetected,
+        InsufficientPrivilege,
+        LockNotAvailable,
+    )
 
     cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", (table,))
@@ -101,7 +105,7 @@ def foreign_keys_checked_after(cur: Any, table: str, lock_timeout: str = "2s") -
     try:
         for name, _ in keys:
             cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    except (LockNotAvailable, DeadlockDetected):
+    except (LockNotAvailable, DeadlockDetected, InsufficientPrivilege):
         cur.execute("ROLLBACK TO SAVEPOINT bulk_foreign_keys")  # also takes the lock_timeout back
         yield False
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 
 import pytest
 from import_helpers import A1, A2, AGREEMENTS, load, rows, snapshot
@@ -212,3 +213,29 @@ def test_a_failure_after_a_bulk_copy_leaves_nothing_and_the_foreign_keys_in_plac
     assert bulk == [True, True]
     assert snapshot(engine) == before
     assert foreign_keys(engine) == keys
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_database_user_that_does_not_own_the_tables_imports_row_by_row(engine, agreements, now, bulk, db_url):
+    from sqlalchemy.engine import make_url
+
+    from monitor.db import make_engine
+
+    role = f"monitor_reader_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:  # may read and write every table, as a deployment's user, but owns none
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        conn.execute(text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+    other = make_engine(make_url(db_url).set(username=role).render_as_string(hide_password=False))
+    try:
+        result = load(other, "calls", calls_file(range(1, 21), range(48), 100), now)
+    finally:
+        other.dispose()
+        with engine.begin() as conn:
+            conn.execute(text(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER'))
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+    assert result.outcome == "imported", result.report()
+    assert bulk == [False, False]
+    assert stored(engine) == expected(range(1, 21), range(48), 100)
