@@ -152,8 +152,8 @@ def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
     from .cli_output import import_lines
     from .collectors.importer import import_paths
 
-    results = import_paths(ctx.engine, ctx.settings, kind, list(files))
-    echo_lines(import_lines(results))
+    # Each file's report as soon as it is imported: a backfill of many large files shows progress.
+    results = import_paths(ctx.engine, ctx.settings, kind, list(files), each=lambda r: echo_lines(import_lines([r])))
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 

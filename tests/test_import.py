@@ -336,6 +336,31 @@ def test_the_command_exits_zero_when_every_file_was_imported_or_seen_before(engi
     assert counter(engine, "collector_runs_total", "collector=import,outcome=success") == 1
 
 
+def test_the_command_prints_each_file_s_report_before_it_imports_the_next(engine, settings, agreements, tmp_path,
+                                                                         monkeypatch):
+    from monitor import cli
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(CALLS + f"2020-11-27,{A1},5,\n", encoding="utf-8")
+    second.write_text(CALLS + f"2020-11-28,{A1},6,\n", encoding="utf-8")
+    events: list[str] = []
+    real_import, real_echo = importer._safe_import, cli.echo_lines
+
+    def importing(engine_, kind, name, data, now):
+        events.append(f"import {Path(name).name}")
+        return real_import(engine_, kind, name, data, now)
+
+    def echoing(lines):
+        events.extend(f"print {line.split(':')[0].rsplit('/', 1)[-1]}" for line in lines)
+        real_echo(lines)
+
+    monkeypatch.setattr(importer, "_safe_import", importing)
+    monkeypatch.setattr(cli, "echo_lines", echoing)
+    result = run_cli(monkeypatch, settings, "import", "calls", str(first), str(second))
+    assert result.exit_code == 0, result.stdout
+    assert events == ["import first.csv", "print first.csv", "import second.csv", "print second.csv"]
+
+
 def test_a_missing_file_on_the_command_line_is_reported_and_exits_non_zero(engine, settings, tmp_path, monkeypatch):
     result = run_cli(monkeypatch, settings, "import", "calls", str(tmp_path / "missing.csv"))
     assert result.exit_code == 1

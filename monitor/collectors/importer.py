@@ -248,11 +248,13 @@ def _safe_import(engine: Engine, kind: str, name: str, data: bytes, now: dt.date
 
 
 def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path],
-                 now: dt.datetime | None = None) -> list[FileResult]:
+                 now: dt.datetime | None = None,
+                 each: Callable[[FileResult], None] | None = None) -> list[FileResult]:
     """`monitor import KIND FILE…`: import each file on its own; files stay where they are.
 
-    Returns each file's result in the order given; a file that cannot be read is a failed result.
-    Each file is written in its own transaction; the run record is finished after the last.
+    Returns each file's result in the order given, and hands each to `each` as soon as it is
+    known; a file that cannot be read is a failed result. Each file is written in its own
+    transaction; the run record is finished after the last.
     """
     results = []
     with runs.recorded_run(session_factory(engine), "import", now) as run:
@@ -265,6 +267,8 @@ def import_paths(engine: Engine, settings: Settings, kind: str, paths: list[Path
             else:
                 result = _safe_import(engine, kind, str(path), data, run.started_at)
             results.append(result)
+            if each is not None:
+                each(result)
         run.report(all(r.ok for r in results), _summary(results), _details(results))
     return results
 
