@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import random
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ def call_file_name(hour: dt.datetime) -> str:
     return f"calls-{hour.astimezone(dt.UTC):%Y%m%dT%H}Z.csv"
 
 
-def _demo(session: Session) -> dict | None:
+def _demo(session: Session) -> dict[str, Any] | None:
     meta = session.get(Meta, "demo")
     return meta.value if meta else None
 

@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -153,10 +153,13 @@ def _ts(t: str | dt.datetime) -> float:
     return (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
 
 
+T = TypeVar("T")
+
+
 class DocumentCache(Protocol):
     """Where computed documents are kept by key (the web's page cache is one)."""
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value kept under `key`, computed and kept when absent."""
 
 
@@ -367,7 +370,8 @@ class WorkerFiles(MultiProcessCollector):
 
     def collect(self) -> Iterable[Metric]:
         files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if os.path.getsize(f) >= 8]
-        return self.merge(files, accumulate=True)
+        merged: Iterable[Metric] = self.merge(files, accumulate=True)
+        return merged
 
 
 def exposition(database_registry: CollectorRegistry) -> bytes:

@@ -83,7 +83,8 @@ def job_table(settings: Settings) -> list[Job]:
 def resolve(target: str) -> Callable[..., Any]:
     """Import "module:function"."""
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return function
 
 
 def run_job(job: Job, engine: Engine, settings: Settings) -> None:

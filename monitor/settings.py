@@ -394,9 +394,9 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
         changes["mail"] = dataclasses.replace(settings.mail,
                                               smtp_username=environ.get("MONITOR_SMTP_USERNAME", ""),
                                               smtp_password=environ.get("MONITOR_SMTP_PASSWORD", ""))
-    settings = dataclasses.replace(settings, **changes)
-    _validate(settings)
-    return settings
+    changed: Settings = dataclasses.replace(settings, **changes)
+    _validate(changed)
+    return changed
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:

@@ -65,11 +65,11 @@ def agreement_ids(session: Session) -> dict[str, int]:
 
 # --- call counts --------------------------------------------------------------------------
 
-def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow], list[HourlyRow], list[dict]]:
+def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow], list[HourlyRow], list[dict[str, Any]]]:
     """Rows for the count tables, and the held rows of agreements not known yet."""
     daily: list[DailyRow] = []
     hourly: list[HourlyRow] = []
-    held: list[dict] = []
+    held: list[dict[str, Any]] = []
     days: dict[dt.datetime, dt.date] = {}
     for (uuid, day), (calls, errors, _) in counts.daily.items():
         aid = ids.get(uuid)
@@ -246,7 +246,7 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, rows: int, p
     return True
 
 
-def hold_counts(session: Session, held: list[dict], file_id: int, now: dt.datetime) -> None:
+def hold_counts(session: Session, held: list[dict[str, Any]], file_id: int, now: dt.datetime) -> None:
     """Keep counts of agreements not known yet, upserted by (agreement UUID, granularity, period)."""
     if not held:
         return
@@ -325,9 +325,9 @@ def store_agreements(session: Session, parsed: AgreementFile, now: dt.datetime, 
         created.update(session.execute(select(Agreement.uuid, Agreement.id).where(
             Agreement.uuid.in_([r.uuid for r in new[start:start + 10_000]]))).all())
 
-    updates: list[dict] = []
-    events: list[dict] = []
-    add_services: list[dict] = []
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    add_services: list[dict[str, Any]] = []
     drop_services: list[tuple[int, str]] = []
     changed = 0
     for uuid, record in parsed.agreements.items():

@@ -34,7 +34,8 @@ class AckRefused(ValueError):
 def _municipality_doc(session: Session, settings: Settings, code: str, now: dt.datetime) -> dict[str, Any]:
     inputs, observed = gather(session, settings, now)
     doc = core.evaluate(inputs, settings.cutover, observed)
-    for m in doc["municipalities"]:
+    municipalities: list[dict[str, Any]] = doc["municipalities"]
+    for m in municipalities:
         if m["code"] == code:
             return m
     raise AckRefused("unknown_municipality")

@@ -21,7 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs
 from ..db import UTCDateTime, dialect_insert, is_postgres, session_factory, utcnow
-from ..models import Component, Delivery, Mail, NoticeComponent, NoticeUpdate, Subscriber, Subscription
+from ..models import (
+    Component,
+    Delivery,
+    Mail,
+    Notice,
+    NoticeComponent,
+    NoticeUpdate,
+    Subscriber,
+    Subscription,
+)
 from ..settings import Settings
 from .mail import Rendered, message_id, notice_mail, subscriber_links
 from .mailqueue import send_due_mails
@@ -36,6 +45,10 @@ __all__ = ["deliver_due", "enqueue_for_update", "purge_unsubscribed", "queue_sum
 
 LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
 BATCH = 100
+# One delivery to send: (delivery id, channel, subscriber, notice, update, component names in order).
+Work = tuple[int, str, Subscriber, Notice, NoticeUpdate, list[str]]
+
+
 def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
     """Queue one delivery per matching confirmed subscriber for a new notice update.
 
@@ -187,7 +200,7 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
             select(Subscriber).where(Subscriber.id.in_({r.subscriber_id for r in rows})))}
         updates = {u.id: u for u in session.scalars(
             select(NoticeUpdate).where(NoticeUpdate.id.in_({r.update_id for r in rows})))}
-        work = []
+        work: list[Work] = []
         for row in rows:
             sub, upd = subscribers.get(row.subscriber_id), updates.get(row.update_id)
             if not is_active(sub) or upd is None:
@@ -211,7 +224,7 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
                 runs.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
 
 
-def _send_work(mailer: FileMailer | SmtpMailer, work: list[tuple], settings: Settings, secret: str,
+def _send_work(mailer: FileMailer | SmtpMailer, work: list[Work], settings: Settings, secret: str,
                sessions: sessionmaker[Session], now: dt.datetime, report: DeliveryReport,
                webhook: WebhookSender, outcomes: Counter[tuple[str, str]], marker: _SentMarker,
                rendered: dict[tuple[int, str], Rendered]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -82,7 +82,7 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
 
 
 def _daily_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, end: dt.date,
-                agreements: Select | None) -> Select:
+                agreements: Select[Any] | None) -> Select[Any]:
     calls = DAILY.c.calls
     q = (select(DAILY.c.agreement_id,
                 func.sum(case((DAILY.c.day >= window_start, calls), else_=0)),
@@ -93,7 +93,7 @@ def _daily_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, en
 
 
 def _hourly_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, end: dt.date,
-                 agreements: Select | None) -> Select:
+                 agreements: Select[Any] | None) -> Select[Any]:
     # The hours are summed per (agreement, day) first, so the daily table is asked once per
     # agreement-day (is there a daily count?) instead of once per hour: about 18 times fewer.
     per_day = (select(HOURLY.c.agreement_id, HOURLY.c.day, func.sum(HOURLY.c.calls).label("calls"))

@@ -45,7 +45,8 @@ def today(now: dt.datetime | None = None) -> dt.date:
 
 def _normalised(parameters: dict[str, Any]) -> dict[str, Any]:
     # A JSON round trip, so that 200 and 200.0 or tuple and list compare equal.
-    return json.loads(json.dumps(parameters, sort_keys=True))
+    normal: dict[str, Any] = json.loads(json.dumps(parameters, sort_keys=True))
+    return normal
 
 
 def check_method(session: Session, settings: Settings) -> None:

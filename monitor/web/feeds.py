@@ -132,7 +132,8 @@ def _atom(notices: list[dict[str, Any]], base_url: str, names: dict[str, str], s
         for c in n.get("components", []):
             _sub(entry, "category", term=c, label=names.get(c, c))
         _sub(entry, "content", _timeline(n, names, lang), type="html")
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return body
 
 
 @bp.get("/notices.atom")

@@ -30,11 +30,14 @@ class MonitorState:
 
 def state(app: Flask | None = None) -> MonitorState:
     """The `MonitorState` of `app` (default: the current app)."""
-    return (app or current_app).extensions["monitor"]
+    found = (app or current_app).extensions["monitor"]
+    assert isinstance(found, MonitorState), "the app was not made by create_app"
+    return found
 
 
 def db_session() -> Session:
     """The request's session, opened on first use and closed at the end of the request."""
     if "db_session" not in g:
         g.db_session = state().sessions()
-    return g.db_session
+    session: Session = g.db_session
+    return session

@@ -11,11 +11,13 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app
 
 from ..state import state
+
+T = TypeVar("T")
 
 
 def approximate_size(value: Any) -> int:
@@ -62,21 +64,21 @@ class PageCache:
                 return True, self._items[key][0]
             return False, None
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value cached under `key`, computing and keeping it when absent.
 
         One thread computes a missing key while the others asking for it wait for its result:
         under load, a cold cache must not start the same expensive computation in every thread.
         """
-        found, value = self._get(key)
-        if found:
-            return value
+        found, kept = self._get(key)
+        if found:  # kept under this key by a compute of the same key, so of the same type
+            return cast(T, kept)
         with self._lock:
             key_lock = self._computing.setdefault(key, threading.Lock())
         with key_lock:
-            found, value = self._get(key)
+            found, kept = self._get(key)
             if found:
-                return value
+                return cast(T, kept)
             try:
                 value = compute()
                 self._keep(key, value)
@@ -111,6 +113,7 @@ def cache_of(app: Flask) -> PageCache:
     found = app.extensions.get("monitor_page_cache")
     if found is None:
         found = app.extensions.setdefault("monitor_page_cache", PageCache(max_bytes=state(app).settings.web.cache_bytes))
+    assert isinstance(found, PageCache)
     return found
 
 
