@@ -43,9 +43,10 @@ from ..models import (
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 10_000
-# From this many rows into one table, a file is a bulk load: SQLite gets a larger page cache,
-# PostgreSQL checks the foreign keys in one join after a straight COPY instead of per row.
-BULK_ROWS = 50_000
+# From this many rows into one table, PostgreSQL checks the foreign keys in one join after a
+# straight COPY instead of per row: a backfill, never a day's or an hour's file (the whole
+# country's hours of one day are about 100,000 rows), so day-to-day imports take no table lock.
+BULK_ROWS = 200_000
 BULK_LOCK_TIMEOUT = "2s"
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
@@ -105,7 +106,7 @@ SQLITE_DEFAULT_CACHE_KIB = 2_000
 
 def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     conn = session.connection()
-    big = len(daily) + len(hourly) >= BULK_ROWS
+    big = len(daily) + len(hourly) > 50_000
     if big:  # the indexes of a large file outgrow SQLite's default 2 MB page cache
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
     try:
