@@ -77,7 +77,7 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Iter
 
 @contextmanager
 def foreign_keys_checked_after(cur: Any, table: str, lock_timeout: str = "2s") -> Iterator[bool]:
-    """PostgreSQL: drop `table`'s foreign keys for the block and add them back after it, which checks every row.
+    """PostgreSQL: `table`'s foreign keys dropped for the block and added back after it, checking every row.
 
     PostgreSQL checks a foreign key with one look-up per inserted row; adding one checks every
     row of the table in one join, a fraction of the cost for a large COPY. All of it happens in
@@ -86,8 +86,9 @@ def foreign_keys_checked_after(cur: Any, table: str, lock_timeout: str = "2s") -
 
     Yields whether they were dropped: False when their locks did not come within `lock_timeout`
     (a long read of either table), waiting for them would deadlock, or the database user does
-    not own the table, and the block's rows are then checked one by one as usual. Either way every row is checked before the commit, and
-    the constraints afterwards are the ones before, by name and definition.
+    not own the table, and the block's rows are then checked one by one as usual. Either way
+    every row is checked before the commit, and the constraints afterwards are the ones before,
+    by name and definition.
     """
     from psycopg.errors import (  # installed with PostgreSQL only
         DeadlockDetected,
