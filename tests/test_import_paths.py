@@ -14,6 +14,8 @@ import datetime as dt
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from import_helpers import A1, A2, AGREEMENTS, load, rows, snapshot
 from sqlalchemy import text
 
@@ -239,3 +241,43 @@ def test_a_database_user_that_does_not_own_the_tables_imports_row_by_row(engine,
     assert result.outcome == "imported", result.report()
     assert bulk == [False, False]
     assert stored(engine) == expected(range(1, 21), range(48), 100)
+
+
+# --- every path, any sequence of files ------------------------------------------------------
+
+BUCKETS = st.dictionaries(
+    st.tuples(st.sampled_from([A1, A2]), st.integers(1, 20)),
+    st.integers(0, 10**9).flatmap(lambda calls: st.tuples(st.just(calls), st.none() | st.integers(0, calls))),
+    min_size=1, max_size=25)
+
+
+def daily_file(buckets: dict) -> str:
+    return HEADER + "".join(f"2020-11-{d:02d},{a},{c},{'' if e is None else e}\n" for (a, d), (c, e) in buckets.items())
+
+
+def reset(engine) -> None:
+    with engine.begin() as conn:
+        for table in ("daily_calls", "hourly_calls", "held_calls"):
+            conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("DELETE FROM imported_files WHERE kind = 'calls'"))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(BUCKETS, min_size=1, max_size=3))
+def test_any_sequence_of_files_leaves_the_same_rows_on_every_path(engine, agreements, now, monkeypatch, files):
+    # The model: a later file's count replaces an earlier one's for the same bucket.
+    want: dict[tuple[str, int], tuple[int, int | None]] = {}
+    for buckets in files:
+        want.update(buckets)
+    expected_rows = sorted((a, f"2020-11-{d:02d}", c, e) for (a, d), (c, e) in want.items())
+    keys = foreign_keys(engine)
+    for bulk_rows in (1, 10**9):  # the one-join foreign-key path, and the per-row one
+        monkeypatch.setattr(loaders, "BULK_ROWS", bulk_rows)
+        reset(engine)
+        for i, buckets in enumerate(files):
+            result = load(engine, "calls", daily_file(buckets), now + dt.timedelta(minutes=i))
+            assert result.outcome in ("imported", "unchanged"), result.report()  # a repeated file changes nothing
+        assert stored(engine) == (expected_rows, []), bulk_rows
+        assert foreign_keys(engine) == keys
