@@ -361,6 +361,18 @@ def test_the_command_prints_each_file_s_report_before_it_imports_the_next(engine
     assert events == ["import first.csv", "print first.csv", "import second.csv", "print second.csv"]
 
 
+def test_an_earlier_file_sent_again_changes_nothing_and_with_a_blank_line_added_restores_its_counts(
+        engine, agreements, now):
+    first = CALLS + f"2020-11-27,{A1},5,\n"
+    assert load(engine, "calls", first, now).outcome == "imported"
+    assert load(engine, "calls", CALLS + f"2020-11-27,{A1},6,\n", now).outcome == "imported"
+    again = load(engine, "calls", first, now)
+    assert again.outcome == "unchanged" and "nothing to do" in again.report()
+    assert rows(engine, "SELECT calls FROM daily_calls") == [(6,)]
+    assert load(engine, "calls", first + "\n", now).outcome == "imported"  # docs/formats.md says how
+    assert rows(engine, "SELECT calls FROM daily_calls") == [(5,)]
+
+
 def test_a_missing_file_on_the_command_line_is_reported_and_exits_non_zero(engine, settings, tmp_path, monkeypatch):
     result = run_cli(monkeypatch, settings, "import", "calls", str(tmp_path / "missing.csv"))
     assert result.exit_code == 1
