@@ -167,16 +167,20 @@ NULL = r"\N"
 Chunks = Callable[[], Iterator[str]]
 
 
+def _in_chunks(rows: list[Any], text_of: Callable[[list[Any]], str]) -> Chunks:
+    """`rows` as COPY text, `COPY_CHUNK_ROWS` at a time, each chunk made by `text_of`."""
+    def chunks() -> Iterator[str]:
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            yield text_of(rows[start:start + COPY_CHUNK_ROWS])
+    return chunks
+
+
 def _daily_text(rows: list[DailyRow]) -> Chunks:
     """COPY text, in key order (day, agreement), which keeps the key's inserts local."""
     days = {d: d.isoformat() for d in {row[1] for row in rows}}
     rows.sort(key=daily_key_order)
-
-    def chunks() -> Iterator[str]:
-        for start in range(0, len(rows), COPY_CHUNK_ROWS):
-            yield "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
-                           for a, d, c, e in rows[start:start + COPY_CHUNK_ROWS]])
-    return chunks
+    return _in_chunks(rows, lambda part: "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
+                                                  for a, d, c, e in part]))
 
 
 def _hourly_text(rows: list[HourlyRow]) -> Chunks:
@@ -184,12 +188,8 @@ def _hourly_text(rows: list[HourlyRow]) -> Chunks:
     hours = {h: h.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ") for h in {row[1] for row in rows}}
     days = {d: d.isoformat() for d in {row[2] for row in rows}}
     rows.sort()
-
-    def chunks() -> Iterator[str]:
-        for start in range(0, len(rows), COPY_CHUNK_ROWS):
-            yield "".join([f"{a}\t{hours[h]}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
-                           for a, h, d, c, e in rows[start:start + COPY_CHUNK_ROWS]])
-    return chunks
+    return _in_chunks(rows, lambda part: "".join([f"{a}\t{hours[h]}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
+                                                  for a, h, d, c, e in part]))
 
 
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],

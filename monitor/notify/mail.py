@@ -46,7 +46,6 @@ MAIL_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"img", "picture", "source", "video", 
 MAIL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
-
 def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for translation, translate later")
     """Mark `message` for the catalogue; it is translated where the language is known."""
     return message
