@@ -133,7 +133,7 @@ class JobRun:
     """A started run record of one job; `recorded_run` makes it and finishes it.
 
     `message` is the English line for logs and the command line; `details` holds the same as
-    codes and counts (see monitor/web/run_summary.py), which the service-health page words in
+    codes and counts (see monitor/web/pages/run_summary.py), which the service-health page words in
     the reader's language. Both times come from one clock: the job's frozen `now` when it was
     given one, else the current time.
     """

@@ -31,15 +31,18 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "migrations" not in p.parts}
 
 
-def imported_names(path: Path, name: str) -> set[str]:
+def imported_names(path: Path, name: str, at_import_time: bool = False) -> set[str]:
     """Every module `path` imports, anywhere in the file, relative imports resolved.
 
     `from . import x` names the submodule `x` when there is one, else the package itself;
-    `from .a import f` names `.a`.
+    `from .a import f` names `.a`. With `at_import_time`, only what runs while the module is
+    being imported: module-level statements, not functions and not `if TYPE_CHECKING:`.
     """
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    nodes = module_level_imports(tree) if at_import_time else list(ast.walk(tree))
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in nodes:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -52,13 +55,28 @@ def imported_names(path: Path, name: str) -> set[str]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module → the package's modules it imports (a submodule import also loads its parents)."""
+def module_level_imports(tree: ast.Module) -> list[ast.stmt]:
+    """The import statements that run when the module is imported."""
+    found: list[ast.stmt] = []
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        elif isinstance(node, ast.If):
+            pending.extend(node.orelse if "TYPE_CHECKING" in ast.unparse(node.test) else node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            pending.extend(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
+    return found
+
+
+def import_graph(at_import_time: bool = False) -> dict[str, set[str]]:
+    """Module → the package's modules it imports (see `imported_names`)."""
     known = modules()
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         edges: set[str] = set()
-        for target in imported_names(path, name):
+        for target in imported_names(path, name, at_import_time):
             # `monitor.web.pages.bp` is not a module: the nearest enclosing module is what loads.
             while target and target not in known:
                 target = target.rpartition(".")[0]
@@ -160,3 +178,64 @@ def test_importing_the_rating_method_loads_no_flask():
 def test_the_import_graph_has_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+def import_order_graph() -> dict[str, set[str]]:
+    """The graph Python walks when it imports: what runs at import time, parents included.
+
+    Importing `a.b.c` first imports `a` and `a.b`, so each module depends on its parent
+    packages. A package whose `__init__` imports its own submodules is loaded whole whichever
+    of them is asked for first, so it and the submodules it loads (transitively, inside the
+    package) are one node: a path that leaves it and comes back meets it half-initialised.
+    """
+    graph = import_graph(at_import_time=True)
+    for name in list(graph):
+        parent = name.rpartition(".")[0]
+        if parent:
+            graph[name].add(parent)
+    known = modules()
+    group: dict[str, str] = {}
+    for package in sorted(graph, key=lambda n: n.count(".")):  # outer packages claim first
+        if known[package].name != "__init__.py" or package in group:
+            continue
+        members, pending = {package}, [package]
+        while pending:
+            for target in graph[pending.pop()]:
+                if target.startswith(package + ".") and target not in members and target not in group:
+                    members.add(target)
+                    pending.append(target)
+        if len(members) > 1:
+            group.update((m, package) for m in members)
+    merged: dict[str, set[str]] = {}
+    for name, targets in graph.items():
+        node = group.get(name, name)
+        merged.setdefault(node, set()).update(group.get(t, t) for t in targets)
+    return {node: targets - {node} for node, targets in merged.items()}
+
+
+def test_the_import_order_graph_sees_a_package_loaded_whole():
+    graph = import_order_graph()
+    assert "monitor.web.pages.blueprint" not in graph  # it is part of the pages package's node
+    assert "monitor.cutover.core" not in graph and "monitor.cutover" in graph  # `from .core import ...`
+    assert "monitor" in graph["monitor.settings"]  # importing a module first imports its package
+    assert "monitor.web.app" not in graph["monitor"]  # create_app imports it when called, not at import
+
+
+def test_no_module_meets_a_half_initialised_module_whichever_is_imported_first():
+    cycle = find_cycle(import_order_graph())
+    assert cycle is None, "a module imported first finds another half-initialised: " + " → ".join(cycle or [])
+
+
+def _import_alone(name: str) -> tuple[str, str]:
+    done = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True,
+                          cwd=PACKAGE.parent)
+    return name, done.stderr.strip().splitlines()[-1] if done.returncode else ""
+
+
+def test_every_module_imports_alone_in_a_fresh_interpreter():
+    from concurrent.futures import ThreadPoolExecutor
+
+    alone = sorted(set(modules()) - {"monitor.__main__"})  # importing it runs the command line, by design
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = {name: err for name, err in pool.map(_import_alone, alone) if err}
+    assert not failures, failures

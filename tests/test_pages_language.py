@@ -19,7 +19,7 @@ from monitor.settings import ConfigError
 from monitor.web.pages import charts
 from monitor.web.pages.municipality import silent_first
 from monitor.web.pages.overview import reason_text
-from monitor.web.run_summary import code_word, job_name, run_summary
+from monitor.web.pages.run_summary import code_word, job_name, run_summary
 from tests.auth_helpers import sign_in
 from tests.conftest import make_settings
 

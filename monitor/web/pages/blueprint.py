@@ -13,8 +13,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ...rating.method import PARTS
-from .. import run_summary, security
+from .. import security
 from ..state import LANGUAGES
+from . import run_summary
 from .format import locale_name
 from .format import register as register_formats
 

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-from .pages.format import day
+from .format import day
 
 JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fra indbakken"),
              "import": _l("Import fra kommandolinjen"), "notify": _l("Udsendelse af meddelelser"),
