@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from . import logs
 from . import settings as settings_module
 from .db import engine_for
 from .localtime import CPH
+from .settings import database_url
 
 
 @dataclass
@@ -31,15 +33,33 @@ class Context:
             try:
                 self._settings = settings_module.load(self.config_path)
             except settings_module.ConfigError as exc:
-                raise click.ClickException(f"configuration: {exc}") from None
+                raise SetupMissing(f"configuration: {exc}") from None
             logs.configure(self._settings.logging, self.verbose)
         return self._settings
 
     @property
     def engine(self) -> Engine:
+        """The engine of a database that exists and has been migrated; else a one-line refusal."""
+        if self._engine is None:
+            self._engine = usable_engine(self.settings, self.config_hint())
+        return self._engine
+
+    @property
+    def engine_to_create(self) -> Engine:
+        """The engine for `db upgrade` and `demo`, which create the database when it is absent."""
         if self._engine is None:
             self._engine = engine_for(self.settings)
         return self._engine
+
+    def config_hint(self) -> str:
+        """Where the settings came from, and how to point at others."""
+        explicit = self.config_path or os.environ.get("MONITOR_CONFIG")
+        if explicit:
+            return f"config {explicit}"
+        if Path(settings_module.DEFAULT_CONFIG).exists():
+            return f"config {Path(settings_module.DEFAULT_CONFIG).resolve()}"
+        return (f"no config.toml in {Path.cwd()}: run in the project folder, "
+                "or give --config PATH or set MONITOR_CONFIG")
 
     def close(self) -> None:
         """Close the database connections this command opened."""
@@ -49,6 +69,43 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+class SetupMissing(click.ClickException):
+    """No usable config or database: one line saying what to run, exit 2."""
+
+    exit_code = 2
+
+
+def usable_engine(settings: settings_module.Settings, hint: str) -> Engine:
+    """The configured database's engine, refused in one line when it is absent or not migrated.
+
+    A SQLite file that does not exist is not created (nor its folder): a command run in the
+    wrong folder must not leave an empty database behind.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db import make_engine
+
+    url = make_url(database_url(settings))
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).exists():
+        raise SetupMissing(f"no database at {url.database} ({hint}); `monitor db upgrade` creates it")
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            migrated = inspect(conn).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise SetupMissing(f"cannot reach the database {shown}: {reason} ({hint})") from None
+    if not migrated:
+        engine.dispose()
+        raise SetupMissing(f"the database {shown} has no tables: run `monitor db upgrade` ({hint})")
+    return engine
 
 
 def refuse_changed_method(ctx: Context) -> None:
@@ -84,9 +141,11 @@ def parse_now(value: str | None) -> dt.datetime:
 @click.option("--config", "config_path", envvar="MONITOR_CONFIG", type=click.Path(dir_okay=False),
               help="config.toml to use (default: $MONITOR_CONFIG, else ./config.toml).")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.pass_context
-def cli(click_ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def cli(click_ctx: click.Context, config_path: str | None, verbose: bool, debug: bool) -> None:
     """Infrastrukturmonitor: ratings, driftsmeddelelser and cut-over health for FKI."""
+    SHOW_TRACEBACK[0] = debug
     logs.configure(settings_module.LoggingSettings(), verbose)
     click_ctx.obj = Context(config_path, verbose)
     click_ctx.call_on_close(click_ctx.obj.close)
@@ -103,7 +162,7 @@ def db_upgrade(ctx: Context) -> None:
     """Apply the migrations and load the reference data (idempotent)."""
     from .migrate import upgrade
 
-    upgrade(ctx.engine, ctx.settings)
+    upgrade(ctx.engine_to_create, ctx.settings)
     click.echo(f"database is up to date ({ctx.engine.url.render_as_string(hide_password=True)})")
 
 
@@ -117,7 +176,7 @@ def demo(ctx: Context, seed: int, size: str, now_text: str | None) -> None:
     from .demo import load_demo
     from .migrate import upgrade
 
-    upgrade(ctx.engine, ctx.settings)
+    upgrade(ctx.engine_to_create, ctx.settings)
     summary = load_demo(ctx.engine, ctx.settings, seed=seed, size=size, now=parse_now(now_text))
     click.echo(summary)
     click.echo(demo_operator(ctx))
@@ -473,6 +532,16 @@ def subscribers_delete(ctx: Context, address: str) -> None:
                "it will not be invited")
 
 
+SHOW_TRACEBACK = [False]  # set by --debug for main(), which runs after the group's context has closed
+
+
 def main() -> None:
-    """Entry point of the `monitor` console script."""
-    cli(prog_name="monitor")
+    """Entry point of the `monitor` console script: an unexpected error is one line without --debug."""
+    try:
+        cli(prog_name="monitor")
+    except Exception as exc:
+        if SHOW_TRACEBACK[0]:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"error: {type(exc).__name__}: {first} (run with --debug for the traceback)", err=True)
+        sys.exit(1)

@@ -56,6 +56,7 @@ def test_600_distinct_large_queries_keep_the_server_within_100_mb_of_its_start(t
     env = {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_SECRET_KEY": "memory-test"}
     env.pop("MONITOR_DATABASE_URL", None)
     log = tmp_path / "serve.log"
+    subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade"], env=env, check=True, capture_output=True)
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "serve", "--port", str(port), "--no-scheduler",
                                  "--threads", "4"], env=env, stdout=out, stderr=subprocess.STDOUT)
