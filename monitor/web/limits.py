@@ -98,5 +98,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     if not storage_uri.startswith("memory://"):
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
+    # The limiter is one object per process; a new app (tests build many) starts on its own storage.
+    limiter._storage_dead = False
     metrics.set_ratelimit_storage_up(counting_in_storage())
     app.after_request(_StorageWatch().after_request)
