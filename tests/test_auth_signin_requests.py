@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import random
 import re
 import statistics
@@ -122,11 +123,16 @@ def test_known_and_unknown_addresses_take_the_same_time_with_a_mail_server_that_
         token = csrf(client)
         post_login(client, "warm-up@example.dk", token)
         took: dict[bool, list[float]] = {True: [], False: []}
-        for is_known, address in requests:
-            started = time.perf_counter()
-            response = post_login(client, address, token)
-            took[is_known].append(time.perf_counter() - started)
-            assert response.status_code == 200
+        gc.collect()
+        gc.disable()  # a collection landing in one request is noise, not what is measured
+        try:
+            for is_known, address in requests:
+                started = time.perf_counter()
+                response = post_login(client, address, token)
+                took[is_known].append(time.perf_counter() - started)
+                assert response.status_code == 200
+        finally:
+            gc.enable()
         difference = abs(statistics.median(took[True]) - statistics.median(took[False]))
         # A relative comparison within one run, as issue 22 asks; never a limit on the time itself.
         assert difference < 0.002, f"medians differ by {difference * 1000:.1f} ms"
