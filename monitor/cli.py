@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import logs
 from . import settings as settings_module
@@ -297,13 +298,29 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
     from waitress import serve as waitress_serve
 
     from . import create_app
+    from .db import session_factory
     from .migrate import upgrade
     from .notify.mail import serve_links
     from .notify.outbox import remember_serve_base_url
+    from .signing import MissingSecretKey, settled
 
-    upgrade(ctx.engine, ctx.settings)
+    base = ctx.settings
+    if not base.secret_key:
+        # Without $MONITOR_SECRET_KEY the key kept in the database signs: no database, no key, no serving.
+        try:
+            upgrade(ctx.engine, ctx.settings)
+            base = settled(base, session_factory(ctx.engine))
+        except (SQLAlchemyError, MissingSecretKey) as exc:
+            message = str(exc) if isinstance(exc, MissingSecretKey) else (
+                "no secret key: MONITOR_SECRET_KEY is unset and the database that keeps the key cannot give it "
+                f"({type(getattr(exc, 'orig', None) or exc).__name__}); set MONITOR_SECRET_KEY or make the "
+                "database reachable")
+            click.echo(f"monitor serve: {message}", err=True)
+            sys.exit(2)
+    else:
+        upgrade(ctx.engine, ctx.settings)
     refuse_changed_method(ctx)
-    settings, warning = serve_links(ctx.settings, host, port)
+    settings, warning = serve_links(base, host, port)
     if warning:
         click.echo(warning, err=True)
     remember_serve_base_url(ctx.engine, settings)
@@ -465,6 +482,37 @@ def users_list(ctx: Context) -> None:
         for u in rows:
             last = u.last_sign_in_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z") if u.last_sign_in_at else "never"
             click.echo(f"{u.email}\t{u.role}\tlast sign-in: {last}")
+
+
+@users.command("sessions")
+@click.option("--revoke", "target", metavar="EMAIL|ID",
+              help="End the live sessions of this operator, or the one session with this id (as listed).")
+@click.option("--revoke-all", is_flag=True, help="End every live session: every operator must sign in again.")
+@pass_ctx
+def users_sessions(ctx: Context, target: str | None, revoke_all: bool) -> None:
+    """List the live sign-in sessions (id, operator, started, ends), or end some with --revoke."""
+    from sqlalchemy.orm import Session
+
+    from .db import utcnow
+    from .users import live_sessions, revoke_sessions
+
+    if target is not None and revoke_all:
+        raise click.UsageError("give either --revoke EMAIL|ID or --revoke-all")
+    now = utcnow()
+    with Session(ctx.engine) as session, session.begin():
+        if target is not None or revoke_all:
+            ended = revoke_sessions(session, now, target)
+            if target is not None and not ended:
+                raise click.ClickException(f"no live session of {target!r}")
+            click.echo(f"{ended} session(s) ended")
+            return
+        rows = live_sessions(session, now)
+        if not rows:
+            click.echo("no live sessions")
+        for row in rows:
+            started = row.created_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z")
+            ends = row.expires_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z")
+            click.echo(f"{row.short_id}\t{row.email}\tsince {started}\tuntil {ends}")
 
 
 @cli.group()

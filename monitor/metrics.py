@@ -24,7 +24,14 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -124,6 +131,9 @@ SPECS = {s.name: s for s in (
                "HTTP requests served by the web process."),
     MetricSpec("fki_http_request_duration_seconds", "histogram", ("method", "endpoint"),
                "Time to serve an HTTP request."),
+    MetricSpec("fki_ratelimit_storage_up", "gauge", (),
+               "1 while the web processes count rate limits in the configured storage; 0 when one has "
+               "fallen back to counting in its own memory (the storage is unreachable)."),
 )}
 # Counters kept in the database by `monitor.runs`, by their name there (without fki_).
 DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "scheduler_job_runs_total",
@@ -142,6 +152,10 @@ HTTP_REQUESTS = Counter("fki_http_requests", SPECS["fki_http_requests_total"].he
 HTTP_DURATION = Histogram("fki_http_request_duration_seconds", SPECS["fki_http_request_duration_seconds"].help,
                           ("method", "endpoint"), registry=REQUEST_REGISTRY,
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+# Per process (each counts on its own after a fallback); over gunicorn's workers the lowest of
+# the live ones, so one worker that fell back shows as 0.
+RATELIMIT_STORAGE_UP = Gauge("fki_ratelimit_storage_up", SPECS["fki_ratelimit_storage_up"].help,
+                             registry=REQUEST_REGISTRY, multiprocess_mode="livemin")
 
 
 def _gauge(name: str) -> GaugeMetricFamily:
@@ -388,3 +402,8 @@ def observe_request(method: str, endpoint: str, status: int, seconds: float) -> 
     method = method if method in KNOWN_METHODS else "other"
     HTTP_REQUESTS.labels(method, endpoint, str(status)).inc()
     HTTP_DURATION.labels(method, endpoint).observe(seconds)
+
+
+def set_ratelimit_storage_up(up: bool) -> None:
+    """Record whether this process counts rate limits in the configured storage (1) or its memory (0)."""
+    RATELIMIT_STORAGE_UP.set(1 if up else 0)

@@ -466,13 +466,15 @@ class User(Base):
     """An operator of this service. Signs in by a mailed link: no password is stored."""
 
     __tablename__ = "users"
+    # AUTOINCREMENT: SQLite would otherwise give a removed operator's id to the next one added.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised, lower case
     role: Mapped[str] = mapped_column(String(20), default="operator")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # Part of the session's user id: bumping it ends every session of this user.
+    # No longer read: sessions are rows of `operator_sessions` (kept for the migrations' history).
     session_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -486,6 +488,22 @@ class LoginLink(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class OperatorSession(Base):
+    """A signed-in operator's session, kept on the server so that it can end before it expires.
+
+    The cookie carries a random token; the row is keyed by the token's SHA-256, so the table
+    alone signs nobody in. A session is live while `revoked_at` is unset and `expires_at` is ahead.
+    """
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

@@ -157,6 +157,8 @@ class WebSettings:
     ratelimit_storage: str = "memory://"
     session_hours: int = 12
     login_link_minutes: int = 15
+    login_mail_seconds: int = 60  # at most one sign-in mail per address in this many seconds
+    trusted_proxies: int = 0  # proxy hops whose X-Forwarded-* headers are believed (ProxyFix)
     accessibility_contact: str = "tilgaengelighed@infrastrukturmonitor.invalid"
     max_query_bytes: int = 2048
     cache_bytes: int = 64_000_000
@@ -366,9 +368,12 @@ def _validate(s: Settings) -> None:
     if not (at and local and "." in domain and "@" not in domain and len(contact) <= 254
             and not any(ch.isspace() or ch in "<>\"" for ch in contact)):
         raise ConfigError(f"web.accessibility_contact: expected a mail address, got {contact!r}")
-    for key in ("session_hours", "login_link_minutes"):
+    for key in ("session_hours", "login_link_minutes", "login_mail_seconds"):
         if getattr(s.web, key) < 1:
             raise ConfigError(f"web.{key}: must be at least 1")
+    if not 0 <= s.web.trusted_proxies <= 10:
+        raise ConfigError(f"web.trusted_proxies: expected a number of proxy hops from 0 to 10, "
+                          f"got {s.web.trusted_proxies!r}")
     if s.mail.retention_days < 1:
         raise ConfigError("mail.retention_days: must be at least 1")
     scheme = s.web.ratelimit_storage.partition("://")[0]

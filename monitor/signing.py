@@ -1,14 +1,26 @@
-"""The key every process signs with: tokens in mails, sign-in links and the web's cookies."""
+"""The key every process signs with: tokens in mails, sign-in links and the web's cookies.
+
+The key is $MONITOR_SECRET_KEY, or else one generated once and kept in the database (`meta`),
+which is what the embedded default (`monitor demo && monitor serve`, SQLite) uses. A process
+that is to serve settles the key before it serves (`settled`): when the environment has none
+and the database cannot give one, it stops with `MissingSecretKey`, one line saying so.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Meta
 from .settings import Settings
+
+
+class MissingSecretKey(RuntimeError):
+    """No key to sign with: $MONITOR_SECRET_KEY is unset and the database cannot give one."""
 
 
 def secret_key(settings: Settings, sessions: sessionmaker[Session]) -> str:
@@ -28,3 +40,17 @@ def secret_key(settings: Settings, sessions: sessionmaker[Session]) -> str:
                 session.rollback()
             row = session.scalars(select(Meta).where(Meta.key == "secret_key")).one()
         return str(row.value)
+
+
+def settled(settings: Settings, sessions: sessionmaker[Session]) -> Settings:
+    """`settings` with the key filled in (from the environment or the database), or `MissingSecretKey`."""
+    if settings.secret_key:
+        return settings
+    try:
+        key = secret_key(settings, sessions)
+    except SQLAlchemyError as exc:
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        raise MissingSecretKey(f"no secret key: MONITOR_SECRET_KEY is unset and the database that keeps the key "
+                               f"cannot give it ({reason}); set MONITOR_SECRET_KEY or make the database "
+                               f"reachable and migrated (monitor db upgrade)") from None
+    return dataclasses.replace(settings, secret_key=key)

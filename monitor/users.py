@@ -4,11 +4,17 @@ An operator signs in with a mailed link that is signed (itsdangerous, its own sa
 after `[web] login_link_minutes` and works once: the link carries a random nonce whose row in
 `login_links` is marked used by the one UPDATE that signs in, so two clicks racing each other
 still sign in once. No password is ever stored.
+
+A sign-in opens a session kept on the server (`operator_sessions`): the cookie carries a
+random token of that session alone, the table only its SHA-256. Logout, `monitor users
+remove` and `monitor users sessions --revoke` end sessions there, so a copied cookie stops
+working at once; a session also ends `[web] session_hours` after it began.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,7 +25,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from .db import utcnow
-from .models import AuditEvent, LoginLink, User
+from .models import AuditEvent, LoginLink, OperatorSession, User
 
 ROLES = ("operator",)
 MAX_ADDRESS_LENGTH = 254
@@ -101,6 +107,7 @@ def remove_user(session: Session, text: str, actor: str = "cli", now: dt.datetim
         return False
     audit(session, actor, "users.remove", user.email, now)
     session.execute(delete(LoginLink).where(LoginLink.user_id == user.id))
+    session.execute(delete(OperatorSession).where(OperatorSession.user_id == user.id))
     session.delete(user)
     return True
 
@@ -170,6 +177,88 @@ def purge_links(session: Session, now: dt.datetime) -> int:
     """Delete sign-in links that expired more than a day ago (used or not)."""
     result = cast(CursorResult[Any], session.execute(
         delete(LoginLink).where(LoginLink.expires_at < now - dt.timedelta(days=1))))
+    return int(result.rowcount or 0)
+
+
+def _session_key(token: str) -> str:
+    return hashlib.sha256(b"fki-operator-session:" + token.encode("utf-8")).hexdigest()
+
+
+def open_session(session: Session, user: User, hours: int, now: dt.datetime) -> str:
+    """Start a session for `user` that lasts `hours`; the token to put in the cookie."""
+    token = secrets.token_urlsafe(32)
+    session.add(OperatorSession(id=_session_key(token), user_id=user.id, created_at=now,
+                                expires_at=now + dt.timedelta(hours=hours)))
+    return token
+
+
+def session_user(session: Session, token: str, now: dt.datetime) -> User | None:
+    """The operator of a live session with this token, or None (ended, expired, unknown, removed)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    row = session.get(OperatorSession, _session_key(token))
+    if row is None or row.revoked_at is not None or now >= row.expires_at:
+        return None
+    return session.get(User, row.user_id)
+
+
+def end_session(session: Session, token: str, now: dt.datetime) -> bool:
+    """End the session with this token (logout); False when it was not live."""
+    result = cast(CursorResult[Any], session.execute(
+        update(OperatorSession).where(OperatorSession.id == _session_key(token),
+                                      OperatorSession.revoked_at.is_(None)).values(revoked_at=now)))
+    return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A session that is live now, as `monitor users sessions` shows it."""
+
+    short_id: str  # the first characters of the stored key: enough to name it, useless as a cookie
+    email: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+SHORT_ID = 8
+
+
+def _live(now: dt.datetime) -> Any:
+    return (select(OperatorSession, User.email).join(User, User.id == OperatorSession.user_id)
+            .where(OperatorSession.revoked_at.is_(None), OperatorSession.expires_at > now))
+
+
+def live_sessions(session: Session, now: dt.datetime) -> list[LiveSession]:
+    """Every live session, oldest first."""
+    rows = session.execute(_live(now).order_by(OperatorSession.created_at, OperatorSession.id))
+    return [LiveSession(row.id[:SHORT_ID], email, row.created_at, row.expires_at) for row, email in rows]
+
+
+def revoke_sessions(session: Session, now: dt.datetime, target: str | None = None, actor: str = "cli") -> int:
+    """End the live sessions of operator `target` (an address), or the one whose short id it is;
+    every live session when `target` is None. Audited; returns how many ended."""
+    query = _live(now)
+    if target is not None:
+        user = find_user(session, target)
+        if user is not None:
+            query = query.where(OperatorSession.user_id == user.id)
+        elif re.fullmatch(rf"[0-9a-f]{{{SHORT_ID},64}}", target):
+            query = query.where(OperatorSession.id.startswith(target, autoescape=True))
+        else:
+            return 0
+    rows = [row for row, _email in session.execute(query)]
+    for row in rows:
+        row.revoked_at = now
+    if rows:
+        audit(session, actor, "sessions.revoke", f"{len(rows)} session(s) of {target or 'every operator'}", now)
+    return len(rows)
+
+
+def purge_sessions(session: Session, now: dt.datetime) -> int:
+    """Delete sessions that expired or were ended more than a day ago."""
+    cutoff = now - dt.timedelta(days=1)
+    result = cast(CursorResult[Any], session.execute(delete(OperatorSession).where(
+        (OperatorSession.expires_at < cutoff) | (OperatorSession.revoked_at < cutoff))))
     return int(result.rowcount or 0)
 
 

@@ -53,6 +53,14 @@ def sign_in(client: FlaskClient, address: str = OPERATOR) -> FlaskClient:
     return client
 
 
+def deliver_mails(app: Flask, now: dt.datetime | None = None):  # type: ignore[no-untyped-def]
+    """Run the mail queue once, as the scheduler and `monitor notify` do; its report."""
+    from monitor.notify.outbox import deliver_due
+
+    state = app.extensions["monitor"]
+    return deliver_due(state.engine, state.settings, now)
+
+
 def mailed_link(outbox: Path, to: str) -> str:
     """The sign-in link path in the newest mail to `to` in the file outbox."""
     for path in sorted(outbox.glob("*.eml"), reverse=True):

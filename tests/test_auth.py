@@ -15,13 +15,15 @@ from sqlalchemy.orm import Session
 from monitor import create_app
 from monitor.models import AuditEvent, LoginLink, User
 from monitor.users import LinkError, add_user, check_link, issue_link, remove_user, use_link
-from tests.auth_helpers import OPERATOR, add_operator, csrf, link_for, mailed_link, sign_in
+from tests.auth_helpers import OPERATOR, add_operator, csrf, deliver_mails, link_for, mailed_link, sign_in
 from tests.conftest import make_settings
 
 
 def request_link(client: FlaskClient, address: str):  # type: ignore[no-untyped-def]
+    """Ask for a sign-in link, then let the mail queue run once (the answer itself sends nothing)."""
     response = client.post("/login", data={"email": address, "csrf_token": csrf(client)})
-    response.close()  # the mail goes out when the answer is closed
+    response.close()
+    deliver_mails(client.application)
     return response
 
 

@@ -229,6 +229,18 @@ def invitation_mail(settings: Settings, language: str) -> Rendered:
     return rendered(settings, "invitation", language, subject)
 
 
+def sign_in_mail(settings: Settings, link: str, to: str, minutes: int, language: str,
+                 msg_id: str | None = None) -> WireMessage:
+    """The sign-in mail: the link, how long it works, and what to do if it was not you.
+
+    Without List-Unsubscribe: it is not a list.
+    """
+    context = {"link": link, "minutes": minutes}
+    subject = translations(language).gettext("Log ind på Infrastrukturmonitor")
+    return compose(settings, to, subject, render("login.txt", language, **context),
+                   render("login.html", language, **context), unsubscribe_url=None, message_id=msg_id)
+
+
 def manage_message(settings: Settings, secret: str, subscriber: Subscriber, mail_id: int | None = None) -> WireMessage:
     """Sent when someone subscribes an address that is already subscribed: a link to manage it."""
     mail = manage_mail(settings, subscriber.language)

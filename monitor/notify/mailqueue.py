@@ -1,4 +1,4 @@
-"""The outbox of single mails: confirmations, "manage" mails and invitations.
+"""The outbox of single mails: confirmations, "manage" mails, invitations and sign-in links.
 
 A web request (or `monitor subscribers invite`) writes a `mails` row in its own transaction
 and answers at once; the same runs that deliver notices (`deliver_due`) send these, claimed
@@ -8,6 +8,11 @@ is down delays a confirmation, never loses or doubles it, and the form never wai
 Confirmations and "manage" mails are due at once (whatever the clock of the run says);
 invitations are due at the time they were given when queued, spread at
 `[mail] invitations_per_minute`. Links are signed when the mail is sent.
+
+A sign-in request (`queue_sign_in`) queues a "login" mail for any well-formed address, known
+or not, holding only the address's hash: the request does the same work whoever asks, and
+never waits for the mail server. The run that sends it looks for an operator with that hash,
+issues the single-use link then and sends it, or cancels the mail when there is none.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import runs
+from .. import runs, users
 from ..db import utcnow
-from ..models import Mail, Subscriber
+from ..models import Mail, Subscriber, User
 from ..settings import Settings
 from .mail import (
     Rendered,
@@ -32,6 +37,7 @@ from .mail import (
     invitation_mail,
     manage_mail,
     message_id,
+    sign_in_mail,
     subscriber_links,
 )
 from .privacy import address_hash, suppression
@@ -43,7 +49,7 @@ from .wire import WireMessage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirm", "manage", "invitation")
+KINDS = ("confirm", "manage", "invitation", "login")
 LEASE = dt.timedelta(minutes=15)
 BATCH = 100
 
@@ -62,6 +68,29 @@ def queue_mail(session: Session, kind: str, address: str, language: str, *, subs
     session.add(mail)
     session.flush()
     return mail
+
+
+def queue_sign_in(session: Session, address: str, language: str, now: dt.datetime, window_seconds: int) -> bool:
+    """Queue a sign-in mail to `address` (normalised) unless one was queued within `window_seconds`.
+
+    The same statements run for an operator's address and a stranger's; the row keeps only the
+    address's hash. Returns whether a mail was queued (the caller commits).
+    """
+    key = address_hash(address)
+    recent = session.scalar(select(Mail.id).where(
+        Mail.kind == "login", Mail.address_hash == key,
+        Mail.created_at > now - dt.timedelta(seconds=window_seconds)).limit(1))
+    if recent is not None:
+        return False
+    session.add(Mail(kind="login", subscriber_id=None, address=None, address_hash=key, language=language,
+                     campaign=None, components=[], status="queued", attempts=0, next_attempt_at=now,
+                     created_at=now))
+    return True
+
+
+def _operator_by_hash(session: Session, key: str) -> User | None:
+    # Operators are few: hashing each address beats storing the one a stranger typed.
+    return next((u for u in users.list_users(session) if address_hash(u.email) == key), None)
 
 
 @dataclass
@@ -106,11 +135,19 @@ class _Composer:
             self.cache[key] = make()
         return self.cache[key]
 
-    def message(self, session: Session, mail: Mail) -> WireMessage | str:
-        """The message for `mail`, or the reason it must not be sent any more."""
+    def message(self, session: Session, mail: Mail, now: dt.datetime) -> WireMessage | str:
+        """The message for `mail`, or the reason it must not be sent any more (in `session`'s transaction)."""
         s = self.settings
         msg_id = message_id(s, f"mail-{mail.id}")
         root = base_url(s)
+        if mail.kind == "login":
+            user = _operator_by_hash(session, mail.address_hash)
+            if user is None:
+                return "no operator with this address"
+            minutes = s.web.login_link_minutes
+            token = users.issue_link(session, self.secret, user, minutes, now)
+            users.audit(session, user.email, "sign_in_link", "", now)
+            return sign_in_mail(s, f"{root}/login/{token}", user.email, minutes, mail.language, msg_id)
         if mail.kind == "invitation":
             assert mail.address is not None
             reason = suppression(session, mail.address)
@@ -181,9 +218,9 @@ def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: 
             with open_mailer(settings) as mailer:
                 for mail_id in ids:
                     error: BaseException | None = None
-                    with sessions() as session:
+                    with sessions() as session, session.begin():  # a sign-in link is issued here
                         mail = session.get(Mail, mail_id)
-                        message = composer.message(session, mail) if mail is not None else "gone"
+                        message = composer.message(session, mail, now) if mail is not None else "gone"
                     if isinstance(message, str):
                         with sessions() as session, session.begin():
                             session.execute(update(Mail).where(Mail.id == mail_id)

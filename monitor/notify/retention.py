@@ -4,7 +4,8 @@ A delivery row names its recipient only through its subscriber (deleted with the
 after the unsubscribe grace period, see `purge_unsubscribed`) and in the text of its last
 error, where a mail server's refusal quotes the address. After `[mail] retention_days` the
 addresses in that text are masked (``r…1@example.dk``), so the row still tells what happened
-but no longer who it happened to. Sign-in links are deleted a day after they expire.
+but no longer who it happened to. Sign-in links and operator sessions are deleted a day after
+they expire (or a session ended).
 The scheduler runs this daily; it logs instead of raising.
 """
 
@@ -20,7 +21,7 @@ from ..db import utcnow
 from ..models import Delivery
 from ..privacy import ADDRESS, mask_addresses
 from ..settings import Settings
-from ..users import purge_links
+from ..users import purge_links, purge_sessions
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -53,10 +54,10 @@ def apply_retention(engine: Engine, settings: Settings, now: dt.datetime | None 
     try:
         with Session(engine) as session, session.begin():
             changed = forget_delivery_addresses(session, settings, now)
-            links = purge_links(session, now)
+            links = purge_links(session, now) + purge_sessions(session, now)
     except Exception:
         log.exception("applying the retention rules failed")
         return 0
     if changed or links:
-        log.info("retention: %d delivery rows lost their address, %d sign-in links deleted", changed, links)
+        log.info("retention: %d delivery rows lost their address, %d sign-in links and sessions deleted", changed, links)
     return changed

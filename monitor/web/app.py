@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import Babel
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..db import engine_for, session_factory
 from ..settings import Settings
 from ..signing import secret_key
 from . import limits
+from .health import unavailable
 from .state import LANGUAGES, MonitorState, csrf
 
+log = logging.getLogger(__name__)
 babel = Babel()
+# What answers without a secret key: the probes, the metrics and the static files.
+KEYLESS_ENDPOINTS = ("health.", "metrics.", "static")
 
 
 class KeyLoadingSessionInterface(SecureCookieSessionInterface):
@@ -35,6 +41,14 @@ class KeyLoadingSessionInterface(SecureCookieSessionInterface):
             with contextlib.suppress(SQLAlchemyError):
                 app.secret_key = self.load_key()
         return super().open_session(app, request)
+
+
+def refuse_without_key() -> Response | None:
+    """503 instead of a bare 500 while there is no key to sign with (the database holding it is away)."""
+    if current_app.secret_key is not None or (request.endpoint or "").startswith(KEYLESS_ENDPOINTS):
+        return None
+    log.warning("no secret key: MONITOR_SECRET_KEY is unset and the database holding the key is unreachable")
+    return unavailable()
 
 
 def select_locale() -> str:
@@ -59,6 +73,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     # first request opens its session, so that every process signs with the same key.
     app.secret_key = settings.secret_key or None
     app.session_interface = KeyLoadingSessionInterface(lambda: secret_key(settings, sessions))
+    app.before_request(refuse_without_key)  # first: before CSRF and the limits look at anything
+    if settings.web.trusted_proxies:
+        # The client's address, scheme and host as the trusted proxies saw them; never otherwise.
+        hops = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limits.init_app(app, settings)

@@ -1,10 +1,13 @@
-"""Operator sign-in: a mailed, signed, single-use link; Flask-Login holds the session.
+"""Operator sign-in: a mailed, signed, single-use link; the session is kept on the server.
 
-`GET /login` shows a form for the address; `POST /login` answers every address alike and
-mails a link only to known operators (after the answer has gone, so that its timing says
-nothing either). The link lands on a page with a button: mail scanners follow GET links,
-so only the POST signs in. `POST /logout` signs out. A session ends after `[web]
-session_hours` however busy it is, and at once when its operator is removed.
+`GET /login` shows a form for the address; `POST /login` answers every address alike, never
+429 for an address, and queues a sign-in mail for any well-formed address (at most one per
+address per `[web] login_mail_seconds`): the mail queue sends the link to a known operator and
+drops the others, so the request does the same work and takes the same time whoever asks.
+The link lands on a page with a button: mail scanners follow GET links, so only the POST signs
+in. Signing in opens a session row (`users.open_session`); the cookie holds its random token.
+`POST /logout` ends that row, so a copy of the cookie is refused afterwards; a session also ends
+after `[web] session_hours`, and at once when its operator is removed or it is revoked.
 
 `operator_required` guards a view: signed out, a page is redirected to /login and the API
 answers 401 with JSON.
@@ -15,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import smtplib
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -39,10 +41,8 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 from .. import users
 from ..db import utcnow
 from ..models import User
-from ..notify.mail import base_url, compose, render, translations
-from ..notify.transport import open_mailer
-from ..notify.wire import WireMessage
-from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+from ..notify.mailqueue import queue_sign_in
+from .limits import client_limit, limiter
 from .state import db_session, state
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,21 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 # Flask-WTF's time limit: a form older than this is refused and must be reloaded.
 CSRF_SECONDS = 3600
-SIGNED_IN_AT = "signed_in_at"
 NEXT = "after_sign_in"
 
 View = TypeVar("View", bound=Callable[..., Any])
 
 
 class Operator(UserMixin):
-    """The signed-in operator as Flask-Login sees it (a snapshot of the `User` row)."""
+    """The signed-in operator as Flask-Login sees it: a snapshot of the `User` row and the session's token."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, token: str) -> None:
         self.user_id, self.email, self.role = user.id, user.email, user.role
-        self.session_version = user.session_version or 0
+        self.token = token
 
     def get_id(self) -> str:
-        # The version is part of the id: bumping it (or removing the user) ends the session.
-        return f"{self.user_id}:{self.session_version}"
+        # What the cookie keeps: the token of this session alone, never the row id of the user.
+        return self.token
 
 
 def now() -> dt.datetime:
@@ -75,20 +74,12 @@ def now() -> dt.datetime:
 
 
 @login_manager.user_loader
-def load_operator(user_id: str) -> Operator | None:
-    """The operator of a session cookie, or None when the session is over or void."""
-    try:
-        uid, version = (int(part) for part in user_id.split(":"))
-    except ValueError:
+def load_operator(token: str) -> Operator | None:
+    """The operator of a session cookie, or None when the session ended, expired or never was."""
+    if not isinstance(token, str):
         return None
-    signed_in_at = session.get(SIGNED_IN_AT)
-    hours = state().settings.web.session_hours
-    if not isinstance(signed_in_at, (int, float)) or now().timestamp() - signed_in_at > hours * 3600:
-        return None
-    user = db_session().get(User, uid)
-    if user is None or (user.session_version or 0) != version:
-        return None
-    return Operator(user)
+    user = users.session_user(db_session(), token, now())
+    return Operator(user, token) if user is not None else None
 
 
 def _wants_json() -> bool:
@@ -154,7 +145,7 @@ def csrf_failed(exc: CSRFError) -> tuple[str, int]:
 
 @bp.errorhandler(429)
 def too_many(exc: Exception) -> tuple[str, int]:
-    """The rate limit, the same for every address."""
+    """The per-client rate limit (an address never gets 429: see `login_post`)."""
     return render_template("auth/refused.html", reason="limited"), 429
 
 
@@ -164,53 +155,21 @@ def login_form() -> tuple[str, int]:
     return render_template("auth/login.html", signed_in=is_operator()), 200
 
 
-def sign_in_message(link: str, to: str, minutes: int, language: str) -> WireMessage:
-    """The sign-in mail: the link, how long it works, and what to do if it was not you.
-
-    Built by the same wire writer as every other mail (valid headers as sent, CRLF), without
-    List-Unsubscribe: it is not a list.
-    """
-    settings = state().settings
-    context = {"link": link, "minutes": minutes}
-    subject = translations(language).gettext("Log ind på Infrastrukturmonitor")
-    return compose(settings, to, subject, render("login.txt", language, **context),
-                   render("login.html", language, **context), unsubscribe_url=None)
-
-
-def _send_later(message: WireMessage) -> Callable[[], None]:
-    settings = state().settings
-
-    def send() -> None:
-        try:
-            with open_mailer(settings) as mailer:
-                mailer.send(message)
-        except (smtplib.SMTPException, OSError):
-            log.exception("could not send a sign-in mail")
-
-    return send
-
-
 @bp.post("/login")
 @limiter.limit(client_limit)
-@limiter.limit(ADDRESS_LIMIT, key_func=address_key)
 def login_post() -> Response:
-    """Mail a sign-in link to a known operator; every address gets the very same answer."""
+    """Queue a sign-in mail; every address gets the very same answer, however often it is asked for."""
+    settings = state().settings
     submitted = request.form.get("email", "")[:users.MAX_ADDRESS_LENGTH + 10]
-    dbs = db_session()
-    user = users.find_user(dbs, submitted)
-    message = None
-    if user is not None:
-        settings = state().settings
-        minutes = settings.web.login_link_minutes
-        token = users.issue_link(dbs, str(current_app.secret_key), user, minutes, now())
-        users.audit(dbs, user.email, "sign_in_link", "", now())
+    try:
+        address: str | None = users.normalise_address(submitted)
+    except users.UserError:
+        address = None
+    if address is not None:
+        dbs = db_session()
+        queue_sign_in(dbs, address, str(get_locale() or "da"), now(), settings.web.login_mail_seconds)
         dbs.commit()
-        message = sign_in_message(f"{base_url(settings)}/login/{token}", user.email, minutes,
-                                  str(get_locale() or "da"))
-    response = Response(render_template("auth/sent.html", minutes=state().settings.web.login_link_minutes))
-    if message is not None:
-        response.call_on_close(_send_later(message))  # after the answer: its timing reveals nothing
-    return response
+    return Response(render_template("auth/sent.html", minutes=settings.web.login_link_minutes))
 
 
 def _link_refused(exc: users.LinkError) -> tuple[str, int]:
@@ -238,12 +197,12 @@ def link_post(token: str) -> BaseResponse | tuple[str, int]:
         user = users.use_link(dbs, str(current_app.secret_key), token, now())
     except users.LinkError as exc:
         return _link_refused(exc)
+    token = users.open_session(dbs, user, state().settings.web.session_hours, now())
     dbs.commit()
     target = _safe_next(session.get(NEXT))
     session.clear()  # a fresh session: nothing from before the sign-in carries over
     session.permanent = True
-    session[SIGNED_IN_AT] = now().timestamp()
-    login_user(Operator(user))
+    login_user(Operator(user, token))
     log.info("operator %s signed in", user.id)
     return redirect(target, code=303)
 
@@ -253,6 +212,7 @@ def logout() -> BaseResponse:
     """Sign out (also when the session has already ended)."""
     if is_operator():
         dbs = db_session()
+        users.end_session(dbs, current_user.token, now())  # a copy of the cookie is refused from now on
         users.audit(dbs, actor(), "sign_out", "", now())
         dbs.commit()
     logout_user()

@@ -142,7 +142,8 @@ def service_health() -> ResponseReturnValue:
 
 
 AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
-                 "sign_in_link": _l("bad om et link til at logge ind"),
+                 "sign_in_link": _l("fik tilsendt et link til at logge ind"),
+                 "sessions.revoke": _l("afsluttede sessioner"),
                  "users.add": _l("tilføjede en driftsansvarlig"), "users.remove": _l("fjernede en driftsansvarlig"),
                  "subscriber.lookup": _l("slog en abonnent op"),
                  "cutover.ack": _l("markerede en kommune som kendt på skiftesiden")}
