@@ -336,7 +336,7 @@ class DatabaseCollector(Collector):
             family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
         yield from counters.values()
         queue = _gauge("fki_notification_queue_depth")
-        waiting = ("queued", "sending")
+        waiting = ("queued", "waiting", "sending")
         queue.add_metric([], (session.scalar(select(func.count()).where(Delivery.status.in_(waiting))) or 0)
                          + (session.scalar(select(func.count()).where(Mail.status.in_(waiting))) or 0))
         yield queue

@@ -184,7 +184,7 @@ def unsubscribe(session: Session, sub: Subscriber, now: dt.datetime | None = Non
     sub.unsubscribed_at = now or utcnow()
     sub.token_version += 1
     session.execute(delete(Delivery).where(Delivery.subscriber_id == sub.id,
-                                           Delivery.status.in_(("queued", "sending"))))
+                                           Delivery.status.in_(("queued", "waiting", "sending"))))
     session.flush()
 
 

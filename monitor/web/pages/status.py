@@ -129,8 +129,8 @@ def service_health() -> ResponseReturnValue:
         .group_by(ImportedFile.name).order_by(func.min(HeldCallCount.held_at))).all()
     outbox = queue_summary(session)
     queue = outbox["counts"]
-    oldest_queued = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.status.in_(("queued",
-                                                                                                      "sending"))))
+    oldest_queued = session.scalar(select(func.min(Delivery.created_at)).where(
+        Delivery.status.in_(("queued", "waiting", "sending"))))
     imported = session.scalar(select(func.count()).select_from(ImportedFile).where(ImportedFile.status == "imported"))
     last_import = session.scalar(select(func.max(ImportedFile.imported_at)))
     return render_template(
