@@ -120,6 +120,8 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_notification_queue_depth", "gauge", (),
                "Deliveries and single mails (confirmations, invitations) waiting in the outbox."),
     MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
+    MetricSpec("fki_notices_held", "gauge", (),
+               "New notice updates held (no mail) because one poll brought more than max_new_per_poll."),
     MetricSpec("fki_http_requests_total", "counter", ("method", "endpoint", "status"),
                "HTTP requests served by the web process."),
     MetricSpec("fki_http_request_duration_seconds", "histogram", ("method", "endpoint"),
@@ -343,6 +345,11 @@ class DatabaseCollector(Collector):
         held = _gauge("fki_import_held_rows")
         held.add_metric([], session.scalar(select(func.count()).select_from(HeldCallCount)) or 0)
         yield held
+        from .notify.held import held_count
+
+        notices = _gauge("fki_notices_held")
+        notices.add_metric([], held_count(session))
+        yield notices
 
 
 def _as_utc(t: dt.datetime | str) -> dt.datetime:

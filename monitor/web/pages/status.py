@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...users import recent_audit
@@ -138,14 +139,18 @@ def service_health() -> ResponseReturnValue:
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
         rejected=rejected, held=held, held_total=sum(n for _, n, _ in held), queue=queue,
         queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
-        imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words, now=dt.datetime.now(dt.UTC))
+        imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
+        held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
+        now=dt.datetime.now(dt.UTC))
 
 
 AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
                  "sign_in_link": _l("bad om et link til at logge ind"),
                  "users.add": _l("tilføjede en driftsansvarlig"), "users.remove": _l("fjernede en driftsansvarlig"),
                  "subscriber.lookup": _l("slog en abonnent op"),
-                 "cutover.ack": _l("markerede en kommune som kendt på skiftesiden")}
+                 "cutover.ack": _l("markerede en kommune som kendt på skiftesiden"),
+                 "notices.release": _l("sendte tilbageholdte driftsmeddelelser"),
+                 "notices.discard": _l("kasserede tilbageholdte driftsmeddelelser")}
 
 
 def audit_words(action: str) -> str:
