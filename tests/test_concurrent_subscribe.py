@@ -4,6 +4,7 @@ is the normal page, never a 500, and there is one subscriber afterwards."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections.abc import Callable
@@ -50,16 +51,17 @@ def signed_form(url: str) -> tuple[requests.Session, str]:
     return client, found.group(1)
 
 
-def race(post: Callable[[], requests.Response]) -> list[int]:
-    """Run `post` in RACERS threads released at the same moment; their status codes."""
-    start = threading.Barrier(RACERS)
+def race(clients: list[tuple[requests.Session, str]],
+         post: Callable[[requests.Session, str], requests.Response]) -> list[int]:
+    """`post` once per client, each in its own thread, all released at the same moment; the status codes."""
+    start = threading.Barrier(len(clients))
     codes: list[int] = []
 
-    def one() -> None:
+    def one(client: requests.Session, token: str) -> None:
         start.wait()
-        codes.append(post().status_code)
+        codes.append(post(client, token).status_code)
 
-    threads = [threading.Thread(target=one) for _ in range(RACERS)]
+    threads = [threading.Thread(target=one, args=pair) for pair in clients]
     for t in threads:
         t.start()
     for t in threads:
@@ -72,16 +74,12 @@ def test_concurrent_subscribes_with_one_new_address_all_get_the_page_and_make_on
     for n in range(ROUNDS):
         address = f"samtidig{n}@k.dk"
         clients = [signed_form(f"{served}/subscribe") for _ in range(RACERS)]
-        turn = iter(clients)
-        lock = threading.Lock()
 
-        def post(address: str = address) -> requests.Response:
-            with lock:
-                client, token = next(turn)
+        def post(client: requests.Session, token: str, address: str = address) -> requests.Response:
             return client.post(f"{served}/subscribe", timeout=60, data={
                 "email": address, "components": ["organisation"], "language": "da", "csrf_token": token})
 
-        assert race(post) == [200] * RACERS
+        assert race(clients, post) == [200] * RACERS
         session.expire_all()
         assert session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.address == address)) == 1
         assert session.scalar(select(func.count()).select_from(Mail).where(Mail.address == address)) == RACERS
@@ -89,8 +87,6 @@ def test_concurrent_subscribes_with_one_new_address_all_get_the_page_and_make_on
 
 def test_concurrent_accepts_of_one_invitation_all_get_the_page_and_make_one_confirmed_subscriber(
         served: str, session: Session, engine: Engine, settings: Settings, tmp_path: Path) -> None:
-    import datetime as dt
-
     invite(session, settings, [InviteRow(n, f"inviteret{n}@k.dk") for n in range(ROUNDS)], "c1",
            smtputf8=lambda: True)
     session.commit()
@@ -100,16 +96,12 @@ def test_concurrent_accepts_of_one_invitation_all_get_the_page_and_make_one_conf
     assert len(paths) == ROUNDS
     for path in paths:
         clients = [signed_form(f"{served}{path}") for _ in range(RACERS)]
-        turn = iter(clients)
-        lock = threading.Lock()
 
-        def post(path: str = path) -> requests.Response:
-            with lock:
-                client, token = next(turn)
+        def post(client: requests.Session, token: str, path: str = path) -> requests.Response:
             return client.post(f"{served}{path}", timeout=60,
                                data={"components": [], "language": "da", "csrf_token": token})
 
-        assert race(post) == [200] * RACERS
+        assert race(clients, post) == [200] * RACERS
     session.expire_all()
     subscribers = list(session.scalars(select(Subscriber)))
     assert sorted(s.address for s in subscribers) == [f"inviteret{n}@k.dk" for n in range(ROUNDS)]

@@ -50,6 +50,11 @@ class Plan:
     deferred: int = 0
 
 
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """`ids` in slices that stay under the databases' bound-parameter limits."""
+    return [ids[start:start + size] for start in range(0, len(ids), size)]
+
+
 def plan(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) -> Plan:
     """Hold what is past each subscriber's allowance and claim the summaries that are due (one transaction)."""
     cap = settings.notices.max_mails_per_subscriber_hour
@@ -74,12 +79,10 @@ def plan(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) 
         window = dict((sid, (n, oldest)) for sid, n, oldest in session.execute(
             select(Delivery.subscriber_id, func.count(func.distinct(func.coalesce(Delivery.summary_id, Delivery.id))),
                    func.min(Delivery.sent_at))
-            .where(Delivery.channel == "email", Delivery.sent_at > now - HOUR, Delivery.subscriber_id.in_(wanted))
-            .group_by(Delivery.subscriber_id)))
+            .where(Delivery.channel == "email", Delivery.sent_at > now - HOUR).group_by(Delivery.subscriber_id)))
         later = dict(session.execute(
             select(Delivery.subscriber_id, func.min(Delivery.next_attempt_at))
-            .where(Delivery.status == "waiting", Delivery.next_attempt_at > now, Delivery.subscriber_id.in_(wanted))
-            .group_by(Delivery.subscriber_id)).all())
+            .where(Delivery.status == "waiting", Delivery.next_attempt_at > now).group_by(Delivery.subscriber_id)).all())
         hold: dict[dt.datetime, list[int]] = defaultdict(list)
         single: list[int] = []
         for sid in sorted(wanted):
@@ -101,16 +104,16 @@ def plan(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) 
             elif len(new) > allowance:
                 hold[free_at] += new[allowance:]
         for at, ids in hold.items():
-            for start in range(0, len(ids), 500):
-                session.execute(update(Delivery).where(Delivery.id.in_(ids[start:start + 500]))
+            for chunk in _chunks(ids):
+                session.execute(update(Delivery).where(Delivery.id.in_(chunk))
                                 .values(status="waiting", next_attempt_at=at, summary_id=None))
             result.deferred += len(ids)
-        if single:
-            session.execute(update(Delivery).where(Delivery.id.in_(single))
+        for chunk in _chunks(single):
+            session.execute(update(Delivery).where(Delivery.id.in_(chunk))
                             .values(status="queued", next_attempt_at=now, summary_id=None))
         for ids in result.summaries.values():
-            for start in range(0, len(ids), 500):
-                session.execute(update(Delivery).where(Delivery.id.in_(ids[start:start + 500]))
+            for chunk in _chunks(ids):
+                session.execute(update(Delivery).where(Delivery.id.in_(chunk))
                                 .values(status="sending", summary_id=ids[0], attempts=Delivery.attempts + 1,
                                         next_attempt_at=now + LEASE))
     if result.deferred:
