@@ -127,6 +127,8 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_notification_queue_depth", "gauge", (),
                "Deliveries and single mails (confirmations, invitations) waiting in the outbox."),
     MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
+    MetricSpec("fki_notices_held", "gauge", (),
+               "New notice updates held (no mail) because one poll brought more than max_new_per_poll."),
     MetricSpec("fki_http_requests_total", "counter", ("method", "endpoint", "status"),
                "HTTP requests served by the web process."),
     MetricSpec("fki_http_request_duration_seconds", "histogram", ("method", "endpoint"),
@@ -350,13 +352,18 @@ class DatabaseCollector(Collector):
             family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
         yield from counters.values()
         queue = _gauge("fki_notification_queue_depth")
-        waiting = ("queued", "sending")
+        waiting = ("queued", "waiting", "sending")
         queue.add_metric([], (session.scalar(select(func.count()).where(Delivery.status.in_(waiting))) or 0)
                          + (session.scalar(select(func.count()).where(Mail.status.in_(waiting))) or 0))
         yield queue
         held = _gauge("fki_import_held_rows")
         held.add_metric([], session.scalar(select(func.count()).select_from(HeldCallCount)) or 0)
         yield held
+        from .notify.held import held_count
+
+        notices = _gauge("fki_notices_held")
+        notices.add_metric([], held_count(session))
+        yield notices
 
 
 def _as_utc(t: dt.datetime | str) -> dt.datetime:

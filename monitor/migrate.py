@@ -28,9 +28,26 @@ def alembic_config(connection: object) -> Config:
 
 
 def upgrade(engine: Engine, settings: Settings) -> None:
-    """Bring the schema to the newest revision and load the reference data."""
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+    """Bring the schema to the newest revision and load the reference data.
+
+    On SQLite the foreign keys are off while the migrations run (a table rebuilt in batch mode
+    is dropped and recreated, and with them on the drop would cascade to the rows that refer
+    to it) and checked before the transaction commits.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, or SQLite ignores it
+            conn.commit()
+        try:
+            with conn.begin():
+                command.upgrade(alembic_config(conn), "head")
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                    raise RuntimeError(f"the migration left rows with dangling foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
     with Session(engine) as session, session.begin():
         load_reference_municipalities(session)
         sync_components(session, settings)

@@ -9,6 +9,7 @@ hourly row carries its Copenhagen day for that.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import (
@@ -297,16 +298,31 @@ class NoticeUpdate(Base):
     body_html: Mapped[str] = mapped_column(Text, default="")  # sanitised
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Held with the rest of a poll that brought more than `[notices] max_new_per_poll`: no mail
+    # is queued until an operator releases it on /drift (or discards it).
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
 
     notice: Mapped[Notice] = relationship(back_populates="updates")
 
 
+def new_link_key() -> str:
+    """A random secret of one subscriber row, carried by every link to it (128 bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
 class Subscriber(Base):
-    """A person (email) or a channel (webhook URL) receiving notices."""
+    """A person (email) or a channel (webhook URL) receiving notices.
+
+    Ids are never reused (AUTOINCREMENT on SQLite), and every link also carries `link_key`,
+    a secret of this row alone, so a link can never open a row created after it was sent.
+    Rows from before the keys existed have none; their old links keep working.
+    """
 
     __tablename__ = "subscribers"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_key: Mapped[str | None] = mapped_column(String(32), default=new_link_key)
     channel: Mapped[str] = mapped_column(String(10), default="email")  # email | webhook
     address: Mapped[str] = mapped_column(String(500), unique=True)  # normalised email or webhook URL
     language: Mapped[str] = mapped_column(String(2), default="da")
@@ -331,18 +347,22 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("update_id", "subscriber_id"),
-                      Index("ix_deliveries_status_next", "status", "next_attempt_at"))
+                      Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     update_id: Mapped[int] = mapped_column(ForeignKey("notice_updates.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | sending | sent | failed
+    # queued | waiting (held by the hourly cap, see notify/mailcap.py) | sending | sent | failed | cancelled
+    status: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the delivery goes out in a summary mail: the id of the summary's first delivery.
+    summary_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Mail(Base):
@@ -355,7 +375,8 @@ class Mail(Base):
 
     __tablename__ = "mails"
     __table_args__ = (UniqueConstraint("campaign", "address_hash"),
-                      Index("ix_mails_status_next", "status", "next_attempt_at"))
+                      Index("ix_mails_status_next", "status", "next_attempt_at"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # confirm | manage | invitation

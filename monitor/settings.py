@@ -47,6 +47,8 @@ class NoticesSettings:
     max_feed_bytes: int = 5_000_000
     max_items: int = 500
     max_update_bytes: int = 65_536
+    max_mails_per_subscriber_hour: int = 10
+    max_new_per_poll: int = 50
     sources: tuple[NoticeSource, ...] = ()
 
 
@@ -342,7 +344,8 @@ def _validate(s: Settings) -> None:
                           f"got {s.web.base_url!r}")
     if s.notices.poll_seconds < 1:
         raise ConfigError("notices.poll_seconds: must be at least 1")
-    for key, least in (("max_feed_bytes", 1024), ("max_items", 1), ("max_update_bytes", 256)):
+    for key, least in (("max_feed_bytes", 1024), ("max_items", 1), ("max_update_bytes", 256),
+                       ("max_mails_per_subscriber_hour", 1), ("max_new_per_poll", 1)):
         if getattr(s.notices, key) < least:
             raise ConfigError(f"notices.{key}: must be at least {least}, got {getattr(s.notices, key)}")
     for key, least in (("max_query_bytes", 256), ("cache_bytes", 0)):

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
@@ -179,7 +180,7 @@ def test_the_manage_page_downloads_my_data_and_deletes_me_at_once(
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
     assert session.scalar(select(func.count()).select_from(Delivery)) == 0
-    assert client.get(manage).status_code == 400  # the link is void
+    assert client.get(manage).status_code == 410  # the link is void: nobody is left behind it
     assert privacy.suppression(session, "leder@k.dk") == "erased"
 
 
@@ -205,3 +206,50 @@ def test_the_command_lists_invite_export_and_delete() -> None:
     assert result.exit_code == 0
     for command in ("invite", "export", "delete"):
         assert re.search(rf"^\s+{command}\s", result.output, re.M), result.output
+
+
+def accept_path(session: Session, engine: Engine, settings: Settings, tmp_path: Path) -> str:
+    """Invite leder@k.dk and return the path of the accept link in the mail."""
+    invite(session, settings, [InviteRow(1, "leder@k.dk")], "c1", smtputf8=lambda: True)
+    session.commit()
+    deliver_due(engine, settings, now=LATER)
+    [mail] = eml_files(tmp_path / "outbox")
+    found = re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+)\s", parts(mail)[0])
+    assert found is not None
+    return found.group(1)
+
+
+def accept_form(client: FlaskClient, path: str) -> dict[str, object]:
+    return {"components": [], "language": "da", "csrf_token": csrf(client, "/subscribe")}
+
+
+@pytest.mark.parametrize("how", ["unsubscribed", "declined", "erased"])
+def test_an_invitation_is_void_once_its_address_unsubscribed_declined_or_was_erased(
+        session: Session, engine: Engine, settings: Settings, client: FlaskClient, tmp_path: Path, how: str) -> None:
+    from monitor.notify.mail import subscriber_links
+
+    accept = accept_path(session, engine, settings, tmp_path)
+    if how == "declined":
+        assert client.post(f"{accept}/nej", data="List-Unsubscribe=One-Click",
+                           content_type="application/x-www-form-urlencoded").status_code == 200
+    else:
+        assert client.post(accept, data=accept_form(client, accept)).status_code == 200
+        sub = session.scalars(select(Subscriber)).one()
+        links = {k: v.split("8000", 1)[1] for k, v in subscriber_links(settings, "test-secret", sub).items()}
+        if how == "unsubscribed":
+            assert client.post(links["unsubscribe"], data="List-Unsubscribe=One-Click",
+                               content_type="application/x-www-form-urlencoded").status_code == 200
+        else:
+            manage = links["manage"]
+            assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)}).status_code == 200
+    session.expire_all()
+    before = [(s.id, s.confirmed_at, s.unsubscribed_at) for s in session.scalars(select(Subscriber))]
+
+    page = client.get(accept)
+    assert page.status_code == 410 and "Invitationen gælder ikke længere" in page.get_data(as_text=True)
+    again = client.post(accept, data=accept_form(client, accept))
+    assert again.status_code == 410
+    session.expire_all()
+    assert [(s.id, s.confirmed_at, s.unsubscribed_at) for s in session.scalars(select(Subscriber))] == before
+    assert privacy.suppression(session, "leder@k.dk") == how
+    assert session.scalar(select(func.count()).select_from(Mail).where(Mail.kind != "invitation")) == 0

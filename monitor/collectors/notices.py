@@ -190,7 +190,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
         runs.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
     counts = store_notices(session, source, result.notices, backfill=backfill,
-                           defaults=spec.components, now=now)
+                           defaults=spec.components, now=now, max_new=limits.max_new_per_poll)
     summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
     summary += "".join(f"; {text}" for _, text in notes)
     if not result.clean:

@@ -2,7 +2,9 @@
 
 An update is identified by its status and its time. A text edited upstream changes the
 stored text and notifies nobody; a new update that is not part of a backfill is handed to
-the outbox in the same transaction.
+the outbox in the same transaction. A poll that brings more than `[notices]
+max_new_per_poll` new updates queues no mail at all: they are stored held, and an operator
+releases or discards them on /drift (`monitor.notify.held`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
 from ..notify import outbox
+from ..settings import NoticesSettings
 from .upstream import ParsedNotice
 
 _ID_CHUNK = 500
@@ -29,11 +32,15 @@ class StoreCounts:
     new_updates: int = 0
     edited_updates: int = 0
     queued: int = 0
+    held: int = 0
 
     def describe(self) -> str:
         """A short human summary such as "2 new notices, 5 new updates, 1 edited"."""
-        return (f"{self.new_notices} new notice(s), {self.new_updates} new update(s), "
+        text = (f"{self.new_notices} new notice(s), {self.new_updates} new update(s), "
                 f"{self.edited_updates} edited, {self.queued} notification(s) queued")
+        if self.held:
+            text += f"; {self.held} new update(s) held for an operator (more than max_new_per_poll): no mail queued"
+        return text
 
 
 def resolve_components(notice: ParsedNotice, components: Sequence[Component],
@@ -63,9 +70,14 @@ def resolve_components(notice: ParsedNotice, components: Sequence[Component],
 
 
 def store_notices(session: Session, source: NoticeSource, notices: Sequence[ParsedNotice], *,
-                  backfill: bool, defaults: Sequence[str], now: dt.datetime) -> StoreCounts:
-    """Upsert `notices` of `source`; new updates are queued for delivery unless `backfill`."""
+                  backfill: bool, defaults: Sequence[str], now: dt.datetime,
+                  max_new: int = NoticesSettings.max_new_per_poll) -> StoreCounts:
+    """Upsert `notices` of `source`; new updates are queued for delivery unless `backfill`.
+
+    More than `max_new` new updates in one call are all held instead: none is queued.
+    """
     counts = StoreCounts()
+    fresh: list[NoticeUpdate] = []
     components = list(session.scalars(select(Component).order_by(Component.position)))
     known = _existing_notices(session, source, [n.upstream_id for n in notices])
     for parsed in notices:
@@ -82,7 +94,15 @@ def store_notices(session: Session, source: NoticeSource, notices: Sequence[Pars
         if sorted(c.component_slug for c in notice.components) != sorted(slugs):
             notice.components = [NoticeComponent(component_slug=s) for s in slugs]
         session.flush()
-        _store_updates(session, notice, parsed, backfill, now, counts)
+        _store_updates(session, notice, parsed, backfill, now, counts, fresh)
+    if len(fresh) > max_new:
+        for row in fresh:
+            row.held = True
+        counts.held = len(fresh)
+        session.flush()
+    else:
+        for row in fresh:
+            counts.queued += outbox.enqueue_for_update(session, row)
     return counts
 
 
@@ -117,7 +137,7 @@ def _apply_fields(notice: Notice, parsed: ParsedNotice) -> None:
 
 
 def _store_updates(session: Session, notice: Notice, parsed: ParsedNotice, backfill: bool,
-                   now: dt.datetime, counts: StoreCounts) -> None:
+                   now: dt.datetime, counts: StoreCounts, fresh: list[NoticeUpdate]) -> None:
     existing = {(u.status, u.at): u for u in notice.updates}
     wanted = {(u.status, u.at) for u in parsed.updates}
     # An update whose status word was edited upstream is the same update at the same time.
@@ -135,4 +155,4 @@ def _store_updates(session: Session, notice: Notice, parsed: ParsedNotice, backf
         session.flush()
         counts.new_updates += 1
         if not backfill:
-            counts.queued += outbox.enqueue_for_update(session, row)
+            fresh.append(row)  # queued (or held) once the whole document is stored

@@ -32,7 +32,7 @@ from ..settings import Settings
 from . import privacy
 from . import subscriptions as subs
 from .mailqueue import queue_mail
-from .tokens import InvitationPayload
+from .tokens import InvitationPayload, TokenError
 from .transport import smtputf8_available
 from .wire import AddressNotSendable, wire_address
 
@@ -199,18 +199,30 @@ def invite_file(engine: Engine, settings: Settings, path: Path, campaign: str | 
         return invite(session, settings, rows, campaign or path.stem)
 
 
+def void_reason(session: Session, address: str) -> str | None:
+    """Why an invitation to `address` can no longer be used: it unsubscribed, declined or was erased."""
+    sub = session.scalars(select(Subscriber).where(Subscriber.address == address)).one_or_none()
+    if sub is not None and sub.unsubscribed_at is not None:
+        return "unsubscribed"
+    return privacy.suppression(session, address)
+
+
 def accept(session: Session, payload: InvitationPayload, components: list[str], language: str,
            now: dt.datetime | None = None) -> Subscriber:
     """Subscribe the invited address, confirmed: pressing the button behind the mailed link is the opt-in.
 
-    An address that is already subscribed keeps its preferences. The caller commits.
+    An address that is already subscribed keeps its preferences. An invitation is void once
+    its address unsubscribed, declined or was erased (`TokenError("void")`): it neither
+    subscribes nor lifts the suppression; only the person's own confirmed subscription does.
+    The caller commits.
     """
     now = now or utcnow()
+    if void_reason(session, payload.address):
+        raise TokenError("void")
     outcome = subs.subscribe(session, payload.address, components, language, now=now)
     sub = outcome.subscriber
     if sub.confirmed_at is None:
         sub.confirmed_at = now
-    privacy.unsuppress(session, sub.address)
     session.flush()
     return sub
 

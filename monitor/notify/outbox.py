@@ -32,6 +32,7 @@ from ..models import (
     Subscription,
 )
 from ..settings import Settings
+from . import mailcap
 from .mail import Rendered, message_id, notice_mail, subscriber_links
 from .mailqueue import send_due_mails
 from .retry import SMTP_DOWN, backoff
@@ -105,11 +106,17 @@ class DeliveryReport:
         return text + (f"; error: {self.error}" if self.error else "")
 
 
-def _claim(sessions: sessionmaker[Session], now: dt.datetime) -> list[int]:
-    """Claim up to BATCH due rows: queued and due (or never tried), or "sending" whose lease ran out."""
+def _claim(sessions: sessionmaker[Session], now: dt.datetime, horizon: int) -> list[int]:
+    """Claim up to BATCH due rows: queued and due (or never tried), or "sending" whose lease ran out.
+
+    Rows never tried are taken up to `horizon`, the newest the hourly cap has looked at; the
+    rows of summary mails are the cap's (`mailcap`).
+    """
     # A delivery never tried is due whatever the clock says (its queue time is only a hint).
-    due = or_(and_(Delivery.status == "queued", or_(Delivery.attempts == 0, Delivery.next_attempt_at <= now)),
-              and_(Delivery.status == "sending", Delivery.next_attempt_at <= now))
+    due = and_(Delivery.summary_id.is_(None), or_(
+        and_(Delivery.status == "queued", or_(and_(Delivery.attempts == 0, Delivery.id <= horizon),
+                                              and_(Delivery.attempts > 0, Delivery.next_attempt_at <= now))),
+        and_(Delivery.status == "sending", Delivery.next_attempt_at <= now)))
     with sessions() as session, session.begin():
         query = select(Delivery.id, Delivery.status).where(due).order_by(Delivery.next_attempt_at, Delivery.id)
         rows = session.execute(query.limit(BATCH)).all()
@@ -333,11 +340,20 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
     mails = send_due_mails(sessions, settings, secret, now)
     report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
     report.cancelled, report.failures = mails.cancelled, list(mails.failures)
+    capped = mailcap.plan(sessions, settings, now)
+    if capped.summaries:
+        with open_mailer(settings) as mailer:
+            sent, _updates, retry, failed = mailcap.send_summaries(sessions, settings, secret, mailer, capped, now)
+        report.sent, report.retry, report.failed = report.sent + sent, report.retry + retry, report.failed + failed
+        with sessions() as session, session.begin():
+            for outcome, amount in (("sent", sent), ("retry", retry), ("failed", failed)):
+                if amount:
+                    runs.increment(session, "notifications_total", {"channel": "email", "outcome": outcome}, amount)
     seen: set[int] = set()
     rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language); links filled in per mail
     marker = _SentMarker(engine)
     try:
-        while ids := [i for i in _claim(sessions, now) if i not in seen]:
+        while ids := [i for i in _claim(sessions, now, capped.horizon) if i not in seen]:
             seen.update(ids)
             _send_batch(sessions, settings, secret, ids, now, report, webhook, marker, rendered)
     finally:
@@ -351,5 +367,5 @@ def queue_summary(session: Session) -> dict[str, object]:
         select(Delivery.id, Delivery.channel, Delivery.attempts, Delivery.last_error, Delivery.next_attempt_at)
         .where(Delivery.status == "failed").order_by(Delivery.id.desc()).limit(20)).mappings().all()
     mails = dict(session.execute(select(Mail.status, func.count()).group_by(Mail.status)).all())
-    depth = sum(c.get("queued", 0) + c.get("sending", 0) for c in (counts, mails))
+    depth = sum(c.get("queued", 0) + c.get("waiting", 0) + c.get("sending", 0) for c in (counts, mails))
     return {"counts": counts, "mails": mails, "depth": depth, "failures": [dict(f) for f in failures]}

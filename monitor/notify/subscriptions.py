@@ -17,8 +17,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
-from ..models import Component, Delivery, Subscriber, Subscription
+from ..db import dialect_insert, utcnow
+from ..models import Component, Delivery, Subscriber, Subscription, new_link_key
 from ..settings import Settings
 from .tokens import TokenError, TokenPayload
 
@@ -107,17 +107,14 @@ def subscribe(session: Session, address: str, components: list[str], language: s
     """Record a subscription request for a normalised address; nothing is confirmed here.
 
     An active subscriber's preferences are left alone (anyone can type any address into
-    the form); they get a mail with a link to manage them instead.
+    the form); they get a mail with a link to manage them instead. Concurrent requests for
+    the same new address make one row between them (see `locked_row`).
     """
     now = now or utcnow()
-    sub = session.scalars(select(Subscriber).where(Subscriber.address == address)).one_or_none()
+    sub = locked_row(session, address, now)
     if is_active(sub):
-        assert sub is not None
         return SubscribeOutcome(sub, "manage")
-    if sub is None:
-        sub = Subscriber(channel="email", address=address, token_version=0, created_at=now)
-        session.add(sub)
-    elif sub.unsubscribed_at is not None:
+    if sub.unsubscribed_at is not None:
         # Subscribing again after unsubscribing: start over as a pending request.
         sub.unsubscribed_at = None
         sub.confirmed_at = None
@@ -127,10 +124,33 @@ def subscribe(session: Session, address: str, components: list[str], language: s
     return SubscribeOutcome(sub, "confirm")
 
 
+def locked_row(session: Session, address: str, now: dt.datetime) -> Subscriber:
+    """The email subscriber of `address`, inserted as pending when there is none, and locked.
+
+    An INSERT … ON CONFLICT DO NOTHING first, then the row FOR UPDATE: two requests for one
+    new address never both insert it (a unique violation), and the second waits for the
+    first to commit and then sees its row (PostgreSQL). SQLite writes one at a time; its
+    INSERT waits for the other writer, and its transaction starts there.
+    """
+    insert = dialect_insert(session)
+    session.execute(insert(Subscriber).values(
+        channel="email", address=address, language="da", all_components=True, created_at=now,
+        token_version=0, link_key=new_link_key()).on_conflict_do_nothing(index_elements=["address"]))
+    return session.scalars(select(Subscriber).where(Subscriber.address == address)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
 def subscriber_for(session: Session, payload: TokenPayload) -> Subscriber:
-    """The subscriber a token names, if the token is still current; else `TokenError("invalid")`."""
+    """The subscriber a token names, if the token is still current.
+
+    `TokenError("gone")` when the row is no longer there (a row with the same id but another
+    key is someone else's), `TokenError("invalid")` when the link was voided.
+    """
     sub = session.get(Subscriber, payload.subscriber_id)
-    if sub is None or sub.token_version != payload.version:
+    if not payload.names(sub):
+        raise TokenError("gone")  # erased or purged: no row is this link's any more
+    assert sub is not None
+    if sub.token_version != payload.version:
         raise TokenError("invalid")
     return sub
 
@@ -164,7 +184,7 @@ def unsubscribe(session: Session, sub: Subscriber, now: dt.datetime | None = Non
     sub.unsubscribed_at = now or utcnow()
     sub.token_version += 1
     session.execute(delete(Delivery).where(Delivery.subscriber_id == sub.id,
-                                           Delivery.status.in_(("queued", "sending"))))
+                                           Delivery.status.in_(("queued", "waiting", "sending"))))
     session.flush()
 
 

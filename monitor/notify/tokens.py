@@ -2,13 +2,17 @@
 
 A token is an itsdangerous `URLSafeTimedSerializer` payload signed with the app's secret
 key, one salt per purpose so that a manage link can never be used as a confirmation. It
-carries the subscriber's id and `token_version`; bumping the version (on unsubscribe or a
-change of address) voids every link mailed before.
+carries the subscriber's id, `token_version` and `link_key`; bumping the version (on
+unsubscribe or a change of address) voids every link mailed before. The key is a random
+secret of the row alone: ids are never reused, and even if one were, a row created later has
+another key, so no link can open it (`matches`). Links mailed before keys existed carry none
+and match only a row that has none either.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -33,6 +37,15 @@ class TokenPayload:
     subscriber_id: int
     version: int
     address: str | None = None
+    key: str | None = None
+
+    def names(self, subscriber: Subscriber | None) -> bool:
+        """Whether this token was made for `subscriber`'s row: same id and same key (its version aside)."""
+        if subscriber is None or subscriber.id != self.subscriber_id:
+            return False
+        if subscriber.link_key is None or self.key is None:
+            return subscriber.link_key is None and self.key is None
+        return hmac.compare_digest(subscriber.link_key.encode(), self.key.encode())
 
 
 @functools.lru_cache(maxsize=32)
@@ -45,6 +58,8 @@ def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
 def make_token(secret: str, purpose: str, subscriber: Subscriber, address: str | None = None) -> str:
     """Sign a link token for `subscriber`; `address` is set when confirming a new address."""
     payload: dict[str, object] = {"s": subscriber.id, "v": subscriber.token_version or 0}
+    if subscriber.link_key is not None:
+        payload["k"] = subscriber.link_key
     if address is not None:
         payload["a"] = address
     return _serializer(secret, purpose).dumps(payload)
@@ -59,9 +74,9 @@ def read_token(secret: str, purpose: str, token: str, max_age_seconds: int | Non
     except BadSignature:
         raise TokenError("invalid") from None
     if (not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("v"), int)
-            or not isinstance(data.get("a", ""), str)):
+            or not isinstance(data.get("a", ""), str) or not isinstance(data.get("k", ""), str)):
         raise TokenError("invalid")
-    return TokenPayload(data["s"], data["v"], data.get("a"))
+    return TokenPayload(data["s"], data["v"], data.get("a"), data.get("k"))
 
 
 @dataclass(frozen=True)

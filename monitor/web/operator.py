@@ -1,18 +1,22 @@
-"""The one place an operator sees a person's address in full: looking a subscriber up.
+"""Operators' actions on /drift: looking a subscriber up, and deciding on held notices.
 
-A POST (the address stays out of URLs, logs and browser history), for signed-in operators
-only, recorded in the audit trail with the address masked.
+Looking up is the one place an operator sees a person's address in full: a POST (the address
+stays out of URLs, logs and browser history), recorded in the audit trail with the address
+masked. Notices held because one poll brought too many are released or discarded per
+source, also audited.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from .. import users
-from ..models import Delivery, Subscriber
+from ..models import Delivery, NoticeSource, Subscriber
+from ..notify import held
 from ..notify.subscriptions import AddressError, normalise_email
 from ..privacy import mask_address
 from .auth import actor, now, operator_required
@@ -52,3 +56,24 @@ def subscriber_lookup() -> tuple[str, int]:
     dbs.commit()
     return render_template("pages/subscriber.html", address=address, found=found, invalid=False,
                            grace_days=state().settings.web.unsubscribe_grace_days), 200
+
+
+@bp.post("/drift/tilbageholdte")
+@operator_required
+def held_notices() -> ResponseReturnValue:
+    """Release (queue their mail) or discard (mail nobody) the held updates of one source; audited."""
+    action = request.form.get("action", "")
+    source_id = request.form.get("source", "")
+    dbs = db_session()
+    source = dbs.get(NoticeSource, int(source_id)) if source_id.isdigit() and len(source_id) < 10 else None
+    if action not in ("release", "discard") or source is None:
+        return render_template("pages/held_refused.html"), 400
+    if action == "release":
+        updates, queued = held.release(dbs, source.id)
+        detail = f"{source.name}: {updates} update(s), {queued} delivery(ies) queued"
+    else:
+        updates = held.discard(dbs, source.id)
+        detail = f"{source.name}: {updates} update(s), nobody mailed"
+    users.audit(dbs, actor(), f"notices.{action}", detail, now())
+    dbs.commit()
+    return redirect(url_for("pages.service_health") + "#tilbageholdte-meddelelser", 303)

@@ -89,8 +89,11 @@ def _form_page(template: str, status: int = 200, **context: Any) -> tuple[str, i
     return render_template(template, all_components=subs.known_components(db_session()), **context), status
 
 
+GONE = ("gone", "void")  # the link was good, but what it names is no more: 410
+
+
 def _refused(reason: str) -> tuple[str, int]:
-    return render_template("subscribe/invalid.html", reason=reason), 400
+    return render_template("subscribe/invalid.html", reason=reason), 410 if reason in GONE else 400
 
 
 def _payload(purpose: str, token: str) -> TokenPayload:
@@ -202,11 +205,16 @@ def manage_post(token: str) -> tuple[str, int]:
 
 
 def _unsubscribe_target(token: str) -> Subscriber | None:
-    """The subscriber to unsubscribe, or None when the link's subscriber already is (or is gone)."""
+    """The subscriber to unsubscribe, or None when the link's subscriber already is.
+
+    A subscriber erased or deleted after the grace period is gone (410): the same id with
+    another key is someone else's row, never theirs.
+    """
     payload = _payload("unsubscribe", token)
     sub = db_session().get(Subscriber, payload.subscriber_id)
-    if sub is None:
-        return None  # deleted after the grace period: nothing left to unsubscribe
+    if not payload.names(sub):
+        raise TokenError("gone")
+    assert sub is not None
     if sub.token_version != payload.version:
         if sub.unsubscribed_at is not None:
             return None
@@ -268,10 +276,18 @@ def _invitation(token: str) -> InvitationPayload:
     return read_invitation_token(_secret(), token, max_age_seconds=max_age)
 
 
+def _usable_invitation(token: str) -> InvitationPayload:
+    """An invitation whose address has not unsubscribed, declined or been erased since (else 410)."""
+    payload = _invitation(token)
+    if invitations.void_reason(db_session(), payload.address):
+        raise TokenError("void")
+    return payload
+
+
 @bp.get("/invitation/<token>")
 def invitation_page(token: str) -> tuple[str, int]:
     """The invitation, its components and language pre-filled, and a button; the GET changes nothing."""
-    payload = _invitation(token)
+    payload = _usable_invitation(token)
     values = {"email": payload.address, "components": list(payload.components), "language": payload.language}
     return _form_page("subscribe/invitation.html", values=values, token=token)
 
@@ -280,7 +296,7 @@ def invitation_page(token: str) -> tuple[str, int]:
 @limiter.limit(client_limit)
 def invitation_post(token: str) -> tuple[str, int]:
     """Accept: subscribed and confirmed at once (the link reached the mailbox)."""
-    payload = _invitation(token)
+    payload = _usable_invitation(token)
     _values, errors = _form_values()
     errors.pop("email", None)  # the address is the invitation's, not the form's
     values = {**_values, "email": payload.address}

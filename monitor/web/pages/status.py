@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...users import recent_audit
@@ -129,8 +130,8 @@ def service_health() -> ResponseReturnValue:
         .group_by(ImportedFile.name).order_by(func.min(HeldCallCount.held_at))).all()
     outbox = queue_summary(session)
     queue = outbox["counts"]
-    oldest_queued = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.status.in_(("queued",
-                                                                                                      "sending"))))
+    oldest_queued = session.scalar(select(func.min(Delivery.created_at)).where(
+        Delivery.status.in_(("queued", "waiting", "sending"))))
     imported = session.scalar(select(func.count()).select_from(ImportedFile).where(ImportedFile.status == "imported"))
     last_import = session.scalar(select(func.max(ImportedFile.imported_at)))
     return render_template(
@@ -138,7 +139,9 @@ def service_health() -> ResponseReturnValue:
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
         rejected=rejected, held=held, held_total=sum(n for _, n, _ in held), queue=queue,
         queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
-        imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words, now=dt.datetime.now(dt.UTC))
+        imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
+        held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
+        now=dt.datetime.now(dt.UTC))
 
 
 AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
@@ -146,7 +149,9 @@ AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
                  "sessions.revoke": _l("afsluttede sessioner"),
                  "users.add": _l("tilføjede en driftsansvarlig"), "users.remove": _l("fjernede en driftsansvarlig"),
                  "subscriber.lookup": _l("slog en abonnent op"),
-                 "cutover.ack": _l("markerede en kommune som kendt på skiftesiden")}
+                 "cutover.ack": _l("markerede en kommune som kendt på skiftesiden"),
+                 "notices.release": _l("sendte tilbageholdte driftsmeddelelser"),
+                 "notices.discard": _l("kasserede tilbageholdte driftsmeddelelser")}
 
 
 def audit_words(action: str) -> str:
