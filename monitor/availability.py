@@ -182,14 +182,17 @@ def daily_figures(spans: Iterable[Span], days: int, now: dt.datetime) -> tuple[D
     end_of_data = minute(now)
     today = local_day(now)
     out = []
+    first = 0  # resolved spans are disjoint and in order: those ending before a day never come back
     for back in range(days - 1, -1, -1):
         day = today - dt.timedelta(days=back)
         start, end = day_bounds(day)
         end = min(end, end_of_data)
         counts = dict.fromkeys(STATES, 0)
-        for s in resolved:
-            if s.end <= start or s.start >= end:
-                continue
+        while first < len(resolved) and resolved[first].end <= start:
+            first += 1
+        for s in resolved[first:]:
+            if s.start >= end:
+                break
             counts[s.state] += Span(max(s.start, start), min(s.end, end), s.state).minutes
         out.append(DayFigures(day, max(0, int((end - start).total_seconds()) // 60), **counts))
     return tuple(out)
@@ -284,3 +287,32 @@ def component_records(session: Session, settings: Settings, now: dt.datetime,
     days = max(1, min(days, MAX_DAYS))
     since = day_bounds(local_day(now) - dt.timedelta(days=days - 1))[0]
     return records(timelines(session, since), settings, now, days)
+
+
+# ---- the documents ---------------------------------------------------------------------------
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def day_json(day: DayFigures, weight: float) -> dict[str, object]:
+    """One day in the shape of GET /api/v1/components/SLUG/availability."""
+    return {"date": day.day.isoformat(), "minutes": day.minutes, "major_minutes": day.major,
+            "partial_minutes": day.partial, "degraded_minutes": day.degraded,
+            "maintenance_minutes": day.maintenance, "availability": _ratio(day.availability(weight))}
+
+
+def windows_json(record: ComponentRecord, weight: float) -> dict[str, float | None]:
+    """Availability over the last 30 and 90 days (today up to now included)."""
+    return {f"{n}d": _ratio(availability(record.last(n), weight)) for n in (30, 90)}
+
+
+def component_document(session: Session, settings: Settings, slug: str, now: dt.datetime,
+                       days: int = 90) -> dict[str, object] | None:
+    """The document of GET /api/v1/components/SLUG/availability; None for an unknown component."""
+    if slug not in settings.component_slugs():
+        return None
+    weight = settings.availability.partial_weight
+    record = next(r for r in component_records(session, settings, now, max(days, 90)) if r.slug == slug)
+    return {"component": slug, "now": now.astimezone(dt.UTC).isoformat(), "partial_weight": weight,
+            "days": [day_json(d, weight) for d in record.last(days)], "availability": windows_json(record, weight)}
