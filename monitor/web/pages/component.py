@@ -23,6 +23,7 @@ from .blueprint import bp
 from .cache import cache
 from .documents import components_document, versions
 from .format import locale_name
+from .status import last_poll
 
 BAR_DAYS = 90
 MONTHS = 12
@@ -138,7 +139,7 @@ def component(slug: str) -> ResponseReturnValue:
             window=window, compare=compare, compare_days=COMPARE_DAYS, chosen=chosen, figures=figures,
             chosen_availability=figures.availability(weight) if figures else None,
             day_notices=_day_notices(session, slug, chosen, now) if chosen else [], notices=notices,
-            names=names, states=av.STATES)
+            names=names, states=av.STATES, polled=last_poll(session))
 
     return cache().get_or_compute(key, render)
 
