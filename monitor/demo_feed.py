@@ -1,7 +1,8 @@
 """The demo's status feed: a Danish driftstatus in Atlassian Statuspage's RSS shape.
 
 The feed is a pure function of the demo's cut-over window, the time the demo was loaded and
-the current time: the history around the cut-over, then a scripted stream of small
+the current time: the history around the cut-over and the three months before it (so the
+availability bars have something to show), then a scripted stream of small
 incidents, one update every `feed_update_minutes` after loading. Re-rendering it later adds
 the updates whose time has come; the real notice collector picks them up like any feed.
 """
@@ -75,6 +76,43 @@ def history(start: dt.datetime, end: dt.datetime) -> list[Item]:
                  Update(end + 3 * h, "Planlagt", "Klassifikation opdateres næste tirsdag kl. 17–19. "
                         "Opslag kan svare langsomt i perioden."),
              ), scheduled=next_tuesday(end + 3 * h)),
+        *earlier(start),
+    ]
+
+
+def earlier(start: dt.datetime) -> list[Item]:
+    """Three months before the cut-over: a few incidents and a planned maintenance, for the availability bars."""
+    def at(days_before: int, hour: int, minute: int = 0) -> dt.datetime:
+        day = start.astimezone(CPH).date() - dt.timedelta(days=days_before)
+        return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=CPH)
+
+    return [
+        Item("organisation-ustabil", "Ustabile svar fra Organisation", "incident", ("Organisation",), (
+            Update(at(82, 9, 40), "Undersøger", "Opslag i Organisation fejler en gang imellem."),
+            Update(at(82, 10, 25), "Identificeret", "En af to databaseservere svarer ikke. Trafikken er flyttet."),
+            Update(at(82, 12, 10), "Løst", "Begge servere kører igen."),
+        )),
+        Item("sagsindeks-natkoersel", "Forsinket indeksering i Sags- og Dokumentindeks", "incident",
+             ("Sags- og Dokumentindeks",), (
+                 Update(at(64, 22, 30), "Undersøger", "Nattens indeksering af sager er gået i stå."),
+                 Update(at(63, 1, 15), "Overvåger", "Indekseringen er genstartet og indhenter det forsømte."),
+                 Update(at(63, 3, 40), "Løst", "Indekset er ajour."),
+             )),
+        Item("beskedfordeler-opdatering", "Planlagt opdatering af Beskedfordeler", "maintenance", ("Beskedfordeler",), (
+            Update(at(54, 10), "Planlagt", "Beskedfordeleren opdateres. Beskeder leveres først, når opdateringen "
+                   "er færdig."),
+            Update(at(47, 20), "I gang", "Opdateringen er begyndt."),
+            Update(at(47, 23, 10), "Afsluttet", "Opdateringen er færdig, og de ventende beskeder er leveret."),
+        ), scheduled=(at(47, 20), at(47, 23, 30))),
+        Item("ydelsesindeks-afvisninger", "Ydelsesindeks afviser indberetninger", "incident", ("Ydelsesindeks",), (
+            Update(at(33, 13, 5), "Undersøger", "Indberetninger fra flere kommuner afvises."),
+            Update(at(33, 15, 20), "Løst", "En fejlbehæftet regelopdatering er rullet tilbage."),
+        )),
+        Item("sf1520-timeouts", "Timeouts på CPR-opslag (SF1520)", "incident", ("Serviceplatformen",), (
+            Update(at(19, 7, 50), "Undersøger", "Mange opslag i SF1520 giver timeout."),
+            Update(at(19, 8, 30), "Identificeret", "En netværksforbindelse til CPR er overbelastet."),
+            Update(at(19, 9, 15), "Løst", "Forbindelsen er udvidet, og svartiderne er normale."),
+        )),
     ]
 
 

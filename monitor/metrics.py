@@ -111,6 +111,16 @@ SPECS = {s.name: s for s in (
                "Open notices per component (\"all\": naming none) and kind."),
     MetricSpec("fki_component_status", "gauge", ("component", "status"),
                "Component status, one series per status, the current one 1."),
+    MetricSpec("fki_component_availability_ratio", "gauge", ("component", "window"),
+               "Availability from the notices over the last 1, 30 or 90 Copenhagen days (today up to now), "
+               "maintenance left out; absent when no minute is judged."),
+    MetricSpec("fki_component_error_budget_remaining_ratio", "gauge", ("component",),
+               "Share of the monthly error budget (1 - target) left over the last 30 days; below 0 when overspent. "
+               "Only components with a target."),
+    MetricSpec("fki_component_availability_target_ratio", "gauge", ("component",),
+               "The component's monthly availability target ([[availability.targets]])."),
+    MetricSpec("fki_component_error_ratio", "gauge", ("component",),
+               "Unavailability now: 1 in a major outage, [availability] partial_weight in a partial outage, else 0."),
     MetricSpec("fki_notice_source_consecutive_failures", "gauge", ("source",),
                "Failed polls of the source since its last success."),
     MetricSpec("fki_notice_source_last_success_timestamp_seconds", "gauge", ("source",),
@@ -142,6 +152,8 @@ DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total
                "limit_hits_total")
 # Request methods kept as label values; any other method is counted as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Windows of fki_component_availability_ratio, in Copenhagen days.
+WINDOWS = (1, 30, 90)
 COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
 
 # The web process's own metrics. Under multiprocess mode prometheus-client stores their
@@ -224,6 +236,7 @@ class DatabaseCollector(Collector):
         yield self._agreements(session)
         yield from self._cutover_families(self._cutover_document(session, now))
         yield from self._notice_families(session, now)
+        yield from self._availability_families(session, now)
         yield from self._work_families(session)
 
     def _rating_families(self, session: Session) -> list[Metric]:
@@ -332,6 +345,41 @@ class DatabaseCollector(Collector):
                 success.add_metric([src.name], src.last_success_at.timestamp())
         yield failures
         yield success
+
+    def _availability_families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
+        from .availability import availability, component_records, error_budget_remaining
+        from .noticeview import component_statuses
+
+        weight = self.settings.availability.partial_weight
+        days = max(WINDOWS)
+        if self.cache is not None:  # the key of monitor.web.pages.component.cached_records
+            key = ("availability", days, versions(session, self.settings, now)["notices"],
+                   now.replace(second=0, microsecond=0))
+            records = self.cache.get_or_compute(key, lambda: component_records(session, self.settings, now, days))
+        else:
+            records = component_records(session, self.settings, now, days)
+        ratio = _gauge("fki_component_availability_ratio")
+        for record in records:
+            for n in WINDOWS:
+                value = availability(record.last(n), weight)
+                if value is not None:
+                    ratio.add_metric([record.slug, f"{n}d"], value)
+        yield ratio
+        targets = {t.component: t.target for t in self.settings.availability.targets}
+        budget, target = _gauge("fki_component_error_budget_remaining_ratio"), _gauge(
+            "fki_component_availability_target_ratio")
+        for record in records:
+            if record.slug in targets:
+                target.add_metric([record.slug], targets[record.slug])
+                left = error_budget_remaining(record.last(30), weight, targets[record.slug])
+                if left is not None:
+                    budget.add_metric([record.slug], left)
+        yield budget
+        yield target
+        error = _gauge("fki_component_error_ratio")
+        for slug, status in component_statuses(session, now).items():
+            error.add_metric([slug], {"major_outage": 1.0, "partial_outage": weight}.get(status, 0.0))
+        yield error
 
     def _work_families(self, session: Session) -> Iterator[Metric]:
         last = _gauge("fki_collector_last_success_timestamp_seconds")

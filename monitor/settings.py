@@ -191,6 +191,22 @@ class ComponentSettings:
     slug: str
     name: str
     keywords: tuple[str, ...] = ()
+    supplier: str = ""  # who runs it, for availability per supplier ("": not said)
+
+
+@dataclass(frozen=True)
+class AvailabilityTarget:
+    """A component's availability target for a month (e.g. 0.995)."""
+
+    component: str
+    target: float
+
+
+@dataclass(frozen=True)
+class AvailabilitySettings:
+    # A minute of partial outage counts as this share of a minute unavailable (major: 1).
+    partial_weight: float = 0.3
+    targets: tuple[AvailabilityTarget, ...] = ()
 
 
 DEFAULT_COMPONENTS = (
@@ -222,6 +238,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     components: tuple[ComponentSettings, ...] = DEFAULT_COMPONENTS
+    availability: AvailabilitySettings = field(default_factory=AvailabilitySettings)
     # Not from the file: the folder relative paths are resolved against, and the secret key.
     base_dir: str = "."
     secret_key: str = ""
@@ -364,6 +381,16 @@ def _validate(s: Settings) -> None:
         for slug in src.components:
             if slug not in slugs:
                 raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
+    a = s.availability
+    if not 0 <= a.partial_weight <= 1:
+        raise ConfigError(f"availability.partial_weight: need 0 <= partial_weight <= 1, got {a.partial_weight:g}")
+    for i, t in enumerate(a.targets):
+        if t.component not in slugs:
+            raise ConfigError(f"availability.targets[{i}].component: unknown component {t.component!r}")
+        if not 0 < t.target < 1:
+            raise ConfigError(f"availability.targets[{i}].target: need 0 < target < 1, got {t.target:g}")
+    if len({t.component for t in a.targets}) != len(a.targets):
+        raise ConfigError("availability.targets: one target per component")
     if not 0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds:
         raise ConfigError("scheduler.stale_after_seconds: need 0 < heartbeat_seconds < stale_after_seconds")
     contact = s.web.accessibility_contact

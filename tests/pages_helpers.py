@@ -13,7 +13,8 @@ from monitor.rating.service import store_snapshot, today
 from monitor.settings import Settings
 from tests.conftest import make_settings
 
-PAGES = ["/", "/kommune/101", "/metode", "/tilgaengelighed", "/driftsstatus", "/skift", "/drift"]
+PAGES = ["/", "/kommune/101", "/metode", "/tilgaengelighed", "/driftsstatus", "/driftsstatus/serviceplatformen", "/skift",
+         "/drift"]
 # The pages read the clock: page tests run at this time (time-machine), the hardest hour for the
 # demo (the cut-over window covered all of yesterday, which has no call data).
 DEMO_NOW = dt.datetime(2026, 11, 29, 4, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))

@@ -35,6 +35,7 @@ def demo_app(tmp_path, db_url):  # type: ignore[no-untyped-def]
 EMPTY_STATES = {
     "/": "Der er ingen vurderinger endnu",
     "/driftsstatus": "Ingen åbne hændelser eller vedligehold lige nu",
+    "/driftsstatus/serviceplatformen": "Ingen driftsmeddelelser om komponenten.",
     "/skift": "Der er ingen data om skiftet endnu",
     "/drift": "Ingen job har kørt endnu",
     "/metode": "Der er ingen gemte beregninger endnu",

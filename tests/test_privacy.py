@@ -29,11 +29,11 @@ from tests.auth_helpers import csrf, sign_in
 
 # Routes anyone may use. A new route is the operator's until it is added here on purpose.
 PUBLIC = {
-    "api.openapi", "api_cutover.cutover", "api_notices.components", "api_notices.notices",
+    "api.openapi", "api_availability.component_availability", "api_cutover.cutover", "api_notices.components", "api_notices.notices",
     "api_ratings.municipality", "api_ratings.ratings",
     "auth.link_page", "auth.link_post", "auth.login_form", "auth.login_post", "auth.logout",
     "feeds.notices_atom", "health.healthz", "health.readyz", "metrics.scrape",
-    "pages.accessibility", "pages.calendar", "pages.cutover", "pages.driftsstatus", "pages.method",
+    "pages.accessibility", "pages.calendar", "pages.component", "pages.cutover", "pages.driftsstatus", "pages.method",
     "pages.municipality", "pages.municipality_agreements_csv",
     "pages.overview", "pages.overview_csv", "static",
     # A subscriber's own pages: authenticated by the signed link in their mail, not by sign-in.
@@ -43,7 +43,7 @@ PUBLIC = {
     "subscribe.subscribe_form", "subscribe.subscribe_post", "subscribe.unsubscribe_page",
     "subscribe.unsubscribe_post",
 }
-SAMPLE_ARGUMENTS = {"code": "101", "token": "x", "filename": "monitor.css"}
+SAMPLE_ARGUMENTS = {"code": "101", "token": "x", "filename": "monitor.css", "slug": "serviceplatformen"}
 ADDRESS = "reject-1@example.dk"
 SERVER_PATH = "/srv/monitor/var/inbox/kald-2020-11-28.csv"
 TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/monitor/monitor/collectors/notices.py", line 88'

@@ -50,3 +50,17 @@ def test_a_broken_alert_expectation_fails(tmp_path):
     result = promtool("test", "rules", str(path))
     assert result.returncode != 0
     assert "FkiMunicipalityRed" in result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+def test_the_burn_rate_alerts_fire_on_a_fast_and_a_slow_burn_and_not_without_one(tmp_path):
+    result = promtool("test", "rules", "tests/availability_test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The same file expecting silence a few minutes into the outage, when the fast alert fires, is refused.
+    broken = (PROMETHEUS / "tests" / "availability_test.yml").read_text(encoding="utf-8").replace(
+        "- eval_time: 122m", "- eval_time: 135m", 1).replace("../rules/", str(PROMETHEUS / "rules") + "/")
+    path = tmp_path / "broken_test.yml"
+    path.write_text(broken, encoding="utf-8")
+    result = promtool("test", "rules", str(path))
+    assert result.returncode != 0
+    assert "FkiAvailabilityBudgetBurnFast" in result.stdout + result.stderr

@@ -9,6 +9,7 @@ def register_blueprints(app: Flask) -> None:
     """Register every blueprint on `app`."""
     from . import (
         api,
+        api_availability,
         api_cutover,
         api_notices,
         api_ratings,
@@ -22,6 +23,6 @@ def register_blueprints(app: Flask) -> None:
         subscribe,
     )
 
-    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe,
+    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, feeds, pages, subscribe,
                    auth, operator):
         app.register_blueprint(module.bp)

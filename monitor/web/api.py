@@ -100,6 +100,16 @@ SCHEMAS: dict[str, Any] = {
         "slug": SLUG, "name": {"type": "string"},
         "status": {"enum": ["operational", "degraded_performance", "partial_outage", "major_outage",
                             "under_maintenance"]}})}}),
+    "AvailabilityDay": _obj({
+        "date": DATE, "major_minutes": {"type": "integer", "minimum": 0},
+        "partial_minutes": {"type": "integer", "minimum": 0}, "degraded_minutes": {"type": "integer", "minimum": 0},
+        "maintenance_minutes": {"type": "integer", "minimum": 0},
+        "availability": _nullable("number", minimum=0, maximum=1)}, {"minutes": {"type": "integer", "minimum": 0}}),
+    "Availability": _obj({
+        "component": SLUG, "days": {"type": "array", "items": _ref("AvailabilityDay")},
+        "availability": _obj({"30d": _nullable("number", minimum=0, maximum=1),
+                              "90d": _nullable("number", minimum=0, maximum=1)})},
+        {"now": INSTANT, "partial_weight": {"type": "number", "minimum": 0, "maximum": 1}}),
     "CutoverMunicipality": _obj({
         "code": CODE, "name": {"type": "string"},
         "status": {"enum": ["unknown", "in_window", "pending", "red", "yellow", "green"]},
@@ -169,7 +179,7 @@ def _document(component_slugs: list[str] | None) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Infrastrukturmonitor API", "version": __version__,
                  "description": "Ratings of the 98 municipalities' use of the shared municipal infrastructure, "
-                                "operational notices and cut-over health. JSON in UTF-8; times are ISO 8601 "
+                                "operational notices, availability per component and cut-over health. JSON in UTF-8; times are ISO 8601 "
                                 "with offset; scores are unrounded floats on the 1–10 scale or null."},
         "servers": [{"url": "/"}],
         "paths": {
@@ -194,6 +204,19 @@ def _document(component_slugs: list[str] | None) -> dict[str, Any]:
             "/api/v1/components": {"get": {
                 "operationId": "components", "summary": "Components and their status",
                 "responses": {"200": _json("Components", "The configured components")}}},
+            "/api/v1/components/{slug}/availability": {"get": {
+                "operationId": "componentAvailability",
+                "summary": "A component's availability per Copenhagen day, from the notices",
+                "description": "availability = 1 − (major + partial_weight · partial) / (minutes − maintenance); "
+                               "degraded performance is counted but not weighed; null where no minute is judged. "
+                               "Today is counted up to now. See docs/notices.md.",
+                "parameters": [
+                    {"name": "slug", "in": "path", "required": True, "schema": component},
+                    {"name": "days", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 90},
+                     "description": "How many days, ending today (the 30d and 90d figures are always given)"}],
+                "responses": {"200": _json("Availability", "The days, oldest first"), "400": BAD_REQUEST,
+                              "404": _json("Error", "No component has that slug")}}},
             "/api/v1/cutover": {"get": {
                 "operationId": "cutover", "summary": "Cut-over health per municipality and for the platform",
                 "parameters": [{"name": "now", "in": "query", "required": False, "schema": INSTANT_IN_RANGE,
