@@ -1,13 +1,11 @@
 """/skift, the cut-over console: every colour explained from the page alone, in every phase.
 
-The browser tests save a screenshot of each phase (before, in the window, pending, after) in
-tests/artifacts/ for CI to keep and a person to look at (docs/pages.md)."""
+The screenshots of each phase, on the full demo in a real browser, are in test_cutover_screens.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import generate_latest
@@ -16,10 +14,8 @@ from monitor import create_app
 from monitor.db import session_factory
 from monitor.metrics import registry_for
 from monitor.models import CutoverTask
-from tests.browser_helpers import ARTIFACTS, launched
 from tests.conftest import make_settings
 from tests.cutover_helpers import add_agreement, add_hours, hours
-from tests.serving import serving
 
 UTC = dt.UTC
 CET = dt.timezone(dt.timedelta(hours=1))
@@ -143,36 +139,3 @@ def test_no_page_of_any_phase_uses_a_glyph_missing_from_common_fonts(world, phas
     if expected:
         assert all(expected in row(html, code) or "Skiftet er i gang" in row(html, code) or "Afventer data" in
                    row(html, code) for code in WORLD)
-
-
-# --- in a browser: screenshots of each phase, layout at 1280 and 390 px ----------------------
-
-@pytest.fixture
-def served(world) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    with serving(world) as port:
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    with launched() as b:
-        yield b
-
-
-OVERFLOWING_BADGES = """() => [...document.querySelectorAll('.card .badge')].filter(b => {
-    const card = b.closest('.card').getBoundingClientRect(), r = b.getBoundingClientRect();
-    return r.right > card.right + 0.5 || r.left < card.left - 0.5; }).map(b => b.textContent)"""
-
-
-@pytest.mark.parametrize("phase", list(PHASES))
-def test_each_phase_is_screenshotted_and_no_badge_leaves_its_card(world, served, browser, phase):
-    world.config["MONITOR_CLOCK"] = lambda: PHASES[phase][0]
-    for width in (1280, 390):
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.goto(f"{served}/skift")
-        assert page.evaluate(OVERFLOWING_BADGES) == []
-        # Nothing wider than a phone: the wide tables read as blocks at 390 px.
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        page.screenshot(path=str(ARTIFACTS / f"skift-{phase}-{width}.png"), full_page=width == 1280)
-        page.close()
-    assert (ARTIFACTS / f"skift-{phase}-1280.png").stat().st_size > 10_000

@@ -22,7 +22,7 @@ GREY = ("unknown", "in_window", "pending", "not_judged")
 # Folded away, in this order: nothing to do for them, but a lead may look one up.
 FOLDED = ("unknown", "pending", "in_window", "not_judged", "green")
 # Red rows are always shown; yellow ones beyond this many wait behind "show more".
-ACTION_SHOWN = 12
+ACTION_SHOWN = 10
 QUERY_MAX_CHARS = 100
 # Said once in the lead, never on each of 98 rows.
 PHASE_REASONS = ("in_window", "pending")

@@ -28,6 +28,8 @@ CUTOVER_WORDS = {"red": _l("Rød: kald mangler"), "yellow": _l("Gul: delvist til
                  "green": _l("Grøn: tilbage som før"), "pending": _l("Afventer data"),
                  "in_window": _l("Skiftet er i gang"), "unknown": _l("Ukendt: ingen sammenligning"),
                  "not_judged": _l("Ikke bedømt: for lidt trafik")}
+# Before the window nothing has come "back": the lights judge the ordinary traffic of the moment.
+BEFORE_WORDS = {"green": _l("Grøn: trafik som normalt"), "yellow": _l("Gul: færre kald end normalt")}
 # The lead's chosen municipality on /skift (`?kommune=101`), remembered for a year.
 KOMMUNE_COOKIE = "skift_kommune"
 KOMMUNE_COOKIE_DAYS = 365
@@ -104,8 +106,10 @@ def cutover() -> ResponseReturnValue:
     def render() -> str:
         page = build(doc, now, kommune=code, query=query) if doc else None
         notices = get_flashed_messages(category_filter=["cutover"]) if signed_in else []
+        phase = page.phase if page else None
         return render_template("pages/cutover.html", page=page, doc=page.doc if page else None,
-                               unknown_code=unknown_code, notices=notices)
+                               unknown_code=unknown_code, notices=notices,
+                               status_word=lambda s: phase_word(s, phase))
 
     key = ("page", "cutover", locale_name(), v["cutover"], code)
     html = render() if signed_in or query or unknown_code else cache().get_or_compute(key, render)
@@ -116,6 +120,13 @@ def cutover() -> ResponseReturnValue:
     elif asked is not None and not asked.strip() and KOMMUNE_COOKIE in request.cookies:
         response.delete_cookie(KOMMUNE_COOKIE, samesite="Lax", secure=request.is_secure, httponly=True)
     return response
+
+
+def phase_word(status: str | None, phase: str | None) -> str:
+    """A cut-over status in words as the phase reads it ("tilbage som før" only once there was a move)."""
+    if phase == "before" and status in BEFORE_WORDS:
+        return str(BEFORE_WORDS[status])
+    return _words(CUTOVER_WORDS, status)
 
 
 def collector_state(session: Session) -> list[dict[str, Any]]:
