@@ -88,8 +88,9 @@ def acknowledge_many(session: Session, settings: Settings, now: dt.datetime, *, 
     silent = {a["agreement_uuid"] for a in m["silent_agreements"]}
     if any(a not in silent for a in chosen):
         raise AckRefused("not_silent")
+    targets: list[str | None] = list(chosen) or [None]  # None: the whole municipality
     rows = [CutoverAcknowledgement(municipality_code=code, agreement_uuid=a, note=note, operator=operator,
-                                   status=m["status"], created_at=now) for a in (chosen or [None])]
+                                   status=m["status"], created_at=now) for a in targets]
     session.add_all(rows)
     session.flush()
     return rows

@@ -156,7 +156,7 @@ def build(doc: dict[str, Any], now: dt.datetime, *, kommune: str | None = None, 
         first_hour = (hour.isoformat(), (hour + dt.timedelta(hours=1)).isoformat())
     w = doc.get("window") or {}
     at = _instant(doc["now"]) if doc.get("now") else now
-    frozen = w.get("frozen_zone_start")
+    frozen: str | None = w.get("frozen_zone_start") or None
     return CutoverPage(
         doc=page_doc, phase=phase, rows=rows, counts=counts, action=action[:shown], action_more=action[shown:],
         chosen=next((m for m in rows if m["code"] == code), None),
@@ -165,7 +165,7 @@ def build(doc: dict[str, Any], now: dt.datetime, *, kommune: str | None = None, 
         open_tasks=open_tasks,
         municipalities_with_open_tasks=sum(1 for m in rows if m.get("tasks_total", 0) > m.get("tasks_done", 0)),
         silent_share_rule=rule, first_hour=first_hour,
-        frozen_zone_started=bool(frozen) and _instant(frozen) <= at,
+        frozen_zone_started=frozen is not None and _instant(frozen) <= at,
         task_rows=sorted((m for m in rows if m.get("tasks")),
                          key=lambda m: (m.get("tasks_done", 0) >= m.get("tasks_total", 0), danish_key(m["name"]))),
         action_matches=search_rows(action, query) if query else [],
