@@ -182,3 +182,23 @@ def smtp():  # type: ignore[no-untyped-def]
 def now() -> dt.datetime:
     """The frozen clock of the tests: Saturday 28 November 2020, 12:00 Copenhagen."""
     return dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
+
+
+# Page heights that browser tests measure (tests/artifacts/*-heights.txt, one "name: N px" a
+# line), printed at the end of every run so that CI's output shows them beside the screenshots.
+HEIGHTS_GLOB = "*-heights.txt"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The controller (not an xdist worker) starts each run without the last run's heights."""
+    if not hasattr(session.config, "workerinput"):
+        for stale in (Path(__file__).parent / "artifacts").glob(HEIGHTS_GLOB):
+            stale.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the page heights the browser tests wrote in this run."""
+    for path in sorted((Path(__file__).parent / "artifacts").glob(HEIGHTS_GLOB)):
+        terminalreporter.write_sep("-", f"page heights ({path.name})")
+        for line in sorted(path.read_text(encoding="utf-8").splitlines()):
+            terminalreporter.write_line(line)

@@ -224,3 +224,78 @@ def test_the_scheduler_job_does_nothing_without_an_open_acknowledgement(red_week
     end_stale_job(app.extensions["monitor"].engine, settings, NOW)
     with app.extensions["monitor"].sessions() as s:
         assert s.scalars(select(CutoverAcknowledgement)).all() == []
+
+
+def test_an_acknowledgement_is_confirmed_on_the_page_and_can_be_withdrawn_with_an_audit_entry(red_weekend):
+    app, _ = red_weekend
+    client = sign_in(app.test_client())
+    given = post_ack(client, municipality="157", note="IBM genstarter forbindelsen")
+    assert "Gentofte er markeret som kendt." in client.get(given.headers["Location"]).get_data(as_text=True)
+    assert "er markeret som kendt" not in client.get("/skift").get_data(as_text=True)  # said once
+    withdrawn = post_ack(client, municipality="157", withdraw="1")
+    assert withdrawn.status_code == 303 and withdrawn.headers["Location"].endswith("/skift#kommune-157")
+    page = client.get(withdrawn.headers["Location"]).get_data(as_text=True)
+    assert "Markeringen som kendt er trukket tilbage for Gentofte." in page
+    assert "IBM genstarter forbindelsen" not in page
+    doc = client.get("/api/v1/cutover?now=2020-11-29T21:30:00%2B01:00").get_json()
+    assert next(m for m in doc["municipalities"] if m["code"] == "157")["acknowledgement"] is None
+    with app.extensions["monitor"].sessions() as s:
+        assert s.scalars(select(CutoverAcknowledgement.ended_at)).all() == [NOW]
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.action.like("cutover.%"))
+                            .order_by(AuditEvent.id)).all()
+        assert actions == ["cutover.ack", "cutover.withdraw"]
+
+
+def test_withdrawing_one_silent_agreement_leaves_the_others(red_weekend):
+    app, settings = red_weekend
+    with app.extensions["monitor"].sessions() as s, s.begin():
+        acknowledge(s, settings, NOW, municipality="147", agreement="a147-silent", note="udfases",
+                    operator="drift@example.dk")
+    client = sign_in(app.test_client())
+    assert post_ack(client, municipality="147", withdraw="1").status_code == 400  # none for the whole municipality
+    assert post_ack(client, municipality="147", agreement="a147-silent", withdraw="1").status_code == 303
+
+
+def test_withdrawing_what_is_not_there_is_refused_and_changes_nothing(red_weekend):
+    app, _ = red_weekend
+    client = sign_in(app.test_client())
+    response = post_ack(client, municipality="157", withdraw="1")
+    assert response.status_code == 400
+    assert "Der er ingen markering som kendt at trække tilbage." in response.get_data(as_text=True)
+    with app.extensions["monitor"].sessions() as s:
+        assert s.scalars(select(AuditEvent.action).where(AuditEvent.action == "cutover.withdraw")).all() == []
+
+
+def test_signed_out_nobody_can_withdraw(red_weekend):
+    app, settings = red_weekend
+    with app.extensions["monitor"].sessions() as s, s.begin():
+        acknowledge(s, settings, NOW, municipality="157", agreement=None, note="kendt", operator="drift@example.dk")
+    client = app.test_client()
+    response = client.post("/skift/ack", data={"csrf_token": csrf(client, "/login"), "municipality": "157",
+                                                "withdraw": "1"})
+    assert response.status_code == 303 and "/login" in response.headers["Location"]
+    with app.extensions["monitor"].sessions() as s:
+        assert s.scalars(select(CutoverAcknowledgement.ended_at)).all() == [None]
+
+
+def test_a_yellow_row_has_one_form_in_which_its_silent_agreements_are_chosen(red_weekend):
+    app, _ = red_weekend
+    client = sign_in(app.test_client())
+    page = client.get("/skift").get_data(as_text=True)
+    row = re.search(r'<tr id="kommune-147"[^>]*>(.*?)</tr>', page, re.S).group(1)
+    assert row.count('class="ack-form"') == 1
+    assert '<input type="checkbox" name="agreement" value="a147-silent">' in row
+    assert page.count('class="ack-form"') == 2  # 157 and 147: one per red or yellow row, none elsewhere
+    response = post_ack(client, municipality="147", agreement="a147-silent", note="Systemet udfases")
+    assert "1 tavs aftale i Frederiksberg er markeret som kendt." in client.get(
+        response.headers["Location"]).get_data(as_text=True)
+
+
+def test_one_agreement_that_is_not_silent_refuses_the_whole_form(red_weekend):
+    app, _ = red_weekend
+    client = sign_in(app.test_client())
+    response = client.post("/skift/ack", data={"csrf_token": csrf(client, "/skift"), "municipality": "147",
+                                                "agreement": ["a147-silent", "a147-ok"], "note": "begge"})
+    assert response.status_code == 400
+    with app.extensions["monitor"].sessions() as s:
+        assert s.scalars(select(CutoverAcknowledgement)).all() == []

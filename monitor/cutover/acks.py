@@ -1,13 +1,15 @@
 """Acknowledgements: an operator marks a red or yellow municipality (or one silent agreement) as known.
 
 The rules of when one holds are pure (`core.ack_is_active`); this module stores them, refuses
-the ones that make no sense, and marks ended the ones that no longer hold so that a
-municipality that turned green and then red again is not covered by an old note.
+the ones that make no sense, marks ended the ones that no longer hold so that a
+municipality that turned green and then red again is not covered by an old note, and lets an
+operator withdraw one (it is marked ended at once; who did it is in the audit trail).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -19,6 +21,8 @@ from . import core
 from .queries import gather
 
 NOTE_MAX_CHARS = 1000
+# One form acknowledges the whole municipality or some of its silent agreements; never more than this.
+MAX_AGREEMENTS = 200
 ACKNOWLEDGEABLE = ("red", "yellow")
 
 
@@ -41,6 +45,13 @@ def _municipality_doc(session: Session, settings: Settings, code: str, now: dt.d
     raise AckRefused("unknown_municipality")
 
 
+def _code(municipality: str) -> str:
+    code = (municipality or "").strip()[:8].lstrip("0").rjust(3, "0")
+    if not code.isdigit() or len(code) != 3:
+        raise AckRefused("unknown_municipality")
+    return code
+
+
 def acknowledge(session: Session, settings: Settings, now: dt.datetime, *, municipality: str,
                 agreement: str | None, note: str, operator: str) -> CutoverAcknowledgement:
     """Store an acknowledgement given at `now`, or raise AckRefused with a reason code.
@@ -48,25 +59,65 @@ def acknowledge(session: Session, settings: Settings, now: dt.datetime, *, munic
     Refused: an unknown municipality, one that is not red or yellow, an agreement that is not
     one of its silent agreements, an empty note or one longer than NOTE_MAX_CHARS.
     """
-    code = (municipality or "").strip().lstrip("0").rjust(3, "0")
-    if not code.isdigit() or len(code) != 3 or session.get(Municipality, code) is None:
+    agreements = [agreement] if agreement and agreement.strip() else []
+    return acknowledge_many(session, settings, now, municipality=municipality, agreements=agreements,
+                            note=note, operator=operator)[0]
+
+
+def acknowledge_many(session: Session, settings: Settings, now: dt.datetime, *, municipality: str,
+                     agreements: Sequence[str], note: str, operator: str) -> list[CutoverAcknowledgement]:
+    """Acknowledge the municipality (no `agreements`) or each of the given silent agreements, all or none.
+
+    The rules are `acknowledge`'s; one refused agreement refuses them all, so a form never half
+    succeeds.
+    """
+    code = _code(municipality)
+    if session.get(Municipality, code) is None:
         raise AckRefused("unknown_municipality")
     note = (note or "").strip()
     if not note:
         raise AckRefused("empty_note")
     if len(note) > NOTE_MAX_CHARS:
         raise AckRefused("note_too_long", max=NOTE_MAX_CHARS)
+    chosen = list(dict.fromkeys(a.strip() for a in agreements if a and a.strip()))
+    if len(chosen) > MAX_AGREEMENTS:
+        raise AckRefused("not_silent")
     m = _municipality_doc(session, settings, code, now)
     if m["status"] not in ACKNOWLEDGEABLE:
         raise AckRefused("not_red_or_yellow", status=m["status"])
-    agreement = (agreement or "").strip() or None
-    if agreement is not None and agreement not in {a["agreement_uuid"] for a in m["silent_agreements"]}:
+    silent = {a["agreement_uuid"] for a in m["silent_agreements"]}
+    if any(a not in silent for a in chosen):
         raise AckRefused("not_silent")
-    row = CutoverAcknowledgement(municipality_code=code, agreement_uuid=agreement, note=note,
-                                 operator=operator, status=m["status"], created_at=now)
-    session.add(row)
+    targets: list[str | None] = list(chosen) or [None]  # None: the whole municipality
+    rows = [CutoverAcknowledgement(municipality_code=code, agreement_uuid=a, note=note, operator=operator,
+                                   status=m["status"], created_at=now) for a in targets]
+    session.add_all(rows)
     session.flush()
-    return row
+    return rows
+
+
+def withdraw(session: Session, settings: Settings, now: dt.datetime, *, municipality: str, agreement: str | None
+             ) -> list[CutoverAcknowledgement]:
+    """End at `now` the acknowledgements that hold for the municipality (or for one of its agreements).
+
+    Only those not ended and given within the last `ack_hours` can still hold; the caller
+    records who withdrew them in the audit trail. Raises AckRefused("nothing_to_withdraw")
+    when there is none.
+    """
+    code = _code(municipality)
+    agreement = (agreement or "").strip() or None
+    match = (CutoverAcknowledgement.agreement_uuid.is_(None) if agreement is None
+             else CutoverAcknowledgement.agreement_uuid == agreement)
+    rows = list(session.scalars(select(CutoverAcknowledgement).where(
+        CutoverAcknowledgement.municipality_code == code, match, CutoverAcknowledgement.ended_at.is_(None),
+        CutoverAcknowledgement.created_at <= now,
+        CutoverAcknowledgement.created_at > now - dt.timedelta(hours=settings.cutover.ack_hours)).order_by(CutoverAcknowledgement.id)))
+    if not rows:
+        raise AckRefused("nothing_to_withdraw")
+    for row in rows:
+        row.ended_at = now
+    session.flush()
+    return rows
 
 
 def end_stale(session: Session, settings: Settings, now: dt.datetime) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import render_template
+from flask import get_flashed_messages, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -21,14 +21,19 @@ from ..auth import now as clock_now
 from ..state import db_session, state
 from .blueprint import bp
 from .cache import cache
+from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
 from .documents import components_document, cutover_document, notices_document, versions
 from .format import locale_name
 
-# Red first: what needs attention comes before what is fine.
-CUTOVER_ORDER = ("red", "yellow", "pending", "in_window", "unknown", "green")
 CUTOVER_WORDS = {"red": _l("Rød: kald mangler"), "yellow": _l("Gul: delvist tilbage"),
                  "green": _l("Grøn: tilbage som før"), "pending": _l("Afventer data"),
-                 "in_window": _l("Skiftet er i gang"), "unknown": _l("Ukendt: ingen sammenligning")}
+                 "in_window": _l("Skiftet er i gang"), "unknown": _l("Ukendt: ingen sammenligning"),
+                 "not_judged": _l("Ikke bedømt: for lidt trafik")}
+# Before the window nothing has come "back": the lights judge the ordinary traffic of the moment.
+BEFORE_WORDS = {"green": _l("Grøn: trafik som normalt"), "yellow": _l("Gul: færre kald end normalt")}
+# The lead's chosen municipality on /skift (`?kommune=101`), remembered for a year.
+KOMMUNE_COOKIE = "skift_kommune"
+KOMMUNE_COOKIE_DAYS = 365
 COMPONENT_WORDS = {"operational": _l("Kører normalt"), "degraded_performance": _l("Nedsat ydelse"),
                    "degraded": _l("Nedsat ydelse"), "partial_outage": _l("Delvist nede"),
                    "major_outage": _l("Nede"), "under_maintenance": _l("Under vedligehold")}
@@ -81,24 +86,48 @@ def driftsstatus() -> ResponseReturnValue:
 
 @bp.get("/skift")
 def cutover() -> ResponseReturnValue:
-    """Traffic lights for every municipality after the data-centre move, red first."""
+    """The cut-over console: what needs action first, then the chosen municipality, then the rest folded.
+
+    `?kommune=CODE` shows that municipality first and is remembered in a cookie (an empty
+    value forgets it); `?q=` filters the folded municipalities by name or code without
+    JavaScript. A search or an unknown code, like an operator's page (it carries a CSRF token and the
+    confirmation of what they just did), is rendered for that request alone, never cached.
+    """
     session = db_session()
     now = clock_now()
     v = versions(session, now)
     signed_in = is_operator()
-    key = ("page", "cutover", locale_name(), v["cutover"])
+    asked = request.args.get("kommune")
+    raw = (asked if asked is not None else request.cookies.get(KOMMUNE_COOKIE, ""))[:8]
+    query = request.args.get("q", "")[:QUERY_MAX_CHARS].strip()
+    doc = cutover_document(session, state().settings, now, v["cutover"])
+    code = chosen_code(raw, {m["code"] for m in (doc or {}).get("municipalities", [])})
+    unknown_code = raw.strip() if raw.strip() and code is None and asked is not None else None
 
     def render() -> str:
-        doc = cutover_document(session, state().settings, now, v["cutover"])
-        rows = sorted((doc or {}).get("municipalities", []),
-                      key=lambda m: (CUTOVER_ORDER.index(m["status"]) if m["status"] in CUTOVER_ORDER else 9,
-                                     m.get("call_ratio") if m.get("call_ratio") is not None else 9e9, m["name"]))
-        counts = {s: sum(1 for m in rows if m["status"] == s) for s in CUTOVER_ORDER}
-        return render_template("pages/cutover.html", doc=doc, rows=rows, counts=counts, order=CUTOVER_ORDER)
+        page = build(doc, now, kommune=code, query=query) if doc else None
+        notices = get_flashed_messages(category_filter=["cutover"]) if signed_in else []
+        phase = page.phase if page else None
+        return render_template("pages/cutover.html", page=page, doc=page.doc if page else None,
+                               unknown_code=unknown_code, notices=notices,
+                               status_word=lambda s: phase_word(s, phase))
 
-    if signed_in:  # an operator's page carries forms with a per-session CSRF token: never shared
-        return render()
-    return cache().get_or_compute(key, render)
+    key = ("page", "cutover", locale_name(), v["cutover"], code)
+    html = render() if signed_in or query or unknown_code else cache().get_or_compute(key, render)
+    response = make_response(html)
+    if asked is not None and code is not None and request.cookies.get(KOMMUNE_COOKIE) != code:
+        response.set_cookie(KOMMUNE_COOKIE, code, max_age=KOMMUNE_COOKIE_DAYS * 86400, samesite="Lax",
+                            secure=request.is_secure, httponly=True)
+    elif asked is not None and not asked.strip() and KOMMUNE_COOKIE in request.cookies:
+        response.delete_cookie(KOMMUNE_COOKIE, samesite="Lax", secure=request.is_secure, httponly=True)
+    return response
+
+
+def phase_word(status: str | None, phase: str | None) -> str:
+    """A cut-over status in words as the phase reads it ("tilbage som før" only once there was a move)."""
+    if phase == "before" and status in BEFORE_WORDS:
+        return str(BEFORE_WORDS[status])
+    return _words(CUTOVER_WORDS, status)
 
 
 def collector_state(session: Session) -> list[dict[str, Any]]:
@@ -151,7 +180,8 @@ AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
                  "subscriber.lookup": _l("slog en abonnent op"),
                  "cutover.ack": _l("markerede en kommune som kendt på skiftesiden"),
                  "notices.release": _l("sendte tilbageholdte driftsmeddelelser"),
-                 "notices.discard": _l("kasserede tilbageholdte driftsmeddelelser")}
+                 "notices.discard": _l("kasserede tilbageholdte driftsmeddelelser"),
+                 "cutover.withdraw": _l("trak en markering som kendt tilbage på skiftesiden")}
 
 
 def audit_words(action: str) -> str:
