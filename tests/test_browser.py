@@ -86,3 +86,18 @@ def test_the_overview_sorts_without_javascript(server, tmp_path):  # type: ignor
         pg.goto(server + "/skift")
         pg.screenshot(path=str(ARTIFACTS / "cutover-narrow-nojs.png"), full_page=True)
         browser.close()
+
+
+def test_the_what_if_view_recomputes_live_when_a_weight_changes(server, page):
+    page.goto(server + "/metode/hvad-hvis")
+    assert "Kendalls tau" not in page.inner_text("#what-if-result")
+    page.fill("#f-service_agreements", "0.5")
+    page.fill("#f-it_systems_with_calls", "0.3")
+    page.dispatch_event("#f-it_systems_with_calls", "change")  # as leaving the field does
+    page.wait_for_selector("#what-if-result table")
+    assert "Kendalls tau mellem dagens placeringer og disse" in page.inner_text("#what-if-result")
+    assert "service_agreements=0.5" in page.url  # the address can be shared or reloaded
+    page.fill("#f-window_days", "900")
+    page.dispatch_event("#f-window_days", "change")
+    page.wait_for_selector("#what-if-result [role=alert]")
+    assert "Periode (dage): skal ligge mellem 1 og 90." in page.inner_text("#what-if-result")

@@ -31,6 +31,7 @@ SCHEMA_PATHS = {
     "/api/v1/components/beskedfordeler/availability?days=366": "Availability",
     "/api/v1/components/serviceplatformen/availability?days=0": "Error",
     "/api/v1/components/ukendt/availability": "Error",
+    "/api/v1/method": "MethodElements",
     "/api/v1/municipalities/999": "Error",
     "/api/v1/notices?status=sometimes": "Error",
 }
@@ -60,8 +61,8 @@ def _validator(doc: dict, name: str):  # type: ignore[no-untyped-def]
 def test_the_document_lists_every_endpoint_of_the_interface(client):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/api/v1/ratings", "/api/v1/municipalities/{code}", "/api/v1/notices",
-                                 "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json",
+    assert set(doc["paths"]) == {"/api/v1/ratings", "/api/v1/municipalities/{code}", "/api/v1/method",
+                                 "/api/v1/notices", "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json",
                                  "/api/v1/components/{slug}/availability"}
     component = doc["paths"]["/api/v1/notices"]["get"]["parameters"][1]["schema"]
     assert "serviceplatformen" in component["enum"]

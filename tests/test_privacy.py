@@ -34,7 +34,7 @@ PUBLIC = {
     "auth.link_page", "auth.link_post", "auth.login_form", "auth.login_post", "auth.logout",
     "feeds.notices_atom", "health.healthz", "health.readyz", "metrics.scrape",
     "pages.accessibility", "pages.calendar", "pages.component", "pages.cutover", "pages.driftsstatus", "pages.method",
-    "pages.municipality", "pages.municipality_agreements_csv",
+    "pages.municipality", "pages.municipality_agreements_csv", "pages.what_if_view", "api_ratings.method",
     "pages.overview", "pages.overview_csv", "static",
     # A subscriber's own pages: authenticated by the signed link in their mail, not by sign-in.
     "subscribe.delete_me", "subscribe.my_data", "subscribe.invitation_page", "subscribe.invitation_post",

@@ -24,6 +24,8 @@ PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 REASON_NO_AGREEMENTS = "no_active_agreements"
 REASON_NO_POPULATION = "no_population"
 REASON_MISSING_DATA = "call_data_incomplete"
+# The agreements part's sub-weights of volume, share in use and Adgangsstyring (this method's choice).
+SUB_WEIGHTS = (0.4, 0.4, 0.2)
 
 # Each method version and what changed, newest first (shown on the method page).
 VERSIONS = (
@@ -52,6 +54,9 @@ class Parameters:
     weights: dict[str, float] = field(default_factory=lambda: dataclasses.asdict(RatingWeights()))
     # 2020.12: days overlapping a planned outage are covered without data (2020.11: False).
     planned_outages_covered: bool = True
+    # The agreements part's sub-weights (volume, share in use, Adgangsstyring): fixed by the
+    # method version, not configured; only the what-if view (/metode/hvad-hvis) changes them.
+    sub_weights: tuple[float, float, float] = SUB_WEIGHTS
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> Parameters:
@@ -216,10 +221,15 @@ def volume(active: int, redundant: int, active_ref: float) -> float:
     return min(1.0, math.log(1 + active - redundant) / math.log(1 + active_ref))
 
 
-def service_agreements_x(active: int, redundant: int, access_control: bool | None, active_ref: float) -> float:
-    """x = 0.4·volume + 0.4·(1 − redundant/active) + 0.2·access_control (active ≥ 1)."""
-    return (0.4 * volume(active, redundant, active_ref) + 0.4 * (1 - redundant / active)
-            + 0.2 * (1.0 if access_control else 0.0))
+def service_agreements_x(active: int, redundant: int, access_control: bool | None, active_ref: float,
+                         sub_weights: tuple[float, float, float] = SUB_WEIGHTS) -> float:
+    """x = 0.4·volume + 0.4·(1 − redundant/active) + 0.2·access_control (active ≥ 1).
+
+    An unknown access_control (None) counts as not implemented, as False does.
+    """
+    w_volume, w_in_use, w_access = sub_weights
+    return (w_volume * volume(active, redundant, active_ref) + w_in_use * (1 - redundant / active)
+            + w_access * (1.0 if access_control else 0.0))
 
 
 def calls_per_citizen(calls: int, population: int, window_days: int) -> float:
@@ -266,7 +276,8 @@ def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redunda
              "services": sorted(a.services)} for a in sorted(m.pending, key=lambda a: a.uuid)],
     }
     if n_active:
-        x_sa = service_agreements_x(n_active, n_redundant, m.user_access_control, params.active_ref)
+        x_sa = service_agreements_x(n_active, n_redundant, m.user_access_control, params.active_ref,
+                                    params.sub_weights)
         sa = Part(scale(x_sa), w["service_agreements"], None,
                   {**sa_inputs, "volume": volume(n_active, n_redundant, params.active_ref), "x": x_sa})
     else:

@@ -186,3 +186,9 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
                   select(Municipality.code, Municipality.name, Municipality.population,
                          Municipality.user_access_control).order_by(Municipality.code))]
     return Gathered(inputs, missing_days(session, window_start, end), data_through(session))
+
+
+def access_control_known(session: Session) -> int:
+    """How many municipalities have a known Adgangsstyring for brugere (implemented or not)."""
+    return session.scalar(select(func.count()).select_from(Municipality)
+                          .where(Municipality.user_access_control.is_not(None))) or 0

@@ -26,7 +26,7 @@ from ..localtime import CPH
 from ..models import Municipality, RatingResult, RatingRun
 from ..settings import ConfigError, Settings
 from . import queries
-from .method import PARTS, Parameters, active_on, rate_all, to_document, uncovered_days, window
+from .method import PARTS, Parameters, Rating, active_on, rate_all, to_document, uncovered_days, window
 from .outages import CUTOVER_REASON, Outage, outage_days
 
 HISTORY_DAYS = 400  # about 13 months of history on the municipality page
@@ -108,15 +108,25 @@ def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary:
     }
 
 
-def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
-    params = Parameters.from_mapping(settings.rating.parameters())
+def rate(session: Session, settings: Settings, params: Parameters, as_of: dt.date
+         ) -> tuple[list[Rating], dict[str, Any]]:
+    """Rate every municipality for `as_of` with `params` from the stored inputs: (ratings, summary).
+
+    What `monitor rate`, the daily run and the what-if view (with other parameters) all use.
+    """
     first, last = window(as_of, params.window_days)
     planned = outage_days(planned_outages(session, settings), first, last) if params.planned_outages_covered else {}
     with gc_paused():
         gathered = queries.gather(session, as_of, params)
         ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days, list(planned))
-        return [to_document(r) for r in ratings], _summary(gathered, planned, params)
+        return ratings, _summary(gathered, planned, params)
+
+
+def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
+    ratings, summary = rate(session, settings, Parameters.from_mapping(settings.rating.parameters()), as_of)
+    with gc_paused():
+        return [to_document(r) for r in ratings], summary
 
 
 @contextmanager

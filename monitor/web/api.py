@@ -57,6 +57,15 @@ SCHEMAS: dict[str, Any] = {
     "Method": _obj({"version": {"type": "string"},
                     "weights": _obj({p: {"type": "number", "minimum": 0, "maximum": 1} for p in PARTS})},
                    {"parameters": {"type": "object"}}),
+    "MethodElements": _obj({
+        "version": {"type": "string"},
+        "weights": _obj({p: {"type": "number", "minimum": 0, "maximum": 1} for p in PARTS}),
+        "parameters": {"type": "array", "items": _obj(
+            {"name": {"type": "string"}, "value": {}, "origin": {"enum": ["given", "chosen"]},
+             "why": {"type": "string"}},
+            {"why_da": {"type": "string"}, "what_if": {"type": "boolean"}})}},
+        {"missing_data": {"type": "array", "items": _obj({"name": {"type": "string"}, "text": {"type": "string"},
+                                                          "how": {"type": "string"}})}}),
     "Ratings": _obj({"as_of": DATE, "method": _ref("Method"),
                      "ratings": {"type": "array", "items": _ref("Rating")}},
                     {"data_through": _nullable("string", format="date"), "stored": {"type": "boolean"},
@@ -193,6 +202,10 @@ def _document(component_slugs: list[str] | None) -> dict[str, Any]:
                                 "description": "3-digit kommunekode (\"0101\" and \"101\" are the same)"}, AS_OF],
                 "responses": {"200": _json("Municipality", "The municipality"), "400": BAD_REQUEST,
                               "404": _json("Error", "No municipality has that code")}}},
+            "/api/v1/method": {"get": {
+                "operationId": "method",
+                "summary": "The rating method: version, weights, and each parameter given (KOMBIT) or chosen",
+                "responses": {"200": _json("MethodElements", "The method")}}},
             "/api/v1/notices": {"get": {
                 "operationId": "notices", "summary": "Operational notices with their updates",
                 "parameters": [

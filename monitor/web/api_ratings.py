@@ -9,6 +9,9 @@ import re
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from ..rating import queries as rating_queries
+from ..rating.elements import method_document
+from ..rating.method import Parameters
 from ..rating.service import municipality_document
 from .pages import documents
 from .pages.cache import cache
@@ -66,3 +69,11 @@ def municipality(code: str) -> ResponseReturnValue:
     if doc is None:
         return jsonify(error=f"unknown municipality code: {code[:20]!r}"), 404
     return jsonify(doc)
+
+
+@bp.get("/method")
+def method() -> ResponseReturnValue:
+    """The method version, its weights, and each parameter with its value, origin (given/chosen) and why."""
+    rating = state().settings.rating
+    known = rating_queries.access_control_known(db_session())
+    return jsonify(method_document(rating.method_version, Parameters.from_mapping(rating.parameters()), known))

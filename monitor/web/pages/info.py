@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from ...models import RatingRun
-from ...rating.method import VERSIONS
+from ...rating import queries as rating_queries
+from ...rating.elements import Element, elements
+from ...rating.method import VERSIONS, Parameters
 from ...rating.service import planned_outages
 from ..state import db_session, state
 from .blueprint import bp
-from .format import locale_name
+from .format import integer, locale_name, number
 
 # The day of the last check of the pages against WCAG 2.1 AA that the statement rests on: axe-core
 # on every page in both languages (tests/test_accessibility.py, which also runs in every CI run)
@@ -31,9 +34,35 @@ def method() -> ResponseReturnValue:
         .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
     english = locale_name() == "en"
     versions = [{"version": v, "text": en if english else da} for v, da, en in VERSIONS]
+    marks = [{"name": e.name, "origin": e.origin, "label": e.label_en if english else e.label_da,
+              "value": shown_value(e, english), "why": e.why_en if english else e.why_da}
+             for e in elements(Parameters.from_mapping(rating.parameters()))]
     return render_template("pages/method.html", r=rating, w=rating.weights, newest=newest,
-                           price_half=rating.price_per_citizen / 2, versions=versions,
+                           price_half=rating.price_per_citizen / 2, versions=versions, marks=marks,
+                           access_control_known=rating_queries.access_control_known(db_session()),
                            outages=sorted(planned_outages(db_session(), state().settings), key=lambda o: o.start))
+
+
+WORDS = {"service_agreements": ("serviceaftaler", "service agreements"),
+         "calls_per_citizen": ("kald pr. borger", "calls per citizen"),
+         "it_systems_with_calls": ("it-systemer med kald", "IT systems with calls"),
+         "active_agreements": ("aktive aftaler", "active agreements"),
+         "redundant_agreements": ("overflødige aftaler", "redundant agreements"),
+         "user_access_control": ("Adgangsstyring for brugere", "Adgangsstyring for brugere"),
+         "share": ("en andel", "a share")}
+WHOLE = ("active_ref", "redundant_after_days", "window_days", "unknown_access_control")
+
+
+def shown_value(e: Element, english: bool) -> str:
+    """An element's value as the method page shows it."""
+    value: Any = e.value
+    if e.name == "scale":
+        return "1–10"
+    if isinstance(value, list):
+        return ", ".join(WORDS.get(v, (v, v))[int(english)] for v in value)
+    if isinstance(value, str):
+        return WORDS.get(value, (value, value))[int(english)]
+    return integer(value) if e.name in WHOLE else number(value, 2)
 
 
 @bp.get("/tilgaengelighed")

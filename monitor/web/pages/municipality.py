@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
+from ...rating import queries as rating_queries
 from ...rating.service import normalise_code
 from .. import csvexport
 from ..auth import now as clock_now
@@ -104,6 +105,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         to_fix=any(a.get("redundant") or a.get("status") == "pending" for a in doc.get("agreements", []))
         or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
         planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
+        access_control_known=rating_queries.access_control_known(session),
         redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
 
 
