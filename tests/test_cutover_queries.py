@@ -87,7 +87,7 @@ def test_all_98_municipalities_are_listed(weekend):
     ("147", "yellow", 150, 300, 0.5, None),
     ("151", "red", 300, 300, 1.0, 0.3),
     ("153", "unknown", 60, 0, None, None),
-    ("155", "green", 3, 9, None, None),
+    ("155", "not_judged", 3, 9, None, None),
     ("157", "red", 0, 300, 0.0, None),
     ("159", "unknown", 0, 0, None, None),
 ])

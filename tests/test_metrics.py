@@ -148,6 +148,8 @@ def test_a_scrape_reuses_the_cutover_document_until_the_data_moves(filled, setti
     assert len(calls) == 1
     later = now + dt.timedelta(hours=1)
     add_hours(session, session.get(metrics.Agreement, 1), [now], 80)
+    # An hour is compared only when its baseline hour has data: give it one a week earlier.
+    add_hours(session, session.get(metrics.Agreement, 1), [now - dt.timedelta(days=7)], 100)
     session.commit()
     app.extensions["monitor_metrics"] = metrics.registry_for(app.extensions["monitor"].sessions, settings,
                                                             clock=lambda: later)
