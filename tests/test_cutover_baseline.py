@@ -4,12 +4,13 @@ about which weeks count (SPEC "Cut-over health", docs/cutover.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from monitor.cutover import core, cutover_document
 from monitor.db import make_engine, session_factory
-from monitor.settings import CutoverSettings, from_mapping
+from monitor.settings import ConfigError, CutoverSettings, from_mapping
 from tests.conftest import make_settings
 from tests.cutover_helpers import add_agreement, add_hours, hours
 
@@ -144,3 +145,15 @@ def test_planned_outages_are_left_out_of_the_baseline(tmp_path, db_url):
     m, doc = build(tmp_path, db_url, {1: 100, 2: 0}, now_calls=100, outages=[outage])
     assert m["baseline_calls"] == 3 * 100 and m["status"] == "green"
     assert not set(doc["window"]["baseline_hours"]) & {h.isoformat() for h in weeks_back(2)}
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"baseline_weeks": 0}, "cutover.baseline_weeks: must be at least 1"),
+    ({"baseline_days": 7, "baseline_weeks": 60}, "cutover.baseline_weeks: the baseline reaches back at most 371 days"),
+    ({"silent_share": 0}, "cutover.silent_share: need 0 < silent_share <= 1"),
+    ({"silent_share": 1.5}, "cutover.silent_share: need 0 < silent_share <= 1"),
+    ({"silent_count": 0}, "cutover.silent_count: must be at least 1"),
+])
+def test_a_bad_baseline_or_silent_share_setting_stops_the_start_naming_the_key(table, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        from_mapping({"cutover": table}, environ={})
