@@ -203,6 +203,11 @@ def test_the_api_answers_with_the_document_at_the_given_time(weekend):
     doc = response.get_json()
     assert doc["now"] == "2020-11-29T20:30:00+00:00"
     assert by_code(doc)["157"]["status"] == "red"
+    assert doc["phase"] == "after"
+    assert by_code(doc)["155"]["status"] == "not_judged" and doc["national"]["status_counts"]["not_judged"] == 1
+    during = app.test_client().get("/api/v1/cutover?now=2020-11-28T12:00:00%2B01:00").get_json()
+    assert during["phase"] == "in_window"
+    assert {(m["observed_calls"], m["call_ratio"]) for m in during["municipalities"]} == {(None, None)}
     app.extensions["monitor"].engine.dispose()
 
 
