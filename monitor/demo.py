@@ -300,6 +300,26 @@ def _calls_on(a: DemoAgreement, day: dt.date) -> bool:
     return not (a.valid_from and day < a.valid_from)
 
 
+def hour_calls(p: DemoPlan, a: DemoAgreement, t: dt.datetime, day: dt.date, local_hour: int,
+               rng: random.Random) -> tuple[int, int] | None:
+    """(calls, errors) of agreement `a` in the hour starting at `t` (UTC), or None for no row.
+
+    The one model of the demo's traffic: the load writes its history with it and the live
+    demo every hour after, so a demo left running looks like one loaded later. No calls in
+    the window; integrations that went silent after it stay silent.
+    """
+    if not _calls_on(a, day) or p.cutover_start <= t < p.cutover_end:
+        return None
+    if a.silent_after_cutover and t >= p.cutover_end:
+        return None
+    mean = a.daily_calls * trend(p, a.municipality, day) * WEEKDAY_FACTOR[day.weekday()] * HOUR_WEIGHTS[local_hour]
+    calls = int(mean * (0.8 + 0.4 * rng.random()) + rng.random())
+    if calls == 0:
+        return None  # a file leaves out an agreement that made no calls
+    rate = a.error_rate if t >= p.cutover_end else min(a.error_rate, 0.004)
+    return calls, int(calls * rate * (0.5 + rng.random()))
+
+
 def generate_calls(p: DemoPlan, seed: int, size: str) -> Iterator[tuple[str, tuple[typing.Any, ...]]]:
     """Yield ('day'|'hour', row) for every call count of the plan."""
     rng = random.Random(seed + 1)
@@ -314,16 +334,10 @@ def generate_calls(p: DemoPlan, seed: int, size: str) -> Iterator[tuple[str, tup
     for a in p.agreements:
         sums: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
         for t, day, local_hour in hours:
-            if not _calls_on(a, day) or p.cutover_start <= t < p.cutover_end:
+            counted = hour_calls(p, a, t, day, local_hour, rng)
+            if counted is None:
                 continue
-            if a.silent_after_cutover and t >= p.cutover_end:
-                continue
-            mean = a.daily_calls * trend(p, a.municipality, day) * WEEKDAY_FACTOR[day.weekday()] * HOUR_WEIGHTS[local_hour]
-            calls = int(mean * (0.8 + 0.4 * rng.random()) + rng.random())
-            if calls == 0:
-                continue
-            rate = a.error_rate if t >= p.cutover_end else min(a.error_rate, 0.004)
-            errors = int(calls * rate * (0.5 + rng.random()))
+            calls, errors = counted
             yield "hour", (a.id, text[t], days[day], calls, errors)
             s = sums[day]
             s[0] += calls
@@ -426,6 +440,16 @@ def store_history(engine: Engine, settings: Settings, now: dt.datetime, days_bac
     for back in sorted(days_back, reverse=True):
         store_snapshot(engine, settings, today - dt.timedelta(days=back), now=now)
     return len(days_back)
+
+
+def loaded_plan(session: Session) -> DemoPlan | None:
+    """The plan of the loaded demo, decided again from its seed, size and time (None without one)."""
+    meta = session.get(Meta, "demo")
+    if meta is None or not isinstance(meta.value, dict):
+        return None
+    v = meta.value
+    munis = [(m.code, m.population or 0) for m in session.scalars(select(Municipality).order_by(Municipality.code))]
+    return plan(munis, int(v["seed"]), str(v["size"]), dt.datetime.fromisoformat(v["now"]))
 
 
 def demo_window(session: Session) -> tuple[dt.datetime, dt.datetime, dt.datetime] | None:

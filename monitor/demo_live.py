@@ -2,8 +2,9 @@
 
 Every few minutes the hours that have completed since the newest hourly count are written as
 call files into the inbox (written to `name.tmp`, then renamed, as a real writer must), where
-the real inbox collector picks them up. Each agreement calls about what it called the same
-hour a week earlier; integrations that went silent after the cut-over stay silent. The demo
+the real inbox collector picks them up. Each agreement's hour comes from the same model the
+demo was loaded with (its seed, size and time decide the plan again); integrations that went
+silent after the cut-over stay silent. The demo
 status feed is re-rendered so that its scripted updates appear as their time comes.
 """
 
@@ -18,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from . import demo_feed
+from . import demo, demo_feed
 from .localtime import CPH
-from .models import HourlyCallCount, Meta
+from .models import Agreement, HourlyCallCount, Meta
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,50 +39,48 @@ def _demo(session: Session) -> dict[str, Any] | None:
 
 
 def write_call_files(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> list[Path]:
-    """Write the call files for the hours completed since the newest count; returns their paths."""
+    """Write the call files for the hours completed since the newest count; returns their paths.
+
+    Every agreement's hour comes from the model the demo was loaded with (`demo.hour_calls`),
+    not from what was stored a week before: an agreement that happened to make no calls in
+    the hours before the load is not silent for ever, and no hour copies a copy.
+    """
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     inbox = settings.path(settings.collectors.calls.inbox)
     written: list[Path] = []
     with Session(engine) as session:
-        demo = _demo(session)
-        if demo is None:
-            return written
+        meta = _demo(session)
         newest = session.scalar(select(func.max(HourlyCallCount.hour)))
-        if newest is None:
+        if meta is None or newest is None:
             return written
-        end = dt.datetime.fromisoformat(demo["cutover_end"])
         last_complete = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
         if newest < last_complete - dt.timedelta(hours=MAX_HOURS_PER_RUN):
             return written  # a demo loaded with --now in the past: it stays a picture of that time
-        hour = newest + dt.timedelta(hours=1)
-        came_back = set(session.scalars(select(HourlyCallCount.agreement_id).where(HourlyCallCount.hour >= end)
-                                        .distinct()))
-        from .models import Agreement
-
-        uuids = dict(session.execute(select(Agreement.id, Agreement.uuid)).all())
-        while hour <= last_complete:
-            name = call_file_name(hour)
-            if any((d / name).exists() for d in (inbox, inbox / "archive", inbox / "rejected")):
-                hour += dt.timedelta(hours=1)
-                continue
-            week_ago = session.execute(
-                select(HourlyCallCount.agreement_id, HourlyCallCount.calls, HourlyCallCount.errors)
-                .where(HourlyCallCount.hour == hour - dt.timedelta(days=7))).all()
-            rng = random.Random(f"{demo['seed']}-{hour.isoformat()}")
-            local = hour.astimezone(CPH).isoformat()
-            lines = ["period_start,agreement_uuid,calls,errors"]
-            for agreement_id, calls, errors in sorted(week_ago):
-                if agreement_id not in came_back and hour >= end:
-                    continue  # still silent after the cut-over
-                n = int(calls * (0.9 + 0.2 * rng.random()))
-                e = min(n, int((errors or 0) * (0.8 + 0.4 * rng.random())))
-                lines.append(f"{local},{uuids[agreement_id]},{n},{e}")
-            inbox.mkdir(parents=True, exist_ok=True)
-            tmp = inbox / (name + ".tmp")
-            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            tmp.rename(inbox / name)
-            written.append(inbox / name)
+        p = demo.loaded_plan(session)
+        if p is None:
+            return written
+        known = set(session.scalars(select(Agreement.uuid)))
+    seed = meta["seed"]
+    agreements = [a for a in p.agreements if a.uuid in known]
+    hour = newest + dt.timedelta(hours=1)
+    while hour <= last_complete:
+        name = call_file_name(hour)
+        if any((d / name).exists() for d in (inbox, inbox / "archive", inbox / "rejected")):
             hour += dt.timedelta(hours=1)
+            continue
+        rng = random.Random(f"{seed}-{hour.isoformat()}")
+        local = hour.astimezone(CPH)
+        lines = ["period_start,agreement_uuid,calls,errors"]
+        for a in agreements:
+            counted = demo.hour_calls(p, a, hour, local.date(), local.hour, rng)
+            if counted is not None:
+                lines.append(f"{local.isoformat()},{a.uuid},{counted[0]},{counted[1]}")
+        inbox.mkdir(parents=True, exist_ok=True)
+        tmp = inbox / (name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.rename(inbox / name)
+        written.append(inbox / name)
+        hour += dt.timedelta(hours=1)
     if written:
         log.info("demo: wrote %d call file(s) to %s", len(written), inbox)
     return written

@@ -78,14 +78,15 @@ SPECS = {s.name: s for s in (
                "Part score 1-10 in the newest stored snapshot; absent when inconclusive."),
     MetricSpec("fki_agreements", "gauge", ("municipality", "state"), "Service agreements by status as last seen."),
     MetricSpec("fki_cutover_status", "gauge", ("municipality", "status"),
-               "Cut-over status, one series per status, the current one 1."),
+               "Cut-over status, one series per status (not_judged among them), the current one 1."),
     MetricSpec("fki_cutover_call_ratio", "gauge", ("municipality",),
                "Observed calls / baseline calls; absent when the baseline is too small to judge."),
     MetricSpec("fki_cutover_error_ratio", "gauge", ("municipality",),
                "Errors / calls in the observed hours; absent where no error counts exist."),
-    MetricSpec("fki_cutover_observed_calls", "gauge", ("municipality",), "Calls in the observed hours."),
+    MetricSpec("fki_cutover_observed_calls", "gauge", ("municipality",),
+               "Calls in the observed hours; absent during the window."),
     MetricSpec("fki_cutover_baseline_calls", "gauge", ("municipality",),
-               "Calls in the same wall-clock hours baseline_days earlier."),
+               "Calls normal for the observed hours: per hour the median of the same hour over baseline_weeks weeks."),
     MetricSpec("fki_cutover_silent_agreements", "gauge", ("municipality",),
                "Agreements with enough baseline calls and none observed."),
     MetricSpec("fki_cutover_tasks_done", "gauge", ("municipality",), "Cut-over tasks done."),
@@ -95,11 +96,11 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_cutover_acknowledged", "gauge", ("municipality",),
                "1 while an operator's acknowledgement of the municipality's red or yellow status holds, else 0."),
     MetricSpec("fki_cutover_service_observed_calls", "gauge", ("service",),
-               "Calls in the observed hours under agreements for the service."),
+               "Calls in the observed hours under agreements for the service; absent during the window."),
     MetricSpec("fki_cutover_service_baseline_calls", "gauge", ("service",),
                "Baseline calls under agreements for the service."),
     MetricSpec("fki_cutover_supplier_observed_calls", "gauge", ("supplier",),
-               "Calls in the observed hours from the supplier's IT systems."),
+               "Calls in the observed hours from the supplier's IT systems; absent during the window."),
     MetricSpec("fki_cutover_supplier_baseline_calls", "gauge", ("supplier",),
                "Baseline calls from the supplier's IT systems."),
     MetricSpec("fki_cutover_watermark_timestamp_seconds", "gauge", (),
@@ -310,7 +311,8 @@ class DatabaseCollector(Collector):
             observed = _gauge(f"fki_cutover_{group}_observed_calls")
             baseline = _gauge(f"fki_cutover_{group}_baseline_calls")
             for row in national[key]:
-                observed.add_metric([row[label] or "unknown"], row["observed_calls"])
+                if row["observed_calls"] is not None:  # absent during the window
+                    observed.add_metric([row[label] or "unknown"], row["observed_calls"])
                 baseline.add_metric([row[label] or "unknown"], row["baseline_calls"])
             yield observed
             yield baseline

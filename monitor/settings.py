@@ -21,6 +21,8 @@ from pathlib import Path
 DEFAULT_CONFIG = "config.toml"
 # The Flask-Limiter (limits) storages this service is meant to share its counts through.
 RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster", "memcached")
+# How far back the cut-over baseline may reach (baseline_days × baseline_weeks).
+MAX_BASELINE_DAYS = 371
 
 
 class ConfigError(Exception):
@@ -119,7 +121,10 @@ class CutoverSettings:
     end: dt.datetime | None = None
     frozen_zone_start: dt.datetime | None = None
     lookback_hours: int = 6
+    # The baseline compares the same wall-clock hours baseline_days, 2 × baseline_days, …
+    # earlier, baseline_weeks times (a config that sets only baseline_days keeps one).
     baseline_days: int = 7
+    baseline_weeks: int = 4
     min_baseline_calls: int = 10
     min_municipality_baseline: int = 30
     green_ratio: float = 0.8
@@ -130,6 +135,10 @@ class CutoverSettings:
     significance: float = 0.01
     ack_hours: int = 12
     support_url: str = ""
+    # A service, supplier or the platform is yellow for silent agreements when at least this
+    # many of its judged agreements, and at least this share of them, went silent.
+    silent_share: float = 0.05
+    silent_count: int = 3
 
 
 @dataclass(frozen=True)
@@ -339,9 +348,14 @@ def _validate(s: Settings) -> None:
     c = s.cutover
     if c.start and c.end and c.end <= c.start:
         raise ConfigError("cutover.end: must be after cutover.start")
-    for key in ("lookback_hours", "baseline_days"):
+    for key in ("lookback_hours", "baseline_days", "baseline_weeks", "silent_count"):
         if getattr(c, key) < 1:
             raise ConfigError(f"cutover.{key}: must be at least 1")
+    if c.baseline_days * c.baseline_weeks > MAX_BASELINE_DAYS:
+        raise ConfigError(f"cutover.baseline_weeks: the baseline reaches back at most {MAX_BASELINE_DAYS} days "
+                          f"(baseline_days × baseline_weeks), got {c.baseline_days * c.baseline_weeks}")
+    if not 0 < c.silent_share <= 1:
+        raise ConfigError(f"cutover.silent_share: need 0 < silent_share <= 1, got {c.silent_share:g}")
     if not 0 <= c.red_ratio <= c.green_ratio:
         raise ConfigError("cutover.red_ratio: need 0 <= red_ratio <= green_ratio")
     if not 0 <= c.yellow_error_ratio <= c.red_error_ratio <= 1:
@@ -418,6 +432,10 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
                  ) -> Settings:
     """Build validated settings from a parsed TOML mapping and an environment."""
     environ = os.environ if environ is None else environ
+    cutover = data.get("cutover")
+    if isinstance(cutover, dict) and "baseline_days" in cutover and "baseline_weeks" not in cutover:
+        # A config written before baseline_weeks existed meant one earlier day or week.
+        data = {**data, "cutover": {**cutover, "baseline_weeks": 1}}
     settings = _build(Settings, data)
     changes: dict[str, typing.Any] = {"base_dir": str(Path(base_dir).resolve()),
                                       "secret_key": environ.get("MONITOR_SECRET_KEY", "")}

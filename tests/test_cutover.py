@@ -131,7 +131,11 @@ AFTER_WM = utc(2020, 11, 29, 20)
     ("some calls fail", [traffic(observed=300, baseline=300, errors=16)], AFTER, AFTER_WM, "yellow"),
     ("back to normal, on both thresholds", [traffic(observed=240, baseline=300, errors=12)], AFTER, AFTER_WM, "green"),
     ("a small municipality at night: ratio not judged", [traffic(observed=1, baseline=29)], AFTER, AFTER_WM,
-     "green"),
+     "not_judged"),
+    ("a small municipality at night with no calls: still not judged", [traffic(observed=0, baseline=9)], AFTER,
+     AFTER_WM, "not_judged"),
+    ("a small municipality whose calls fail is judged on its errors", [traffic(observed=20, baseline=29, errors=5)],
+     AFTER, AFTER_WM, "red"),
     ("a small municipality at night, silent agreement", [traffic(observed=0, baseline=29)], AFTER, AFTER_WM,
      "yellow"),
     ("an inactive agreement is never silent", [traffic(observed=300, baseline=300, uuid="a1"),
@@ -187,7 +191,7 @@ def test_the_national_view_sums_per_service_and_per_supplier():
     assert (national["observed_calls"], national["baseline_calls"]) == (500, 1000)
     assert national["call_ratio"] == pytest.approx(0.5)
     assert national["status_counts"] == {"unknown": 1, "in_window": 0, "pending": 0, "red": 2, "yellow": 0,
-                                         "green": 1}
+                                         "not_judged": 0, "green": 1}
     services = {s["id"]: s for s in national["services"]}
     assert (services["SF1520"]["observed_calls"], services["SF1520"]["baseline_calls"]) == (0, 500)
     assert services["SF1520"]["status"] == "red" and services["SF1520"]["silent_agreements"] == 2

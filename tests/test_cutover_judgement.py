@@ -134,7 +134,7 @@ def test_a_stricter_significance_needs_a_larger_shortfall():
     ([traffic(300, 300, errors=61)], "red", ["errors_above_red", "calls_normal"]),
     ([traffic(300, 300, errors=16)], "yellow", ["errors_above_yellow", "calls_normal"]),
     ([traffic(300, 300, uuid="a1"), traffic(0, 10, uuid="a2")], "yellow", ["silent_agreements", "calls_normal"]),
-    ([traffic(1, 29)], "green", ["baseline_too_small"]),
+    ([traffic(1, 29)], "not_judged", ["baseline_too_small"]),
     ([traffic(0, 29)], "yellow", ["silent_agreements", "baseline_too_small"]),
     ([traffic(100, 300), traffic(0, 40, uuid="a2")], "red", ["calls_below_red", "silent_agreements"]),
     ([traffic(290, 300)], "green", ["calls_normal"]),
@@ -186,4 +186,5 @@ def test_more_calls_observed_never_make_the_status_worse(observed, baseline, mor
 def test_a_status_is_never_red_or_yellow_without_a_reason_of_that_colour(observed, baseline):
     m = municipality([traffic(observed, baseline)])
     effects = {r["effect"] for r in m["reasons"]}
-    assert m["status"] == "green" or m["status"] in effects
+    assert m["status"] in ("green", "not_judged") or m["status"] in effects
+    assert (m["status"] == "not_judged") == ("not_judged" in effects and not effects & {"red", "yellow"})

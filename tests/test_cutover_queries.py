@@ -87,7 +87,7 @@ def test_all_98_municipalities_are_listed(weekend):
     ("147", "yellow", 150, 300, 0.5, None),
     ("151", "red", 300, 300, 1.0, 0.3),
     ("153", "unknown", 60, 0, None, None),
-    ("155", "green", 3, 9, None, None),
+    ("155", "not_judged", 3, 9, None, None),
     ("157", "red", 0, 300, 0.0, None),
     ("159", "unknown", 0, 0, None, None),
 ])
@@ -203,6 +203,11 @@ def test_the_api_answers_with_the_document_at_the_given_time(weekend):
     doc = response.get_json()
     assert doc["now"] == "2020-11-29T20:30:00+00:00"
     assert by_code(doc)["157"]["status"] == "red"
+    assert doc["phase"] == "after"
+    assert by_code(doc)["155"]["status"] == "not_judged" and doc["national"]["status_counts"]["not_judged"] == 1
+    during = app.test_client().get("/api/v1/cutover?now=2020-11-28T12:00:00%2B01:00").get_json()
+    assert during["phase"] == "in_window"
+    assert {(m["observed_calls"], m["call_ratio"]) for m in during["municipalities"]} == {(None, None)}
     app.extensions["monitor"].engine.dispose()
 
 

@@ -10,8 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import create_app, metrics
+from monitor.cutover import STATUSES
 from tests.conftest import make_settings
-from tests.cutover_helpers import add_hours
+from tests.cutover_helpers import add_agreement, add_hours, hours
 from tests.metrics_helpers import fill
 
 UTC = dt.UTC
@@ -106,6 +107,20 @@ def test_the_values_are_those_in_the_database(filled, settings, now):
     assert s["fki_database_up"] == {(): 1}
 
 
+def test_a_municipality_too_small_to_judge_has_its_own_not_judged_series_and_is_not_green(filled, session,
+                                                                                          settings, now):
+    a = add_agreement(session, "a151", "151")
+    add_hours(session, a, hours(now - dt.timedelta(days=7, hours=6), 6), 2)  # a normal 12 calls
+    add_hours(session, a, hours(now - dt.timedelta(hours=6), 6), 1)
+    session.commit()
+    text = scrape(settings, now)
+    lines = [line for line in text.splitlines() if line.startswith('fki_cutover_status{municipality="151"')]
+    assert 'fki_cutover_status{municipality="151",status="not_judged"} 1.0' in lines
+    assert 'fki_cutover_status{municipality="151",status="green"} 0.0' in lines
+    assert len(lines) == len(STATUSES) and sum(line.endswith(" 1.0") for line in lines) == 1
+    assert not [line for line in text.splitlines() if line.startswith('fki_cutover_call_ratio{municipality="151"')]
+
+
 def test_every_exported_metric_is_declared_and_documented(filled, settings, now):
     documented = set(re.findall(r"^\| `(fki_[a-z_]+)`", DOCS.read_text(encoding="utf-8"), re.MULTILINE))
     text = scrape(settings, now)
@@ -148,6 +163,8 @@ def test_a_scrape_reuses_the_cutover_document_until_the_data_moves(filled, setti
     assert len(calls) == 1
     later = now + dt.timedelta(hours=1)
     add_hours(session, session.get(metrics.Agreement, 1), [now], 80)
+    # An hour is compared only when its baseline hour has data: give it one a week earlier.
+    add_hours(session, session.get(metrics.Agreement, 1), [now - dt.timedelta(days=7)], 100)
     session.commit()
     app.extensions["monitor_metrics"] = metrics.registry_for(app.extensions["monitor"].sessions, settings,
                                                             clock=lambda: later)

@@ -6,7 +6,7 @@ metrics collector.
 
 from __future__ import annotations
 
-from .core import STATUSES, Window
+from .core import GREY, PHASES, STATUSES, Window
 from .queries import cutover_document, window_for, window_from
 
-__all__ = ["STATUSES", "Window", "cutover_document", "window_for", "window_from"]
+__all__ = ["GREY", "PHASES", "STATUSES", "Window", "cutover_document", "window_for", "window_from"]

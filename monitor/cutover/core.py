@@ -7,7 +7,7 @@ No database and no Flask here; `queries.py` gathers the inputs. The rules are SP
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +17,13 @@ from ..settings import CutoverSettings
 from . import poisson
 
 HOUR = dt.timedelta(hours=1)
+# An observed hour with the baseline hours it is compared with, one for each week that counts.
+Comparison = tuple[dt.datetime, tuple[dt.datetime, ...]]
 # Every status a municipality can have, in the order the rules are tried.
-STATUSES = ("unknown", "in_window", "pending", "red", "yellow", "green")
+STATUSES = ("unknown", "in_window", "pending", "red", "yellow", "not_judged", "green")
+# The statuses that are no judgement of the calls: shown grey, never counted as green.
+GREY = ("unknown", "in_window", "pending", "not_judged")
+PHASES = ("before", "in_window", "pending", "after")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,10 @@ class Window:
     def in_window(self, now: dt.datetime) -> bool:
         """True while `now` lies in [start, end)."""
         return self.start is not None and self.end is not None and self.start <= now < self.end
+
+    def spans(self) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The window as a span [start, end) to leave out of baselines, when it has both ends."""
+        return [(self.start, self.end)] if self.start is not None and self.end is not None else []
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ class Inputs:
     service_names: dict[str, str | None] = field(default_factory=dict)
     task_list: Sequence[Task] = ()
     acknowledgements: Sequence[Acknowledgement] = ()
+    # The observed hours with their baseline hours; None: every week counts (see `comparisons`).
+    compared: Sequence[Comparison] | None = None
 
 
 def iso(t: dt.datetime | None) -> str | None:
@@ -170,6 +181,21 @@ def is_pending(window: Window, now: dt.datetime, wm: dt.datetime | None) -> bool
     return window.end is not None and now >= window.end and pending_or_before_end(window, now, wm)
 
 
+def phase(window: Window, now: dt.datetime, wm: dt.datetime | None) -> str:
+    """Where `now` lies against the window: "before", "in_window", "pending" or "after".
+
+    Without a window (or with only its end) there is no "before": the statuses are judged as
+    after a move, so the phase is "after".
+    """
+    if window.start is not None and now < window.start:
+        return "before"
+    if window.in_window(now):
+        return "in_window"
+    if is_pending(window, now, wm):
+        return "pending"
+    return "after"
+
+
 def baseline_hour(hour: dt.datetime, baseline_days: int) -> dt.datetime | None:
     """The UTC start of the same Copenhagen wall-clock hour `baseline_days` earlier.
 
@@ -196,6 +222,49 @@ def compared_hours(observed: Iterable[dt.datetime], baseline_days: int) -> list[
     return pairs
 
 
+def comparisons(observed: Iterable[dt.datetime], settings: CutoverSettings,
+                left_out: Sequence[tuple[dt.datetime, dt.datetime]] = (),
+                hours_with_data: Collection[dt.datetime] | None = None) -> list[Comparison]:
+    """Each observed hour with its baseline hours: the same wall-clock hour `baseline_days`,
+    2 × `baseline_days`, … earlier, `baseline_weeks` times.
+
+    A week's hour is left out when it never existed (the spring change), lies in one of the
+    spans `left_out` ([start, end): the window, planned outages) or, given `hours_with_data`,
+    the platform has no call data for it at all (before the data begins, or an hour never
+    imported). An observed hour left with no baseline hour is left out of both sums.
+    """
+    out = []
+    for h in observed:
+        weeks = []
+        for k in range(1, settings.baseline_weeks + 1):
+            b = baseline_hour(h, k * settings.baseline_days)
+            if b is None or any(start <= b < end for start, end in left_out):
+                continue
+            if hours_with_data is not None and b not in hours_with_data:
+                continue
+            weeks.append(b)
+        if weeks:
+            out.append((h, tuple(weeks)))
+    return out
+
+
+def median(values: Sequence[int]) -> float:
+    """The middle value; for an even count the mean of the two middle ones."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def agreement_baseline(calls: dict[dt.datetime, int], compared: Sequence[Comparison]) -> int:
+    """An agreement's baseline: per observed hour the median over its weeks, summed, in whole calls.
+
+    An hour of a counted week without a row for the agreement is 0 calls (files leave out
+    agreements that made none). Halves round up.
+    """
+    total = sum(median([calls.get(b, 0) for b in weeks]) for _, weeks in compared)
+    return int(total + 0.5)
+
+
 def ratio(numerator: int, denominator: int, min_denominator: int) -> float | None:
     """numerator / denominator, or None when the denominator is too small to judge (never infinite)."""
     if denominator <= 0 or denominator < min_denominator:
@@ -213,15 +282,17 @@ class Tally:
     error_calls: int = 0
     error_rows: int = 0
     baseline_rows: int = 0
+    judged_agreements: int = 0  # active, with enough baseline calls to be silent
     silent: list[AgreementTraffic] = field(default_factory=list)
 
-    def add(self, a: AgreementTraffic, silent: bool) -> None:
+    def add(self, a: AgreementTraffic, silent: bool, judged: bool = True) -> None:
         self.observed_calls += a.observed_calls
         self.baseline_calls += a.baseline_calls
         self.errors += a.observed_errors
         self.error_calls += a.observed_error_calls
         self.error_rows += a.observed_error_rows
         self.baseline_rows += a.baseline_rows
+        self.judged_agreements += judged
         if silent:
             self.silent.append(a)
 
@@ -242,70 +313,104 @@ class Judgement:
     reasons: tuple[dict[str, Any], ...]
 
 
-def _calls_reason(code: str, effect: str, call_ratio: float, threshold: float, p_value: float,
-                  significance: float) -> dict[str, Any]:
+def _calls_reason(code: str, effect: str, call_ratio: float, threshold: float, p_value: float | None,
+                  settings: CutoverSettings, below_green: bool, below_red: bool) -> dict[str, Any]:
+    """A reason about the calls, with both thresholds and whether the shortfall from each is significant."""
     return {"code": code, "effect": effect, "call_ratio": call_ratio, "threshold": threshold,
-            "p_value": p_value, "significance": significance}
+            "p_value": p_value, "significance": settings.significance,
+            "green_ratio": settings.green_ratio, "red_ratio": settings.red_ratio,
+            "below_green_significant": below_green, "below_red_significant": below_red}
 
 
-def judge(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime, wm: dt.datetime | None
-          ) -> Judgement:
+def _calls_reasons(t: Tally, settings: CutoverSettings, call_ratio: float | None) -> list[dict[str, Any]]:
+    """What the calls say: too few to judge, none, or a ratio against both thresholds."""
+    if call_ratio is None:
+        return [{"code": "baseline_too_small", "effect": "not_judged", "baseline_calls": t.baseline_calls,
+                 "min_baseline": settings.min_municipality_baseline}]
+    if t.observed_calls == 0:
+        return [{"code": "no_calls", "effect": "red", "baseline_calls": t.baseline_calls}]
+    if call_ratio >= settings.green_ratio:
+        return [_calls_reason("calls_normal", "none", call_ratio, settings.green_ratio, None, settings,
+                              False, False)]
+    below_red, p_red = poisson.significantly_below(t.observed_calls, settings.red_ratio, t.baseline_calls,
+                                                   settings.significance)
+    below_green, p_green = poisson.significantly_below(t.observed_calls, settings.green_ratio,
+                                                       t.baseline_calls, settings.significance)
+    if below_red:
+        return [_calls_reason("calls_below_red", "red", call_ratio, settings.red_ratio, p_red, settings,
+                              below_green, below_red)]
+    if below_green:
+        return [_calls_reason("calls_below_green", "yellow", call_ratio, settings.green_ratio, p_green, settings,
+                              below_green, below_red)]
+    threshold, p = ((settings.red_ratio, p_red) if call_ratio < settings.red_ratio
+                    else (settings.green_ratio, p_green))
+    return [_calls_reason("calls_not_significant", "none", call_ratio, threshold, p, settings,
+                          below_green, below_red)]
+
+
+def _errors_reasons(error_ratio: float | None, settings: CutoverSettings) -> list[dict[str, Any]]:
+    if error_ratio is not None and error_ratio > settings.red_error_ratio:
+        return [{"code": "errors_above_red", "effect": "red", "error_ratio": error_ratio,
+                 "threshold": settings.red_error_ratio}]
+    if error_ratio is not None and error_ratio > settings.yellow_error_ratio:
+        return [{"code": "errors_above_yellow", "effect": "yellow", "error_ratio": error_ratio,
+                 "threshold": settings.yellow_error_ratio}]
+    return []
+
+
+def silent_share_reason(t: Tally, settings: CutoverSettings) -> list[dict[str, Any]]:
+    """For a service, supplier or the platform: yellow only when enough of its agreements went silent.
+
+    The share is of its judged agreements (active, with at least `min_baseline_calls` in the
+    baseline): yellow when at least `silent_count` of them and at least `silent_share` of
+    them are silent. One silent agreement of a large supplier singles out that municipality,
+    not the supplier.
+    """
+    count = len(t.silent)
+    if count == 0:
+        return []
+    share = count / t.judged_agreements if t.judged_agreements else 1.0
+    yellow = count >= settings.silent_count and share >= settings.silent_share
+    return [{"code": "silent_share", "effect": "yellow" if yellow else "none", "count": count,
+             "total": t.judged_agreements, "share": share, "min_share": settings.silent_share,
+             "min_count": settings.silent_count}]
+
+
+# How much each effect weighs: the worst one present is the status.
+_EFFECT_ORDER = {"red": 0, "yellow": 1, "not_judged": 2, "none": 3}
+
+
+def judge(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime, wm: dt.datetime | None,
+          *, aggregate: bool = False) -> Judgement:
     """The status of a tally and every reason for it; the first matching rule of SPEC wins.
 
     A call ratio below `red_ratio` or `green_ratio` only counts when it is significant: the
     chance of seeing at most the observed calls from a Poisson process at that ratio × the
     baseline is below `significance`. Each reason carries an `effect` (the colour it pushes
-    towards, or "none" for one that explains without deciding) and its numbers.
+    towards, "not_judged" for a baseline too small to judge, or "none" for one that explains
+    without deciding) and its numbers. A municipality is yellow for any silent agreement; an
+    `aggregate` (a service, a supplier, the platform) only for a share of them. In the window
+    nothing observed is judged or shown: those figures are from before it.
     """
     call_ratio = ratio(t.observed_calls, t.baseline_calls, settings.min_municipality_baseline)
     error_ratio = t.error_ratio()
     if t.baseline_rows == 0:
         return Judgement("unknown", call_ratio, error_ratio, ({"code": "no_baseline", "effect": "unknown"},))
     if window.in_window(now):
-        return Judgement("in_window", call_ratio, error_ratio,
-                         ({"code": "in_window", "effect": "in_window", "start": iso(window.start),
+        return Judgement("in_window", None, None,
+                         ({"code": "in_window", "effect": "none", "start": iso(window.start),
                            "end": iso(window.end)},))
     if is_pending(window, now, wm):
         return Judgement("pending", call_ratio, error_ratio,
                          ({"code": "pending", "effect": "pending", "end": iso(window.end), "watermark": iso(wm)},))
-    reasons: list[dict[str, Any]] = []
-    if call_ratio is None:
-        reasons.append({"code": "baseline_too_small", "effect": "none", "baseline_calls": t.baseline_calls,
-                        "min_baseline": settings.min_municipality_baseline})
-    elif t.observed_calls == 0:
-        reasons.append({"code": "no_calls", "effect": "red", "baseline_calls": t.baseline_calls})
-    else:
-        below_red, p_red = poisson.significantly_below(t.observed_calls, settings.red_ratio, t.baseline_calls,
-                                                       settings.significance)
-        below_green, p_green = poisson.significantly_below(t.observed_calls, settings.green_ratio,
-                                                           t.baseline_calls, settings.significance)
-        if below_red:
-            reasons.append(_calls_reason("calls_below_red", "red", call_ratio, settings.red_ratio, p_red,
-                                         settings.significance))
-        elif below_green:
-            reasons.append(_calls_reason("calls_below_green", "yellow", call_ratio, settings.green_ratio,
-                                         p_green, settings.significance))
-        elif call_ratio < settings.green_ratio:
-            threshold, p = ((settings.red_ratio, p_red) if call_ratio < settings.red_ratio
-                            else (settings.green_ratio, p_green))
-            reasons.append(_calls_reason("calls_not_significant", "none", call_ratio, threshold, p,
-                                         settings.significance))
-        else:
-            reasons.append({"code": "calls_normal", "effect": "none", "call_ratio": call_ratio,
-                            "threshold": settings.green_ratio})
-    if error_ratio is not None and error_ratio > settings.red_error_ratio:
-        reasons.append({"code": "errors_above_red", "effect": "red", "error_ratio": error_ratio,
-                        "threshold": settings.red_error_ratio})
-    elif error_ratio is not None and error_ratio > settings.yellow_error_ratio:
-        reasons.append({"code": "errors_above_yellow", "effect": "yellow", "error_ratio": error_ratio,
-                        "threshold": settings.yellow_error_ratio})
-    if t.silent:
+    reasons = _calls_reasons(t, settings, call_ratio) + _errors_reasons(error_ratio, settings)
+    if aggregate:
+        reasons += silent_share_reason(t, settings)
+    elif t.silent:
         reasons.append({"code": "silent_agreements", "effect": "yellow", "count": len(t.silent)})
-    effects = {r["effect"] for r in reasons}
-    st = "red" if "red" in effects else "yellow" if "yellow" in effects else "green"
-    order = {"red": 0, "yellow": 1, "none": 2}
-    reasons.sort(key=lambda r: order[r["effect"]])  # stable: the rule order within a colour stays
-    return Judgement(st, call_ratio, error_ratio, tuple(reasons))
+    reasons.sort(key=lambda r: _EFFECT_ORDER[r["effect"]])  # stable: the rule order within a colour stays
+    worst = reasons[0]["effect"] if reasons else "none"
+    return Judgement("green" if worst == "none" else worst, call_ratio, error_ratio, tuple(reasons))
 
 
 def status(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime, wm: dt.datetime | None
@@ -315,9 +420,14 @@ def status(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime
     return j.status, j.call_ratio, j.error_ratio
 
 
+def is_judged(a: AgreementTraffic, settings: CutoverSettings) -> bool:
+    """An active agreement with enough baseline calls that its silence would mean something."""
+    return a.status == "active" and a.baseline_calls >= settings.min_baseline_calls
+
+
 def is_silent(a: AgreementTraffic, settings: CutoverSettings) -> bool:
     """An active agreement with enough baseline calls and none observed."""
-    return a.status == "active" and a.baseline_calls >= settings.min_baseline_calls and a.observed_calls == 0
+    return is_judged(a, settings) and a.observed_calls == 0
 
 
 def _system(uuid: str, name: str | None) -> dict[str, Any]:
@@ -338,8 +448,9 @@ def _change_doc(c: FrozenZoneChange, frozen_zone_start: dt.datetime) -> dict[str
 
 def _group_doc(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime,
                wm: dt.datetime | None) -> dict[str, Any]:
-    j = judge(t, settings, window, now, wm)
-    return {"status": j.status, "observed_calls": t.observed_calls, "baseline_calls": t.baseline_calls,
+    j = judge(t, settings, window, now, wm, aggregate=True)
+    observed = None if window.in_window(now) else t.observed_calls  # from before the window: not "now"
+    return {"status": j.status, "observed_calls": observed, "baseline_calls": t.baseline_calls,
             "call_ratio": j.call_ratio, "error_ratio": j.error_ratio, "silent_agreements": len(t.silent),
             "reasons": list(j.reasons)}
 
@@ -401,14 +512,16 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
     by_service: dict[str, Tally] = {}
     by_supplier: dict[str, Tally] = {}
     national = Tally()
+    # In the window the observed hours lie before it: nobody is silent for that.
+    in_window = window.in_window(now)
     for a in inputs.traffic:
-        silent = is_silent(a, settings)
-        by_municipality.setdefault(a.municipality_code, Tally()).add(a, silent)
-        national.add(a, silent)
+        silent, judged = not in_window and is_silent(a, settings), is_judged(a, settings)
+        by_municipality.setdefault(a.municipality_code, Tally()).add(a, silent, judged)
+        national.add(a, silent, judged)
         # An agreement with several services counts for each of them.
         for service in a.services:
-            by_service.setdefault(service, Tally()).add(a, silent)
-        by_supplier.setdefault(a.supplier or "", Tally()).add(a, silent)
+            by_service.setdefault(service, Tally()).add(a, silent, judged)
+        by_supplier.setdefault(a.supplier or "", Tally()).add(a, silent, judged)
 
     changes: dict[str, list[dict[str, Any]]] = {}
     if window.frozen_zone_start is not None:
@@ -444,7 +557,7 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
             silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(acked, settings) if acked else None})
         municipalities.append({
             "code": code, "name": name, "status": j.status,
-            "observed_calls": t.observed_calls, "baseline_calls": t.baseline_calls,
+            "observed_calls": None if in_window else t.observed_calls, "baseline_calls": t.baseline_calls,
             "call_ratio": j.call_ratio, "error_ratio": j.error_ratio,
             "reasons": list(j.reasons),
             "silent_agreements": silent_docs,
@@ -459,25 +572,30 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
                 for sid, t in sorted(by_service.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
     suppliers = [{"name": name or None, **_group_doc(t, settings, window, now, wm)}
                  for name, t in sorted(by_supplier.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
-    pairs = compared_hours(observed, settings.baseline_days)
+    compared = (inputs.compared if inputs.compared is not None
+                else comparisons(observed, settings, window.spans()))
     return {
         "now": iso(now),
         "watermark": iso(wm),
         "window": {
             "start": iso(window.start), "end": iso(window.end),
             "frozen_zone_start": iso(window.frozen_zone_start), "source": window.source,
-            "in_window": window.in_window(now), "pending": is_pending(window, now, wm),
-            "observed_from": iso(pairs[0][0]) if pairs else None,
-            "observed_to": iso(pairs[-1][0] + HOUR) if pairs else None,
-            "observed_hours": len(pairs),
-            "baseline_hours": [iso(b) for _, b in pairs],
+            "in_window": in_window, "pending": is_pending(window, now, wm),
+            "observed_from": iso(compared[0][0]) if compared else None,
+            "observed_to": iso(compared[-1][0] + HOUR) if compared else None,
+            "observed_hours": len(compared),
+            "baseline_hours": [iso(b) for b in sorted({b for _, weeks in compared for b in weeks})],
+            "baseline_weeks_used": max((len(weeks) for _, weeks in compared), default=0),
             "lookback_hours": settings.lookback_hours, "baseline_days": settings.baseline_days,
+            "baseline_weeks": settings.baseline_weeks,
         },
+        "phase": phase(window, now, wm),
         "thresholds": {
             "green_ratio": settings.green_ratio, "red_ratio": settings.red_ratio,
             "yellow_error_ratio": settings.yellow_error_ratio, "red_error_ratio": settings.red_error_ratio,
             "significance": settings.significance, "min_baseline_calls": settings.min_baseline_calls,
             "min_municipality_baseline": settings.min_municipality_baseline, "ack_hours": settings.ack_hours,
+            "silent_share": settings.silent_share, "silent_count": settings.silent_count,
         },
         "support_url": settings.support_url or None,
         "national": {

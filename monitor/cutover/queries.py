@@ -7,7 +7,7 @@ and baseline hours; what comes back is one row per agreement that had traffic.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -26,7 +26,7 @@ from ..models import (
 )
 from ..settings import Settings
 from . import core
-from .core import HOUR, Acknowledgement, AgreementTraffic, FrozenZoneChange, Inputs, Task, Window
+from .core import HOUR, Acknowledgement, AgreementTraffic, FrozenZoneChange, Inputs, Task, Window, floor_hour
 
 
 def _parse_instant(value: Any) -> dt.datetime | None:
@@ -62,25 +62,52 @@ def newest_complete_hour(session: Session, now: dt.datetime) -> dt.datetime | No
     return session.scalar(select(func.max(HourlyCallCount.hour)).where(HourlyCallCount.hour <= now - HOUR))
 
 
-def _traffic(session: Session, pairs: list[tuple[dt.datetime, dt.datetime]]) -> dict[int, tuple[int, ...]]:
-    if not pairs:
+def _hours_with_data(session: Session, hours: set[dt.datetime]) -> set[dt.datetime]:
+    """Which of `hours` have any call row at all (index on hour)."""
+    if not hours:
+        return set()
+    h = HourlyCallCount
+    return {floor_hour(t) for t in session.scalars(select(h.hour).where(h.hour.in_(sorted(hours))).distinct())}
+
+
+def compared_hours(session: Session, settings: Settings, window: Window, observed: list[dt.datetime]
+                   ) -> list[core.Comparison]:
+    """The observed hours with the baseline hours they are compared with (`core.comparisons`):
+    the window and the planned outages left out, and hours for which no data came at all."""
+    left_out = window.spans() + [(o.start, o.end) for o in settings.rating.planned_outages]
+    candidates = core.comparisons(observed, settings.cutover, left_out)
+    with_data = _hours_with_data(session, {b for _, weeks in candidates for b in weeks})
+    return core.comparisons(observed, settings.cutover, left_out, with_data)
+
+
+def _traffic(session: Session, compared: list[core.Comparison]) -> dict[int, tuple[int, ...]]:
+    """Per agreement: observed calls, errors, error calls, error rows, baseline calls, baseline rows."""
+    if not compared:
         return {}
     h = HourlyCallCount
-    observed = [o for o, _ in pairs]
-    weights = Counter(b for _, b in pairs)  # a doubled October wall-clock hour counts twice
+    observed = [o for o, _ in compared]
     in_obs = h.hour.in_(observed)
-    in_base = h.hour.in_(list(weights))
-    base_weight = case(*[(h.hour == b, w) for b, w in weights.items()], else_=0)
     stmt = (select(h.agreement_id,
-                   func.sum(case((in_obs, h.calls), else_=0)),
-                   func.sum(case((in_obs, func.coalesce(h.errors, 0)), else_=0)),
-                   func.sum(case((in_obs & h.errors.is_not(None), h.calls), else_=0)),
-                   func.count(case((in_obs & h.errors.is_not(None), 1))),
-                   func.sum(h.calls * base_weight),
-                   func.count(case((in_base, 1))))
-            .where(or_(in_obs, in_base))
+                   func.sum(h.calls),
+                   func.sum(func.coalesce(h.errors, 0)),
+                   func.sum(case((h.errors.is_not(None), h.calls), else_=0)),
+                   func.count(case((h.errors.is_not(None), 1))))
+            .where(in_obs)
             .group_by(h.agreement_id))
-    return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in session.execute(stmt)}
+    sums: dict[int, list[int]] = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(stmt)}
+    # The baseline needs each hour apart (a median per hour over the weeks): one row per
+    # agreement and baseline hour, only for rows that exist.
+    base_hours = sorted({b for _, weeks in compared for b in weeks})
+    calls: dict[int, dict[dt.datetime, int]] = defaultdict(dict)
+    for agreement_id, hour, n in session.execute(select(h.agreement_id, h.hour, h.calls).where(h.hour.in_(base_hours))):
+        calls[agreement_id][floor_hour(hour)] = int(n or 0)
+    out = {}
+    for agreement_id in sums.keys() | calls.keys():
+        obs = sums.get(agreement_id, [0, 0, 0, 0])
+        by_hour = calls.get(agreement_id, {})
+        rows = sum(1 for _, weeks in compared for b in weeks if b in by_hour)
+        out[agreement_id] = (*obs, core.agreement_baseline(by_hour, compared), rows)
+    return out
 
 
 def _agreement_info(session: Session, ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
@@ -142,8 +169,8 @@ def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inpu
     window = window_for(session, settings)
     wm = core.watermark(newest_complete_hour(session, now), now)
     observed = core.observed_span(window, now, wm, settings.cutover.lookback_hours)
-    pairs = core.compared_hours(observed, settings.cutover.baseline_days)
-    sums = _traffic(session, pairs)
+    compared = compared_hours(session, settings, window, observed)
+    sums = _traffic(session, compared)
     info = _agreement_info(session, list(sums)) if sums else {}
     traffic = []
     for agreement_id, (obs, errs, err_calls, err_rows, base, base_rows) in sums.items():
@@ -160,7 +187,7 @@ def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inpu
     inputs = Inputs(now=now, window=window, watermark=wm, municipalities=municipalities, traffic=traffic,
                     changes=_changes(session, window.frozen_zone_start, now), tasks=_tasks(session),
                     service_names=service_names, task_list=_task_list(session),
-                    acknowledgements=_acknowledgements(session, settings, now))
+                    acknowledgements=_acknowledgements(session, settings, now), compared=compared)
     return inputs, observed
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from ..cutover.core import PHASES as CUTOVER_PHASES
+from ..cutover.core import STATUSES as CUTOVER_STATUSES
 from ..rating.method import PARTS
 from ..version import __version__
 from .state import state
@@ -121,8 +123,9 @@ SCHEMAS: dict[str, Any] = {
         {"now": INSTANT, "partial_weight": {"type": "number", "minimum": 0, "maximum": 1}}),
     "CutoverMunicipality": _obj({
         "code": CODE, "name": {"type": "string"},
-        "status": {"enum": ["unknown", "in_window", "pending", "red", "yellow", "green"]},
-        "observed_calls": {"type": "integer", "minimum": 0}, "baseline_calls": {"type": "integer", "minimum": 0},
+        "status": {"enum": list(CUTOVER_STATUSES)},
+        # Null in the window: the observed hours then lie before it.
+        "observed_calls": _nullable("integer", minimum=0), "baseline_calls": {"type": "integer", "minimum": 0},
         "call_ratio": RATIO, "error_ratio": RATIO,
         "silent_agreements": {"type": "array", "items": _obj({"agreement_uuid": {"type": "string"}},
                                                              {"supplier": _nullable("string"),
@@ -139,13 +142,42 @@ SCHEMAS: dict[str, Any] = {
     "CutoverReason": _obj({"code": {"enum": [
         "no_baseline", "in_window", "pending", "baseline_too_small", "no_calls", "calls_below_red",
         "calls_below_green", "calls_not_significant", "calls_normal", "errors_above_red", "errors_above_yellow",
-        "silent_agreements"]}, "effect": {"enum": ["red", "yellow", "none", "unknown", "in_window", "pending"]}}),
+        "silent_agreements", "silent_share"]},
+        "effect": {"enum": ["red", "yellow", "not_judged", "none", "unknown", "pending"]}}, {
+        # The calls reasons name both thresholds and whether the shortfall from each is significant.
+        "call_ratio": {"type": "number", "minimum": 0}, "threshold": {"type": "number", "minimum": 0},
+        "p_value": _nullable("number", minimum=0, maximum=1), "significance": {"type": "number"},
+        "green_ratio": {"type": "number"}, "red_ratio": {"type": "number"},
+        "below_green_significant": {"type": "boolean"}, "below_red_significant": {"type": "boolean"},
+        "count": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
+        "share": {"type": "number", "minimum": 0, "maximum": 1}, "min_share": {"type": "number"},
+        "min_count": {"type": "integer"}, "end": _nullable("string", format="date-time"),
+    }),
     "CutoverAcknowledgement": _obj({"id": {"type": "integer"}, "agreement_uuid": _nullable("string"),
                                     "note": {"type": "string"}, "operator": {"type": "string"},
                                     "status": {"enum": ["red", "yellow"]}, "created_at": INSTANT,
                                     "expires_at": INSTANT}),
+    "CutoverGroup": _obj({
+        "status": {"enum": list(CUTOVER_STATUSES)},
+        "observed_calls": _nullable("integer", minimum=0), "baseline_calls": {"type": "integer", "minimum": 0},
+        "call_ratio": RATIO, "error_ratio": RATIO, "silent_agreements": {"type": "integer", "minimum": 0},
+        "reasons": {"type": "array", "items": _ref("CutoverReason")},
+    }),
+    "CutoverNational": _obj({
+        "status": {"enum": list(CUTOVER_STATUSES)},
+        "observed_calls": _nullable("integer", minimum=0), "baseline_calls": {"type": "integer", "minimum": 0},
+        "call_ratio": RATIO, "error_ratio": RATIO, "silent_agreements": {"type": "integer", "minimum": 0},
+        "reasons": {"type": "array", "items": _ref("CutoverReason")},
+        "status_counts": _obj({s: {"type": "integer", "minimum": 0} for s in CUTOVER_STATUSES}),
+        "services": {"type": "array", "items": _ref("CutoverGroup")},
+        "suppliers": {"type": "array", "items": _ref("CutoverGroup")},
+    }),
     "Cutover": _obj({"now": INSTANT, "watermark": _nullable("string", format="date-time"),
-                     "window": {"type": "object"}, "national": {"type": "object"},
+                     "phase": {"enum": list(CUTOVER_PHASES)},
+                     "window": _obj({"start": _nullable("string", format="date-time"),
+                                     "end": _nullable("string", format="date-time"),
+                                     "frozen_zone_start": _nullable("string", format="date-time")}),
+                     "national": _ref("CutoverNational"),
                      "municipalities": {"type": "array", "items": _ref("CutoverMunicipality")}}),
 }
 
