@@ -99,8 +99,9 @@ def test_the_legend_gives_the_thresholds_from_config(world):
 def test_the_lead_states_the_hours_actually_observed(world):
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page_at(world, "after")))
     # The window ended 18:00 CET; data to 22:00 CET with the clock at 22:30: four hours, not six.
-    assert ("Kald i 4 hele timer, 29.11.2020 kl. 18:00 CET til 29.11.2020 kl. 22:00 CET, sammenlignes med de "
-            "samme klokkeslæt 7 dage før.") in text
+    # The world has two weeks of data before the window (of the four looked at): the page says two.
+    assert ("Kald i 4 hele timer, 29.11.2020 kl. 18:00 CET til 29.11.2020 kl. 22:00 CET, sammenlignes med "
+            "medianen af samme klokkeslæt i de 2 foregående uger.") in text
     assert "Der ses højst på de seneste 6 timer." in text
 
 
@@ -222,9 +223,9 @@ THRESHOLDS = {"green_ratio": 0.8, "red_ratio": 0.5}
     ({"code": "calls_not_significant", "call_ratio": 0.45, "threshold": 0.5, **THRESHOLDS}, "da",
      "kald 45 % af normalt: under 80 % og 50 %, men inden for det tilfældige udsving"),
     ({"code": "silent_share", "effect": "yellow", "count": 3, "total": 40, "share": 0.075, "min_share": 0.05,
-      "min_count": 3}, "da", "3 af 40 aftaler er tavse (7,5 %); gul fra 5 % eller 3 tavse aftaler"),
+      "min_count": 3}, "da", "3 af 40 aftaler er tavse (7,5 %); gul fra 3 tavse aftaler og 5 %"),
     ({"code": "silent_share", "effect": "none", "count": 1, "total": 40, "share": 0.025, "min_share": 0.05,
-      "min_count": 3}, "en", "1 of 40 agreements is silent (2.5%); yellow from 5% or 3 silent agreements"),
+      "min_count": 3}, "en", "1 of 40 agreements is silent (2.5%); yellow from 3 silent agreements and 5%"),
 ])
 def test_a_reason_says_both_thresholds_in_danish_and_english(world, reason, lang, words):
     with world.test_request_context(f"/skift?lang={lang}"):

@@ -58,7 +58,7 @@ def _silent_share_text(r: dict[str, Any]) -> str:
     share = ngettext("%(num)d af %(total)s aftaler er tavs (%(share)s)",
                      "%(num)d af %(total)s aftaler er tavse (%(share)s)", r["count"], total=integer(r["total"]),
                      share=percent(r["share"], 1 if 0 < r["share"] < 0.1 else 0))
-    rule = ngettext("gul fra %(min_share)s eller %(num)d tavs aftale", "gul fra %(min_share)s eller %(num)d tavse aftaler",
+    rule = ngettext("gul fra %(num)d tavs aftale og %(min_share)s", "gul fra %(num)d tavse aftaler og %(min_share)s",
                     r["min_count"], min_share=percent(r["min_share"]))
     return f"{share}; {rule}"
 
