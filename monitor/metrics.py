@@ -52,6 +52,7 @@ from .models import (
     NoticeSource,
     RatingRun,
 )
+from .notify.queue import SENT_KINDS
 from .runs import parse_label_key
 from .settings import Settings
 from .version import __version__
@@ -131,12 +132,14 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_collector_runs_total", "counter", ("collector", "outcome"), "Collector runs by outcome."),
     MetricSpec("fki_import_rows_total", "counter", ("kind", "outcome"), "Rows imported, held or rejected."),
     MetricSpec("fki_notifications_total", "counter", ("channel", "outcome"), "Notification delivery attempts."),
+    MetricSpec("fki_mail_sent_total", "counter", ("kind",),
+               "Mails sent from the outbox by kind (a summary of notices counts once, as notice)."),
     MetricSpec("fki_scheduler_job_runs_total", "counter", ("job", "outcome"),
                "Scheduler job runs by outcome (a failed job runs again at its next tick)."),
     MetricSpec("fki_limit_hits_total", "counter", ("limit",),
                "Inputs refused or cut at a configured limit (max_feed_bytes, max_items, max_update_bytes)."),
     MetricSpec("fki_notification_queue_depth", "gauge", (),
-               "Deliveries and single mails (confirmations, invitations) waiting in the outbox."),
+               "Deliveries and mails (confirmations, invitations, sign-in links, ...) waiting in the outbox."),
     MetricSpec("fki_import_held_rows", "gauge", (), "Call counts held until their agreement arrives."),
     MetricSpec("fki_notices_held", "gauge", (),
                "New notice updates held (no mail) because one poll brought more than max_new_per_poll."),
@@ -149,8 +152,8 @@ SPECS = {s.name: s for s in (
                "fallen back to counting in its own memory (the storage is unreachable)."),
 )}
 # Counters kept in the database by `monitor.runs`, by their name there (without fki_).
-DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "scheduler_job_runs_total",
-               "limit_hits_total")
+DB_COUNTERS = ("collector_runs_total", "import_rows_total", "notifications_total", "mail_sent_total",
+               "scheduler_job_runs_total", "limit_hits_total")
 # Request methods kept as label values; any other method is counted as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Windows of fki_component_availability_ratio, in Copenhagen days.
@@ -396,10 +399,15 @@ class DatabaseCollector(Collector):
                                               labels=SPECS["fki_" + name].labels) for name in DB_COUNTERS}
         values = (select(CounterValue.metric, CounterValue.labels, CounterValue.value)
                   .where(CounterValue.metric.in_(DB_COUNTERS)).order_by(CounterValue.metric, CounterValue.labels))
+        mailed = dict.fromkeys(SENT_KINDS, 0.0)  # every kind from the start, so that rate() sees the first mail
         for metric, labels, value in session.execute(values):
-            family = counters[metric]
             given = parse_label_key(labels)
-            family.add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
+            if metric == "mail_sent_total" and given.get("kind") in mailed:
+                mailed[given["kind"]] = value
+                continue
+            counters[metric].add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
+        for kind, value in mailed.items():
+            counters["mail_sent_total"].add_metric([kind], value)
         yield from counters.values()
         queue = _gauge("fki_notification_queue_depth")
         waiting = ("queued", "waiting", "sending")

@@ -366,10 +366,10 @@ class Delivery(Base):
 
 
 class Mail(Base):
-    """The outbox of single mails: confirmations, "manage" mails and invitations.
+    """The outbox's mails that are not notice updates, one row each (kinds in notify/queue.py).
 
-    Written in the request's (or the command's) transaction and sent by the same runs as
-    deliveries, with the same retries. An invitation is unique per (campaign, address hash),
+    Written in the request's (or the command's, or the job's) transaction and sent by the same
+    runs as deliveries, through the same claim and retries (notify/queue.py). An invitation is unique per (campaign, address hash),
     so a campaign never mails an address twice; the hash outlives the address.
     """
 
@@ -379,14 +379,16 @@ class Mail(Base):
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))  # confirm | manage | invitation
+    kind: Mapped[str] = mapped_column(String(20))  # one of notify.queue.KINDS
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     address: Mapped[str | None] = mapped_column(String(500))  # the recipient; None once erased
     address_hash: Mapped[str] = mapped_column(String(64), index=True)
     language: Mapped[str] = mapped_column(String(2), default="da")
     campaign: Mapped[str | None] = mapped_column(String(100))  # invitations only
     components: Mapped[list[str]] = mapped_column(JSON, default=list)  # invitations: the offered components
-    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | sending | sent | failed
+    # What the kind's composer needs besides the address (plain JSON, never an address); NULL when nothing.
+    payload: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | sending | sent | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -56,6 +56,7 @@ def fill(session, now):
                      CollectorRun(collector="calls", started_at=now, finished_at=now, outcome="failure")])
     runs.increment(session, "import_rows_total", {"kind": "calls", "outcome": "imported"}, 1200)
     runs.increment(session, "notifications_total", {"channel": "email", "outcome": "sent"}, 3)
+    runs.increment(session, "mail_sent_total", {"kind": "notice"}, 3)
     runs.increment(session, "collector_runs_total", {"collector": "calls", "outcome": "success"}, 4)
     session.add(CutoverTask(municipality_code="101", task="Skift endpoint", done=True))
     session.commit()

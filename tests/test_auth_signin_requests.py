@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from monitor import create_app
-from monitor.models import Mail
+from monitor.models import CounterValue, Mail
 from monitor.web.limits import limiter
 from tests.auth_helpers import add_operator, csrf, deliver_mails, mailed_link
 from tests.conftest import make_settings
@@ -172,6 +172,9 @@ def test_a_sign_in_mail_waits_out_a_mail_server_outage_and_is_delivered_when_it_
         path = re.search(r"https?://[^/\s]+(/login/\S+)", text).group(1)  # type: ignore[union-attr]
         assert follow(client, path) == 303
         assert client.get("/drift").status_code == 200
+        with app.extensions["monitor"].sessions() as session:  # counted once, as every mail of the outbox
+            assert session.scalar(select(CounterValue.value).where(
+                CounterValue.metric == "mail_sent_total", CounterValue.labels == "kind=login")) == 1
     finally:
         server.stop()
         app.extensions["monitor"].engine.dispose()

@@ -26,7 +26,7 @@ SPEC_NAMES = {
     "fki_component_status": {"component", "status"}, "fki_collector_last_success_timestamp_seconds": {"collector"},
     "fki_collector_runs_total": {"collector", "outcome"}, "fki_import_rows_total": {"kind", "outcome"},
     "fki_notifications_total": {"channel", "outcome"}, "fki_notification_queue_depth": set(),
-    "fki_build_info": {"version", "rating_method"},
+    "fki_build_info": {"version", "rating_method"}, "fki_mail_sent_total": {"kind"},
 }
 UNBOUNDED = {"agreement", "agreement_uuid", "it_system", "notice", "notice_id", "id", "uuid", "email", "path"}
 
@@ -100,6 +100,10 @@ def test_the_values_are_those_in_the_database(filled, settings, now):
         (("collector", "calls"),): (now - dt.timedelta(minutes=1)).timestamp()}
     assert s["fki_import_rows_total"] == {(("kind", "calls"), ("outcome", "imported")): 1200}
     assert s["fki_notifications_total"] == {(("channel", "email"), ("outcome", "sent")): 3}
+    # Every kind from the start, at 0 until its first mail; what the database counted for the rest.
+    assert s["fki_mail_sent_total"] == {
+        (("kind", kind),): 3.0 if kind == "notice" else 0.0
+        for kind in ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login")}
     assert s["fki_collector_runs_total"] == {(("collector", "calls"), ("outcome", "success")): 4}
     assert s["fki_notification_queue_depth"] == {(): 1}
     assert s["fki_import_held_rows"] == {(): 1}

@@ -213,23 +213,46 @@ def test_a_crash_between_sending_and_marking_resends_once_and_logs_it(
     assert row.status == "sent" and row.attempts == 2
 
 
-def test_two_runs_at_once_never_send_the_same_delivery_twice(
-        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime) -> None:
+@pytest.mark.parametrize("table", ["deliveries", "mails"])
+def test_a_run_that_claims_in_between_another_runs_read_and_update_never_makes_it_send_twice(
+        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime,
+        monkeypatch: pytest.MonkeyPatch, table: str) -> None:
+    """The interleaving is forced, not hoped for: run A reads the due rows and stops before its
+    UPDATE; run B claims, sends and marks the same rows; then A goes on. A claim whose UPDATE did
+    not repeat the condition would take B's rows again and send every one a second time."""
     import threading
 
-    for i in range(30):
-        add_subscriber(session, f"s{i}@k.dk")
-    enqueue_for_update(session, add_notice(session))
+    from monitor.notify import queue
+    from monitor.notify.mailqueue import queue_mail
+
+    for i in range(5):
+        sub = add_subscriber(session, f"s{i}@k.dk")
+        if table == "mails":
+            queue_mail(session, "manage", sub.address, "da", subscriber=sub)
+    if table == "deliveries":
+        enqueue_for_update(session, add_notice(session))
     session.commit()
-    reports = []
-    threads = [threading.Thread(target=lambda: reports.append(deliver_due(engine, settings, now=now)))
-               for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r.sent for r in reports) == 30
-    assert sorted(r[0] for r in smtp.inbox.recipients) == sorted(f"s{i}@k.dk" for i in range(30))
+    a_has_read, b_is_done = threading.Event(), threading.Event()
+    paused: list[list[int]] = []
+
+    def pause(name: str, ids: list[int]) -> None:
+        if threading.current_thread() is run_a and name == table and not paused:
+            paused.append(ids)
+            a_has_read.set()
+            assert b_is_done.wait(60), "run B did not finish"
+
+    monkeypatch.setattr(queue, "pause_before_update", pause)
+    reports = {}
+    run_a = threading.Thread(target=lambda: reports.update(a=deliver_due(engine, settings, now=now)))
+    run_a.start()
+    assert a_has_read.wait(60), "run A never reached its claim"
+    reports["b"] = deliver_due(engine, settings, now=now)
+    b_is_done.set()
+    run_a.join()
+    assert paused and len(paused[0]) == 5  # A had read all five rows before B took them
+    assert (reports["b"].sent, reports["a"].sent) == (5, 0)
+    assert not reports["a"].error and not reports["b"].error
+    assert sorted(r[0] for r in smtp.inbox.recipients) == [f"s{i}@k.dk" for i in range(5)]
 
 
 def test_a_webhook_gets_json_and_recovers_after_failing(session: Session, engine: Engine, settings: Settings,

@@ -201,20 +201,6 @@ def confirmation_mail(settings: Settings, language: str, hours: int, change: boo
     return rendered(settings, "confirm", language, subject, hours=hours, change=change)
 
 
-def confirmation_message(settings: Settings, secret: str, subscriber: Subscriber,
-                         new_address: str | None = None, mail_id: int | None = None) -> WireMessage:
-    """The double opt-in mail: a signed, expiring link to a page with a confirm button.
-
-    With `new_address` it confirms a change of address and goes to the new address.
-    """
-    to = new_address or subscriber.address
-    token = make_token(secret, "confirm", subscriber, address=new_address)
-    links = {"confirm": f"{base_url(settings)}/confirm/{token}", **subscriber_links(settings, secret, subscriber)}
-    mail = confirmation_mail(settings, subscriber.language, settings.web.confirm_max_age_hours,
-                             new_address is not None)
-    return mail.message(to, links, message_id(settings, f"mail-{mail_id or secrets.token_hex(8)}"))
-
-
 def manage_mail(settings: Settings, language: str) -> Rendered:
     """The "you are already subscribed, here is the link to manage it" mail."""
     gettext = translations(language).gettext
@@ -241,13 +227,6 @@ def sign_in_mail(settings: Settings, link: str, to: str, minutes: int, language:
                    render("login.html", language, **context), unsubscribe_url=None, message_id=msg_id)
 
 
-def manage_message(settings: Settings, secret: str, subscriber: Subscriber, mail_id: int | None = None) -> WireMessage:
-    """Sent when someone subscribes an address that is already subscribed: a link to manage it."""
-    mail = manage_mail(settings, subscriber.language)
-    return mail.message(subscriber.address, subscriber_links(settings, secret, subscriber),
-                        message_id(settings, f"mail-{mail_id or secrets.token_hex(8)}"))
-
-
 def mail_html(fragment: str) -> str:
     """Upstream HTML for a mail: sanitised again, images dropped, only http(s) and mailto links."""
     return nh3.clean(fragment or "", tags=set(MAIL_TAGS), url_schemes=set(MAIL_SCHEMES))
@@ -269,11 +248,3 @@ def notice_mail(settings: Settings, language: str, notice: Notice, update: Notic
     context = notice_context(settings, notice, update, component_names, language)
     subject = f"[{context['kind']}] {context['title']} – {context['status']}"
     return rendered(settings, "notice", language, subject, **context)
-
-
-def notice_message(settings: Settings, secret: str, subscriber: Subscriber, notice: Notice,
-                   update: NoticeUpdate, component_names: list[str], delivery_id: int) -> WireMessage:
-    """The mail for one delivery; its Message-ID is the delivery's, so a resend can be recognised."""
-    mail = notice_mail(settings, subscriber.language, notice, update, component_names)
-    return mail.message(subscriber.address, subscriber_links(settings, secret, subscriber),
-                        message_id(settings, f"delivery-{delivery_id}.update-{update.id}"))

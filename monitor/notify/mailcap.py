@@ -19,6 +19,7 @@ wait for the next one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,15 +30,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..models import Component, Delivery, NoticeUpdate, Subscriber
 from ..settings import Settings
 from .mail import message_id, notice_context, rendered, subscriber_links, translations
-from .retry import backoff
+from .queue import LEASE, Sender
+from .retry import backoff, error_text, gives_up
 from .subscriptions import is_active
-from .transport import FileMailer, PermanentError, SmtpMailer
+from .transport import FileMailer, SmtpMailer
 from .wire import WireMessage
 
 log = logging.getLogger(__name__)
 
 HOUR = dt.timedelta(hours=1)
-LEASE = dt.timedelta(minutes=15)
 SUMMARY_MAX = 200
 
 
@@ -141,9 +142,13 @@ def summary_mail(session: Session, settings: Settings, secret: str, sub: Subscri
 
 
 def send_summaries(sessions: sessionmaker[Session], settings: Settings, secret: str, mailer: FileMailer | SmtpMailer,
-                   due: Plan, now: dt.datetime) -> tuple[int, int, int, int]:
-    """Send the claimed summaries; (mails sent, updates in them, retries, failures)."""
-    sent = updates = retries = failed = 0
+                   due: Plan, now: dt.datetime, sender: Sender) -> int:
+    """Send the claimed summaries through `sender` (one mail each, kind "summary"); how many updates went out.
+
+    A summary is marked as a whole, with the outbox's one retry policy: sent, back to waiting
+    with backoff (the updates that arrive meanwhile join it), or failed.
+    """
+    updates = 0
     for sid, ids in due.summaries.items():
         with sessions() as session:
             sub = session.get(Subscriber, sid)
@@ -153,26 +158,24 @@ def send_summaries(sessions: sessionmaker[Session], settings: Settings, secret: 
                                     .values(status="cancelled", last_error="subscriber no longer active"))
                 continue
             message = summary_mail(session, settings, secret, sub, ids, now)
-        error: BaseException | None = None
-        try:
-            mailer.send(message)
-        except Exception as exc:
-            error = exc
+        error = sender.try_send("email", functools.partial(mailer.send, message))
+        name = f"summary mail {ids[0]}"
         with sessions() as session, session.begin():
             mine = and_(Delivery.id.in_(ids), Delivery.status == "sending", Delivery.summary_id == ids[0])
             if error is None:
                 session.execute(update(Delivery).where(mine).values(status="sent", sent_at=now, last_error=None))
-                sent, updates = sent + 1, updates + len(ids)
+                updates += len(ids)
+                sender.record("sent", "email", "summary", name, None)
                 continue
-            text = f"{type(error).__name__}: {error}"[:2000]
+            text = error_text(error)
             attempts = session.scalar(select(func.max(Delivery.attempts)).where(Delivery.id.in_(ids))) or 1
-            if isinstance(error, PermanentError) or attempts >= settings.mail.max_attempts:
+            if gives_up(error, attempts, settings.mail.max_attempts):
                 session.execute(update(Delivery).where(mine).values(status="failed", last_error=text))
-                failed += 1
-                log.error("summary mail %s failed for good after %d attempts: %s", ids[0], attempts, text)
+                log.error("%s failed for good after %d attempts: %s", name, attempts, text)
+                sender.record("failed", "email", "summary", name, error)
             else:
                 session.execute(update(Delivery).where(mine).values(
                     status="waiting", summary_id=None, next_attempt_at=now + backoff(attempts), last_error=text))
-                retries += 1
-                log.warning("summary mail %s attempt %d failed: %s", ids[0], attempts, text)
-    return sent, updates, retries, failed
+                log.warning("%s attempt %d failed: %s", name, attempts, text)
+                sender.record("retry", "email", "summary", name, error)
+    return updates

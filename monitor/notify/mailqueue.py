@@ -1,13 +1,20 @@
-"""The outbox of single mails: confirmations, "manage" mails, invitations and sign-in links.
+"""The `mails` table of the outbox: one row per mail that is not a notice update.
 
-A web request (or `monitor subscribers invite`) writes a `mails` row in its own transaction
-and answers at once; the same runs that deliver notices (`deliver_due`) send these, claimed
-with a lease, marked one by one, retried with backoff like deliveries. So a mail server that
-is down delays a confirmation, never loses or doubles it, and the form never waits for it.
+Confirmations, "manage" mails, invitations and sign-in links, and the kinds later parts add
+(`queue.KINDS`: reminders, digests, cut-over reports, alerts, method-input confirmations). A
+web request (or a command, or a job) writes a row with `queue_mail` in its own transaction and
+answers at once; the same runs that deliver notices (`outbox.deliver_due`) send them, first,
+through the outbox's one claim, retry policy and count (queue.py). So a mail server that is
+down delays a confirmation, never loses or doubles it, and the form never waits for it.
 
-Confirmations and "manage" mails are due at once (whatever the clock of the run says);
+Confirmations and other mails are due at once (whatever the clock of the run says);
 invitations are due at the time they were given when queued, spread at
 `[mail] invitations_per_minute`. Links are signed when the mail is sent.
+
+What a row says is decided when it is sent, by the composer registered for its kind
+(`register_composer`): it returns the message, or the reason the mail must not go any more
+(the row is then cancelled with it). A kind with no composer in the sending process fails its
+attempt like a refused mail, and is retried with the same backoff until `[mail] max_attempts`.
 
 A sign-in request (`queue_sign_in`) queues a "login" mail for any well-formed address, known
 or not, holding only the address's hash: the request does the same work whoever asks, and
@@ -19,17 +26,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import runs, users
+from .. import users
 from ..db import utcnow
 from ..models import Mail, Subscriber, User
 from ..settings import Settings
+from . import queue
 from .mail import (
     Rendered,
     base_url,
@@ -41,29 +48,31 @@ from .mail import (
     subscriber_links,
 )
 from .privacy import address_hash, suppression
-from .retry import SMTP_DOWN, backoff
+from .queue import KINDS, Sender
 from .subscriptions import is_active
 from .tokens import make_invitation_token, make_token
-from .transport import PermanentError, open_mailer
+from .transport import FileMailer, SmtpMailer, open_mailer
 from .wire import WireMessage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirm", "manage", "invitation", "login")
-LEASE = dt.timedelta(minutes=15)
-BATCH = 100
+__all__ = ["KINDS", "MailContext", "queue_mail", "queue_sign_in", "register_composer", "send_due_mails"]
 
 
 def queue_mail(session: Session, kind: str, address: str, language: str, *, subscriber: Subscriber | None = None,
                campaign: str | None = None, components: list[str] | None = None,
-               at: dt.datetime | None = None) -> Mail:
-    """Add one mail to the outbox in the caller's transaction (the caller commits)."""
+               at: dt.datetime | None = None, payload: dict[str, object] | None = None) -> Mail:
+    """Add one mail to the outbox in the caller's transaction (the caller commits).
+
+    `kind` is one of `queue.KINDS`; `payload` is what its composer needs besides the address
+    (plain JSON values, never another address); `at` delays it (an invitation's slot).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     now = utcnow()
     mail = Mail(kind=kind, subscriber_id=subscriber.id if subscriber is not None else None, address=address,
                 address_hash=address_hash(address), language=language, campaign=campaign,
-                components=list(components or []), status="queued", attempts=0,
+                components=list(components or []), payload=payload, status="queued", attempts=0,
                 next_attempt_at=at or now, created_at=now)
     session.add(mail)
     session.flush()
@@ -88,159 +97,168 @@ def queue_sign_in(session: Session, address: str, language: str, now: dt.datetim
     return True
 
 
+@dataclass
+class MailContext:
+    """What a composer gets besides the row: the run's settings, key, clock, and a render cache."""
+
+    settings: Settings
+    secret: str
+    now: dt.datetime
+    cache: dict[tuple[object, ...], Rendered] = field(default_factory=dict)
+
+    def once(self, key: tuple[object, ...], make: Callable[[], Rendered]) -> Rendered:
+        """`make()` the first time `key` is asked for in this run, the same result after."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def message_id(self, mail: Mail) -> str:
+        """The mail's Message-ID, the same on every attempt."""
+        return message_id(self.settings, f"mail-{mail.id}")
+
+
+# A composer makes the message of one row (in the sending run's transaction, which it may write
+# in: a sign-in link is issued there), or says why it must not be sent any more.
+Composer = Callable[[MailContext, Session, Mail], WireMessage | str]
+COMPOSERS: dict[str, Composer] = {}
+
+
+def register_composer(kind: str) -> Callable[[Composer], Composer]:
+    """Decorator: the composer of the mails of `kind` (one of `queue.KINDS`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+
+    def register(compose: Composer) -> Composer:
+        COMPOSERS[kind] = compose
+        return compose
+    return register
+
+
 def _operator_by_hash(session: Session, key: str) -> User | None:
     # Operators are few: hashing each address beats storing the one a stranger typed.
     return next((u for u in users.list_users(session) if address_hash(u.email) == key), None)
 
 
-@dataclass
-class MailReport:
-    """What one run did with the single mails."""
+@register_composer("login")
+def _sign_in(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    user = _operator_by_hash(session, mail.address_hash)
+    if user is None:
+        return "no operator with this address"
+    minutes = ctx.settings.web.login_link_minutes
+    token = users.issue_link(session, ctx.secret, user, minutes, ctx.now)
+    users.audit(session, user.email, "sign_in_link", "", ctx.now)
+    return sign_in_mail(ctx.settings, f"{base_url(ctx.settings)}/login/{token}", user.email, minutes, mail.language,
+                        ctx.message_id(mail))
 
-    sent: int = 0
-    retry: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    failures: list[str] = field(default_factory=list)
+
+@register_composer("invitation")
+def _invitation(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    assert mail.address is not None
+    reason = suppression(session, mail.address)
+    if reason:
+        return f"address {reason} since it was queued"
+    sub = session.scalars(select(Subscriber).where(Subscriber.address == mail.address)).one_or_none()
+    if is_active(sub):
+        return "address subscribed since it was queued"
+    token = make_invitation_token(ctx.secret, mail.address, list(mail.components), mail.language, mail.campaign or "")
+    root = base_url(ctx.settings)
+    links = {"accept": f"{root}/invitation/{token}", "optout": f"{root}/invitation/{token}/nej"}
+    rendered = ctx.once(("invitation", mail.language), lambda: invitation_mail(ctx.settings, mail.language))
+    return rendered.message(mail.address, links, ctx.message_id(mail))
+
+
+def _subscriber(session: Session, mail: Mail) -> Subscriber | None:
+    sub = session.get(Subscriber, mail.subscriber_id) if mail.subscriber_id is not None else None
+    return None if sub is None or sub.unsubscribed_at is not None or mail.address is None else sub
+
+
+@register_composer("manage")
+def _manage(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    sub = _subscriber(session, mail)
+    if sub is None or mail.address is None:
+        return "subscriber no longer there"
+    if not is_active(sub):
+        return "subscriber no longer active"
+    rendered = ctx.once(("manage", sub.language), lambda: manage_mail(ctx.settings, sub.language))
+    return rendered.message(mail.address, subscriber_links(ctx.settings, ctx.secret, sub), ctx.message_id(mail))
+
+
+@register_composer("confirm")
+def _confirm(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    sub = _subscriber(session, mail)
+    if sub is None or mail.address is None:
+        return "subscriber no longer there"
+    change = mail.address != sub.address
+    token = make_token(ctx.secret, "confirm", sub, address=mail.address if change else None)
+    links = {**subscriber_links(ctx.settings, ctx.secret, sub),
+             "confirm": f"{base_url(ctx.settings)}/confirm/{token}"}
+    hours = ctx.settings.web.confirm_max_age_hours
+    rendered = ctx.once(("confirm", sub.language, change),
+                        lambda: confirmation_mail(ctx.settings, sub.language, hours, change))
+    return rendered.message(mail.address, links, ctx.message_id(mail))
+
+
+class NoComposer(LookupError):
+    """A mail of a kind no composer is registered for in this process (retried like any failure)."""
+
+
+def _compose(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    compose = COMPOSERS.get(mail.kind)
+    if compose is None:
+        raise NoComposer(f"no composer for {mail.kind!r} mails in this process")
+    return compose(ctx, session, mail)
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
-    # A confirmation never tried is due whatever the clock says; an invitation waits for its slot.
+    # A mail never tried is due whatever the clock says; an invitation waits for its slot.
     fresh = and_(Mail.status == "queued", or_(Mail.next_attempt_at <= now,
                                               and_(Mail.attempts == 0, Mail.kind != "invitation")))
     return or_(fresh, and_(Mail.status == "sending", Mail.next_attempt_at <= now))
 
 
-def _claim(sessions: sessionmaker[Session], now: dt.datetime) -> list[int]:
-    with sessions() as session, session.begin():
-        ids = list(session.scalars(select(Mail.id).where(_due(now)).order_by(Mail.next_attempt_at, Mail.id)
-                                   .limit(BATCH)))
-        if not ids:
-            return []
-        return sorted(session.scalars(
-            update(Mail).where(Mail.id.in_(ids), _due(now))
-            .values(status="sending", attempts=Mail.attempts + 1, next_attempt_at=now + LEASE)
-            .returning(Mail.id)))
-
-
-class _Composer:
-    """Renders each (kind, language) once per run and fills in each mail's links."""
-
-    def __init__(self, settings: Settings, secret: str) -> None:
-        self.settings, self.secret = settings, secret
-        self.cache: dict[tuple[object, ...], Rendered] = {}
-
-    def _once(self, key: tuple[object, ...], make: Callable[[], Rendered]) -> Rendered:
-        if key not in self.cache:
-            self.cache[key] = make()
-        return self.cache[key]
-
-    def message(self, session: Session, mail: Mail, now: dt.datetime) -> WireMessage | str:
-        """The message for `mail`, or the reason it must not be sent any more (in `session`'s transaction)."""
-        s = self.settings
-        msg_id = message_id(s, f"mail-{mail.id}")
-        root = base_url(s)
-        if mail.kind == "login":
-            user = _operator_by_hash(session, mail.address_hash)
-            if user is None:
-                return "no operator with this address"
-            minutes = s.web.login_link_minutes
-            token = users.issue_link(session, self.secret, user, minutes, now)
-            users.audit(session, user.email, "sign_in_link", "", now)
-            return sign_in_mail(s, f"{root}/login/{token}", user.email, minutes, mail.language, msg_id)
-        if mail.kind == "invitation":
-            assert mail.address is not None
-            reason = suppression(session, mail.address)
-            if reason:
-                return f"address {reason} since it was queued"
-            sub = session.scalars(select(Subscriber).where(Subscriber.address == mail.address)).one_or_none()
-            if is_active(sub):
-                return "address subscribed since it was queued"
-            token = make_invitation_token(self.secret, mail.address, list(mail.components), mail.language,
-                                          mail.campaign or "")
-            links = {"accept": f"{root}/invitation/{token}", "optout": f"{root}/invitation/{token}/nej"}
-            rendered = self._once(("invitation", mail.language), lambda: invitation_mail(s, mail.language))
-            return rendered.message(mail.address, links, msg_id)
-        sub = session.get(Subscriber, mail.subscriber_id) if mail.subscriber_id is not None else None
-        if sub is None or sub.unsubscribed_at is not None or mail.address is None:
-            return "subscriber no longer there"
-        links = subscriber_links(s, self.secret, sub)
-        if mail.kind == "manage":
-            if not is_active(sub):
-                return "subscriber no longer active"
-            rendered = self._once(("manage", sub.language), lambda: manage_mail(s, sub.language))
-            return rendered.message(mail.address, links, msg_id)
-        change = mail.address != sub.address
-        token = make_token(self.secret, "confirm", sub, address=mail.address if change else None)
-        links["confirm"] = f"{root}/confirm/{token}"
-        hours = s.web.confirm_max_age_hours
-        rendered = self._once(("confirm", sub.language, change),
-                              lambda: confirmation_mail(s, sub.language, hours, change))
-        return rendered.message(mail.address, links, msg_id)
-
-
-def _mark(sessions: sessionmaker[Session], settings: Settings, mail_id: int, now: dt.datetime,
-          error: BaseException | None, report: MailReport) -> str:
-    with sessions() as session, session.begin():
-        row = session.get(Mail, mail_id)
-        if row is None:
-            return "cancelled"
-        if error is None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
-            report.sent += 1
-            return "sent"
-        row.last_error = f"{type(error).__name__}: {error}"[:2000]
-        if isinstance(error, PermanentError) or row.attempts >= settings.mail.max_attempts:
-            row.status = "failed"
-            report.failed += 1
-            report.failures.append(f"{row.kind} mail {row.id}: {row.last_error}")
-            log.error("%s mail %s failed for good after %d attempts: %s", row.kind, row.id, row.attempts,
-                      row.last_error)
-            return "failed"
-        row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
-        report.retry += 1
-        log.warning("%s mail %s attempt %d failed, next at %s: %s", row.kind, row.id, row.attempts,
-                    row.next_attempt_at.isoformat(), row.last_error)
-        return "retry"
-
-
-def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: str,
-                   now: dt.datetime) -> MailReport:
-    """Send every single mail that is due, once. Raises only when the database fails."""
-    report = MailReport()
-    composer = _Composer(settings, secret)
-    outcomes: Counter[str] = Counter()
+def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: str, now: dt.datetime,
+                   sender: Sender) -> None:
+    """Send every mail of the `mails` table that is due, once, through `sender`. Raises only when the database fails."""
+    ctx = MailContext(settings, secret, now)
     seen: set[int] = set()
     try:
-        while ids := [i for i in _claim(sessions, now) if i not in seen]:
+        while ids := [i for i in queue.claim(sessions, Mail, _due(now), now).ids if i not in seen]:
             seen.update(ids)
-            down: BaseException | None = None
             with open_mailer(settings) as mailer:
                 for mail_id in ids:
-                    error: BaseException | None = None
-                    with sessions() as session, session.begin():  # a sign-in link is issued here
-                        mail = session.get(Mail, mail_id)
-                        message = composer.message(session, mail, now) if mail is not None else "gone"
-                    if isinstance(message, str):
-                        with sessions() as session, session.begin():
-                            session.execute(update(Mail).where(Mail.id == mail_id)
-                                            .values(status="cancelled", last_error=message))
-                        report.cancelled += 1
-                        continue
-                    if down is not None:
-                        error = down
-                    else:
-                        try:
-                            mailer.send(message)
-                        except SMTP_DOWN as exc:
-                            error = down = exc
-                        except Exception as exc:
-                            error = exc
-                    outcome = _mark(sessions, settings, mail_id, now, error, report)
-                    if outcome != "cancelled":
-                        outcomes[outcome] += 1
+                    _send_one(sessions, ctx, sender, mailer, mail_id)
     finally:
-        with sessions() as session, session.begin():
-            for outcome, amount in sorted(outcomes.items()):
-                runs.increment(session, "notifications_total", {"channel": "email", "outcome": outcome}, amount)
-    return report
+        sender.tally.flush(sessions)
+
+
+def _made(sessions: sessionmaker[Session], ctx: MailContext, mail_id: int) -> tuple[str, WireMessage | str | Exception]:
+    """The row's kind and its message, the reason not to send it, or the composer's error (its writes undone)."""
+    kind = ""
+    try:
+        with sessions() as session, session.begin():  # a sign-in link is issued here
+            mail = session.get(Mail, mail_id)
+            if mail is None:
+                return "", "gone"
+            kind = mail.kind
+            return kind, _compose(ctx, session, mail)
+    except NoComposer as exc:
+        return kind, exc
+    except Exception as exc:  # a composer's fault fails the attempt, not the run
+        log.exception("composing mail %s failed", mail_id)
+        return kind, exc
+
+
+def _send_one(sessions: sessionmaker[Session], ctx: MailContext, sender: Sender, mailer: FileMailer | SmtpMailer,
+              mail_id: int) -> None:
+    kind, made = _made(sessions, ctx, mail_id)
+    if isinstance(made, str):
+        queue.cancel(sessions, Mail, mail_id, made)
+        sender.report.add("cancelled")
+        return
+
+    def send() -> None:
+        if isinstance(made, Exception):
+            raise made
+        mailer.send(made)
+
+    sender.attempt(Mail, mail_id, "email", kind, f"{kind} mail {mail_id}", send, ctx.now)

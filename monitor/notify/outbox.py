@@ -1,26 +1,27 @@
-"""The delivery outbox: queue one delivery per (update, subscriber), then send them.
+"""Notice deliveries: queue one per (update, subscriber), and `deliver_due`, the one run that empties the outbox.
 
 Queueing happens in the notice collector's transaction (`enqueue_for_update`), so an update
 is never stored without its deliveries, and the unique (update, subscriber) key makes a
-second enqueue a no-op. Sending (`deliver_due`) claims rows first: a claimed row is
-"sending" with a lease in `next_attempt_at`. A process that dies between sending and marking
-leaves the row "sending"; when the lease has run out the next run sends it again (once, and
-logs it) — the mail keeps its Message-ID so a receiver can tell. A failed attempt goes back
-to "queued" with exponential backoff, and after `[mail] max_attempts` becomes "failed".
+second enqueue a no-op. `deliver_due` sends the whole outbox (queue.py): the `mails` table
+first (mailqueue.py), then the summaries of the hourly cap (mailcap.py), then the deliveries,
+each claimed, sent, marked, retried and counted by queue.py. A process that dies between
+sending and marking leaves the row "sending"; when the lease has run out the next run sends
+it again (once, and logs it); the mail keeps its Message-ID so a receiver can tell.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs
-from ..db import UTCDateTime, dialect_insert, is_postgres, session_factory, utcnow
+from ..db import UTCDateTime, dialect_insert, session_factory, utcnow
 from ..models import (
     Component,
     Delivery,
@@ -32,22 +33,17 @@ from ..models import (
     Subscription,
 )
 from ..settings import Settings
-from . import mailcap
+from . import mailcap, queue
 from .mail import Rendered, message_id, notice_mail, subscriber_links
 from .mailqueue import send_due_mails
-from .retry import SMTP_DOWN, backoff
+from .queue import KINDS, DeliveryReport, Sender, SentMarker, Tally
 from .subscriptions import is_active, purge_unsubscribed
-from .transport import FileMailer, PermanentError, SmtpMailer, open_mailer
+from .transport import FileMailer, SmtpMailer, open_mailer
 from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
-__all__ = ["deliver_due", "enqueue_for_update", "purge_unsubscribed", "queue_summary"]
-
-LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
-BATCH = 100
-# One delivery to send: (delivery id, channel, subscriber, notice, update, component names in order).
-Work = tuple[int, str, Subscriber, Notice, NoticeUpdate, list[str]]
+__all__ = ["DeliveryReport", "deliver_due", "enqueue_for_update", "purge_unsubscribed", "queue_summary"]
 
 
 def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
@@ -82,123 +78,33 @@ def enqueue_for_update(session: Session, update: NoticeUpdate) -> int:
     return queued
 
 
-@dataclass
-class DeliveryReport:
-    """What one run did."""
-
-    sent: int = 0
-    retry: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    error: str = ""
-    failures: list[str] = field(default_factory=list)
-
-    def details(self) -> dict[str, int]:
-        """The counts for the run record, which the service-health page words."""
-        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "cancelled": self.cancelled,
-                "error": 1 if self.error else 0}
-
-    def summary(self) -> str:
-        """One line for logs, the CLI and the run record."""
-        text = f"sent {self.sent}, retry {self.retry}, failed {self.failed}"
-        if self.cancelled:
-            text += f", cancelled {self.cancelled}"
-        return text + (f"; error: {self.error}" if self.error else "")
-
-
-def _claim(sessions: sessionmaker[Session], now: dt.datetime, horizon: int) -> list[int]:
-    """Claim up to BATCH due rows: queued and due (or never tried), or "sending" whose lease ran out.
+def _due(horizon: int, now: dt.datetime) -> ColumnElement[bool]:
+    """Deliveries a run may claim: queued and due (or never tried, up to `horizon`), or "sending" whose lease ran out.
 
     Rows never tried are taken up to `horizon`, the newest the hourly cap has looked at; the
-    rows of summary mails are the cap's (`mailcap`).
+    rows of summary mails are the cap's (`mailcap`). A delivery never tried is due whatever the
+    clock says (its queue time is only a hint).
     """
-    # A delivery never tried is due whatever the clock says (its queue time is only a hint).
-    due = and_(Delivery.summary_id.is_(None), or_(
+    return and_(Delivery.summary_id.is_(None), or_(
         and_(Delivery.status == "queued", or_(and_(Delivery.attempts == 0, Delivery.id <= horizon),
                                               and_(Delivery.attempts > 0, Delivery.next_attempt_at <= now))),
         and_(Delivery.status == "sending", Delivery.next_attempt_at <= now)))
-    with sessions() as session, session.begin():
-        query = select(Delivery.id, Delivery.status).where(due).order_by(Delivery.next_attempt_at, Delivery.id)
-        rows = session.execute(query.limit(BATCH)).all()
-        if not rows:
-            return []
-        # The same condition again in the UPDATE: a concurrent run that claimed a row first has
-        # moved its lease into the future, so the row is skipped here (PostgreSQL re-checks
-        # the condition after waiting for the row lock; SQLite writes one at a time).
-        claimed = list(session.scalars(
-            update(Delivery).where(Delivery.id.in_([r.id for r in rows]), due)
-            .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=now + LEASE)
-            .returning(Delivery.id)))
-    for row in rows:
-        if row.status == "sending" and row.id in claimed:
-            log.warning("delivery %s was interrupted while sending; sending it again (it may arrive twice)", row.id)
-    return sorted(claimed)
 
 
-def _mark(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, now: dt.datetime,
-          error: BaseException | None, report: DeliveryReport) -> str | None:
-    """Record one attempt's result in its own transaction; returns the outcome (None if the row is gone)."""
-    with sessions() as session, session.begin():
-        if error is None:
-            done = session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending")
-                                   .values(status="sent", sent_at=now, last_error=None).returning(Delivery.id))
-            if done.first() is None:  # deleted meanwhile (unsubscribed and purged)
-                return None
-            report.sent += 1
-            return "sent"
-        row = session.get(Delivery, delivery_id)
-        if row is None:
-            return None
-        row.last_error = f"{type(error).__name__}: {error}"[:2000]
-        if isinstance(error, PermanentError) or row.attempts >= settings.mail.max_attempts:
-            row.status = "failed"
-            report.failed += 1
-            report.failures.append(f"delivery {row.id} to subscriber {row.subscriber_id}: {row.last_error}")
-            log.error("delivery %s failed for good after %d attempts: %s", row.id, row.attempts, row.last_error)
-            return "failed"
-        row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
-        report.retry += 1
-        log.warning("delivery %s attempt %d failed, next at %s: %s", row.id, row.attempts,
-                    row.next_attempt_at.isoformat(), row.last_error)
-        return "retry"
+@dataclass(frozen=True)
+class Work:
+    """One claimed delivery with what its message needs."""
+
+    delivery_id: int
+    channel: str
+    subscriber: Subscriber
+    notice: Notice
+    update: NoticeUpdate
+    components: list[str]  # component names, in the configured order
 
 
-class _SentMarker:
-    """Marks a sent delivery at once, with one prepared UPDATE on one autocommit connection.
-
-    This is the per-mail cost that keeps a crash from doubling more than the one mail in
-    flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
-    is its own transaction). On PostgreSQL these commits do not wait for the WAL flush
-    (`synchronous_commit = off` on this connection only): a database crash may forget the
-    last marks, and those mails are then sent once more, as after a process crash, with their
-    Message-ID unchanged.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        table = Delivery.__table__
-        self.stmt = (update(table).where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
-                     .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
-        self.postgres = is_postgres(engine)
-        if self.postgres:
-            self.conn.exec_driver_sql("SET synchronous_commit = off")
-
-    def sent(self, delivery_id: int, now: dt.datetime) -> bool:
-        """Mark one delivery sent; False when the row is gone (unsubscribed and purged meanwhile)."""
-        return self.conn.execute(self.stmt, {"delivery_id": delivery_id, "sent_at": now}).rowcount == 1
-
-    def close(self) -> None:
-        """Give the connection back as it was found."""
-        try:
-            if self.postgres:
-                self.conn.exec_driver_sql("RESET synchronous_commit")
-        finally:
-            self.conn.close()
-
-
-def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str, ids: list[int],
-                now: dt.datetime, report: DeliveryReport, webhook: WebhookSender,
-                marker: _SentMarker, rendered: dict[tuple[int, str], Rendered]) -> None:
+def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryReport) -> list[Work]:
+    """The claimed deliveries `ids` with their subscribers and notices; those whose subscriber left are cancelled."""
     with sessions() as session:
         rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
         known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
@@ -212,59 +118,46 @@ def _send_batch(sessions: sessionmaker[Session], settings: Settings, secret: str
             sub, upd = subscribers.get(row.subscriber_id), updates.get(row.update_id)
             if not is_active(sub) or upd is None:
                 row.status, row.last_error = "cancelled", "subscriber no longer active"
-                report.cancelled += 1
+                report.add("cancelled")
                 continue
             assert sub is not None
             notice = upd.notice
             slugs = sorted((c.component_slug for c in notice.components), key=lambda s: order.get(s, len(order)))
-            components = [names.get(s, s) for s in slugs]
-            work.append((row.id, row.channel, sub, notice, upd, components))
+            work.append(Work(row.id, row.channel, sub, notice, upd, [names.get(s, s) for s in slugs]))
         session.commit()
-    mailer = open_mailer(settings)
-    outcomes: Counter[tuple[str, str]] = Counter()
-    try:
-        _send_work(mailer, work, settings, secret, sessions, now, report, webhook, outcomes, marker, rendered)
-    finally:
-        # Counted once per batch: a crash mid-batch loses at most a batch of counts, never a mail.
-        with sessions() as session, session.begin():
-            for (channel, outcome), amount in sorted(outcomes.items()):
-                runs.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
+    return work
 
 
-def _send_work(mailer: FileMailer | SmtpMailer, work: list[Work], settings: Settings, secret: str,
-               sessions: sessionmaker[Session], now: dt.datetime, report: DeliveryReport,
-               webhook: WebhookSender, outcomes: Counter[tuple[str, str]], marker: _SentMarker,
-               rendered: dict[tuple[int, str], Rendered]) -> None:
-    smtp_down: BaseException | None = None
-    with mailer:
-        for delivery_id, channel, sub, notice, upd, components in work:
-            error: BaseException | None = None
-            if channel == "webhook":
-                try:
-                    webhook.send(settings, sub, notice, upd, components, delivery_id)
-                except Exception as exc:
-                    error = exc
-            elif smtp_down is not None:
-                error = smtp_down  # don't wait for a dead server once per mail
-            else:
-                try:
-                    key = (upd.id, sub.language)
-                    if key not in rendered:
-                        rendered[key] = notice_mail(settings, sub.language, notice, upd, components)
-                    mailer.send(rendered[key].message(
-                        sub.address, subscriber_links(settings, secret, sub),
-                        message_id(settings, f"delivery-{delivery_id}.update-{upd.id}"), now=now))
-                except SMTP_DOWN as exc:
-                    error = smtp_down = exc
-                except Exception as exc:
-                    error = exc
-            if error is None:
-                outcome: str | None = "sent" if marker.sent(delivery_id, now) else None
-                report.sent += outcome is not None
-            else:
-                outcome = _mark(sessions, settings, delivery_id, now, error, report)
-            if outcome:
-                outcomes[(channel, outcome)] += 1
+class _Deliveries:
+    """Sends claimed deliveries: notice mails rendered once per (update, language), webhooks as JSON."""
+
+    def __init__(self, settings: Settings, secret: str, webhook: WebhookSender, now: dt.datetime) -> None:
+        self.settings, self.secret, self.webhook, self.now = settings, secret, webhook, now
+        self.rendered: dict[tuple[int, str], Rendered] = {}  # links filled in per mail
+
+    def send_batch(self, sessions: sessionmaker[Session], sender: Sender, work: list[Work]) -> None:
+        """Send and mark each delivery; counted once per batch (a crash loses at most a batch of counts, never a mail)."""
+        try:
+            with open_mailer(self.settings) as mailer:
+                for item in work:
+                    name = f"delivery {item.delivery_id} to subscriber {item.subscriber.id}"
+                    sender.attempt(Delivery, item.delivery_id, item.channel, "notice", name,
+                                   functools.partial(self._send, mailer, item), self.now)
+        finally:
+            sender.tally.flush(sessions)
+
+    def _send(self, mailer: FileMailer | SmtpMailer, item: Work) -> None:
+        if item.channel == "webhook":
+            self.webhook.send(self.settings, item.subscriber, item.notice, item.update, item.components,
+                              item.delivery_id)
+            return
+        sub, upd = item.subscriber, item.update
+        key = (upd.id, sub.language)
+        if key not in self.rendered:
+            self.rendered[key] = notice_mail(self.settings, sub.language, item.notice, upd, item.components)
+        mailer.send(self.rendered[key].message(
+            sub.address, subscriber_links(self.settings, self.secret, sub),
+            message_id(self.settings, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now))
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
@@ -334,38 +227,53 @@ def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = No
 
 def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session], now: dt.datetime,
              report: DeliveryReport, webhook: WebhookSender) -> None:
-    """Single mails first, then the deliveries, batch by batch, into `report`."""
+    """The `mails` table first, then the capped summaries, then the deliveries batch by batch, into `report`."""
     secret = _secret(settings, sessions)
     settings = with_link_base(settings, sessions)
-    mails = send_due_mails(sessions, settings, secret, now)
-    report.sent, report.retry, report.failed = mails.sent, mails.retry, mails.failed
-    report.cancelled, report.failures = mails.cancelled, list(mails.failures)
-    capped = mailcap.plan(sessions, settings, now)
-    if capped.summaries:
-        with open_mailer(settings) as mailer:
-            sent, _updates, retry, failed = mailcap.send_summaries(sessions, settings, secret, mailer, capped, now)
-        report.sent, report.retry, report.failed = report.sent + sent, report.retry + retry, report.failed + failed
-        with sessions() as session, session.begin():
-            for outcome, amount in (("sent", sent), ("retry", retry), ("failed", failed)):
-                if amount:
-                    runs.increment(session, "notifications_total", {"channel": "email", "outcome": outcome}, amount)
-    seen: set[int] = set()
-    rendered: dict[tuple[int, str], Rendered] = {}  # once per (update, language); links filled in per mail
-    marker = _SentMarker(engine)
+    marker = SentMarker(engine)
+    sender = Sender(sessions, settings, marker, report, Tally())
     try:
-        while ids := [i for i in _claim(sessions, now, capped.horizon) if i not in seen]:
+        send_due_mails(sessions, settings, secret, now, sender)
+        capped = mailcap.plan(sessions, settings, now)
+        if capped.summaries:
+            with open_mailer(settings) as mailer:
+                mailcap.send_summaries(sessions, settings, secret, mailer, capped, now, sender)
+            sender.tally.flush(sessions)
+        deliveries = _Deliveries(settings, secret, webhook, now)
+        seen: set[int] = set()
+        while True:
+            taken = queue.claim(sessions, Delivery, _due(capped.horizon, now), now)
+            for delivery_id in taken.resumed:
+                log.warning("delivery %s was interrupted while sending; sending it again (it may arrive twice)",
+                            delivery_id)
+            ids = [i for i in taken.ids if i not in seen]
+            if not ids:
+                break
             seen.update(ids)
-            _send_batch(sessions, settings, secret, ids, now, report, webhook, marker, rendered)
+            deliveries.send_batch(sessions, sender, _load(sessions, ids, report))
     finally:
         marker.close()
 
 
+# How /drift names the queue's kinds: deliveries by channel, the mails table by kind.
+QUEUE_KINDS = ("notice", "webhook", *KINDS)
+WAITING = ("queued", "waiting", "sending")
+
+
 def queue_summary(session: Session) -> dict[str, object]:
-    """Deliveries by status and the newest permanent failures, for the service-health page."""
+    """The outbox by status, its depth per kind, and the newest permanent failures, for the service-health page."""
     counts = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
     failures = session.execute(
         select(Delivery.id, Delivery.channel, Delivery.attempts, Delivery.last_error, Delivery.next_attempt_at)
         .where(Delivery.status == "failed").order_by(Delivery.id.desc()).limit(20)).mappings().all()
     mails = dict(session.execute(select(Mail.status, func.count()).group_by(Mail.status)).all())
-    depth = sum(c.get("queued", 0) + c.get("waiting", 0) + c.get("sending", 0) for c in (counts, mails))
-    return {"counts": counts, "mails": mails, "depth": depth, "failures": [dict(f) for f in failures]}
+    by_kind: Counter[str] = Counter()
+    for channel, n in session.execute(select(Delivery.channel, func.count()).where(Delivery.status.in_(WAITING))
+                                      .group_by(Delivery.channel)):
+        by_kind["notice" if channel == "email" else channel] += n
+    for kind, n in session.execute(select(Mail.kind, func.count()).where(Mail.status.in_(WAITING))
+                                   .group_by(Mail.kind)):
+        by_kind[kind] += n
+    depth = sum(by_kind.values())
+    kinds = [(kind, by_kind.get(kind, 0)) for kind in QUEUE_KINDS]
+    return {"counts": counts, "mails": mails, "depth": depth, "kinds": kinds, "failures": [dict(f) for f in failures]}

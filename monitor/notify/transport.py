@@ -11,7 +11,6 @@ import ssl
 import time
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
-from pathlib import Path
 from types import TracebackType
 
 from ..settings import Settings
@@ -171,9 +170,3 @@ def smtputf8_available(settings: Settings, now: float | None = None) -> bool:
 def open_mailer(settings: Settings) -> FileMailer | SmtpMailer:
     """The mailer for `[mail] backend`."""
     return SmtpMailer(settings) if settings.mail.backend == "smtp" else FileMailer(settings)
-
-
-def outbox_files(settings: Settings) -> list[Path]:
-    """The `.eml` files of the file backend, oldest first (for the demo and tests)."""
-    folder = settings.path(settings.mail.outbox_dir)
-    return sorted(folder.glob("*.eml")) if folder.exists() else []

@@ -21,10 +21,16 @@ JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fr
              "rating": _l("Daglig beregning af scorer")}
 
 
-# Codes the page shows in a column of their own: source kinds, file kinds, delivery channels.
+# Codes the page shows in a column of their own: source kinds, file kinds, delivery channels, mail kinds.
 CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "calls": _l("kaldstal"),
               "agreements": _l("serviceaftaler"), "municipalities": _l("kommuner"), "tasks": _l("opgaver"),
-              "email": _l("mail"), "webhook": _l("webhook")}
+              "email": _l("mail"), "webhook": _l("webhook"),
+              # the outbox's kinds (notify/queue.py), for the queue depth per kind
+              "notice": _l("driftsmeddelelser pr. mail"), "confirm": _l("bekræftelser af tilmelding"),
+              "manage": _l("links til at ændre tilmelding"), "invitation": _l("invitationer"),
+              "login": _l("links til at logge ind"), "reminder": _l("påmindelser om vedligehold"),
+              "digest": _l("ugentlige overblik"), "cutover_report": _l("rapporter om skiftet"),
+              "alert": _l("alarmer til kommuner"), "method_input": _l("bekræftelser af input til metoden")}
 
 
 def code_word(code: str | None) -> str:

@@ -167,7 +167,7 @@ def service_health() -> ResponseReturnValue:
         "pages/health.html", collectors=collector_state(session),
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
         rejected=rejected, held=held, held_total=sum(n for _, n, _ in held), queue=queue,
-        queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
+        queue_depth=outbox["depth"], queue_kinds=outbox["kinds"], failures=outbox["failures"], oldest_queued=oldest_queued,
         imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
         held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
         now=dt.datetime.now(dt.UTC))

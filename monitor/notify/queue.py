@@ -1,0 +1,261 @@
+"""The one outbox: how every row that leaves is claimed, sent, marked, retried and counted.
+
+The outbox keeps two tables with the same life cycle (queued → sending → sent | failed |
+cancelled, `attempts`, `next_attempt_at`, `last_error`, `sent_at`):
+
+- `deliveries`: one notice update to one subscriber (mail or webhook), unique per pair and
+  written in the notice collector's transaction; the hourly cap may hold them (`waiting`) and
+  send several as one summary (mailcap.py);
+- `mails`: every other mail, one row each, by kind (`KINDS`): confirmations, manage mails,
+  invitations, sign-in links, and the reminders, digests, cut-over reports, alerts and
+  method-input confirmations that later parts add.
+
+Both are sent by the same runs (`outbox.deliver_due`) through the functions here, so there is
+one claim, one retry policy (retry.py) and one count per kind:
+
+- `claim` reads the due rows, then takes them with an UPDATE that repeats the condition; a
+  row another run took meanwhile no longer matches and is skipped, on SQLite and PostgreSQL
+  alike (the read and the UPDATE are separate transactions, so nothing depends on how either
+  database locks a snapshot);
+- `Sender.attempt` sends one row (one mailer per batch; once the server is found down the
+  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE, or
+  through `after_failure`;
+- `Tally` counts each attempt in `fki_notifications_total{channel,outcome}` and each mail
+  sent in `fki_mail_sent_total{kind}` (the kinds mapped by `SENT_KIND`), in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, Engine, bindparam, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import runs
+from ..db import UTCDateTime, is_postgres
+from ..models import Delivery, Mail
+from ..settings import Settings
+from .retry import SMTP_DOWN, backoff, error_text, gives_up
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
+BATCH = 100
+
+Outgoing = type[Delivery] | type[Mail]
+
+# The label values of fki_mail_sent_total (SPEC "Interfaces"), and the queue's kinds behind each.
+SENT_KINDS = ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login")
+SENT_KIND = {"notice": "notice", "summary": "notice", "reminder": "reminder", "digest": "digest",
+             "cutover_report": "cutover_report", "alert": "alert", "confirm": "confirmation",
+             "manage": "confirmation", "method_input": "confirmation", "invitation": "invitation",
+             "login": "login"}
+# The kinds of the `mails` table (a delivery is a "notice", its summary a "summary").
+KINDS = ("confirm", "manage", "invitation", "login", "reminder", "digest", "cutover_report", "alert",
+         "method_input")
+
+
+def _no_pause(table: str, ids: list[int]) -> None:
+    """Nothing happens between a claim's read and its UPDATE (tests put a pause here)."""
+
+
+# Called by `claim` between reading the due rows and taking them, with the table and the ids read:
+# the concurrency test sets it to let another run claim in between, forcing the interleaving.
+pause_before_update: Callable[[str, list[int]], None] = _no_pause
+
+
+@dataclass
+class DeliveryReport:
+    """What one run did, over both tables."""
+
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    error: str = ""
+    failures: list[str] = field(default_factory=list)
+
+    def details(self) -> dict[str, int]:
+        """The counts for the run record, which the service-health page words."""
+        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "cancelled": self.cancelled,
+                "error": 1 if self.error else 0}
+
+    def summary(self) -> str:
+        """One line for logs, the CLI and the run record."""
+        text = f"sent {self.sent}, retry {self.retry}, failed {self.failed}"
+        if self.cancelled:
+            text += f", cancelled {self.cancelled}"
+        return text + (f"; error: {self.error}" if self.error else "")
+
+    def add(self, outcome: str) -> None:
+        """Count one row's outcome (sent, retry, failed or cancelled)."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+@dataclass
+class Claim:
+    """The rows one claim took, and those of them a run had taken before and not finished."""
+
+    ids: list[int]
+    resumed: list[int]
+
+
+def claim(sessions: sessionmaker[Session], table: Outgoing, due: ColumnElement[bool], now: dt.datetime,
+          limit: int = BATCH) -> Claim:
+    """Take up to `limit` rows of `table` matching `due`: each becomes "sending", `attempts + 1`, with a lease.
+
+    `due` must be false for a row once another run has taken it (its lease lies ahead), so the
+    UPDATE, which repeats it, skips what a concurrent run took between the read and the UPDATE.
+    """
+    with sessions() as session, session.begin():
+        rows = session.execute(select(table.id, table.status).where(due)
+                               .order_by(table.next_attempt_at, table.id).limit(limit)).all()
+    if not rows:
+        return Claim([], [])
+    pause_before_update(table.__tablename__, [r.id for r in rows])
+    with sessions() as session, session.begin():
+        taken = set(session.scalars(
+            update(table).where(table.id.in_([r.id for r in rows]), due)
+            .values(status="sending", attempts=table.attempts + 1, next_attempt_at=now + LEASE)
+            .returning(table.id)))
+    return Claim(sorted(taken), [r.id for r in rows if r.status == "sending" and r.id in taken])
+
+
+def after_failure(sessions: sessionmaker[Session], settings: Settings, table: Outgoing, row_id: int,
+                  error: BaseException, now: dt.datetime, name: str) -> str | None:
+    """Record a failed attempt (its own transaction): "retry" with backoff, or "failed"; None if the row is gone."""
+    with sessions() as session, session.begin():
+        row: Delivery | Mail | None = (session.get(Delivery, row_id) if table is Delivery
+                                       else session.get(Mail, row_id))
+        if row is None:
+            return None
+        row.last_error = error_text(error)
+        if gives_up(error, row.attempts, settings.mail.max_attempts):
+            row.status = "failed"
+            log.error("%s failed for good after %d attempts: %s", name, row.attempts, row.last_error)
+            return "failed"
+        row.status, row.next_attempt_at = "queued", now + backoff(row.attempts)
+        log.warning("%s attempt %d failed, next at %s: %s", name, row.attempts, row.next_attempt_at.isoformat(),
+                    row.last_error)
+        return "retry"
+
+
+def cancel(sessions: sessionmaker[Session], table: Outgoing, row_id: int, reason: str) -> None:
+    """Mark a row that must not be sent any more (its recipient left, say) with the reason."""
+    with sessions() as session, session.begin():
+        session.execute(update(table).where(table.id == row_id).values(status="cancelled", last_error=reason))
+
+
+class SentMarker:
+    """Marks a sent row at once, with one prepared UPDATE per table on one autocommit connection.
+
+    This is the per-mail cost that keeps a crash from doubling more than the one mail in
+    flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
+    is its own transaction). On PostgreSQL these commits do not wait for the WAL flush
+    (`synchronous_commit = off` on this connection only): a database crash may forget the
+    last marks, and those mails are then sent once more, as after a process crash, with their
+    Message-ID unchanged.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.stmts = {}
+        for model in (Delivery, Mail):
+            table = model.__table__
+            self.stmts[model.__tablename__] = (
+                update(table).where(table.c.id == bindparam("row_id"), table.c.status == "sending")
+                .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
+        self.postgres = is_postgres(engine)
+        if self.postgres:
+            self.conn.exec_driver_sql("SET synchronous_commit = off")
+
+    def sent(self, table: Outgoing, row_id: int, now: dt.datetime) -> bool:
+        """Mark one row sent; False when it is gone or no longer this run's (cancelled or purged meanwhile)."""
+        stmt = self.stmts[table.__tablename__]
+        return self.conn.execute(stmt, {"row_id": row_id, "sent_at": now}).rowcount == 1
+
+    def close(self) -> None:
+        """Give the connection back as it was found."""
+        try:
+            if self.postgres:
+                self.conn.exec_driver_sql("RESET synchronous_commit")
+        finally:
+            self.conn.close()
+
+
+@dataclass
+class Tally:
+    """The counts of a batch, written to the database together (`flush`)."""
+
+    attempts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, outcome)
+    mails: Counter[str] = field(default_factory=Counter)  # fki_mail_sent_total's kind
+
+    def add(self, channel: str, outcome: str, kind: str) -> None:
+        """Count one attempt; a mail sent also counts for its kind (webhooks are not mail)."""
+        self.attempts[(channel, outcome)] += 1
+        if outcome == "sent" and channel == "email":
+            self.mails[SENT_KIND[kind]] += 1
+
+    def flush(self, sessions: sessionmaker[Session]) -> None:
+        """Write the counts in one transaction and start again from zero."""
+        if not self.attempts and not self.mails:
+            return
+        with sessions() as session, session.begin():
+            for (channel, outcome), amount in sorted(self.attempts.items()):
+                runs.increment(session, "notifications_total", {"channel": channel, "outcome": outcome}, amount)
+            for kind, amount in sorted(self.mails.items()):
+                runs.increment(session, "mail_sent_total", {"kind": kind}, amount)
+        self.attempts.clear()
+        self.mails.clear()
+
+
+class Sender:
+    """One run's way out: sends a claimed row, marks it, and counts it in the report and the tally."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, marker: SentMarker,
+                 report: DeliveryReport, tally: Tally) -> None:
+        self.sessions, self.settings, self.marker = sessions, settings, marker
+        self.report, self.tally = report, tally
+        self.down: BaseException | None = None  # the mail server's error, once this run found it down
+
+    def attempt(self, table: Outgoing, row_id: int, channel: str, kind: str, name: str,
+                send: Callable[[], None], now: dt.datetime) -> str | None:
+        """Send one claimed row with `send` and mark it; the outcome, or None when the row is gone."""
+        error = self.try_send(channel, send)
+        if error is None:
+            outcome: str | None = "sent" if self.marker.sent(table, row_id, now) else None
+        else:
+            outcome = after_failure(self.sessions, self.settings, table, row_id, error, now, name)
+        self.record(outcome, channel, kind, name, error)
+        return outcome
+
+    def try_send(self, channel: str, send: Callable[[], None]) -> BaseException | None:
+        """Call `send`; the error it raised, or None.
+
+        Once a mail fails because the server is down, the other mails of the run fail the same
+        way without waiting for it again (webhooks still go out).
+        """
+        if channel == "email" and self.down is not None:
+            return self.down
+        try:
+            send()
+        except SMTP_DOWN as exc:
+            if channel == "email":
+                self.down = exc
+            return exc
+        except Exception as exc:
+            return exc
+        return None
+
+    def record(self, outcome: str | None, channel: str, kind: str, name: str, error: BaseException | None) -> None:
+        """Count an attempt's outcome in the run's report and the tally (a row that was gone counts nothing)."""
+        if outcome is None:
+            return
+        self.report.add(outcome)
+        self.tally.add(channel, outcome, kind)
+        if outcome == "failed" and error is not None:
+            self.report.failures.append(f"{name}: {error_text(error)}")
