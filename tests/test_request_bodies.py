@@ -36,6 +36,19 @@ def test_a_form_over_max_body_bytes_gets_413(client) -> None:
     assert response.headers["X-Content-Type-Options"] == "nosniff"  # an answer like any other
 
 
+def test_a_refused_body_is_counted_in_the_request_metrics(client) -> None:
+    from tests.test_metrics import samples
+
+    key = (("endpoint", "/subscribe"), ("method", "POST"), ("status", "413"))
+
+    def counted() -> float:
+        return samples(client.get("/metrics").get_data(as_text=True)).get("fki_http_requests_total", {}).get(key, 0)
+
+    before = counted()
+    client.post("/subscribe", data=form_of(65 * KB), content_type=FORM)
+    assert counted() == before + 1
+
+
 def test_a_form_within_max_body_bytes_reaches_the_view(client) -> None:
     response = client.post("/subscribe", data=form_of(60 * KB), content_type=FORM)
     assert response.status_code == 400  # the view's answer: no CSRF token, not the size
