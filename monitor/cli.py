@@ -303,6 +303,7 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
     from .notify.mail import serve_links
     from .notify.outbox import remember_serve_base_url
     from .signing import MissingSecretKey, settled
+    from .web.guard import largest_body_bytes
 
     base = ctx.settings
     if not base.secret_key:
@@ -332,7 +333,10 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
         scheduler = start_background(settings)
     click.echo(f"serving on http://{host}:{port}/")
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="infrastrukturmonitor")
+        # waitress reads a whole body before the app sees it: it refuses (413) one over any route's bound.
+        body_bytes = largest_body_bytes(app, settings.web.max_body_bytes)
+        waitress_serve(app, host=host, port=port, threads=threads, ident="infrastrukturmonitor",
+                       max_request_body_size=body_bytes)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)

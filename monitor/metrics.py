@@ -195,6 +195,18 @@ class DocumentCache(Protocol):
         """The value kept under `key`, computed and kept when absent."""
 
 
+AD_HOC_SOURCE = "cli"
+
+
+def source_label(settings: Settings, name: str) -> str:
+    """A notice source's `source` label: its configured name, or "cli" for `collect notices --source`.
+
+    A source given by hand is stored under its path or URL; neither belongs in a label, which
+    must stay bounded and public (`/metrics` never shows a server path).
+    """
+    return name if name in {s.name for s in settings.notices.sources} else AD_HOC_SOURCE
+
+
 class DatabaseCollector(Collector):
     """Reads every platform metric from the database at scrape time.
 
@@ -343,11 +355,18 @@ class DatabaseCollector(Collector):
         yield components
         failures = _gauge("fki_notice_source_consecutive_failures")
         success = _gauge("fki_notice_source_last_success_timestamp_seconds")
+        worst: dict[str, int] = {}
+        latest: dict[str, float] = {}
         for src in session.execute(select(NoticeSource.name, NoticeSource.consecutive_failures,
                                           NoticeSource.last_success_at).order_by(NoticeSource.name)):
-            failures.add_metric([src.name], src.consecutive_failures)
+            label = source_label(self.settings, src.name)
+            worst[label] = max(worst.get(label, 0), src.consecutive_failures or 0)
             if src.last_success_at is not None:
-                success.add_metric([src.name], src.last_success_at.timestamp())
+                latest[label] = max(latest.get(label, 0.0), _as_utc(src.last_success_at).timestamp())
+        for label, n in worst.items():
+            failures.add_metric([label], n)
+        for label, ts in latest.items():
+            success.add_metric([label], ts)
         yield failures
         yield success
 

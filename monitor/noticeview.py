@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 
 from .collectors.upstream import CLOSED_STATUSES, safe_url, sanitize
 from .db import utcnow
@@ -74,6 +74,21 @@ def list_notices(session: Session, status: str = "open", component: str | None =
 def notices_document(session: Session, status: str = "open", component: str | None = None) -> dict[str, Any]:
     """The document of GET /api/v1/notices: ``{"notices": [...]}``."""
     return {"notices": [notice_json(n) for n in list_notices(session, status, component)]}
+
+
+def closed_notices_page(session: Session, page: int, size: int) -> tuple[list[dict[str, Any]], bool]:
+    """Page `page` (from 1) of the closed notices, `size` a page, most recently updated first,
+    and whether an older page follows.
+
+    The database sorts and cuts (LIMIT/OFFSET): a page costs the same whatever the number of
+    notices stored, and nothing but its own rows is loaded.
+    """
+    newest = func.coalesce(Notice.updated_at, Notice.first_seen_at)
+    query = (select(Notice).where(Notice.status.in_(sorted(CLOSED_STATUSES)))
+             .order_by(newest.desc(), Notice.id.desc()).offset((page - 1) * size).limit(size + 1)
+             .options(selectinload(Notice.updates), selectinload(Notice.components)))
+    rows = list(session.scalars(query))
+    return [notice_json(n) for n in rows[:size]], len(rows) > size
 
 
 def notice_effect(notice: Notice, now: dt.datetime) -> str:

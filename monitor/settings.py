@@ -172,6 +172,7 @@ class WebSettings:
     trusted_proxies: int = 0  # proxy hops whose X-Forwarded-* headers are believed (ProxyFix)
     accessibility_contact: str = "tilgaengelighed@infrastrukturmonitor.invalid"
     max_query_bytes: int = 2048
+    max_body_bytes: int = 65_536
     cache_bytes: int = 64_000_000
 
 
@@ -379,7 +380,7 @@ def _validate(s: Settings) -> None:
                        ("max_mails_per_subscriber_hour", 1), ("max_new_per_poll", 1)):
         if getattr(s.notices, key) < least:
             raise ConfigError(f"notices.{key}: must be at least {least}, got {getattr(s.notices, key)}")
-    for key, least in (("max_query_bytes", 256), ("cache_bytes", 0)):
+    for key, least in (("max_query_bytes", 256), ("max_body_bytes", 1024), ("cache_bytes", 0)):
         if getattr(s.web, key) < least:
             raise ConfigError(f"web.{key}: must be at least {least}, got {getattr(s.web, key)}")
     for i, src in enumerate(s.notices.sources):

@@ -82,6 +82,17 @@ def test_deeply_nested_json_lines_are_rejected_naming_the_line(engine, agreement
     assert problem.line == 2 and "nested too deeply" in problem.reason
 
 
+@pytest.mark.parametrize("digits", [4_301, 100_000])
+def test_a_json_integer_beyond_pythons_4300_digits_is_rejected_with_its_line_and_column(
+        engine, agreements, now, digits) -> None:
+    content = (f'{{"period_start": "2020-11-26", "agreement_uuid": "{A1}", "calls": 3}}\n'
+               f'{{"period_start": "2020-11-27", "agreement_uuid": "{A1}", "calls": {"9" * digits}}}\n')
+    before = snapshot(engine)
+    problem = only_problem(load(engine, "calls", content, now))
+    assert (problem.line, problem.column) == (2, "calls") and "larger than 9,007,199,254,740,992" in problem.reason
+    assert snapshot(engine) == before
+
+
 def test_a_file_that_crashes_the_parser_is_rejected_in_the_ledger_and_moved_to_rejected(
         engine, settings, agreements, now, monkeypatch) -> None:
     def crash(table, now=None):  # type: ignore[no-untyped-def]

@@ -45,6 +45,13 @@ def families(text: str) -> dict[str, object]:
 
 
 @pytest.fixture
+def settings(tmp_path, db_url):
+    """The test settings with the filled database's notice source configured by name."""
+    return make_settings(tmp_path, db_url, notices={"sources": [
+        {"name": "driftstatus", "url": "https://status.example.dk/history.rss", "kind": "feed"}]})
+
+
+@pytest.fixture
 def filled(session, now):
     """A database with a little of everything the metrics read."""
     fill(session, now)
@@ -228,3 +235,18 @@ def test_a_database_that_cannot_be_read_shows_as_fki_database_up_0(tmp_path):
     assert response.status_code == 200
     assert s["fki_database_up"] == {(): 0} and "fki_build_info" in s
     app.extensions["monitor"].engine.dispose()
+
+
+def test_an_ad_hoc_source_is_labelled_cli_never_by_its_path_or_url(settings, session, now, tmp_path, monkeypatch):
+    from tests.cli_helpers import run_cli
+
+    feed = tmp_path / "secret-folder" / "status.rss"
+    feed.parent.mkdir()
+    feed.write_bytes((Path(__file__).parent / "fixtures" / "feeds" / "danish-status.rss").read_bytes())
+    assert run_cli(monkeypatch, settings, "collect", "notices", "--source", str(feed)).exit_code == 0
+    assert run_cli(monkeypatch, settings, "collect", "notices", "--source", "http://127.0.0.1:9/x.rss").exit_code != 0
+    text = scrape(settings, now)
+    s = samples(text)
+    assert set(s["fki_notice_source_consecutive_failures"]) == {(("source", "cli"),)}
+    assert set(s["fki_notice_source_last_success_timestamp_seconds"]) == {(("source", "cli"),)}
+    assert "secret-folder" not in text and "127.0.0.1:9" not in text

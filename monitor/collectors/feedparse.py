@@ -23,6 +23,7 @@ from .upstream import (
     ParsedUpdate,
     ParseResult,
     affected_names,
+    clean_text,
     resolved_time,
     safe_url,
     sanitize,
@@ -95,8 +96,11 @@ def parse_feed(content: bytes, now: dt.datetime) -> ParseResult:
         result.problems.clear()
         return result
     for position, entry in enumerate(entries, start=1):
-        notice, problems = parse_entry(entry, now)
-        label = entry.get("id") or entry.get("title") or f"item {position}"
+        try:
+            notice, problems = parse_entry(entry, now)
+        except (ArithmeticError, ValueError) as exc:  # e.g. a date that overflows: this item only
+            notice, problems = None, [f"could not be read ({type(exc).__name__}): left out"]
+        label = clean_text(str(entry.get("id") or entry.get("title") or f"item {position}"))[:100]
         result.problems.extend(f"{label}: {p}" for p in problems)
         if notice is not None:
             result.notices.append(notice)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -64,6 +65,7 @@ def make_client(settings: Settings) -> httpx.Client:
 
 
 DEFAULT_MAX_BYTES = 5_000_000
+DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
 def fetch_url(client: httpx.Client, url: str, etag: str | None = None,
@@ -71,8 +73,12 @@ def fetch_url(client: httpx.Client, url: str, etag: str | None = None,
     """GET `url`, conditionally when validators are given. Raises `FetchError`.
 
     The body is read as it streams in and the read stops as soon as it passes `max_bytes`
-    (`TooLarge`): a huge document costs at most that much memory and time.
+    (`TooLarge`): a huge document costs at most that much memory and time. The whole
+    fetch has a deadline too, the client's timeout (`[notices] timeout_seconds`): a server
+    that drips its answer a byte at a time never waits for longer than one read past it.
     """
+    allowed = client.timeout.read or DEFAULT_TIMEOUT_SECONDS
+    deadline = time.monotonic() + allowed
     headers = {}
     if etag:
         headers["If-None-Match"] = etag
@@ -92,6 +98,9 @@ def fetch_url(client: httpx.Client, url: str, etag: str | None = None,
                 size += len(chunk)
                 if size > max_bytes:
                     raise too_large(url, max_bytes)
+                if time.monotonic() > deadline:
+                    raise FetchError(f"{url}: not complete after {allowed:g}s (timeout_seconds); "
+                                     "refused, nothing stored")
                 chunks.append(chunk)
             return Fetched(b"".join(chunks), response.headers.get("etag"), response.headers.get("last-modified"))
     except httpx.TimeoutException:

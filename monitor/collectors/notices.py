@@ -18,11 +18,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .. import runs
 from ..db import session_factory, session_scope
-from ..models import NoticeSource
+from ..models import NoticeSource, NoticeUpdate
 from ..settings import NoticesSettings, Settings
 from . import feedparse, statuspage
 from .httpfetch import (
@@ -36,8 +37,8 @@ from .httpfetch import (
     resolve_location,
 )
 from .limits import apply_limits
-from .noticestore import StoreCounts, store_notices
-from .upstream import ParseResult
+from .noticestore import StoreCounts, queue_or_hold, store_notices, upsert_notices
+from .upstream import ParseResult, admit, clean_text
 
 log = logging.getLogger(__name__)
 COLLECTOR = "notices"
@@ -184,13 +185,13 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
         outcome = Outcome(spec.name, False, result.fatal)
         _record_failure(source, outcome, now)
         return outcome
+    admit(result)  # control characters removed, items with impossible times reported and left out
     notes = apply_limits(result, limits)
     for limit, text in notes:
         log.warning("notice source %s: %s", spec.name, text)
         runs.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
-    counts = store_notices(session, source, result.notices, backfill=backfill,
-                           defaults=spec.components, now=now, max_new=limits.max_new_per_poll)
+    counts = _store(session, source, result, backfill, spec.components, now, limits.max_new_per_poll)
     summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
     summary += "".join(f"; {text}" for _, text in notes)
     if not result.clean:
@@ -205,9 +206,44 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
     return Outcome(spec.name, True, summary, state="stored", counts=counts, backfill=backfill)
 
 
+def _store(session: Session, source: NoticeSource, result: ParseResult, backfill: bool,
+           defaults: tuple[str, ...], now: dt.datetime, max_new: int) -> StoreCounts:
+    """Store the notices of `result` together; when the database refuses that, each on its own.
+
+    The whole document is tried in one savepoint. If the database refuses a value in it, the
+    notices are stored one savepoint each: the one refused is reported in `result.problems`
+    and left out, and the others are stored (PostgreSQL would otherwise lose the whole poll).
+    Either way the poll's new updates are queued, or held past `max_new`, once for the poll.
+    """
+    try:
+        with session.begin_nested():
+            return store_notices(session, source, result.notices, backfill=backfill, defaults=defaults, now=now,
+                                 max_new=max_new)
+    except DBAPIError as exc:
+        log.warning("notice source %s: the database refused the document (%s); storing item by item",
+                    source.name, type(exc.orig).__name__)
+    total = StoreCounts()
+    fresh: list[NoticeUpdate] = []
+    for notice in result.notices:
+        counts = StoreCounts()
+        try:
+            with session.begin_nested():
+                stored = upsert_notices(session, source, [notice], backfill=backfill, defaults=defaults, now=now,
+                                        counts=counts)
+        except DBAPIError as exc:
+            result.problems.append(f"{clean_text(notice.upstream_id)[:100]}: the database refused it "
+                                   f"({type(exc.orig).__name__}): left out")
+            continue
+        fresh.extend(stored)
+        for name in ("new_notices", "new_updates", "edited_updates"):
+            setattr(total, name, getattr(total, name) + getattr(counts, name))
+    queue_or_hold(session, fresh, total, max_new)
+    return total
+
+
 def _record_failure(source: NoticeSource, outcome: Outcome, now: dt.datetime) -> None:
     source.last_failure_at = now
-    source.last_error = "\n".join(outcome.lines())[:4000]
+    source.last_error = clean_text("\n".join(outcome.lines()))[:4000]
     source.consecutive_failures = (source.consecutive_failures or 0) + 1
 
 

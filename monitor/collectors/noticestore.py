@@ -77,6 +77,15 @@ def store_notices(session: Session, source: NoticeSource, notices: Sequence[Pars
     More than `max_new` new updates in one call are all held instead: none is queued.
     """
     counts = StoreCounts()
+    fresh = upsert_notices(session, source, notices, backfill=backfill, defaults=defaults, now=now, counts=counts)
+    queue_or_hold(session, fresh, counts, max_new)
+    return counts
+
+
+def upsert_notices(session: Session, source: NoticeSource, notices: Sequence[ParsedNotice], *,
+                   backfill: bool, defaults: Sequence[str], now: dt.datetime, counts: StoreCounts
+                   ) -> list[NoticeUpdate]:
+    """Store `notices` of `source`, counting into `counts`; the new updates to deliver, not yet queued."""
     fresh: list[NoticeUpdate] = []
     components = list(session.scalars(select(Component).order_by(Component.position)))
     known = _existing_notices(session, source, [n.upstream_id for n in notices])
@@ -95,15 +104,19 @@ def store_notices(session: Session, source: NoticeSource, notices: Sequence[Pars
             notice.components = [NoticeComponent(component_slug=s) for s in slugs]
         session.flush()
         _store_updates(session, notice, parsed, backfill, now, counts, fresh)
+    return fresh
+
+
+def queue_or_hold(session: Session, fresh: Sequence[NoticeUpdate], counts: StoreCounts, max_new: int) -> None:
+    """Queue the poll's new updates for delivery, or hold them all when there are more than `max_new`."""
     if len(fresh) > max_new:
         for row in fresh:
             row.held = True
-        counts.held = len(fresh)
+        counts.held += len(fresh)
         session.flush()
     else:
         for row in fresh:
             counts.queued += outbox.enqueue_for_update(session, row)
-    return counts
 
 
 def _existing_notices(session: Session, source: NoticeSource, upstream_ids: Sequence[str]

@@ -222,9 +222,12 @@ def _json_lines(text: str, required: Sequence[str]) -> Table:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_int=_json_int)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(number, "", line, message("bad_json", detail=exc.msg)))
+            problems.append(Problem(number, "", line[:200], message("bad_json", detail=exc.msg)))
+            continue
+        except ValueError as exc:  # a value json cannot hold; never a traceback without a line
+            problems.append(Problem(number, "", line[:200], message("bad_json", detail=str(exc)[:200])))
             continue
         except RecursionError:  # [[[[...]]]] thousands deep
             problems.append(Problem(number, "", line[:80], message("bad_json", detail=message("too_deep"))))
@@ -249,6 +252,15 @@ def _json_lines(text: str, required: Sequence[str]) -> Table:
             yield number, [_json_value(obj.get(c)) for c in names]
 
     return Table(names, rows(), "JSON Lines")
+
+
+def _json_int(digits: str) -> int | str:
+    """A JSON integer; one too long to be a count stays text, which the field parsers refuse with its line.
+
+    Python will not convert more than 4,300 digits (`sys.get_int_max_str_digits`) and would
+    raise ValueError from inside `json.loads`; no field of any import needs more than 30.
+    """
+    return int(digits) if len(digits) <= 30 else digits
 
 
 class _NotPlain(str):

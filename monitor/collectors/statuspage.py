@@ -19,6 +19,7 @@ from .upstream import (
     MAINTENANCE_STATUSES,
     ParsedNotice,
     ParseResult,
+    clean_text,
     resolved_time,
     safe_url,
     sanitize,
@@ -59,7 +60,12 @@ def _time(value: Any) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t.astimezone(dt.UTC) if t.tzinfo else None
+    if t.tzinfo is None:
+        return None
+    try:
+        return t.astimezone(dt.UTC)
+    except OverflowError:  # "9999-12-31T23:59:59-14:00": beyond any date, which `admit` refuses
+        return (dt.datetime.max if t.year > 1 else dt.datetime.min).replace(tzinfo=dt.UTC)
 
 
 def _body_html(text: Any) -> str:
@@ -103,7 +109,7 @@ def parse_documents(documents: dict[str, bytes]) -> ParseResult:
                 notice, problems = parse_incident(item, maintenance, component_names)
             except Exception as exc:  # a shape no check foresaw: this item is reported, the others stay
                 notice, problems = None, [f"could not be read ({type(exc).__name__}): left out"]
-            label = (item.get("id") if isinstance(item, dict) else None) or f"item {position}"
+            label = clean_text(str((item.get("id") if isinstance(item, dict) else None) or f"item {position}"))[:100]
             result.problems.extend(f"{label}: {p}" for p in problems)
             # incidents.json may list a maintenance too: the maintenance list's view wins.
             if notice is not None and (notice.upstream_id not in by_id or maintenance):

@@ -147,6 +147,57 @@ class ParseResult:
         return self.fatal is None and not self.problems
 
 
+# What upstream text loses before it is stored: the C0 controls but tab and newline (NUL, ESC,
+# BEL, CR …), DEL, the C1 controls, and U+FFFE/U+FFFF. None of them is text a reader needs;
+# PostgreSQL refuses NUL, and XML 1.0 (the Atom feed) and iCalendar refuse the rest.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+# A lone surrogate (JSON's "\ud800") cannot be written as UTF-8 by either database.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# Times upstream may give; anything outside is a typo or a probe ("9999-12-31"), not a notice.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2101, 1, 1, tzinfo=dt.UTC)  # exclusive: the year 2100 is the last accepted
+
+
+def clean_text(text: str) -> str:
+    """`text` without control characters (tab and newline kept), a lone surrogate as U+FFFD."""
+    return _SURROGATE_RE.sub("\ufffd", _CONTROL_RE.sub("", text))
+
+
+def _out_of_range(notice: ParsedNotice) -> dt.datetime | None:
+    times = [notice.started_at, notice.updated_at, notice.resolved_at, notice.scheduled_for,
+             notice.scheduled_until, *(u.at for u in notice.updates)]
+    return next((t for t in times if t is not None and not EARLIEST <= t < LATEST), None)
+
+
+def admit(result: ParseResult) -> None:
+    """Clean every notice of `result` at the door, and leave out (reported) those that cannot be stored.
+
+    Every text loses its control characters (`clean_text`); a notice with a time outside
+    1970–2100, or left without an id or title once cleaned, is reported and left out, and the
+    others stay.
+    """
+    kept: list[ParsedNotice] = []
+    for notice in result.notices:
+        label = clean_text(notice.upstream_id)[:100] or "an item"
+        wrong = _out_of_range(notice)
+        if wrong is not None:
+            result.problems.append(f"{label}: a time outside 1970–2100 ({wrong.year}): left out")
+            continue
+        notice.upstream_id = clean_text(notice.upstream_id).strip()
+        notice.title = " ".join(clean_text(notice.title).split())
+        if not notice.upstream_id or not notice.title:
+            result.problems.append(f"{label}: no id or no title once control characters were removed: left out")
+            continue
+        notice.kind, notice.status = clean_text(notice.kind), clean_text(notice.status)
+        notice.url = safe_url(notice.url)
+        notice.impact = notice.impact if notice.impact in IMPACTS else None
+        notice.component_names = [n for n in (" ".join(clean_text(c).split()) for c in notice.component_names) if n]
+        notice.text = clean_text(notice.text)
+        notice.updates = [ParsedUpdate(clean_text(u.status), u.at, clean_text(u.body_html)) for u in notice.updates]
+        kept.append(notice)
+    result.notices = kept
+
+
 def resolved_time(status: str, updates: list[ParsedUpdate]) -> dt.datetime | None:
     """When a closed notice was closed: its newest resolved/completed update (else the newest)."""
     if status not in CLOSED_STATUSES or not updates:

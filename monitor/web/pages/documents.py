@@ -69,3 +69,10 @@ def components_document(session: Session, now: dt.datetime, version: tuple[Any, 
     fn = notices_seam.components_document
     minute = now.replace(second=0, microsecond=0)  # maintenance starts and ends by the clock
     return cache().get_or_compute(("components", version, minute), lambda: fn(session, now))
+
+
+def closed_notices_page(session: Session, page: int, size: int,
+                        version: tuple[Any, ...]) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the notice history (`noticeview.closed_notices_page`), cached per page and notice version."""
+    fn = notices_seam.closed_notices_page
+    return cache().get_or_compute(("closed_notices", page, size, version), lambda: fn(session, page, size))

@@ -68,19 +68,27 @@ def percent(value: float | None, digits: int = 0, lang: str | None = None) -> st
     return f"{text}\u00a0%" if (lang or locale_name()) == "da" else f"{text}%"
 
 
-def _aware(value: dt.datetime | str) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:  # the database hands back UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(CPH)
+def _aware(value: dt.datetime | str) -> dt.datetime | None:
+    """`value` in Copenhagen time; None when it cannot be read or is beyond the calendar there.
+
+    A row stored before the collector refused impossible times may hold 9999-12-31T23:59:59Z,
+    which overflows when moved to Copenhagen: the page shows "–" rather than failing.
+    """
+    try:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:  # the database hands back UTC
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(CPH)
+    except (OverflowError, ValueError):
+        return None
 
 
 def when(value: dt.datetime | str | None, lang: str | None = None) -> str:
     """An instant as Copenhagen wall-clock time with the zone: '28.11.2020 kl. 12:00 CET'."""
-    if value is None:
+    t = _aware(value) if value is not None else None
+    if t is None:
         return "–"
-    t = _aware(value)
     zone = t.tzname() or "CET"
     if (lang or locale_name()) == "en":
         return f"{t.day} {MONTHS_EN[t.month - 1]} {t.year}, {t:%H:%M} {zone}"
@@ -94,7 +102,10 @@ def day(value: dt.date | str | None, lang: str | None = None) -> str:
     if isinstance(value, str):
         value = dt.date.fromisoformat(value[:10])
     if isinstance(value, dt.datetime):
-        value = _aware(value).date()
+        local = _aware(value)
+        if local is None:
+            return "–"
+        value = local.date()
     if (lang or locale_name()) == "en":
         return f"{value.day} {MONTHS_EN[value.month - 1]} {value.year}"
     return f"{value:%d.%m.%Y}"
@@ -102,9 +113,9 @@ def day(value: dt.date | str | None, lang: str | None = None) -> str:
 
 def time_tag(value: dt.datetime | str | None) -> Markup:
     """`when(value)` inside a <time> element carrying the ISO instant."""
-    if value is None:
+    t = _aware(value) if value is not None else None
+    if t is None:
         return Markup("–")
-    t = _aware(value)
     return Markup('<time datetime="{}">{}</time>').format(t.isoformat(), when(t))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import get_flashed_messages, make_response, render_template, request
+from flask import abort, get_flashed_messages, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -18,11 +18,12 @@ from ...privacy import mask_address, mask_addresses, strip_paths, summarise_erro
 from ...users import recent_audit
 from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
+from ..guard import problem
 from ..state import db_session, state
 from .blueprint import bp
 from .cache import cache
 from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
-from .documents import components_document, cutover_document, notices_document, versions
+from .documents import closed_notices_page, components_document, cutover_document, notices_document, versions
 from .format import locale_name
 
 CUTOVER_WORDS = {"red": _l("Rød: kald mangler"), "yellow": _l("Gul: delvist tilbage"),
@@ -42,7 +43,9 @@ NOTICE_WORDS = {"investigating": _l("Undersøges"), "identified": _l("Årsag fun
                 "scheduled": _l("Planlagt"), "in_progress": _l("I gang"), "verifying": _l("Verificeres"),
                 "completed": _l("Afsluttet")}
 KIND_WORDS = {"incident": _l("Hændelse"), "maintenance": _l("Vedligehold")}
-HISTORY_LIMIT = 50
+HISTORY_PAGE_SIZE = 50
+# Far beyond any history (500,000 notices); a larger number is not a page and gets 404 unread.
+MAX_HISTORY_PAGE = 10_000
 
 
 def _words(table: dict[str, Any], value: str | None) -> str:
@@ -61,25 +64,38 @@ def last_poll(session: Session) -> dt.datetime | None:
     return session.scalar(select(func.max(NoticeSource.last_success_at)))
 
 
+def history_page() -> int:
+    """The page of the history asked for by ``?side=N`` (1 when absent); 400 for anything but a page number."""
+    raw = request.args.get("side")
+    if raw is None:
+        return 1
+    if not (raw.isascii() and raw.isdigit() and 1 <= len(raw) <= len(str(MAX_HISTORY_PAGE))) or int(raw) < 1:
+        abort(problem(400, "side: expected a page number from 1"))
+    return int(raw)
+
+
 @bp.get("/driftsstatus")
 def driftsstatus() -> ResponseReturnValue:
-    """Component status, open incidents and maintenance with their timelines, and the history."""
+    """Component status, open incidents and maintenance with their timelines, and the history, 50 a page."""
     session = db_session()
     now = dt.datetime.now(dt.UTC)
+    page = history_page()
+    if page > MAX_HISTORY_PAGE:
+        abort(404)
     v = versions(session, now)
-    key = ("page", "driftsstatus", locale_name(), v["notices"], now.replace(second=0, microsecond=0))
+    history, older = closed_notices_page(session, page, HISTORY_PAGE_SIZE, v["notices"])
+    if page > 1 and not history:
+        abort(404)  # past the last page
+    key = ("page", "driftsstatus", page, locale_name(), v["notices"], now.replace(second=0, microsecond=0))
 
     def render() -> str:
         components = components_document(session, now, v["notices"])
         names = {c["slug"]: c["name"] for c in (components or {}).get("components", [])}
         names.update({c.slug: c.name for c in state().settings.components if c.slug not in names})
         open_ = notices_document(session, "open", None, v["notices"])["notices"]
-        open_ids = {n["id"] for n in open_}
-        everything = notices_document(session, "all", None, v["notices"])["notices"]
-        closed = [n for n in everything if n["id"] not in open_ids][:HISTORY_LIMIT]
         return render_template("pages/driftsstatus.html", components=(components or {}).get("components", []),
-                               names=names, open_notices=open_, history=closed, polled=last_poll(session),
-                               history_limit=HISTORY_LIMIT)
+                               names=names, open_notices=open_, history=history, polled=last_poll(session),
+                               page=page, older=older)
 
     return cache().get_or_compute(key, render)
 
