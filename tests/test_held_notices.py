@@ -147,3 +147,31 @@ def test_a_poll_within_the_limit_is_mailed_as_always(
 def test_the_limit_defaults_to_fifty(tmp_path: Path, sqlite_url: str) -> None:
     app = create_app(make_settings(tmp_path, sqlite_url))
     assert app.extensions["monitor"].settings.notices.max_new_per_poll == 50
+
+
+def test_a_flood_with_an_item_the_database_refuses_is_still_held_as_one_poll(
+        settings: Settings, engine: Engine, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # When the database refuses one item, the others are stored one savepoint each; the hold must
+    # still count the whole poll's new updates, not one notice at a time.
+    from monitor.collectors import notices as collector
+    from monitor.collectors.noticestore import store_notices
+
+    add_subscriber(session, "a@k.dk")
+    session.commit()
+    write_feed(tmp_path / "status.rss", range(1, 2))
+    poll_all(engine, settings)  # the backfill
+    real = store_notices
+    refused = {"calls": 0}
+
+    def refuse_the_whole_document_once(session, source, notices, **kwargs):  # type: ignore[no-untyped-def]
+        if len(notices) > 1 and not refused["calls"]:
+            refused["calls"] += 1
+            raise collector.DBAPIError("INSERT", {}, ValueError("refused"))
+        return real(session, source, notices, **kwargs)
+
+    monkeypatch.setattr(collector, "store_notices", refuse_the_whole_document_once)
+    write_feed(tmp_path / "status.rss", range(1, LIMIT + 5))
+    poll_all(engine, settings)
+    assert refused["calls"] == 1  # the item-by-item path was taken
+    assert held(session) == LIMIT + 3
+    assert session.scalar(select(func.count()).select_from(Delivery)) == 0
