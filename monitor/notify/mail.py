@@ -215,6 +215,13 @@ def confirmation_message(settings: Settings, secret: str, subscriber: Subscriber
     return mail.message(to, links, message_id(settings, f"mail-{mail_id or secrets.token_hex(8)}"))
 
 
+def method_input_mail(settings: Settings, language: str, hours: int) -> Rendered:
+    """The mail that confirms a lead's input on the method ("dit input?"); its link goes in as "confirm"."""
+    gettext = translations(language).gettext
+    subject = gettext("Bekræft dit input til Infrastrukturmonitors metode")
+    return rendered(settings, "method_input", language, subject, hours=hours)
+
+
 def manage_mail(settings: Settings, language: str) -> Rendered:
     """The "you are already subscribed, here is the link to manage it" mail."""
     gettext = translations(language).gettext

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs, users
 from ..db import utcnow
-from ..models import Mail, Subscriber, User
+from ..models import Mail, MethodInput, Subscriber, User
 from ..settings import Settings
 from .mail import (
     Rendered,
@@ -37,6 +37,7 @@ from .mail import (
     invitation_mail,
     manage_mail,
     message_id,
+    method_input_mail,
     sign_in_mail,
     subscriber_links,
 )
@@ -49,7 +50,7 @@ from .wire import WireMessage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirm", "manage", "invitation", "login")
+KINDS = ("confirm", "manage", "invitation", "login", "method_input")
 LEASE = dt.timedelta(minutes=15)
 BATCH = 100
 
@@ -161,6 +162,8 @@ class _Composer:
             links = {"accept": f"{root}/invitation/{token}", "optout": f"{root}/invitation/{token}/nej"}
             rendered = self._once(("invitation", mail.language), lambda: invitation_mail(s, mail.language))
             return rendered.message(mail.address, links, msg_id)
+        if mail.kind == "method_input":
+            return self._method_input(session, mail, msg_id)
         sub = session.get(Subscriber, mail.subscriber_id) if mail.subscriber_id is not None else None
         if sub is None or sub.unsubscribed_at is not None or mail.address is None:
             return "subscriber no longer there"
@@ -177,6 +180,19 @@ class _Composer:
         rendered = self._once(("confirm", sub.language, change),
                               lambda: confirmation_mail(s, sub.language, hours, change))
         return rendered.message(mail.address, links, msg_id)
+
+
+    def _method_input(self, session: Session, mail: Mail, msg_id: str) -> WireMessage | str:
+        # The input names its mail; the link carries the input's own key, never its id.
+        row = session.scalars(select(MethodInput).where(MethodInput.mail_id == mail.id)).one_or_none()
+        if row is None or mail.address is None:
+            return "input no longer there"
+        if row.confirmed_at is not None:
+            return "input already confirmed"
+        s = self.settings
+        hours = s.web.confirm_max_age_hours
+        rendered = self._once(("method_input", mail.language), lambda: method_input_mail(s, mail.language, hours))
+        return rendered.message(mail.address, {"confirm": f"{base_url(s)}/metode/input/{row.key}"}, msg_id)
 
 
 def _mark(sessions: sessionmaker[Session], settings: Settings, mail_id: int, now: dt.datetime,

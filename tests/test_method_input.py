@@ -1,0 +1,153 @@
+""""Dit input?": a lead's input on the method or objection to a result, confirmed by a mailed link."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.models import Mail, MethodInput
+from monitor.rating.inputs import MAX_TEXT
+from monitor.settings import Settings
+from tests.auth_helpers import csrf
+from tests.conftest import make_settings
+from tests.notify_helpers import SmtpServer, smtp_section
+from tests.test_subscribe import deliver
+
+LEAD = "leder@kommune.dk"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str, smtp: SmtpServer) -> Settings:
+    return make_settings(tmp_path, db_url, mail=smtp_section(smtp))
+
+
+def send(client: FlaskClient, page: str = "/metode", **fields: str):  # type: ignore[no-untyped-def]
+    """Post the input form as the page `page` carries it (its CSRF token), with `fields` over the defaults."""
+    data = {"municipality": "101", "part": "service_agreements", "email": LEAD,
+            "text": "Aftalen 5f0c… er i brug: den kaldes kun ved årsskiftet.", "csrf_token": csrf(client, page)}
+    data.update(fields)
+    return client.post("/metode/input", data=data)
+
+
+def stored(session: Session) -> list[MethodInput]:
+    session.expire_all()
+    return list(session.scalars(select(MethodInput).order_by(MethodInput.id)))
+
+
+def mails(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Mail)) or 0
+
+
+def confirm_link(smtp: SmtpServer) -> str:
+    """The confirmation path as the raw bytes of the last mail carry it."""
+    raw = smtp.inbox.raw[-1].decode("ascii")
+    found = re.findall(r"https?://[^\s/]+(/metode/input/[A-Za-z0-9_\-]+)", raw)
+    assert found, raw
+    return str(found[0])
+
+
+def test_an_input_is_stored_unconfirmed_until_the_mailed_link_is_confirmed_by_a_post(
+        client: FlaskClient, session: Session, smtp: SmtpServer) -> None:
+    response = send(client)
+    assert response.status_code == 200
+    assert "Tjek din indbakke" in response.get_data(as_text=True)
+    [row] = stored(session)
+    assert (row.municipality_code, row.part, row.address, row.confirmed_at) == ("101", "service_agreements", LEAD, None)
+
+    deliver(client)
+    path = confirm_link(smtp)
+    assert path == f"/metode/input/{row.key}"  # the row's own secret, not its id
+    assert str(row.id) != row.key and len(row.key) >= 20
+
+    page = client.get(path)
+    assert page.status_code == 200 and "<button" in page.get_data(as_text=True)
+    assert stored(session)[0].confirmed_at is None  # the GET changed nothing
+
+    assert client.post(path, data={"csrf_token": csrf(client, path)}).status_code == 200
+    assert stored(session)[0].confirmed_at is not None
+
+
+def test_the_form_is_on_each_municipality_page_and_on_the_method_page_with_a_token_of_the_visitors_own(
+        client: FlaskClient, app, session: Session) -> None:  # type: ignore[no-untyped-def]
+    for page in ("/kommune/101", "/metode"):
+        body = client.get(page).get_data(as_text=True)
+        assert "Giv input til metoden / gør indsigelse mod resultatet" in body
+        assert 'action="/metode/input"' in body
+    # The municipality page is cached for everyone; a second visitor still gets a token that works.
+    other = app.test_client()
+    assert send(other, "/kommune/101").status_code == 200
+    assert [r.municipality_code for r in stored(session)] == ["101"]
+
+
+def test_an_input_on_the_method_in_general_needs_no_municipality(client: FlaskClient, session: Session) -> None:
+    assert send(client, municipality="", part="method", text="Hvorfor 90 dage?").status_code == 200
+    [row] = stored(session)
+    assert (row.municipality_code, row.part) == (None, "method")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"text": "x" * (MAX_TEXT + 1)}, f"højst {MAX_TEXT} tegn"),
+    ({"text": "   "}, f"højst {MAX_TEXT} tegn"),
+    ({"email": "ikke en adresse"}, "Skriv en gyldig e-mailadresse"),
+    ({"municipality": "999"}, "Vælg en kommune fra listen"),
+    ({"municipality": "1" * 500}, "Vælg en kommune fra listen"),
+    ({"part": "weights"}, "Vælg, hvilken del inputtet handler om"),
+])
+def test_broken_input_is_refused_with_a_message_and_nothing_is_stored_or_mailed(
+        client: FlaskClient, session: Session, fields: dict[str, str], message: str) -> None:
+    response = send(client, **fields)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert stored(session) == [] and mails(session) == 0
+
+
+def test_a_form_without_a_valid_csrf_token_is_refused_and_nothing_is_stored(
+        client: FlaskClient, session: Session) -> None:
+    response = send(client, csrf_token="forged")
+    assert response.status_code == 400
+    assert "Formularen er udløbet" in response.get_data(as_text=True)
+    assert stored(session) == [] and mails(session) == 0
+
+
+def test_one_input_sent_once_is_stored_once_and_a_second_confirmation_changes_nothing(
+        client: FlaskClient, session: Session, smtp: SmtpServer) -> None:
+    send(client)
+    deliver(client)
+    path = confirm_link(smtp)
+    client.post(path, data={"csrf_token": csrf(client, path)})
+    first = stored(session)[0].confirmed_at
+    assert client.post(path, data={"csrf_token": csrf(client, path)}).status_code == 200
+    assert len(stored(session)) == 1 and stored(session)[0].confirmed_at == first
+
+
+def test_a_link_with_an_unknown_key_names_no_input(client: FlaskClient, session: Session) -> None:
+    send(client)
+    row = stored(session)[0]
+    for path in (f"/metode/input/{row.id}", "/metode/input/" + "k" * 500):
+        assert client.get(path).status_code == 404
+    assert stored(session)[0].confirmed_at is None
+
+
+def test_a_confirmation_link_expires_like_a_subscription_link(
+        client: FlaskClient, app, session: Session, settings: Settings, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    app.config["MONITOR_CLOCK"] = lambda: now
+    send(client)
+    row = stored(session)[0]
+    later = now + dt.timedelta(hours=settings.web.confirm_max_age_hours, minutes=1)
+    app.config["MONITOR_CLOCK"] = lambda: later
+    path = f"/metode/input/{row.key}"
+    assert client.get(path).status_code == 410
+    assert client.post(path, data={"csrf_token": csrf(client, "/metode")}).status_code == 410
+    assert stored(session)[0].confirmed_at is None
+
+
+def test_an_address_sending_too_often_is_limited(client: FlaskClient, session: Session) -> None:
+    codes = [send(client, text=f"input {i}").status_code for i in range(6)]
+    assert codes == [200] * 5 + [429]
+    assert len(stored(session)) == 5
