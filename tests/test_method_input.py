@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from monitor.models import Mail, MethodInput
 from monitor.rating.inputs import MAX_TEXT
 from monitor.settings import Settings
-from tests.auth_helpers import csrf
+from monitor.privacy import mask_address
+from monitor.users import recent_audit
+from tests.auth_helpers import csrf, sign_in
 from tests.conftest import make_settings
 from tests.notify_helpers import SmtpServer, smtp_section
 from tests.test_subscribe import deliver
@@ -151,3 +153,91 @@ def test_an_address_sending_too_often_is_limited(client: FlaskClient, session: S
     codes = [send(client, text=f"input {i}").status_code for i in range(6)]
     assert codes == [200] * 5 + [429]
     assert len(stored(session)) == 5
+
+
+def confirmed_input(client: FlaskClient, smtp: SmtpServer, session: Session, **fields: str) -> MethodInput:
+    """Send an input and confirm it through the mailed link, as a lead does."""
+    assert send(client, **fields).status_code == 200
+    deliver(client)
+    path = confirm_link(smtp)
+    assert client.post(path, data={"csrf_token": csrf(client, path)}).status_code == 200
+    return stored(session)[-1]
+
+
+def answer(operator: FlaskClient, row: MethodInput, text: str, publish: bool):  # type: ignore[no-untyped-def]
+    data = {"answer": text, "csrf_token": csrf(operator, "/drift")}
+    if publish:
+        data["publish"] = "1"
+    return operator.post(f"/drift/input/{row.id}", data=data)
+
+
+def test_operators_see_every_input_on_drift_confirmed_or_not_with_the_address_masked(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    confirmed_input(client, smtp, session)
+    send(client, email="anden@kommune.dk", part="method", municipality="", text="Hvorfor 200 aftaler?")
+    operator = sign_in(app.test_client())
+    body = operator.get("/drift").get_data(as_text=True)
+    section = body[body.index('id="input"'):body.index('id="abonnent"')]
+    assert "Bekræftet" in section and "Ikke bekræftet" in section
+    assert "Hvorfor 200 aftaler?" in section and "København" in section and "Metoden generelt" in section
+    assert LEAD not in section and "anden@kommune.dk" not in section
+    assert mask_address(LEAD) in section
+
+
+def test_a_published_answer_shows_with_the_question_on_the_municipality_page_never_with_the_address(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    row = confirmed_input(client, smtp, session)
+    operator = sign_in(app.test_client())
+    before = client.get("/kommune/101").get_data(as_text=True)
+    assert "Aftalen 5f0c" not in before
+
+    assert answer(operator, row, "Vi tæller den nu som i brug.", publish=False).status_code == 303
+    assert "Vi tæller den nu som i brug." not in client.get("/kommune/101").get_data(as_text=True)
+
+    assert answer(operator, row, "Vi tæller den nu som i brug.", publish=True).status_code == 303
+    page = client.get("/kommune/101").get_data(as_text=True)
+    assert "Aftalen 5f0c" in page and "Vi tæller den nu som i brug." in page
+    assert LEAD not in page and mask_address(LEAD) not in page
+    assert "Vi tæller den nu som i brug." not in client.get("/metode").get_data(as_text=True)
+    actions = [e.action for e in recent_audit(session)]
+    assert actions.count("method_input.answer") == 2
+
+
+def test_a_published_answer_on_the_method_in_general_shows_on_the_method_page(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    row = confirmed_input(client, smtp, session, municipality="", part="method", text="Hvorfor 90 dage?")
+    answer(sign_in(app.test_client()), row, "Fordi en kvartalsvis kørsel skal nå at kalde.", publish=True)
+    page = client.get("/metode").get_data(as_text=True)
+    section = page[page.index('id="svar"'):]
+    assert "Hvorfor 90 dage?" in section and "Fordi en kvartalsvis kørsel skal nå at kalde." in section
+    assert LEAD not in page
+
+
+def test_an_answer_to_an_unconfirmed_input_is_not_published(
+        client: FlaskClient, app, session: Session) -> None:  # type: ignore[no-untyped-def]
+    send(client, municipality="", part="method", text="Ubekræftet spørgsmål")
+    answer(sign_in(app.test_client()), stored(session)[0], "Et svar", publish=True)
+    assert "Ubekræftet spørgsmål" not in client.get("/metode").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("text", ["", "y" * 4001])
+def test_an_empty_or_too_long_answer_changes_nothing(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer, text: str) -> None:  # type: ignore[no-untyped-def]
+    row = confirmed_input(client, smtp, session)
+    response = answer(sign_in(app.test_client()), row, text, publish=True)
+    assert response.status_code == 400 and "Intet ændret" in response.get_data(as_text=True)
+    assert stored(session)[0].answer is None and not stored(session)[0].published
+
+
+def test_only_operators_answer_and_only_with_a_csrf_token(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    row = confirmed_input(client, smtp, session)
+    stranger = client.post(f"/drift/input/{row.id}", data={"answer": "x", "publish": "1",
+                                                           "csrf_token": csrf(client, "/metode")})
+    assert stranger.status_code in (302, 303, 401, 403)
+    operator = sign_in(app.test_client())
+    forged = operator.post(f"/drift/input/{row.id}", data={"answer": "x", "publish": "1", "csrf_token": "forged"})
+    assert forged.status_code == 400
+    assert operator.post("/drift/input/999999", data={"answer": "x", "csrf_token": csrf(operator, "/drift")}
+                         ).status_code == 404
+    assert stored(session)[0].answer is None

@@ -21,8 +21,8 @@ from ..notify import subscriptions as subs
 from ..notify.mailqueue import queue_mail
 from ..rating import inputs
 from .auth import now as clock_now
-from .pages.info import municipality_choices
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+from .pages.info import municipality_choices
 from .state import db_session, state
 from .subscribe import _address_error
 
