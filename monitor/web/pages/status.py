@@ -15,7 +15,7 @@ from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, Munic
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
-from ...rating import inputs
+from ...rating import corrections, inputs
 from ...users import recent_audit
 from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
@@ -164,6 +164,7 @@ def service_health() -> ResponseReturnValue:
         Delivery.status.in_(("queued", "waiting", "sending"))))
     imported = session.scalar(select(func.count()).select_from(ImportedFile).where(ImportedFile.status == "imported"))
     last_import = session.scalar(select(func.max(ImportedFile.imported_at)))
+    recent_inputs = inputs.recent(session)
     return render_template(
         "pages/health.html", collectors=collector_state(session),
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
@@ -171,7 +172,9 @@ def service_health() -> ResponseReturnValue:
         queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
         imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
         held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
-        method_inputs=inputs.recent(session), answer_max=inputs.MAX_ANSWER,
+        method_inputs=recent_inputs, answer_max=inputs.MAX_ANSWER,
+        input_corrections=corrections.for_inputs(session, [i.id for i in recent_inputs]),
+        correction_max=corrections.MAX_REASON,
         municipality_names={c: n for c, n in session.execute(select(Municipality.code, Municipality.name))},
         now=dt.datetime.now(dt.UTC))
 
