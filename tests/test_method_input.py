@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -11,14 +12,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.models import Mail, MethodInput
+from monitor.models import Agreement, Mail, MethodInput, RatingCorrection
+from monitor.rating import corrections
 from monitor.rating.inputs import MAX_TEXT
 from monitor.settings import Settings
 from monitor.privacy import mask_address
 from monitor.users import recent_audit
 from tests.auth_helpers import csrf, sign_in
+from tests.cli_helpers import run_cli
 from tests.conftest import make_settings
-from tests.notify_helpers import SmtpServer, smtp_section
+from tests.notify_helpers import SmtpServer, add_subscriber, smtp_section
+from tests.rating_helpers import add_agreement
 from tests.test_subscribe import deliver
 
 LEAD = "leder@kommune.dk"
@@ -44,6 +48,12 @@ def stored(session: Session) -> list[MethodInput]:
 
 def mails(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Mail)) or 0
+
+
+def agreement_of(session: Session, code: str) -> str:
+    add_agreement(session, "a-1", municipality=code)
+    session.commit()
+    return session.scalars(select(Agreement.uuid).where(Agreement.municipality_code == code)).first() or ""
 
 
 def confirm_link(smtp: SmtpServer) -> str:
@@ -241,3 +251,37 @@ def test_only_operators_answer_and_only_with_a_csrf_token(
     assert operator.post("/drift/input/999999", data={"answer": "x", "csrf_token": csrf(operator, "/drift")}
                          ).status_code == 404
     assert stored(session)[0].answer is None
+
+
+def test_the_gdpr_export_and_erasure_on_the_command_line_cover_inputs_by_the_same_address(
+        client: FlaskClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    send(client, text="Min indsigelse")
+    send(client, email="anden@kommune.dk", text="Andens input")
+    exported = run_cli(monkeypatch, settings, "subscribers", "export", LEAD.upper())
+    assert exported.exit_code == 0
+    document = json.loads(exported.stdout)
+    assert [(i["municipality"], i["text"], i["confirmed_at"]) for i in document["method_inputs"]] == [
+        ("101", "Min indsigelse", None)]
+    kept = corrections.record(session, "101", agreement_of(session, "101"), "i brug", "drift@example.dk",
+                              dt.datetime.now(dt.UTC), input_id=stored(session)[0].id)
+    session.commit()
+
+    assert run_cli(monkeypatch, settings, "subscribers", "delete", LEAD).exit_code == 0
+    assert [r.text for r in stored(session)] == ["Andens input"]
+    assert session.scalars(select(Mail.address).where(Mail.address == LEAD)).all() == []
+    correction = session.get(RatingCorrection, kept.id)
+    assert correction is not None and correction.input_id is None  # the operator's decision stays, unlinked
+
+
+def test_the_manage_page_download_and_erasure_cover_inputs_by_the_subscribers_address(
+        client: FlaskClient, session: Session, settings: Settings) -> None:
+    from monitor.notify.mail import subscriber_links
+
+    sub = add_subscriber(session, LEAD, ("organisation",))
+    session.commit()
+    send(client, text="Min indsigelse")
+    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1]
+    data = client.post(f"{manage}/data", data={"csrf_token": csrf(client, manage)}).get_json(force=True)
+    assert [i["text"] for i in data["method_inputs"]] == ["Min indsigelse"]
+    assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)}).status_code == 200
+    assert stored(session) == []
