@@ -379,7 +379,7 @@ class Mail(Base):
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))  # confirm | manage | invitation
+    kind: Mapped[str] = mapped_column(String(20))  # confirm | manage | invitation | login | method_input
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     address: Mapped[str | None] = mapped_column(String(500))  # the recipient; None once erased
     address_hash: Mapped[str] = mapped_column(String(64), index=True)
