@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.models import Agreement, Mail, MethodInput, RatingCorrection
+from monitor.privacy import mask_address
 from monitor.rating import corrections
 from monitor.rating.inputs import MAX_TEXT
 from monitor.settings import Settings
-from monitor.privacy import mask_address
 from monitor.users import recent_audit
 from tests.auth_helpers import csrf, sign_in
 from tests.cli_helpers import run_cli
