@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from . import demo_feed
 from .bulk import bulk_insert, foreign_keys_checked_after, storage_text
 from .db import is_postgres
+from .demo_inputs import add_demo_inputs
 from .localtime import CPH
 from .models import (
     Agreement,
@@ -44,7 +45,9 @@ from .models import (
     HourlyCallCount,
     ItSystem,
     Meta,
+    MethodInput,
     Municipality,
+    RatingCorrection,
     RatingResult,
     RatingRun,
     Service,
@@ -357,7 +360,7 @@ def generate_calls(p: DemoPlan, seed: int, size: str) -> Iterator[tuple[str, tup
 
 
 def _clear(session: Session) -> None:
-    for model in (RatingResult, RatingRun, HourlyCallCount, DailyCallCount, HeldCallCount, AgreementEvent,
+    for model in (RatingCorrection, MethodInput, RatingResult, RatingRun, HourlyCallCount, DailyCallCount, HeldCallCount, AgreementEvent,
                   AgreementService, Agreement, ItSystem, CutoverTask):
         session.execute(delete(model))
 
@@ -425,9 +428,10 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         session.merge(meta)
     demo_feed.write_initial(settings, p.cutover_start, p.cutover_end, now)
     rated = store_history(engine, settings, now, HISTORY[size])
+    inputs = add_demo_inputs(engine, settings, now)
     return (f"demo ({size}, seed {seed}): {len(munis)} municipalities, {len(p.systems)} IT systems, "
             f"{len(p.agreements)} agreements, {n_daily} daily and {n_hourly} hourly call counts, "
-            f"{rated} rating snapshots; "
+            f"{rated} rating snapshots, {inputs} inputs on the method; "
             f"cut-over window {p.cutover_start.astimezone(CPH):%Y-%m-%d %H:%M} – "
             f"{p.cutover_end.astimezone(CPH):%Y-%m-%d %H:%M %Z}; status feed {settings.path(settings.demo.feed_path)}")
 

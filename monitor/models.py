@@ -396,6 +396,52 @@ class Mail(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class MethodInput(Base):
+    """A lead's input on the method, or objection to a result ("dit input?").
+
+    Confirmed by a mailed link that carries `key`, a secret of this row alone (ids are never
+    reused either). `address` is the reply address, never shown beside a published answer;
+    `mail_id` is the confirmation mail queued for it.
+    """
+
+    __tablename__ = "method_inputs"
+    __table_args__ = (Index("ix_method_inputs_created", "created_at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_key)
+    municipality_code: Mapped[str | None] = mapped_column(ForeignKey("municipalities.code"), index=True)
+    part: Mapped[str] = mapped_column(String(30))  # a rating part, or "method" for the method in general
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(String(500), index=True)
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    mail_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(254))
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RatingCorrection(Base):
+    """An agreement an operator agreed was wrongly counted as redundant: the next rating counts it in use.
+
+    Kept after it is withdrawn (`withdrawn_at`), so the history can say what a stored result used.
+    """
+
+    __tablename__ = "rating_corrections"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"), index=True)
+    agreement_uuid: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(Text)
+    input_id: Mapped[int | None] = mapped_column(ForeignKey("method_inputs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class SuppressedAddress(Base):
     """An address that must never be invited again (unsubscribed or erased), kept only as a hash."""
 

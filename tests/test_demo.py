@@ -189,3 +189,25 @@ def test_the_cut_over_has_no_hourly_rows_and_the_days_around_it_have_their_parti
     assert before and max(before) < start.astimezone(CPH).hour
     assert after and min(after) >= end.astimezone(CPH).hour
     assert len(before) < 24 and len(after) < 24
+
+
+def test_the_demo_shows_the_whole_input_loop_with_a_published_answer_and_a_correction(engine, settings, session):
+    from monitor.models import MethodInput, RatingCorrection
+
+    load_demo(engine, settings, seed=1, size="small", now=NOW)
+    inputs = session.scalars(select(MethodInput).order_by(MethodInput.id)).all()
+    assert len(inputs) == 3 and any(i.confirmed_at is None for i in inputs)
+    assert sum(1 for i in inputs if i.published and i.answer) == 2
+    [correction] = session.scalars(select(RatingCorrection)).all()
+    today = NOW.date()
+    first, second = session.scalars(select(RatingRun).where(RatingRun.as_of == today)
+                                    .order_by(RatingRun.revision)).all()
+
+    def score(run):  # type: ignore[no-untyped-def]
+        return next(r for r in run.results if r.municipality_code == correction.municipality_code)
+
+    assert score(second).score > score(first).score
+    assert score(second).document["correction"]["score_without"] == score(first).score
+    load_demo(engine, settings, seed=1, size="small", now=NOW)  # loading again starts the loop afresh
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(MethodInput)) == 3

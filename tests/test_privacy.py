@@ -36,6 +36,8 @@ PUBLIC = {
     "pages.accessibility", "pages.calendar", "pages.component", "pages.cutover", "pages.driftsstatus", "pages.method",
     "pages.municipality", "pages.municipality_agreements_csv", "pages.what_if_view", "api_ratings.method",
     "pages.overview", "pages.overview_csv", "static",
+    # "Dit input?": the form, and its confirmation under the input's own secret key.
+    "method_input.input_form", "method_input.input_post", "method_input.confirm_page", "method_input.confirm_post",
     # A subscriber's own pages: authenticated by the signed link in their mail, not by sign-in.
     "subscribe.delete_me", "subscribe.my_data", "subscribe.invitation_page", "subscribe.invitation_post",
     "subscribe.invitation_decline", "subscribe.invitation_decline_page",

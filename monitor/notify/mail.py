@@ -201,6 +201,13 @@ def confirmation_mail(settings: Settings, language: str, hours: int, change: boo
     return rendered(settings, "confirm", language, subject, hours=hours, change=change)
 
 
+def method_input_mail(settings: Settings, language: str, hours: int) -> Rendered:
+    """The mail that confirms a lead's input on the method ("dit input?"); its link goes in as "confirm"."""
+    gettext = translations(language).gettext
+    subject = gettext("Bekræft dit input til Infrastrukturmonitors metode")
+    return rendered(settings, "method_input", language, subject, hours=hours)
+
+
 def manage_mail(settings: Settings, language: str) -> Rendered:
     """The "you are already subscribed, here is the link to manage it" mail."""
     gettext = translations(language).gettext

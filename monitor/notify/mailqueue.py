@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import users
 from ..db import utcnow
-from ..models import Mail, Subscriber, User
+from ..models import Mail, MethodInput, Subscriber, User
 from ..settings import Settings
 from . import queue
 from .mail import (
@@ -44,6 +44,7 @@ from .mail import (
     invitation_mail,
     manage_mail,
     message_id,
+    method_input_mail,
     sign_in_mail,
     subscriber_links,
 )
@@ -196,6 +197,21 @@ def _confirm(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | st
     rendered = ctx.once(("confirm", sub.language, change),
                         lambda: confirmation_mail(ctx.settings, sub.language, hours, change))
     return rendered.message(mail.address, links, ctx.message_id(mail))
+
+
+@register_composer("method_input")
+def _method_input(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    # The input names its mail; the link carries the input's own key, never its id.
+    row = session.scalars(select(MethodInput).where(MethodInput.mail_id == mail.id)).one_or_none()
+    if row is None or mail.address is None:
+        return "input no longer there"
+    if row.confirmed_at is not None:
+        return "input already confirmed"
+    hours = ctx.settings.web.confirm_max_age_hours
+    rendered = ctx.once(("method_input", mail.language),
+                        lambda: method_input_mail(ctx.settings, mail.language, hours))
+    return rendered.message(mail.address, {"confirm": f"{base_url(ctx.settings)}/metode/input/{row.key}"},
+                            ctx.message_id(mail))
 
 
 class NoComposer(LookupError):

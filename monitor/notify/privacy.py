@@ -12,11 +12,21 @@ import datetime as dt
 import hashlib
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Delivery, Mail, Notice, NoticeUpdate, Subscriber, Subscription, SuppressedAddress
+from ..models import (
+    Delivery,
+    Mail,
+    MethodInput,
+    Notice,
+    NoticeUpdate,
+    RatingCorrection,
+    Subscriber,
+    Subscription,
+    SuppressedAddress,
+)
 
 
 def address_hash(address: str) -> str:
@@ -68,6 +78,11 @@ def export_data(session: Session, address: str, now: dt.datetime | None = None) 
     mails = session.scalars(select(Mail).where(Mail.address_hash == address_hash(address)).order_by(Mail.id))
     document["mails"] = [{"kind": m.kind, "campaign": m.campaign, "language": m.language, "status": m.status,
                           "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at)} for m in mails]
+    inputs = session.scalars(select(MethodInput).where(MethodInput.address == address).order_by(MethodInput.id))
+    document["method_inputs"] = [
+        {"municipality": i.municipality_code, "part": i.part, "text": i.text, "language": i.language,
+         "created_at": _iso(i.created_at), "confirmed_at": _iso(i.confirmed_at), "answer": i.answer,
+         "answered_at": _iso(i.answered_at), "published": i.published} for i in inputs]
     return document
 
 
@@ -85,6 +100,11 @@ def erase(session: Session, address: str, now: dt.datetime | None = None) -> boo
         session.execute(delete(Subscriber).where(Subscriber.id == sub.id))
     # A DML statement's result is a CursorResult (Session.execute is typed more widely).
     gone = cast(CursorResult[Any], session.execute(delete(Mail).where(Mail.address_hash == address_hash(address))))
+    held = held or bool(gone.rowcount)
+    # Inputs on the method go with their text and any answer; a correction made from one stays, unlinked.
+    input_ids = select(MethodInput.id).where(MethodInput.address == address)
+    session.execute(update(RatingCorrection).where(RatingCorrection.input_id.in_(input_ids)).values(input_id=None))
+    gone = cast(CursorResult[Any], session.execute(delete(MethodInput).where(MethodInput.address == address)))
     held = held or bool(gone.rowcount)
     session.expire_all()
     suppress(session, address, "erased", now)

@@ -93,6 +93,8 @@ class MunicipalityInput:
     calls_window: int = 0
     # Agreements waiting for the municipality's approval (status pending).
     pending: tuple[AgreementInput, ...] = ()
+    # Agreements an operator agreed are in use though they made no calls (a correction): never "unused".
+    in_use: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -173,12 +175,14 @@ def active_on(status: str, valid_from: dt.date | None, valid_to: dt.date | None,
             and (valid_to is None or day < valid_to))
 
 
-def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date) -> dict[str, tuple[list[str], str | None]]:
+def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date, in_use: frozenset[str] = frozenset()
+                ) -> dict[str, tuple[list[str], str | None]]:
     """uuid → (reasons, the agreement kept instead) for the redundant ones only."""
     found: dict[str, tuple[list[str], str | None]] = {}
     by_system: dict[str, list[AgreementInput]] = {}
     for a in active:
-        if a.calls_recent == 0 and not (a.valid_from is not None and a.valid_from >= grace_start):
+        if (a.calls_recent == 0 and a.uuid not in in_use
+                and not (a.valid_from is not None and a.valid_from >= grace_start)):
             found[a.uuid] = (["no_calls"], None)
         by_system.setdefault(a.it_system_uuid, []).append(a)
     for group in by_system.values():
@@ -201,15 +205,16 @@ def _most_calls_first(a: AgreementInput) -> tuple[int, str]:
     return -a.calls_recent, a.uuid
 
 
-def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, params: Parameters
-                         ) -> tuple[Redundant, ...]:
+def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, params: Parameters,
+                         in_use: frozenset[str] = frozenset()) -> tuple[Redundant, ...]:
     """The municipality's redundant agreements, each once, with all their reasons.
 
     Unused: no calls in the redundant_after_days before as_of, unless valid_from lies within
     those days. Duplicates: per IT system, agreements sorted by calls (most first, ties by
     the lowest uuid) are kept one by one unless they share a service with one already kept.
+    `in_use` are agreements an operator agreed are in use (corrections): never unused.
     """
-    found = _redundancy(active, window(as_of, params.redundant_after_days)[0])
+    found = _redundancy(active, window(as_of, params.redundant_after_days)[0], in_use)
     return tuple(
         Redundant(a.uuid, a.it_system_uuid, a.it_system_name, tuple(sorted(a.services)), a.calls_recent,
                   tuple(found[a.uuid][0]), found[a.uuid][1], a.supplier)
@@ -325,13 +330,13 @@ def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_ext
     active agreements); otherwise they are recomputed.
     """
     if redundant is None:
-        redundant = redundant_agreements(m.active, as_of, params)
+        redundant = redundant_agreements(m.active, as_of, params, m.in_use)
     return total(_parts(m, params, redundant, calling_extra))
 
 
 def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Sequence[Redundant],
-                             closed: Sequence[Redundant], as_of: dt.date, params: Parameters
-                             ) -> tuple[Redundant, ...]:
+                             closed: Sequence[Redundant], as_of: dt.date, params: Parameters,
+                             in_use: frozenset[str] = frozenset()) -> tuple[Redundant, ...]:
     """The redundant agreements among `remaining` once the `closed` ones are gone.
 
     Whether an agreement is unused depends on it alone, and duplicates are found within one
@@ -340,7 +345,8 @@ def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Seq
     """
     touched = {r.it_system_uuid for r in closed}
     unchanged = tuple(r for r in redundant if r.it_system_uuid not in touched)
-    return unchanged + redundant_agreements([a for a in remaining if a.it_system_uuid in touched], as_of, params)
+    return unchanged + redundant_agreements([a for a in remaining if a.it_system_uuid in touched], as_of, params,
+                                            in_use)
 
 
 def describe_systems(entries: Iterable[tuple[str, str | None, str | None, Iterable[str]]]) -> str:
@@ -400,7 +406,8 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
         items = tuple(r.uuid for r in rs)
         names = describe_systems((r.it_system_uuid, r.it_system_name, r.supplier, r.services) for r in rs)
         after_score = (_score(after, as_of, params,
-                              redundant=_redundant_after_closing(after.active, redundant, rs, as_of, params))
+                              redundant=_redundant_after_closing(after.active, redundant, rs, as_of, params,
+                                                                 m.in_use))
                        if after.active else None)
         hints.append(Hint(kind, len(rs), items, gain(after_score),
                           counted(da, n=len(rs), d=days, items=names), counted(en, n=len(rs), d=days, items=names)))
@@ -456,7 +463,7 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
     outages the result is inconclusive, but it still carries every input and hint (hints
     without a gain: there is no score to add to).
     """
-    redundant = redundant_agreements(m.active, as_of, params)
+    redundant = redundant_agreements(m.active, as_of, params, m.in_use)
     parts = _parts(m, params, redundant)
     planned = tuple(sorted(d for d in set(planned_days) if window(as_of, params.window_days)[0] <= d < as_of))
     uncovered = uncovered_days(missing_days, planned, params)

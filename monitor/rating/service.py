@@ -12,7 +12,7 @@ import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
@@ -25,8 +25,19 @@ from ..db import session_factory, session_scope, utcnow
 from ..localtime import CPH
 from ..models import Municipality, RatingResult, RatingRun
 from ..settings import ConfigError, Settings
-from . import queries
-from .method import PARTS, Parameters, Rating, active_on, rate_all, to_document, uncovered_days, window
+from . import corrections, queries
+from .method import (
+    PARTS,
+    MunicipalityInput,
+    Parameters,
+    Rating,
+    active_on,
+    rate_all,
+    rate_one,
+    to_document,
+    uncovered_days,
+    window,
+)
 from .outages import CUTOVER_REASON, Outage, outage_days
 
 HISTORY_DAYS = 400  # about 13 months of history on the municipality page
@@ -113,20 +124,50 @@ def rate(session: Session, settings: Settings, params: Parameters, as_of: dt.dat
     """Rate every municipality for `as_of` with `params` from the stored inputs: (ratings, summary).
 
     What `monitor rate`, the daily run and the what-if view (with other parameters) all use.
+    Operators' corrections apply; the summary's "corrections" names them per municipality with
+    the score it would have had without them.
     """
     first, last = window(as_of, params.window_days)
     planned = outage_days(planned_outages(session, settings), first, last) if params.planned_outages_covered else {}
+    in_force = corrections.in_force(session)
     with gc_paused():
         gathered = queries.gather(session, as_of, params)
-        ratings = rate_all(gathered.inputs, as_of, params, gathered.missing_days, list(planned))
-        return ratings, _summary(gathered, planned, params)
+        inputs = [replace(m, in_use=frozenset(c.agreement_uuid for c in in_force[m.code])) if m.code in in_force
+                  else m for m in gathered.inputs]
+        ratings = rate_all(inputs, as_of, params, gathered.missing_days, list(planned))
+        summary = _summary(gathered, planned, params)
+        if in_force:
+            summary["corrections"] = _corrected(gathered.inputs, in_force, as_of, params, gathered.missing_days,
+                                                list(planned))
+        return ratings, summary
+
+
+def _corrected(inputs: list[MunicipalityInput], in_force: dict[str, list[corrections.InForce]], as_of: dt.date,
+               params: Parameters, missing_days: list[dt.date], planned: list[dt.date]) -> dict[str, Any]:
+    """Per corrected municipality: its corrections and the score without them."""
+    out: dict[str, Any] = {}
+    for m in inputs:
+        if m.code in in_force:
+            before = rate_one(m, as_of, params, missing_days, planned).score
+            out[m.code] = {"score_without": before,
+                           "agreements": [{"uuid": c.agreement_uuid, "reason": c.reason,
+                                           "recorded_at": c.recorded_at.isoformat()} for c in in_force[m.code]]}
+    return out
 
 
 def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
     ratings, summary = rate(session, settings, Parameters.from_mapping(settings.rating.parameters()), as_of)
+    corrected = summary.get("corrections", {})
     with gc_paused():
-        return [to_document(r) for r in ratings], summary
+        return [_with_correction(to_document(r), corrected.get(r.code)) for r in ratings], summary
+
+
+def _with_correction(document: dict[str, Any], correction: dict[str, Any] | None) -> dict[str, Any]:
+    # A result that used a correction names it, with the score it would have had without.
+    if correction is not None:
+        document["correction"] = correction
+    return document
 
 
 @contextmanager

@@ -16,6 +16,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         feeds,
         health,
+        method_input,
         operator,
         pages,
         requestlog,
@@ -24,5 +25,5 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, feeds, pages, subscribe,
-                   auth, operator):
+                   method_input, auth, operator):
         app.register_blueprint(module.bp)

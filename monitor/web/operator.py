@@ -15,10 +15,11 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from .. import users
-from ..models import Delivery, NoticeSource, Subscriber
+from ..models import Delivery, MethodInput, NoticeSource, Subscriber
 from ..notify import held
 from ..notify.subscriptions import AddressError, normalise_email
 from ..privacy import mask_address
+from ..rating import corrections, inputs
 from .auth import actor, now, operator_required
 from .state import db_session, state
 
@@ -77,3 +78,46 @@ def held_notices() -> ResponseReturnValue:
     users.audit(dbs, actor(), f"notices.{action}", detail, now())
     dbs.commit()
     return redirect(url_for("pages.service_health") + "#tilbageholdte-meddelelser", 303)
+
+
+@bp.post("/drift/input/<int:input_id>")
+@operator_required
+def answer_input(input_id: int) -> ResponseReturnValue:
+    """Record the answer to an input and whether it is published (without the sender's address); audited."""
+    dbs = db_session()
+    row = dbs.get(MethodInput, input_id) if input_id < 2**31 else None
+    if row is None:
+        return render_template("pages/input_answer_refused.html", reason="unknown"), 404
+    publish = request.form.get("publish") == "1"
+    try:
+        inputs.answer(row, request.form.get("answer", "")[:inputs.MAX_ANSWER * 2], publish, actor(), now())
+    except inputs.InputRefused:
+        dbs.rollback()
+        return render_template("pages/input_answer_refused.html", reason="answer", max=inputs.MAX_ANSWER), 400
+    users.audit(dbs, actor(), "method_input.answer",
+                f"input {row.id}: {'published' if publish else 'not published'}", now())
+    dbs.commit()
+    return redirect(url_for("pages.service_health") + f"#input-{row.id}", 303)
+
+
+@bp.post("/drift/input/<int:input_id>/rettelse")
+@operator_required
+def correct_rating(input_id: int) -> ResponseReturnValue:
+    """Record that an agreement of the input's municipality is in use, with a reason; the next rating applies it."""
+    dbs = db_session()
+    row = dbs.get(MethodInput, input_id) if input_id < 2**31 else None
+    if row is None or row.municipality_code is None:
+        return render_template("pages/input_answer_refused.html", reason="unknown"), 404
+    try:
+        correction = corrections.record(dbs, row.municipality_code, request.form.get("agreement", "")[:100],
+                                        request.form.get("reason", "")[:corrections.MAX_REASON * 2], actor(), now(),
+                                        input_id=row.id)
+    except corrections.CorrectionRefused:
+        dbs.rollback()
+        return render_template("pages/input_answer_refused.html", reason="correction",
+                               max=corrections.MAX_REASON), 400
+    users.audit(dbs, actor(), "rating.correct",
+                f"municipality {row.municipality_code}: agreement {correction.agreement_uuid} in use (input {row.id})",
+                now())
+    dbs.commit()
+    return redirect(url_for("pages.service_health") + f"#input-{row.id}", 303)

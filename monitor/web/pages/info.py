@@ -9,7 +9,8 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from ...models import RatingRun
+from ...models import Municipality, RatingRun
+from ...rating import inputs
 from ...rating import queries as rating_queries
 from ...rating.elements import Element, elements
 from ...rating.method import VERSIONS, Parameters
@@ -40,7 +41,15 @@ def method() -> ResponseReturnValue:
     return render_template("pages/method.html", r=rating, w=rating.weights, newest=newest,
                            price_half=rating.price_per_citizen / 2, versions=versions, marks=marks,
                            access_control_known=rating_queries.access_control_known(db_session()),
+                           municipalities=municipality_choices(db_session()),
+                           answers=inputs.published(db_session(), None),
                            outages=sorted(planned_outages(db_session(), state().settings), key=lambda o: o.start))
+
+
+def municipality_choices(session: Any) -> list[tuple[str, str]]:
+    """(code, name) of every municipality by name, for the input form's choice."""
+    return [(c, n) for c, n in session.execute(select(Municipality.code, Municipality.name)
+                                               .order_by(Municipality.name, Municipality.code))]
 
 
 WORDS = {"service_agreements": ("serviceaftaler", "service agreements"),

@@ -10,7 +10,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from flask_wtf.csrf import generate_csrf
 
+from ...rating import inputs
 from ...rating import queries as rating_queries
 from ...rating.service import normalise_code
 from .. import csvexport
@@ -31,8 +33,13 @@ def municipality(code: str) -> ResponseReturnValue:
     session = db_session()
     v = versions(session)
     code = _known_code(session, code, v)
-    key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"])
-    return cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
+    key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"], inputs.published_version(session))
+    page: str = cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
+    # The cached page is everyone's; the input form's CSRF token is this visitor's.
+    return page.replace(CSRF_SLOT, generate_csrf())
+
+
+CSRF_SLOT = "csrf-slot-of-the-cached-page"
 
 
 def _known_code(session: Any, code: str, v: dict[str, Any]) -> str:
@@ -106,7 +113,8 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
         planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
         access_control_known=rating_queries.access_control_known(session),
-        redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days)
+        redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days,
+        csrf_value=CSRF_SLOT, answers=inputs.published(session, code))
 
 
 def silent_first(systems: list[dict[str, Any]]) -> list[dict[str, Any]]:

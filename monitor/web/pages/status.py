@@ -11,10 +11,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, Municipality, NoticeSource
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
+from ...rating import corrections, inputs
 from ...users import recent_audit
 from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
@@ -179,6 +180,7 @@ def service_health() -> ResponseReturnValue:
         Delivery.status.in_(("queued", "waiting", "sending"))))
     imported = session.scalar(select(func.count()).select_from(ImportedFile).where(ImportedFile.status == "imported"))
     last_import = session.scalar(select(func.max(ImportedFile.imported_at)))
+    recent_inputs = inputs.recent(session)
     return render_template(
         "pages/health.html", collectors=collector_state(session),
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
@@ -186,6 +188,10 @@ def service_health() -> ResponseReturnValue:
         queue_depth=outbox["depth"], queue_kinds=outbox["kinds"], failures=outbox["failures"], oldest_queued=oldest_queued,
         imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
         held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
+        method_inputs=recent_inputs, answer_max=inputs.MAX_ANSWER,
+        input_corrections=corrections.for_inputs(session, [i.id for i in recent_inputs]),
+        correction_max=corrections.MAX_REASON,
+        municipality_names={c: n for c, n in session.execute(select(Municipality.code, Municipality.name))},
         now=dt.datetime.now(dt.UTC))
 
 
@@ -197,7 +203,9 @@ AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
                  "cutover.ack": _l("markerede en kommune som kendt på skiftesiden"),
                  "notices.release": _l("sendte tilbageholdte driftsmeddelelser"),
                  "notices.discard": _l("kasserede tilbageholdte driftsmeddelelser"),
-                 "cutover.withdraw": _l("trak en markering som kendt tilbage på skiftesiden")}
+                 "cutover.withdraw": _l("trak en markering som kendt tilbage på skiftesiden"),
+                 "method_input.answer": _l("svarede på et input til metoden"),
+                 "rating.correct": _l("rettede en kommunes vurdering")}
 
 
 def audit_words(action: str) -> str:
