@@ -167,6 +167,14 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    # The bearer token Alertmanager sends to POST /api/v1/alertmanager; empty: nothing is accepted.
+    # $MONITOR_ALERTS_RECEIVER_TOKEN overrides it.
+    receiver_token: str = ""
+    max_body_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool = False
     feed_path: str = "var/demo-status.rss"
@@ -218,6 +226,7 @@ class Settings:
     cutover: CutoverSettings = field(default_factory=CutoverSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
@@ -383,6 +392,12 @@ def _validate(s: Settings) -> None:
     if "://" not in s.web.ratelimit_storage or scheme not in RATELIMIT_SCHEMES:
         raise ConfigError(f"web.ratelimit_storage: expected a storage URI such as memory:// or "
                           f"redis://127.0.0.1:6379/0, got {s.web.ratelimit_storage!r}")
+    token = s.alerts.receiver_token
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise ConfigError("alerts.receiver_token: at least 16 printable ASCII characters without spaces "
+                          "(or empty: the receiver accepts nothing)")
+    if not 1024 <= s.alerts.max_body_bytes <= 100_000_000:
+        raise ConfigError(f"alerts.max_body_bytes: must be between 1024 and 100000000, got {s.alerts.max_body_bytes}")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 
@@ -402,6 +417,9 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
         changes["mail"] = dataclasses.replace(settings.mail,
                                               smtp_username=environ.get("MONITOR_SMTP_USERNAME", ""),
                                               smtp_password=environ.get("MONITOR_SMTP_PASSWORD", ""))
+    if environ.get("MONITOR_ALERTS_RECEIVER_TOKEN"):
+        changes["alerts"] = dataclasses.replace(settings.alerts,
+                                                receiver_token=environ["MONITOR_ALERTS_RECEIVER_TOKEN"])
     changed: Settings = dataclasses.replace(settings, **changes)
     _validate(changed)
     return changed

@@ -22,14 +22,16 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs, users
 from ..db import utcnow
-from ..models import Mail, Subscriber, User
+from ..models import Mail, MunicipalityContact, Subscriber, User
 from ..settings import Settings
+from . import contactmail
 from .mail import (
     Rendered,
     base_url,
@@ -49,22 +51,28 @@ from .wire import WireMessage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("confirm", "manage", "invitation", "login")
+KINDS = ("confirm", "manage", "invitation", "login", "reminder", "digest", "cutover_report", "alert")
 LEASE = dt.timedelta(minutes=15)
 BATCH = 100
 
 
 def queue_mail(session: Session, kind: str, address: str, language: str, *, subscriber: Subscriber | None = None,
                campaign: str | None = None, components: list[str] | None = None,
-               at: dt.datetime | None = None) -> Mail:
-    """Add one mail to the outbox in the caller's transaction (the caller commits)."""
+               at: dt.datetime | None = None, contact: MunicipalityContact | None = None,
+               payload: dict[str, Any] | None = None) -> Mail:
+    """Add one mail to the outbox in the caller's transaction (the caller commits).
+
+    A mail to a municipality's mailbox names its `contact` and carries what it says in
+    `payload` (JSON), rendered when it is sent.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     now = utcnow()
     mail = Mail(kind=kind, subscriber_id=subscriber.id if subscriber is not None else None, address=address,
                 address_hash=address_hash(address), language=language, campaign=campaign,
                 components=list(components or []), status="queued", attempts=0,
-                next_attempt_at=at or now, created_at=now)
+                next_attempt_at=at or now, created_at=now,
+                contact_id=contact.id if contact is not None else None, payload=payload)
     session.add(mail)
     session.flush()
     return mail
@@ -140,6 +148,8 @@ class _Composer:
         s = self.settings
         msg_id = message_id(s, f"mail-{mail.id}")
         root = base_url(s)
+        if mail.kind in contactmail.RENDERERS:
+            return contactmail.message(session, s, self.secret, mail, msg_id, now)
         if mail.kind == "login":
             user = _operator_by_hash(session, mail.address_hash)
             if user is None:

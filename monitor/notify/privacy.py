@@ -16,7 +16,16 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Delivery, Mail, Notice, NoticeUpdate, Subscriber, Subscription, SuppressedAddress
+from ..models import (
+    Delivery,
+    Mail,
+    MunicipalityContact,
+    Notice,
+    NoticeUpdate,
+    Subscriber,
+    Subscription,
+    SuppressedAddress,
+)
 
 
 def address_hash(address: str) -> str:
@@ -65,6 +74,11 @@ def export_data(session: Session, address: str, now: dt.datetime | None = None) 
         document["deliveries"] = [
             {"notice": title, "update_status": status, "status": d.status, "attempts": d.attempts,
              "created_at": _iso(d.created_at), "sent_at": _iso(d.sent_at)} for d, status, title in rows]
+    document["mailboxes"] = [
+        {"municipality": c.municipality_code, "language": c.language, "stopped": list(c.stopped or []),
+         "created_at": _iso(c.created_at)}
+        for c in session.scalars(select(MunicipalityContact).where(MunicipalityContact.address == address)
+                                 .order_by(MunicipalityContact.id))]
     mails = session.scalars(select(Mail).where(Mail.address_hash == address_hash(address)).order_by(Mail.id))
     document["mails"] = [{"kind": m.kind, "campaign": m.campaign, "language": m.language, "status": m.status,
                           "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at)} for m in mails]
@@ -83,6 +97,9 @@ def erase(session: Session, address: str, now: dt.datetime | None = None) -> boo
         session.execute(delete(Mail).where(Mail.subscriber_id == sub.id))
         session.execute(delete(Subscription).where(Subscription.subscriber_id == sub.id))
         session.execute(delete(Subscriber).where(Subscriber.id == sub.id))
+    boxes = cast(CursorResult[Any], session.execute(
+        delete(MunicipalityContact).where(MunicipalityContact.address == address)))
+    held = held or bool(boxes.rowcount)
     # A DML statement's result is a CursorResult (Session.execute is typed more widely).
     gone = cast(CursorResult[Any], session.execute(delete(Mail).where(Mail.address_hash == address_hash(address))))
     held = held or bool(gone.rowcount)

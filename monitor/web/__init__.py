@@ -9,12 +9,14 @@ def register_blueprints(app: Flask) -> None:
     """Register every blueprint on `app`."""
     from . import (
         api,
+        api_alerts,
         api_cutover,
         api_notices,
         api_ratings,
         auth,
         feeds,
         health,
+        mailbox,
         operator,
         pages,
         requestlog,
@@ -22,6 +24,6 @@ def register_blueprints(app: Flask) -> None:
         subscribe,
     )
 
-    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_cutover, feeds, pages, subscribe,
-                   auth, operator):
+    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_cutover, api_alerts, feeds, pages,
+                   subscribe, mailbox, auth, operator):
         app.register_blueprint(module.bp)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, Municipality, MunicipalityContact, NoticeSource
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
@@ -141,7 +141,15 @@ def service_health() -> ResponseReturnValue:
         queue_depth=outbox["depth"], failures=outbox["failures"], oldest_queued=oldest_queued,
         imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
         held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
-        now=dt.datetime.now(dt.UTC))
+        contacts=mailbox_rows(session), now=dt.datetime.now(dt.UTC))
+
+
+def mailbox_rows(session: Session) -> list[tuple[Municipality, MunicipalityContact]]:
+    """The municipalities' mailboxes, by municipality code (for operators only)."""
+    return [(m, c) for m, c in session.execute(
+        select(Municipality, MunicipalityContact).join(MunicipalityContact,
+                                                       MunicipalityContact.municipality_code == Municipality.code)
+        .order_by(Municipality.code, MunicipalityContact.address))]
 
 
 AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),

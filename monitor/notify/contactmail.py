@@ -1,0 +1,120 @@
+"""Mails to a municipality's mailbox: rendered when sent, from the payload the mail was queued with.
+
+`mailqueue` asks `message()` for each mail of these kinds. The mailbox's language is the
+mail's, every mail carries the one-click link (RFC 8058) that stops its kind for that
+mailbox, and a mail to a mailbox that is gone or stopped the kind since it was queued is
+cancelled, not sent. Each kind renders its own templates (`templates/mail/<kind>.txt|html`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from babel.numbers import format_decimal
+from sqlalchemy.orm import Session
+
+from ..models import Mail, MunicipalityContact
+from ..settings import Settings
+from .contacts import stop_token
+from .mail import N_, base_url, rendered, translations, when
+from .wire import WireMessage
+
+STATUS_WORDS = {"red": N_("rød"), "yellow": N_("gul"), "green": N_("grøn"), "not_judged": N_("ikke bedømt"),
+                "unknown": N_("ukendt"), "pending": N_("afventer"), "in_window": N_("skiftet er i gang")}
+
+
+def percent(value: float | None, language: str, digits: int = 0) -> str:
+    """A ratio (0.42) as '42 %' in Danish and '42%' in English."""
+    if value is None:
+        return "–"
+    text = format_decimal(round(value * 100, digits), format="#,##0" + ("." + "0" * digits if digits else ""),
+                          locale=language)
+    return f"{text}\u00a0%" if language == "da" else f"{text}%"
+
+
+def integer(value: float | None, language: str) -> str:
+    """A whole number with its thousands grouped in `language`."""
+    return "–" if value is None else format_decimal(round(value), format="#,##0", locale=language)
+
+
+def reason_text(r: dict[str, Any], language: str) -> str:
+    """One reason of the cut-over document in words (the words of /skift), in `language`."""
+    t = translations(language)
+    code = r.get("code")
+    if code == "silent_agreements":
+        return t.ngettext("%(num)d tavs aftale", "%(num)d tavse aftaler", r["count"]) % {"num": r["count"]}
+    if code == "no_calls":
+        return t.gettext("ingen kald (normalt %(baseline)s)") % {"baseline": integer(r.get("baseline_calls"),
+                                                                                      language)}
+    if code in ("calls_below_red", "calls_below_green"):
+        return t.gettext("kald %(ratio)s af normalt (signifikant under %(threshold)s)") % {
+            "ratio": percent(r.get("call_ratio"), language), "threshold": percent(r.get("threshold"), language)}
+    if code == "calls_not_significant":
+        return t.gettext("kald %(ratio)s af normalt: under %(threshold)s, men inden for det tilfældige udsving") % {
+            "ratio": percent(r.get("call_ratio"), language), "threshold": percent(r.get("threshold"), language)}
+    if code == "calls_normal":
+        return t.gettext("kald %(ratio)s af normalt (mindst %(threshold)s)") % {
+            "ratio": percent(r.get("call_ratio"), language), "threshold": percent(r.get("threshold"), language)}
+    if code == "baseline_too_small":
+        n = int(r.get("baseline_calls") or 0)
+        return t.ngettext("forholdet bedømmes ikke: normalt kun %(num)d kald (under %(min)s)",
+                          "forholdet bedømmes ikke: normalt kun %(num)d kald (under %(min)s)", n) % {
+            "num": n, "min": integer(r.get("min_baseline"), language)}
+    if code in ("errors_above_red", "errors_above_yellow"):
+        return t.gettext("fejlandel %(ratio)s (over %(threshold)s)") % {
+            "ratio": percent(r.get("error_ratio"), language, 1), "threshold": percent(r.get("threshold"), language)}
+    if code == "no_baseline":
+        return t.gettext("ingen kaldsdata i sammenligningstimerne")
+    if code == "pending":
+        return t.gettext("venter på den første hele time med data efter skiftet")
+    return str(code)
+
+
+def status_word(status: str | None, language: str) -> str:
+    """A cut-over status in words."""
+    return translations(language).gettext(STATUS_WORDS.get(status or "", status or "–"))
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def alert_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The template, subject and context of an alert mail (firing or resolved)."""
+    p, language = mail.payload or {}, mail.language
+    t = translations(language)
+    firing = p.get("status") == "firing"
+    subject = (t.gettext("Alarm: %(name)s – kaldene efter skiftet er ikke normale") if firing
+               else t.gettext("Afmeldt alarm: %(name)s – kaldene er normale igen")) % {"name": p.get("name", "")}
+    since = _instant(p.get("since"))
+    return "alert", subject, {
+        "firing": firing, "name": p.get("name", ""), "code": p.get("code", ""),
+        "status": status_word(p.get("cutover_status"), language),
+        "since": when(since, language) if since else None,
+        "reasons": [reason_text(r, language) for r in p.get("reasons", []) if isinstance(r, dict)],
+        "link": f"{base_url(settings)}/skift?kommune={p.get('code', '')}", **links}
+
+
+# A kind's renderer: (settings, mail, links) → (template, subject, context).
+RENDERERS: dict[str, Callable[[Settings, Mail, dict[str, str]], tuple[str, str, dict[str, Any]]]] = {
+    "alert": alert_mail,
+}
+
+
+def message(session: Session, settings: Settings, secret: str, mail: Mail, msg_id: str,
+            now: dt.datetime) -> WireMessage | str:
+    """The message of a mail to a mailbox, or why it must not be sent any more."""
+    contact = session.get(MunicipalityContact, mail.contact_id) if mail.contact_id is not None else None
+    if contact is None or mail.address is None:
+        return "mailbox no longer there"
+    if mail.kind in (contact.stopped or []):
+        return f"mailbox stopped {mail.kind} mails"
+    stop = f"{base_url(settings)}/postkasse/stop/{stop_token(secret, contact, mail.kind)}"
+    template, subject, context = RENDERERS[mail.kind](settings, mail, {"stop": stop})
+    mail_rendered = rendered(settings, template, mail.language, subject, **context)
+    return mail_rendered.message(mail.address, {"unsubscribe": stop}, msg_id, now)
