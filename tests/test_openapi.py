@@ -57,7 +57,8 @@ def test_the_document_lists_every_endpoint_of_the_interface(client):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/api/v1/ratings", "/api/v1/municipalities/{code}", "/api/v1/notices",
-                                 "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json"}
+                                 "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json",
+                                 "/api/v1/alertmanager"}
     component = doc["paths"]["/api/v1/notices"]["get"]["parameters"][1]["schema"]
     assert "serviceplatformen" in component["enum"]
 
