@@ -100,9 +100,26 @@ def alert_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[s
         "link": f"{base_url(settings)}/skift?kommune={p.get('code', '')}", **links}
 
 
+def report_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The template, subject and context of a cut-over report."""
+    p, language = mail.payload or {}, mail.language
+    t = translations(language)
+    subject = t.gettext("Skiftet af Serviceplatformen: %(name)s er %(status)s") % {
+        "name": p.get("name", ""), "status": status_word(p.get("status"), language)}
+    return "cutover_report", subject, {
+        "name": p.get("name", ""), "code": p.get("code", ""), "status": status_word(p.get("status"), language),
+        "green": p.get("status") == "green",
+        "reasons": [reason_text(r, language) for r in p.get("reasons", []) if isinstance(r, dict)],
+        "silent": [s for s in p.get("silent", []) if isinstance(s, dict)],
+        "open_tasks": [task for task in p.get("open_tasks", []) if isinstance(task, dict)],
+        "tasks_total": p.get("tasks_total", 0), "support_url": p.get("support_url"),
+        "link": f"{base_url(settings)}/skift?kommune={p.get('code', '')}", **links}
+
+
 # A kind's renderer: (settings, mail, links) → (template, subject, context).
 RENDERERS: dict[str, Callable[[Settings, Mail, dict[str, str]], tuple[str, str, dict[str, Any]]]] = {
     "alert": alert_mail,
+    "cutover_report": report_mail,
 }
 
 
