@@ -65,6 +65,7 @@ def job_table(settings: Settings) -> list[Job]:
         Job("notify", "monitor.notify.outbox:deliver_due", IntervalTrigger(seconds=30)),
         Job("cutover-acks", "monitor.cutover.acks:end_stale_job", IntervalTrigger(minutes=1)),
         Job("cutover-reports", "monitor.notify.cutoverreport:run", IntervalTrigger(minutes=5)),
+        Job("reminders", "monitor.notify.reminders:run", IntervalTrigger(minutes=1)),
         Job("rating", "monitor.rating.service:run_daily", CronTrigger(hour=hh, minute=mm, timezone=TZ),
             run_at_start=False),
         Job("purge", "monitor.notify.outbox:purge_unsubscribed", CronTrigger(hour=3, minute=30, timezone=TZ),

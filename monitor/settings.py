@@ -49,6 +49,7 @@ class NoticesSettings:
     max_update_bytes: int = 65_536
     max_mails_per_subscriber_hour: int = 10
     max_new_per_poll: int = 50
+    reminders_hours: tuple[int, ...] = (24, 1)
     sources: tuple[NoticeSource, ...] = ()
 
 
@@ -360,6 +361,9 @@ def _validate(s: Settings) -> None:
     for key, least in (("max_query_bytes", 256), ("cache_bytes", 0)):
         if getattr(s.web, key) < least:
             raise ConfigError(f"web.{key}: must be at least {least}, got {getattr(s.web, key)}")
+    hours = s.notices.reminders_hours
+    if len(hours) > 5 or len(set(hours)) != len(hours) or not all(1 <= h <= 720 for h in hours):
+        raise ConfigError(f"notices.reminders_hours: at most 5 different whole hours from 1 to 720, got {list(hours)}")
     for i, src in enumerate(s.notices.sources):
         if src.kind not in ("feed", "statuspage"):
             raise ConfigError(f"notices.sources[{i}].kind: expected \"feed\" or \"statuspage\", got {src.kind!r}")

@@ -1,9 +1,11 @@
-"""Mails to a municipality's mailbox: rendered when sent, from the payload the mail was queued with.
+"""Mails rendered when sent from the payload they were queued with: to a municipality's mailbox
+(alerts, cut-over reports, digests) or to a subscriber (maintenance reminders).
 
-`mailqueue` asks `message()` for each mail of these kinds. The mailbox's language is the
-mail's, every mail carries the one-click link (RFC 8058) that stops its kind for that
-mailbox, and a mail to a mailbox that is gone or stopped the kind since it was queued is
-cancelled, not sent. Each kind renders its own templates (`templates/mail/<kind>.txt|html`).
+`mailqueue` asks `message()` for each mail of these kinds. The recipient's language is the
+mail's. A mail to a mailbox carries the one-click link (RFC 8058) that stops its kind for that
+mailbox, and one to a subscriber the subscriber's own manage and unsubscribe links; a mail to
+a mailbox or subscriber gone (or stopped) since it was queued is cancelled, not sent. Each
+kind renders its own templates (`templates/mail/<kind>.txt|html`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 from babel.numbers import format_decimal
 from sqlalchemy.orm import Session
 
-from ..models import Mail, MunicipalityContact
+from ..models import Mail, MunicipalityContact, Subscriber
 from ..settings import Settings
 from .contacts import stop_token
-from .mail import N_, base_url, rendered, translations, when
+from .mail import N_, base_url, rendered, subscriber_links, translations, when
+from .subscriptions import is_active
 from .wire import WireMessage
 
 STATUS_WORDS = {"red": N_("rød"), "yellow": N_("gul"), "green": N_("grøn"), "not_judged": N_("ikke bedømt"),
@@ -116,16 +119,44 @@ def report_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[
         "link": f"{base_url(settings)}/skift?kommune={p.get('code', '')}", **links}
 
 
+def reminder_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The template, subject and context of a maintenance reminder, or of the news that its time moved."""
+    p, language = mail.payload or {}, mail.language
+    t = translations(language)
+    start, end, previous = _instant(p.get("start")), _instant(p.get("end")), _instant(p.get("previous_start"))
+    hours = int(p.get("hours") or 0)
+    moved = p.get("what") == "moved"
+    title = str(p.get("title", ""))
+    if moved:
+        subject = t.gettext("Nyt tidspunkt for planlagt vedligeholdelse: %(title)s") % {"title": title}
+    else:
+        subject = t.ngettext("Om %(num)d time: %(title)s", "Om %(num)d timer: %(title)s", hours) % {
+            "num": hours, "title": title}
+    return "reminder", subject, {
+        "title": title, "moved": moved, "hours": hours, "start": when(start, language) if start else "–",
+        "end": when(end, language) if end else None, "previous": when(previous, language) if previous else None,
+        "notice_url": f"{base_url(settings)}/driftsstatus#notice-{p.get('notice_id', '')}", **links}
+
+
 # A kind's renderer: (settings, mail, links) → (template, subject, context).
 RENDERERS: dict[str, Callable[[Settings, Mail, dict[str, str]], tuple[str, str, dict[str, Any]]]] = {
     "alert": alert_mail,
     "cutover_report": report_mail,
+    "reminder": reminder_mail,
 }
 
 
 def message(session: Session, settings: Settings, secret: str, mail: Mail, msg_id: str,
             now: dt.datetime) -> WireMessage | str:
-    """The message of a mail to a mailbox, or why it must not be sent any more."""
+    """The message of a mail to a mailbox or a subscriber, or why it must not be sent any more."""
+    if mail.subscriber_id is not None:
+        sub = session.get(Subscriber, mail.subscriber_id)
+        if sub is None or not is_active(sub) or mail.address is None or mail.address != sub.address:
+            return "subscriber no longer there"
+        links = subscriber_links(settings, secret, sub)
+        template, subject, context = RENDERERS[mail.kind](settings, mail, {})
+        return rendered(settings, template, mail.language, subject, **context).message(mail.address, links, msg_id,
+                                                                                        now)
     contact = session.get(MunicipalityContact, mail.contact_id) if mail.contact_id is not None else None
     if contact is None or mail.address is None:
         return "mailbox no longer there"
