@@ -580,6 +580,16 @@ def subscribers_delete(ctx: Context, address: str) -> None:
                "it will not be invited")
 
 
+@cli.command()
+@click.option("--now", "now_text", metavar="TIME", help="Run as at this ISO 8601 time (default: now).")
+@pass_ctx
+def digest(ctx: Context, now_text: str | None) -> None:
+    """Queue this week's digest to each municipality's mailboxes (once per week; `monitor notify` sends)."""
+    from .notify.digest import run
+
+    click.echo(run(ctx.engine, ctx.settings, parse_now(now_text)).line())
+
+
 @cli.group()
 def municipalities() -> None:
     """The municipalities' infrastructure mailboxes."""

@@ -176,6 +176,12 @@ class AlertsSettings:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    weekday: int = 1  # ISO: 1 = Monday … 7 = Sunday
+    hour: int = 7  # Copenhagen time
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool = False
     feed_path: str = "var/demo-status.rss"
@@ -228,6 +234,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     web: WebSettings = field(default_factory=WebSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
@@ -361,6 +368,10 @@ def _validate(s: Settings) -> None:
     for key, least in (("max_query_bytes", 256), ("cache_bytes", 0)):
         if getattr(s.web, key) < least:
             raise ConfigError(f"web.{key}: must be at least {least}, got {getattr(s.web, key)}")
+    if not 1 <= s.digest.weekday <= 7:
+        raise ConfigError(f"digest.weekday: 1 (Monday) to 7 (Sunday), got {s.digest.weekday}")
+    if not 0 <= s.digest.hour <= 23:
+        raise ConfigError(f"digest.hour: 0 to 23 (Copenhagen time), got {s.digest.hour}")
     hours = s.notices.reminders_hours
     if len(hours) > 5 or len(set(hours)) != len(hours) or not all(1 <= h <= 720 for h in hours):
         raise ConfigError(f"notices.reminders_hours: at most 5 different whole hours from 1 to 720, got {list(hours)}")

@@ -138,11 +138,43 @@ def reminder_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tupl
         "notice_url": f"{base_url(settings)}/driftsstatus#notice-{p.get('notice_id', '')}", **links}
 
 
+def score_text(value: float | None, language: str) -> str:
+    """A score on the 1–10 scale with one decimal, or "–"."""
+    return "–" if value is None else format_decimal(round(value, 1), format="0.0", locale=language)
+
+
+def digest_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The template, subject and context of a weekly digest."""
+    p, language = mail.payload or {}, mail.language
+    t = translations(language)
+    score, previous = p.get("score"), p.get("previous")
+    change = None
+    if score is not None and previous is not None:
+        delta = round(score, 1) - round(previous, 1)
+        change = ("+" if delta > 0 else "") + score_text(delta, language) if abs(delta) >= 0.05 else None
+    subject = t.gettext("Ugens oversigt for %(name)s: score %(score)s") % {
+        "name": p.get("name", ""), "score": score_text(score, language)}
+    text_key = "text_en" if language == "en" else "text_da"
+    planned = []
+    for item in p.get("maintenance", []):
+        start = _instant(item.get("start"))
+        planned.append({"title": item.get("title", ""), "start": when(start, language) if start else "–"})
+    return "digest", subject, {
+        "name": p.get("name", ""), "code": p.get("code", ""), "score": score_text(score, language),
+        "previous": score_text(previous, language) if previous is not None else None, "change": change,
+        "silent": [s for s in p.get("silent_it_systems", []) if isinstance(s, dict)],
+        "hints": [{"text": h.get(text_key) or h.get("text_da") or "",
+                   "gain": score_text(h.get("gain"), language) if h.get("gain") is not None else None}
+                  for h in p.get("hints", []) if isinstance(h, dict)],
+        "planned": planned, "link": f"{base_url(settings)}/kommune/{p.get('code', '')}", **links}
+
+
 # A kind's renderer: (settings, mail, links) → (template, subject, context).
 RENDERERS: dict[str, Callable[[Settings, Mail, dict[str, str]], tuple[str, str, dict[str, Any]]]] = {
     "alert": alert_mail,
     "cutover_report": report_mail,
     "reminder": reminder_mail,
+    "digest": digest_mail,
 }
 
 
