@@ -584,6 +584,43 @@ def subscribers_delete(ctx: Context, address: str) -> None:
                "it will not be invited")
 
 
+@cli.command()
+@click.option("--now", "now_text", metavar="TIME", help="Run as at this ISO 8601 time (default: now).")
+@pass_ctx
+def digest(ctx: Context, now_text: str | None) -> None:
+    """Queue this week's digest to each municipality's mailboxes (once per week; `monitor notify` sends)."""
+    from .notify.digest import run
+
+    click.echo(run(ctx.engine, ctx.settings, parse_now(now_text)).line())
+
+
+@cli.group()
+def municipalities() -> None:
+    """The municipalities' infrastructure mailboxes."""
+
+
+@municipalities.command("contacts")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def municipalities_contacts(ctx: Context, file: Path) -> None:
+    """Import the mailboxes in FILE (code;email[;language], one a line); a file with a bad line keeps nothing."""
+    from sqlalchemy.orm import Session
+
+    from .notify.contacts import ContactFileError, import_contacts, read_file
+
+    try:
+        text = read_file(file)
+    except ContactFileError as exc:
+        click.echo(f"refused: {exc}")
+        sys.exit(2)
+    with Session(ctx.engine) as session:
+        report = import_contacts(session, text)
+        if not report.errors:
+            session.commit()
+    echo_lines(report.lines())
+    sys.exit(1 if report.errors else 0)
+
+
 SHOW_TRACEBACK = [False]  # set by --debug for main(), which runs after the group's context has closed
 
 

@@ -47,6 +47,7 @@ from .models import (
     Meta,
     MethodInput,
     Municipality,
+    MunicipalityContact,
     RatingCorrection,
     RatingResult,
     RatingRun,
@@ -377,6 +378,16 @@ def _keys_checked_after(conn: Connection, table: str) -> Iterator[None]:
         yield
 
 
+def _demo_mailboxes(session: Session, codes: list[str]) -> None:
+    """An infrastructure mailbox for every municipality (`@demo.invalid`), so the file outbox shows
+    the alert mails, reports and digests of a demo weekend. Mailboxes already there are kept."""
+    have = set(session.scalars(select(MunicipalityContact.municipality_code)))
+    session.add_all(MunicipalityContact(municipality_code=code, address=f"infrastruktur-{code}@demo.invalid",
+                                        language="en" if code == "101" else "da", stopped=[])
+                    for code in codes if code not in have)
+    session.flush()
+
+
 def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: dt.datetime) -> str:
     """Write the demo country to the database and the demo status feed; returns a summary."""
     with Session(engine) as session, session.begin():
@@ -419,6 +430,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
                                   prepared=True)
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
                     ((c, t, d, loaded) for c, t, d in p.tasks))
+        _demo_mailboxes(session, [code for code, _ in munis])
         meta = session.get(Meta, "demo") or Meta(key="demo")
         meta.value = {
             "seed": seed, "size": size, "now": loaded.isoformat(),

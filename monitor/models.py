@@ -387,13 +387,50 @@ class Mail(Base):
     campaign: Mapped[str | None] = mapped_column(String(100))  # invitations only
     components: Mapped[list[str]] = mapped_column(JSON, default=list)  # invitations: the offered components
     # What the kind's composer needs besides the address (plain JSON, never an address); NULL when nothing.
-    payload: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | sending | sent | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Mails to a municipality's mailbox: the mailbox (what the mail says is in `payload`).
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("municipality_contacts.id", ondelete="CASCADE"))
+
+
+class MunicipalityContact(Base):
+    """One infrastructure mailbox of a municipality (personal data: operators only).
+
+    `stopped` lists the kinds of mail the mailbox stopped by its one-click links; each link
+    carries `link_key`, a secret of this row, besides its id (ids are never reused either).
+    """
+
+    __tablename__ = "municipality_contacts"
+    __table_args__ = (UniqueConstraint("municipality_code", "address"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipalities.code"), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    link_key: Mapped[str] = mapped_column(String(32), default=new_link_key)
+    stopped: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SentOnce(Base):
+    """A mail event that must happen once: an alert group's status, a cut-over report, a week's digest.
+
+    The unique (kind, key) is claimed in the transaction that queues the mails, so a repeated
+    notification, a second run or a restarted scheduler finds it taken and queues nothing.
+    """
+
+    __tablename__ = "sent_once"
+    __table_args__ = (UniqueConstraint("kind", "key"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MethodInput(Base):

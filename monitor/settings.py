@@ -51,6 +51,7 @@ class NoticesSettings:
     max_update_bytes: int = 65_536
     max_mails_per_subscriber_hour: int = 10
     max_new_per_poll: int = 50
+    reminders_hours: tuple[int, ...] = (24, 1)
     sources: tuple[NoticeSource, ...] = ()
 
 
@@ -177,6 +178,20 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    # The bearer token Alertmanager sends to POST /api/v1/alertmanager; empty: nothing is accepted.
+    # $MONITOR_ALERTS_RECEIVER_TOKEN overrides it.
+    receiver_token: str = ""
+    max_body_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    weekday: int = 1  # ISO: 1 = Monday … 7 = Sunday
+    hour: int = 7  # Copenhagen time
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool = False
     feed_path: str = "var/demo-status.rss"
@@ -244,6 +259,8 @@ class Settings:
     cutover: CutoverSettings = field(default_factory=CutoverSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
@@ -383,6 +400,13 @@ def _validate(s: Settings) -> None:
     for key, least in (("max_query_bytes", 256), ("max_body_bytes", 1024), ("cache_bytes", 0)):
         if getattr(s.web, key) < least:
             raise ConfigError(f"web.{key}: must be at least {least}, got {getattr(s.web, key)}")
+    if not 1 <= s.digest.weekday <= 7:
+        raise ConfigError(f"digest.weekday: 1 (Monday) to 7 (Sunday), got {s.digest.weekday}")
+    if not 0 <= s.digest.hour <= 23:
+        raise ConfigError(f"digest.hour: 0 to 23 (Copenhagen time), got {s.digest.hour}")
+    hours = s.notices.reminders_hours
+    if len(hours) > 5 or len(set(hours)) != len(hours) or not all(1 <= h <= 720 for h in hours):
+        raise ConfigError(f"notices.reminders_hours: at most 5 different whole hours from 1 to 720, got {list(hours)}")
     for i, src in enumerate(s.notices.sources):
         if src.kind not in ("feed", "statuspage"):
             raise ConfigError(f"notices.sources[{i}].kind: expected \"feed\" or \"statuspage\", got {src.kind!r}")
@@ -425,6 +449,12 @@ def _validate(s: Settings) -> None:
     if "://" not in s.web.ratelimit_storage or scheme not in RATELIMIT_SCHEMES:
         raise ConfigError(f"web.ratelimit_storage: expected a storage URI such as memory:// or "
                           f"redis://127.0.0.1:6379/0, got {s.web.ratelimit_storage!r}")
+    token = s.alerts.receiver_token
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise ConfigError("alerts.receiver_token: at least 16 printable ASCII characters without spaces "
+                          "(or empty: the receiver accepts nothing)")
+    if not 1024 <= s.alerts.max_body_bytes <= 100_000_000:
+        raise ConfigError(f"alerts.max_body_bytes: must be between 1024 and 100000000, got {s.alerts.max_body_bytes}")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 
@@ -448,6 +478,9 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
         changes["mail"] = dataclasses.replace(settings.mail,
                                               smtp_username=environ.get("MONITOR_SMTP_USERNAME", ""),
                                               smtp_password=environ.get("MONITOR_SMTP_PASSWORD", ""))
+    if environ.get("MONITOR_ALERTS_RECEIVER_TOKEN"):
+        changes["alerts"] = dataclasses.replace(settings.alerts,
+                                                receiver_token=environ["MONITOR_ALERTS_RECEIVER_TOKEN"])
     changed: Settings = dataclasses.replace(settings, **changes)
     _validate(changed)
     return changed

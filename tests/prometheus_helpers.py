@@ -31,17 +31,21 @@ def served(app: Flask) -> Iterator[str]:
 
 
 @contextmanager
-def running_prometheus(tmp_path: Path, target: str, ready: Callable[[str], object]) -> Iterator[str]:
-    """Prometheus scraping `target` every second with the project's rules; yields its base URL
-    once `ready(base)` is true."""
+def running_prometheus(tmp_path: Path, target: str, ready: Callable[[str], object], *,
+                       rules: list[Path] | None = None, alertmanager: str | None = None) -> Iterator[str]:
+    """Prometheus scraping `target` every second with the project's rules (or `rules`), sending its
+    alerts to `alertmanager` ("127.0.0.1:PORT") when given; yields its base URL once `ready(base)` is true."""
     binary = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
     if binary is None:
         need("prometheus is not installed (Debian package prometheus)")
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
+    document = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(p) for p in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))],
-        "scrape_configs": [{"job_name": "infrastrukturmonitor", "static_configs": [{"targets": [target]}]}]}))
+        "rule_files": [str(p) for p in (rules or sorted((DEPLOY / "prometheus" / "rules").glob("*.yml")))],
+        "scrape_configs": [{"job_name": "infrastrukturmonitor", "static_configs": [{"targets": [target]}]}]}
+    if alertmanager:
+        document["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    config.write_text(yaml.safe_dump(document))
     port = free_port()
     proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
                              f"--web.listen-address=127.0.0.1:{port}"],

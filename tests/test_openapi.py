@@ -63,7 +63,7 @@ def test_the_document_lists_every_endpoint_of_the_interface(client):
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/api/v1/ratings", "/api/v1/municipalities/{code}", "/api/v1/method",
                                  "/api/v1/notices", "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json",
-                                 "/api/v1/components/{slug}/availability"}
+                                 "/api/v1/components/{slug}/availability", "/api/v1/alertmanager"}
     component = doc["paths"]["/api/v1/notices"]["get"]["parameters"][1]["schema"]
     assert "serviceplatformen" in component["enum"]
 

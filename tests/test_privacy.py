@@ -44,6 +44,10 @@ PUBLIC = {
     "subscribe.confirm_page", "subscribe.confirm_post", "subscribe.manage_page", "subscribe.manage_post",
     "subscribe.subscribe_form", "subscribe.subscribe_post", "subscribe.unsubscribe_page",
     "subscribe.unsubscribe_post",
+    # A municipality mailbox's one-click stop link: authenticated by its signed link.
+    "mailbox.stop_page", "mailbox.stop_post",
+    # Alertmanager's webhook: authenticated by its bearer token ([alerts] receiver_token).
+    "api_alerts.alertmanager",
 }
 SAMPLE_ARGUMENTS = {"code": "101", "token": "x", "filename": "monitor.css", "slug": "serviceplatformen"}
 ADDRESS = "reject-1@example.dk"

@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import users
 from ..db import utcnow
-from ..models import Mail, MethodInput, Subscriber, User
+from ..models import Mail, MethodInput, MunicipalityContact, Subscriber, User
 from ..settings import Settings
-from . import queue
+from . import contactmail, queue
 from .mail import (
     Rendered,
     base_url,
@@ -62,11 +62,13 @@ __all__ = ["KINDS", "MailContext", "queue_mail", "queue_sign_in", "register_comp
 
 def queue_mail(session: Session, kind: str, address: str, language: str, *, subscriber: Subscriber | None = None,
                campaign: str | None = None, components: list[str] | None = None,
-               at: dt.datetime | None = None, payload: dict[str, object] | None = None) -> Mail:
+               at: dt.datetime | None = None, payload: dict[str, object] | None = None,
+               contact: MunicipalityContact | None = None) -> Mail:
     """Add one mail to the outbox in the caller's transaction (the caller commits).
 
     `kind` is one of `queue.KINDS`; `payload` is what its composer needs besides the address
-    (plain JSON values, never another address); `at` delays it (an invitation's slot).
+    (plain JSON values, never another address); `at` delays it (an invitation's slot). A mail
+    to a municipality's mailbox names its `contact` and carries what it says in `payload`.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
@@ -74,7 +76,7 @@ def queue_mail(session: Session, kind: str, address: str, language: str, *, subs
     mail = Mail(kind=kind, subscriber_id=subscriber.id if subscriber is not None else None, address=address,
                 address_hash=address_hash(address), language=language, campaign=campaign,
                 components=list(components or []), payload=payload, status="queued", attempts=0,
-                next_attempt_at=at or now, created_at=now)
+                next_attempt_at=at or now, created_at=now, contact_id=contact.id if contact is not None else None)
     session.add(mail)
     session.flush()
     return mail
@@ -197,6 +199,15 @@ def _confirm(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | st
     rendered = ctx.once(("confirm", sub.language, change),
                         lambda: confirmation_mail(ctx.settings, sub.language, hours, change))
     return rendered.message(mail.address, links, ctx.message_id(mail))
+
+
+def _to_mailbox(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    # Reminders, digests, cut-over reports and alerts are rendered from their payload (contactmail.py).
+    return contactmail.message(session, ctx.settings, ctx.secret, mail, ctx.message_id(mail), ctx.now)
+
+
+for _kind in contactmail.RENDERERS:
+    register_composer(_kind)(_to_mailbox)
 
 
 @register_composer("method_input")

@@ -20,6 +20,7 @@ from ..models import (
     Delivery,
     Mail,
     MethodInput,
+    MunicipalityContact,
     Notice,
     NoticeUpdate,
     RatingCorrection,
@@ -75,6 +76,11 @@ def export_data(session: Session, address: str, now: dt.datetime | None = None) 
         document["deliveries"] = [
             {"notice": title, "update_status": status, "status": d.status, "attempts": d.attempts,
              "created_at": _iso(d.created_at), "sent_at": _iso(d.sent_at)} for d, status, title in rows]
+    document["mailboxes"] = [
+        {"municipality": c.municipality_code, "language": c.language, "stopped": list(c.stopped or []),
+         "created_at": _iso(c.created_at)}
+        for c in session.scalars(select(MunicipalityContact).where(MunicipalityContact.address == address)
+                                 .order_by(MunicipalityContact.id))]
     mails = session.scalars(select(Mail).where(Mail.address_hash == address_hash(address)).order_by(Mail.id))
     document["mails"] = [{"kind": m.kind, "campaign": m.campaign, "language": m.language, "status": m.status,
                           "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at)} for m in mails]
@@ -98,6 +104,9 @@ def erase(session: Session, address: str, now: dt.datetime | None = None) -> boo
         session.execute(delete(Mail).where(Mail.subscriber_id == sub.id))
         session.execute(delete(Subscription).where(Subscription.subscriber_id == sub.id))
         session.execute(delete(Subscriber).where(Subscriber.id == sub.id))
+    boxes = cast(CursorResult[Any], session.execute(
+        delete(MunicipalityContact).where(MunicipalityContact.address == address)))
+    held = held or bool(boxes.rowcount)
     # A DML statement's result is a CursorResult (Session.execute is typed more widely).
     gone = cast(CursorResult[Any], session.execute(delete(Mail).where(Mail.address_hash == address_hash(address))))
     held = held or bool(gone.rowcount)

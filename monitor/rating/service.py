@@ -229,6 +229,13 @@ def _newest_run(session: Session, as_of: dt.date) -> RatingRun | None:
                            .order_by(RatingRun.revision.desc()).limit(1)).first()
 
 
+def stored_document(session: Session, latest: dt.date, earliest: dt.date) -> dict[str, Any] | None:
+    """The newest stored revision with an as_of from `earliest` to `latest`, or None (nothing computed)."""
+    run = session.scalars(select(RatingRun).where(RatingRun.as_of.between(earliest, latest))
+                          .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
+    return _stored_document(run) if run is not None else None
+
+
 def ratings_document(session: Session, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
     """The document of GET /api/v1/ratings: the newest stored revision, else computed unstored."""
     as_of = as_of or today()

@@ -9,6 +9,7 @@ def register_blueprints(app: Flask) -> None:
     """Register every blueprint on `app`."""
     from . import (
         api,
+        api_alerts,
         api_availability,
         api_cutover,
         api_notices,
@@ -16,6 +17,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         feeds,
         health,
+        mailbox,
         method_input,
         operator,
         pages,
@@ -24,6 +26,6 @@ def register_blueprints(app: Flask) -> None:
         subscribe,
     )
 
-    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, feeds, pages, subscribe,
-                   method_input, auth, operator):
+    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, api_alerts,
+                   feeds, pages, subscribe, method_input, mailbox, auth, operator):
         app.register_blueprint(module.bp)

@@ -179,6 +179,14 @@ SCHEMAS: dict[str, Any] = {
                                      "frozen_zone_start": _nullable("string", format="date-time")}),
                      "national": _ref("CutoverNational"),
                      "municipalities": {"type": "array", "items": _ref("CutoverMunicipality")}}),
+    "AlertGroup": _obj({"version": {"type": "string"}, "groupKey": {"type": "string", "minLength": 1},
+                        "status": {"enum": ["firing", "resolved"]},
+                        "alerts": {"type": "array", "minItems": 1, "items": _obj(
+                            {"labels": {"type": "object"}, "startsAt": {"type": "string", "format": "date-time"}})}},
+                       {"groupLabels": {"type": "object"}, "commonLabels": {"type": "object"}}),
+    "AlertOutcome": _obj({"result": {"enum": ["queued", "repeated", "acknowledged", "not_mailed", "no_mailbox",
+                                              "no_municipality"]},
+                          "mails": {"type": "integer", "minimum": 0}}),
 }
 
 
@@ -268,12 +276,23 @@ def _document(component_slugs: list[str] | None) -> dict[str, Any]:
                                 "description": "Evaluate at this instant, in the years 2000–2099 "
                                                "(default: the current time)"}],
                 "responses": {"200": _json("Cutover", "Cut-over health"), "400": BAD_REQUEST}}},
+            "/api/v1/alertmanager": {"post": {
+                "operationId": "alertmanager",
+                "summary": "Alertmanager's webhook: mails each municipality alert group to its mailboxes, once",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AlertGroup")}}},
+                "responses": {"200": _json("AlertOutcome", "What was done with the notification"),
+                              "400": _json("Error", "Not Alertmanager's webhook JSON, or an unknown municipality"),
+                              "401": _json("Error", "No valid bearer token ([alerts] receiver_token)"),
+                              "413": _json("Error", "The body is larger than [alerts] max_body_bytes")}}},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document",
                 "responses": {"200": {"description": "The OpenAPI document",
                                       "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "[alerts] receiver_token"}}},
     }
 
 

@@ -11,7 +11,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, Municipality, NoticeSource
+from ...models import (
+    CollectorRun,
+    Delivery,
+    HeldCallCount,
+    ImportedFile,
+    Municipality,
+    MunicipalityContact,
+    NoticeSource,
+)
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
@@ -192,7 +200,15 @@ def service_health() -> ResponseReturnValue:
         input_corrections=corrections.for_inputs(session, [i.id for i in recent_inputs]),
         correction_max=corrections.MAX_REASON,
         municipality_names={c: n for c, n in session.execute(select(Municipality.code, Municipality.name))},
-        now=dt.datetime.now(dt.UTC))
+        contacts=mailbox_rows(session), now=dt.datetime.now(dt.UTC))
+
+
+def mailbox_rows(session: Session) -> list[tuple[Municipality, MunicipalityContact]]:
+    """The municipalities' mailboxes, by municipality code (for operators only)."""
+    return [(m, c) for m, c in session.execute(
+        select(Municipality, MunicipalityContact).join(MunicipalityContact,
+                                                       MunicipalityContact.municipality_code == Municipality.code)
+        .order_by(Municipality.code, MunicipalityContact.address))]
 
 
 AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
