@@ -75,6 +75,7 @@ def test_a_new_kind_goes_out_through_its_registered_composer_and_counts_as_itsel
 def test_a_kind_whose_composer_is_not_loaded_waits_with_backoff_and_is_never_lost(
         session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(mailqueue.COMPOSERS, "alert")  # as in a process that did not load its module
     queue_mail(session, "alert", "kommune@k.dk", "da", payload={"group": "g1"})
     session.commit()
     report = deliver_due(engine, settings, now=now)
