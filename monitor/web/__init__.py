@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
         api,
         api_availability,
         api_cutover,
+        api_imports,
         api_notices,
         api_ratings,
         auth,
@@ -23,6 +24,6 @@ def register_blueprints(app: Flask) -> None:
         subscribe,
     )
 
-    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, feeds, pages, subscribe,
+    for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, api_imports, feeds, pages, subscribe,
                    auth, operator):
         app.register_blueprint(module.bp)
