@@ -167,6 +167,25 @@ def db_upgrade(ctx: Context) -> None:
     click.echo(f"database is up to date ({ctx.engine.url.render_as_string(hide_password=True)})")
 
 
+@db.command("check")
+@pass_ctx
+def db_check(ctx: Context) -> None:
+    """Count rows that point at nothing (orphans) and impossible counts; exit 1 when any."""
+    from sqlalchemy.orm import Session
+
+    from .integrity import check
+
+    with Session(ctx.engine) as session:
+        findings = check(session)
+    for finding in findings:
+        click.echo(f"{finding.count:>12,}  {finding.kind}: {finding.description}")
+    problems = sum(f.count for f in findings)
+    if problems:
+        kinds = sum(1 for f in findings if f.count)
+        raise click.ClickException(f"{problems:,} row(s) with integrity problems, of {kinds} kind(s)")
+    click.echo("no integrity problems found")
+
+
 @cli.command()
 @click.option("--seed", type=int, default=2020, show_default=True, help="Random seed (same seed and --now, same country).")
 @click.option("--size", type=click.Choice(["small", "full"]), default="full", show_default=True)
