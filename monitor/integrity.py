@@ -1,7 +1,7 @@
-"""`monitor db check`: the rows that point at nothing, and counts that break their own rules.
+"""The database's own health: rows that point at nothing (`monitor db check`), and table sizes (/drift).
 
 The count tables are the service's largest, and an import may write them without a foreign
-key checked per row; this is the check that they still hold together. Each check is one
+key checked per row; `check` is what says that they still hold together. Each check is one
 set-based query that counts; none changes anything.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select
+from sqlalchemy import and_, exists, func, not_, or_, select, table, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import Select
 
-from .db import Base
+from .db import Base, is_postgres
 from .models import (
     Agreement,
     AgreementEvent,
@@ -72,3 +72,43 @@ CHECKS: tuple[tuple[str, str, Select[int]], ...] = (
 def check(session: Session) -> list[Finding]:
     """Every check with its count of offending rows (0 when the data holds together)."""
     return [Finding(kind, description, session.scalar(query) or 0) for kind, description, query in CHECKS]
+
+
+# The tables that grow with the data, largest first as a rule; /drift shows their sizes.
+SIZED_TABLES = ("hourly_calls", "daily_calls", "held_calls", "agreements", "imported_files", "rating_results",
+                "notice_updates", "deliveries", "mails", "collector_runs")
+
+
+@dataclass(frozen=True)
+class TableSize:
+    """A table's row count; `estimated` when PostgreSQL's statistics gave it rather than a count."""
+
+    table: str
+    rows: int
+    estimated: bool = False
+
+
+def table_sizes(session: Session) -> list[TableSize]:
+    """The row count of each table in `SIZED_TABLES`.
+
+    On PostgreSQL the planner's estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE),
+    which costs nothing where counting a year of hourly rows would read them all; a table
+    never analysed is counted. On SQLite every table is counted.
+    """
+    estimates: dict[str, int] = {}
+    if is_postgres(session):
+        # Only tables analysed at least once: before that, reltuples is -1 (PostgreSQL 14+) or 0 (13).
+        found = session.execute(text(
+            "SELECT c.relname, c.reltuples::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+            "JOIN pg_stat_all_tables s ON s.relid = c.oid "
+            "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:names) "
+            "AND coalesce(s.last_analyze, s.last_autoanalyze) IS NOT NULL"), {"names": list(SIZED_TABLES)})
+        estimates = {name: int(n) for name, n in found if n is not None and n >= 0}
+    sizes = []
+    for name in SIZED_TABLES:
+        if name in estimates:
+            sizes.append(TableSize(name, estimates[name], estimated=True))
+        else:
+            sizes.append(TableSize(name, session.scalar(select(func.count()).select_from(table(name))) or 0))
+    return sizes

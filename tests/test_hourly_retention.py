@@ -129,3 +129,35 @@ def test_the_scheduler_rolls_up_old_hours_every_night(retention_settings):
     job = jobs["hourly-retention"]
     assert job.target == "monitor.collectors.hourly_retention:apply_hourly_retention"
     assert not job.run_at_start
+
+
+def test_the_service_health_page_shows_the_table_sizes_and_the_retention(client, engine, now):
+    from tests.auth_helpers import sign_in
+
+    load(engine, "agreements", AGREEMENTS, now)
+    assert load(engine, "calls", hourly_file((A1, OLD, 1), (A2, DST, 1)), now, name="hours.csv").ok
+    html = sign_in(client).get("/drift").get_data(as_text=True)
+    section = html.split('id="tabeller"')[1].split("<h2")[0]
+    assert "Timekaldstal ældre end 400 dage" in section
+    hourly = section.split("<code>hourly_calls</code>")[1].split("</tr>")[0]
+    agreements = section.split("<code>agreements</code>")[1].split("</tr>")[0]
+    # Counted (SQLite, and PostgreSQL before its first ANALYZE of the table) or estimated after one.
+    assert ">49<" in hourly or "≈" in hourly
+    assert ">2<" in agreements or "≈" in agreements
+    english = client.get("/drift?lang=en").get_data(as_text=True)
+    assert "Hourly call counts older than 400 days" in english and "Table sizes" in english
+
+
+def test_the_table_sizes_on_postgresql_are_its_estimates_once_analysed(engine, now):
+    from monitor.integrity import table_sizes
+
+    load(engine, "agreements", AGREEMENTS, now)
+    load(engine, "calls", hourly_file((A1, OLD, 1)), now, name="hours.csv")
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE hourly_calls")
+    with session_factory(engine)() as session:
+        sizes = {size.table: size for size in table_sizes(session)}
+    assert sizes["hourly_calls"].rows == 24
+    assert sizes["hourly_calls"].estimated == (engine.dialect.name == "postgresql")
+    assert sizes["agreements"].rows == 2

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ...integrity import table_sizes
 from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
@@ -186,6 +187,7 @@ def service_health() -> ResponseReturnValue:
         queue_depth=outbox["depth"], queue_kinds=outbox["kinds"], failures=outbox["failures"], oldest_queued=oldest_queued,
         imported=imported, last_import=last_import, audit=recent_audit(session), audit_words=audit_words,
         held_notices=held_groups(session), max_new_per_poll=state().settings.notices.max_new_per_poll,
+        table_sizes=table_sizes(session), hourly_days=state().settings.retention.hourly_days,
         now=dt.datetime.now(dt.UTC))
 
 
