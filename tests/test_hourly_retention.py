@@ -161,3 +161,19 @@ def test_the_table_sizes_on_postgresql_are_its_estimates_once_analysed(engine, n
     assert sizes["hourly_calls"].rows == 24
     assert sizes["hourly_calls"].estimated == (engine.dialect.name == "postgresql")
     assert sizes["agreements"].rows == 2
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"retention": {"hourly_days": 0}}, "retention.hourly_days: must be at least 29"),
+    ({"retention": {"hourly_days": 28}}, "retention.hourly_days: must be at least 29"),
+    ({"retention": {"hourly_days": 60}, "cutover": {"baseline_days": 7, "baseline_weeks": 10}},
+     "retention.hourly_days: must be at least 71"),
+    ({"retention": {"hourly_days": "400"}}, "retention.hourly_days: expected an integer"),
+    ({"retention": {"hourly_dayz": 400}}, "retention.hourly_dayz: unknown key"),
+])
+def test_a_retention_shorter_than_the_cut_over_baseline_reaches_is_refused(data, message):
+    from monitor.settings import ConfigError, from_mapping
+
+    with pytest.raises(ConfigError) as info:
+        from_mapping(data, ".", environ={})
+    assert message in str(info.value)

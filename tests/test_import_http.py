@@ -92,6 +92,25 @@ def test_a_bad_file_is_rejected_whole_with_each_bad_line_named(post, token, engi
         assert (ledger.status, ledger.supplier) == ("rejected", "kmd")
 
 
+@pytest.mark.parametrize("body", [b"", b"\xff\xfe\x00garbage\x00" * 50, b"period_start,agreement_uuid\n",
+                                  b'{"period_start": [' * 2000])
+def test_an_empty_or_unreadable_body_is_rejected_never_a_server_error(post, token, body):
+    response = post(body, token)
+    assert response.status_code == 422
+    report = response.get_json()
+    assert report["status"] == "rejected" and report["errors"] and report["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize("value, message", [(1023, "must be between 1024"), (2 * 1024 ** 3, "must be between 1024"),
+                                            ("64MB", "expected an integer")])
+def test_a_max_file_bytes_out_of_range_is_refused_naming_the_key(value, message):
+    from monitor.settings import ConfigError, from_mapping
+
+    with pytest.raises(ConfigError) as info:
+        from_mapping({"collectors": {"calls": {"max_file_bytes": value}}}, ".", environ={})
+    assert "collectors.calls.max_file_bytes" in str(info.value) and message in str(info.value)
+
+
 def test_json_lines_are_taken_as_the_inbox_takes_them(post, token, engine):
     body = f'{{"period_start": "2020-11-26", "agreement_uuid": "{A1}", "calls": 7}}\n'
     response = post(body, token)
