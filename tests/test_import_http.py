@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 
 import pytest
 import time_machine
@@ -128,6 +129,29 @@ def test_without_a_valid_token_the_answer_is_401_and_nothing_is_read(client, tok
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert "error" in response.get_json()
     assert snapshot(engine) == before
+
+
+class Unreadable(io.RawIOBase):
+    """A request body that fails the test when anything reads it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        raise AssertionError("the body was read")
+
+
+def test_a_request_without_a_token_is_refused_without_reading_the_body(client, token):
+    response = client.post(URL, content_type="text/csv", headers={"Authorization": "Bearer wrong"},
+                           environ_overrides={"wsgi.input": Unreadable(), "CONTENT_LENGTH": "5000"})
+    assert response.status_code == 401
+
+
+def test_a_declared_length_over_max_file_bytes_is_refused_without_reading_the_body(client, token):
+    response = client.post(URL, content_type="text/csv", headers={"Authorization": f"Bearer {token}"},
+                           environ_overrides={"wsgi.input": Unreadable(), "CONTENT_LENGTH": str(65 * 1024 ** 2)})
+    assert response.status_code == 413
+    assert response.headers["Connection"] == "close"
 
 
 def test_a_removed_token_is_refused(post, token, engine):
