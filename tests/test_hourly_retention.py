@@ -142,8 +142,8 @@ def test_the_service_health_page_shows_the_table_sizes_and_the_retention(client,
     hourly = section.split("<code>hourly_calls</code>")[1].split("</tr>")[0]
     agreements = section.split("<code>agreements</code>")[1].split("</tr>")[0]
     # Counted (SQLite, and PostgreSQL before its first ANALYZE of the table) or estimated after one.
-    assert ">49<" in hourly or "≈" in hourly
-    assert ">2<" in agreements or "≈" in agreements
+    assert ">49<" in hourly or "ca. " in hourly
+    assert ">2<" in agreements or "ca. " in agreements
     english = client.get("/drift?lang=en").get_data(as_text=True)
     assert "Hourly call counts older than 400 days" in english and "Table sizes" in english
 

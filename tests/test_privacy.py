@@ -42,6 +42,8 @@ PUBLIC = {
     "subscribe.confirm_page", "subscribe.confirm_post", "subscribe.manage_page", "subscribe.manage_post",
     "subscribe.subscribe_form", "subscribe.subscribe_post", "subscribe.unsubscribe_page",
     "subscribe.unsubscribe_post",
+    # A supplier's call-count file: authenticated by its bearer token (`monitor tokens`), not by sign-in.
+    "api_imports.import_calls",
 }
 SAMPLE_ARGUMENTS = {"code": "101", "token": "x", "filename": "monitor.css", "slug": "serviceplatformen"}
 ADDRESS = "reject-1@example.dk"
