@@ -167,6 +167,25 @@ def db_upgrade(ctx: Context) -> None:
     click.echo(f"database is up to date ({ctx.engine.url.render_as_string(hide_password=True)})")
 
 
+@db.command("check")
+@pass_ctx
+def db_check(ctx: Context) -> None:
+    """Count rows that point at nothing (orphans) and impossible counts; exit 1 when any."""
+    from sqlalchemy.orm import Session
+
+    from .integrity import check
+
+    with Session(ctx.engine) as session:
+        findings = check(session)
+    for finding in findings:
+        click.echo(f"{finding.count:>12,}  {finding.kind}: {finding.description}")
+    problems = sum(f.count for f in findings)
+    if problems:
+        kinds = sum(1 for f in findings if f.count)
+        raise click.ClickException(f"{problems:,} row(s) with integrity problems, of {kinds} kind(s)")
+    click.echo("no integrity problems found")
+
+
 @cli.command()
 @click.option("--seed", type=int, default=2020, show_default=True, help="Random seed (same seed and --now, same country).")
 @click.option("--size", type=click.Choice(["small", "full"]), default="full", show_default=True)
@@ -517,6 +536,65 @@ def users_sessions(ctx: Context, target: str | None, revoke_all: bool) -> None:
             started = row.created_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z")
             ends = row.expires_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z")
             click.echo(f"{row.short_id}\t{row.email}\tsince {started}\tuntil {ends}")
+
+
+@cli.group()
+def tokens() -> None:
+    """Bearer tokens for POST /api/v1/imports/calls, one per supplier; only their hash is stored."""
+
+
+@tokens.command("add")
+@click.argument("name")
+@pass_ctx
+def tokens_add(ctx: Context, name: str) -> None:
+    """Make a token for supplier NAME and print it once: it cannot be shown again."""
+    from sqlalchemy.orm import Session
+
+    from .db import utcnow
+    from .importtokens import TokenError, add_token
+
+    with Session(ctx.engine) as session, session.begin():
+        try:
+            _, token = add_token(session, name, utcnow())
+        except TokenError as exc:
+            raise click.ClickException(f"refused: {exc}") from None
+    click.echo(token)
+    click.echo(f"the token of {name}; it is shown only now: send it with "
+               "`Authorization: Bearer TOKEN` to POST /api/v1/imports/calls", err=True)
+
+
+@tokens.command("remove")
+@click.argument("name")
+@pass_ctx
+def tokens_remove(ctx: Context, name: str) -> None:
+    """Revoke the token of supplier NAME: it stops working at once."""
+    from sqlalchemy.orm import Session
+
+    from .importtokens import remove_token
+
+    with Session(ctx.engine) as session, session.begin():
+        if not remove_token(session, name):
+            raise click.ClickException(f"no token named {name!r}")
+    click.echo(f"token of {name} removed")
+
+
+@tokens.command("list")
+@pass_ctx
+def tokens_list(ctx: Context) -> None:
+    """List the tokens: name, when made, when last used (never the token)."""
+    from sqlalchemy.orm import Session
+
+    from .importtokens import list_tokens
+
+    def local(at: dt.datetime | None) -> str:
+        return at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z") if at else "never"
+
+    with Session(ctx.engine) as session:
+        rows = list_tokens(session)
+        if not rows:
+            click.echo("no tokens yet: make one with `monitor tokens add NAME`")
+        for row in rows:
+            click.echo(f"{row.name}\tcreated {local(row.created_at)}\tlast used: {local(row.last_used_at)}")
 
 
 @cli.group()

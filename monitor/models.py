@@ -176,6 +176,25 @@ class ImportedFile(Base):
     held_rows: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[str] = mapped_column(Text, default="")
     imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The import token's name (the supplier) for a file posted over HTTP; NULL for inbox and command line.
+    supplier: Mapped[str | None] = mapped_column(String(100))
+
+
+class ImportToken(Base):
+    """A supplier's bearer token for POST /api/v1/imports/calls (`monitor tokens`).
+
+    Only the SHA-256 of the token is kept, so the table alone lets nobody post a file.
+    """
+
+    __tablename__ = "import_tokens"
+    # AUTOINCREMENT: SQLite would otherwise give a removed token's id to the next one added.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class CutoverTask(Base):

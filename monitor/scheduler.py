@@ -75,6 +75,9 @@ def job_table(settings: Settings) -> list[Job]:
             run_at_start=False),
         Job("retention", "monitor.notify.retention:apply_retention", CronTrigger(hour=3, minute=45, timezone=TZ),
             run_at_start=False),
+        # Before the 06:00 rating, after the night's files; a day's rollup does not change the rating.
+        Job("hourly-retention", "monitor.collectors.hourly_retention:apply_hourly_retention",
+            CronTrigger(hour=4, minute=15, timezone=TZ), run_at_start=False),
     ]
     if settings.demo.enabled:
         jobs += [

@@ -23,6 +23,7 @@ DEFAULT_CONFIG = "config.toml"
 RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster", "memcached")
 # How far back the cut-over baseline may reach (baseline_days × baseline_weeks).
 MAX_BASELINE_DAYS = 371
+MAX_FILE_BYTES = 1024 ** 3  # a posted call-count file is read into memory whole: 1 GiB at most
 
 
 class ConfigError(Exception):
@@ -60,6 +61,7 @@ class CallsCollectorSettings:
     inbox: str = "var/inbox"
     poll_seconds: int = 60
     url: str = ""
+    max_file_bytes: int = 64 * 1024 * 1024  # the bound on a file posted to POST /api/v1/imports/calls
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,11 @@ DEFAULT_COMPONENTS = (
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    hourly_days: int = 400  # hourly counts older than this are rolled into daily counts and deleted
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     notices: NoticesSettings = field(default_factory=NoticesSettings)
@@ -266,6 +273,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     components: tuple[ComponentSettings, ...] = DEFAULT_COMPONENTS
     availability: AvailabilitySettings = field(default_factory=AvailabilitySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     # Not from the file: the folder relative paths are resolved against, and the secret key.
     base_dir: str = "."
     secret_key: str = ""
@@ -455,6 +463,13 @@ def _validate(s: Settings) -> None:
                           "(or empty: the receiver accepts nothing)")
     if not 1024 <= s.alerts.max_body_bytes <= 100_000_000:
         raise ConfigError(f"alerts.max_body_bytes: must be between 1024 and 100000000, got {s.alerts.max_body_bytes}")
+    if not 1024 <= s.collectors.calls.max_file_bytes <= MAX_FILE_BYTES:
+        raise ConfigError(f"collectors.calls.max_file_bytes: must be between 1024 and {MAX_FILE_BYTES}, "
+                          f"got {s.collectors.calls.max_file_bytes}")
+    reach = c.baseline_days * c.baseline_weeks + 1
+    if s.retention.hourly_days < reach:
+        raise ConfigError(f"retention.hourly_days: must be at least {reach} (the cut-over baseline reads hourly "
+                          f"counts baseline_days × baseline_weeks back), got {s.retention.hourly_days}")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
 

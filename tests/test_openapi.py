@@ -63,7 +63,8 @@ def test_the_document_lists_every_endpoint_of_the_interface(client):
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/api/v1/ratings", "/api/v1/municipalities/{code}", "/api/v1/method",
                                  "/api/v1/notices", "/api/v1/components", "/api/v1/cutover", "/api/v1/openapi.json",
-                                 "/api/v1/components/{slug}/availability", "/api/v1/alertmanager"}
+                                 "/api/v1/components/{slug}/availability", "/api/v1/alertmanager",
+                                 "/api/v1/imports/calls"}
     component = doc["paths"]["/api/v1/notices"]["get"]["parameters"][1]["schema"]
     assert "serviceplatformen" in component["enum"]
 
@@ -129,3 +130,4 @@ def test_schemathesis_finds_no_request_the_api_mishandles(any_db_demo_app, mode)
         except Unsatisfiable:  # an operation without parameters has no invalid request to make
             assert mode is GenerationMode.NEGATIVE and not operation.query and not operation.path_parameters
     assert "GET /api/v1/ratings" in labels and "GET /api/v1/cutover" in labels
+    assert "POST /api/v1/imports/calls" in labels

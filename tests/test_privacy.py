@@ -48,6 +48,8 @@ PUBLIC = {
     "mailbox.stop_page", "mailbox.stop_post",
     # Alertmanager's webhook: authenticated by its bearer token ([alerts] receiver_token).
     "api_alerts.alertmanager",
+    # A supplier's call-count file: authenticated by its bearer token (`monitor tokens`), not by sign-in.
+    "api_imports.import_calls",
 }
 SAMPLE_ARGUMENTS = {"code": "101", "token": "x", "filename": "monitor.css", "slug": "serviceplatformen"}
 ADDRESS = "reject-1@example.dk"

@@ -64,6 +64,7 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seen_at: dt.datetime | None = None
+    supplier: str | None = None  # the import token's name, for a file posted over HTTP
 
     @property
     def ok(self) -> bool:
@@ -107,13 +108,17 @@ def _prior_import(session: Session, kind: str, sha: str, other_than: int | None 
     return session.scalars(stmt.order_by(ImportedFile.id).limit(1)).first()
 
 
-def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.datetime | None = None) -> FileResult:
-    """Import one file's content of `kind`; never raises for bad content (see `FileResult.outcome`)."""
+def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.datetime | None = None,
+                   supplier: str | None = None) -> FileResult:
+    """Import one file's content of `kind`; never raises for bad content (see `FileResult.outcome`).
+
+    `supplier` (the import token's name of a file posted over HTTP) is kept in the ledger row.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}")
     now = now or utcnow()
     sha = hashlib.sha256(data).hexdigest()
-    result = FileResult(name, kind, "imported", sha256=sha)
+    result = FileResult(name, kind, "imported", sha256=sha, supplier=supplier)
     factory = session_factory(engine)
     # Read what the checks need first, so the write transaction is short.
     with factory() as session:
@@ -160,7 +165,8 @@ def _write(factory: Callable[[], Session], kind: str, name: str, sha: str, parse
     try:
         with session_scope(factory) as session:
             # The ledger row first: on SQLite this takes the write lock before anything is read.
-            ledger = ImportedFile(kind=kind, name=name[:500], sha256=sha, status="imported", imported_at=now)
+            ledger = ImportedFile(kind=kind, name=name[:500], sha256=sha, status="imported", imported_at=now,
+                                  supplier=result.supplier)
             session.add(ledger)
             session.flush()
             prior = _prior_import(session, kind, sha, other_than=ledger.id)
@@ -229,7 +235,8 @@ def _record_rejection(factory: Callable[[], Session], result: FileResult, now: d
     try:
         with session_scope(factory) as session:
             session.add(ImportedFile(kind=result.kind, name=result.name[:500], sha256=result.sha256,
-                                     status="rejected", rows=result.rows, report=result.report(), imported_at=now))
+                                     status="rejected", rows=result.rows, report=result.report(), imported_at=now,
+                                     supplier=result.supplier))
             runs.increment(session, "import_rows_total", {"kind": result.kind, "outcome": "rejected"},
                              result.rows)
     except Exception:  # the report on screen or beside the file still says what was wrong

@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         api_alerts,
         api_availability,
         api_cutover,
+        api_imports,
         api_notices,
         api_ratings,
         auth,
@@ -27,5 +28,5 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (requestlog, health, scrape, api, api_ratings, api_notices, api_availability, api_cutover, api_alerts,
-                   feeds, pages, subscribe, method_input, mailbox, auth, operator):
+                   api_imports, feeds, pages, subscribe, method_input, mailbox, auth, operator):
         app.register_blueprint(module.bp)

@@ -187,6 +187,16 @@ SCHEMAS: dict[str, Any] = {
     "AlertOutcome": _obj({"result": {"enum": ["queued", "repeated", "acknowledged", "not_mailed", "no_mailbox",
                                               "no_municipality"]},
                           "mails": {"type": "integer", "minimum": 0}}),
+    "ImportReport": _obj({
+        "status": {"enum": ["imported", "already_imported", "rejected"]},
+        "rows": {"type": "integer", "minimum": 0},
+        "errors": {"type": "array", "items": _obj({"line": {"type": "integer", "minimum": 0},
+                                                   "column": {"type": "string"}, "value": {"type": "string"},
+                                                   "reason": {"type": "string"}})},
+    }, {"stored": {"type": "integer", "minimum": 0}, "held": {"type": "integer", "minimum": 0},
+        "format": _nullable("string"), "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "error_count": {"type": "integer", "minimum": 0}, "warnings": {"type": "array", "items": {"type": "string"}},
+        "report": {"type": "string"}}),
 }
 
 
@@ -201,6 +211,27 @@ INSTANT_IN_RANGE = {**INSTANT, "pattern": "^20[0-9]{2}-"}
 AS_OF = {"name": "as_of", "in": "query", "required": False, "schema": DAY_IN_RANGE,
          "description": "The rating day, 2000-01-01 to 2099-12-31 (default: today in Copenhagen). A day "
                         "without a stored snapshot is computed without being stored."}
+
+
+IMPORT_CALLS: dict[str, Any] = {
+    "operationId": "importCalls", "summary": "Import a call-count file (CSV or JSON Lines) as a supplier",
+    "description": "The body is the file, as an inbox file: UTF-8 CSV (comma or semicolon) or JSON Lines with the "
+                   "columns period_start, agreement_uuid, calls and optionally errors; the format is read from the "
+                   "content, whatever the Content-Type. The same validation, ledger and report as the inbox: a "
+                   "file with any bad line is rejected whole (422, each bad line named); the same content twice "
+                   "is already_imported. See docs/formats.md.",
+    "security": [{"supplierToken": []}],
+    "requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+    "responses": {
+        "200": _json("ImportReport", "Imported, or the same content was imported before (already_imported)"),
+        "401": {**_json("Error", "No valid bearer token; the body was not read"),
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
+        "413": _json("Error", "The body is larger than [collectors.calls] max_file_bytes; it was not read"),
+        "422": _json("ImportReport", "Rejected: nothing was imported; errors names each bad line"),
+    },
+}
 
 
 # Answers any operation can give: the request checks of web/guard.py and a database away.
@@ -285,14 +316,16 @@ def _document(component_slugs: list[str] | None) -> dict[str, Any]:
                               "400": _json("Error", "Not Alertmanager's webhook JSON, or an unknown municipality"),
                               "401": _json("Error", "No valid bearer token ([alerts] receiver_token)"),
                               "413": _json("Error", "The body is larger than [alerts] max_body_bytes")}}},
+            "/api/v1/imports/calls": {"post": IMPORT_CALLS},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document",
                 "responses": {"200": {"description": "The OpenAPI document",
                                       "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
-        "components": {"schemas": SCHEMAS,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                                      "description": "[alerts] receiver_token"}}},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "[alerts] receiver_token"},
+            "supplierToken": {"type": "http", "scheme": "bearer",
+                              "description": "A supplier's token from `monitor tokens add NAME`"}}},
     }
 
 

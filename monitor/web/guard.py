@@ -25,6 +25,7 @@ from flask import Flask, Response, current_app, g, jsonify, make_response, reque
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import metrics
+from ..settings import Settings
 from .health import unavailable
 from .state import state
 
@@ -67,13 +68,15 @@ def check_request() -> Response | None:
 
 BODY_LIMIT_ATTRIBUTE = "max_body_bytes"
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+BodyBound = int | Callable[[Settings], int]
 
 
-def body_limit(max_bytes: int) -> Callable[[ViewT], ViewT]:
+def body_limit(max_bytes: BodyBound) -> Callable[[ViewT], ViewT]:
     """Give one view another bound on its request body than `[web] max_body_bytes`.
 
     For a route that takes a document as its body (an upload); the forms keep the default.
-    `monitor serve` lets waitress buffer up to the largest bound of any route.
+    The bound is a number of bytes, or a function of the settings that gives one (a key of
+    `config.toml`). `monitor serve` lets waitress buffer up to the largest bound of any route.
     """
     def mark(view: ViewT) -> ViewT:
         setattr(view, BODY_LIMIT_ATTRIBUTE, max_bytes)
@@ -86,6 +89,8 @@ def route_body_limit(app: Flask, endpoint: str | None, default: int) -> int:
     """The bound on the request body of `endpoint`: its own (`body_limit`), else `default`."""
     view = app.view_functions.get(endpoint or "")
     bound = getattr(view, BODY_LIMIT_ATTRIBUTE, None)
+    if callable(bound):
+        bound = bound(state(app).settings)
     return bound if isinstance(bound, int) else default
 
 

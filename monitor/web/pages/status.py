@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ...integrity import table_sizes
 from ...models import (
     CollectorRun,
     Delivery,
@@ -200,7 +201,8 @@ def service_health() -> ResponseReturnValue:
         input_corrections=corrections.for_inputs(session, [i.id for i in recent_inputs]),
         correction_max=corrections.MAX_REASON,
         municipality_names={c: n for c, n in session.execute(select(Municipality.code, Municipality.name))},
-        contacts=mailbox_rows(session), now=dt.datetime.now(dt.UTC))
+        contacts=mailbox_rows(session), table_sizes=table_sizes(session),
+        hourly_days=state().settings.retention.hourly_days, now=dt.datetime.now(dt.UTC))
 
 
 def mailbox_rows(session: Session) -> list[tuple[Municipality, MunicipalityContact]]:

@@ -1,0 +1,114 @@
+"""The database's own health: rows that point at nothing (`monitor db check`), and table sizes (/drift).
+
+The count tables are the service's largest, and an import may write them without a foreign
+key checked per row; `check` is what says that they still hold together. Each check is one
+set-based query that counts; none changes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, not_, or_, select, table, text
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import Select
+
+from .db import Base, is_postgres
+from .models import (
+    Agreement,
+    AgreementEvent,
+    AgreementService,
+    DailyCallCount,
+    HourlyCallCount,
+    ItSystem,
+    Municipality,
+    Service,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One kind of problem and how many rows have it."""
+
+    kind: str
+    description: str
+    count: int
+
+
+def _orphans(table: type[Base], column: InstrumentedAttribute[Any], key: InstrumentedAttribute[Any]
+             ) -> Select[int]:
+    """Rows of `table` whose `column` names no row by `key` (another table's key column)."""
+    return select(func.count()).select_from(table).where(not_(exists().where(key == column)))
+
+
+def _bad_counts(table: type[DailyCallCount] | type[HourlyCallCount]) -> Select[int]:
+    return select(func.count()).select_from(table).where(or_(
+        table.calls < 0, table.errors < 0, and_(table.errors.is_not(None), table.errors > table.calls)))
+
+
+CHECKS: tuple[tuple[str, str, Select[int]], ...] = (
+    ("daily_calls_without_agreement", "daily counts whose agreement does not exist",
+     _orphans(DailyCallCount, DailyCallCount.agreement_id, Agreement.id)),
+    ("hourly_calls_without_agreement", "hourly counts whose agreement does not exist",
+     _orphans(HourlyCallCount, HourlyCallCount.agreement_id, Agreement.id)),
+    ("agreements_without_municipality", "agreements whose municipality does not exist",
+     _orphans(Agreement, Agreement.municipality_code, Municipality.code)),
+    ("agreements_without_it_system", "agreements whose IT system does not exist",
+     _orphans(Agreement, Agreement.it_system_uuid, ItSystem.uuid)),
+    ("agreement_services_without_agreement", "agreement services whose agreement does not exist",
+     _orphans(AgreementService, AgreementService.agreement_id, Agreement.id)),
+    ("agreement_services_without_service", "agreement services whose service does not exist",
+     _orphans(AgreementService, AgreementService.service_id, Service.id)),
+    ("agreement_events_without_agreement", "agreement history rows whose agreement does not exist",
+     _orphans(AgreementEvent, AgreementEvent.agreement_id, Agreement.id)),
+    ("daily_calls_impossible", "daily counts with negative calls or errors, or more errors than calls",
+     _bad_counts(DailyCallCount)),
+    ("hourly_calls_impossible", "hourly counts with negative calls or errors, or more errors than calls",
+     _bad_counts(HourlyCallCount)),
+)
+
+
+def check(session: Session) -> list[Finding]:
+    """Every check with its count of offending rows (0 when the data holds together)."""
+    return [Finding(kind, description, session.scalar(query) or 0) for kind, description, query in CHECKS]
+
+
+# The tables that grow with the data, largest first as a rule; /drift shows their sizes.
+SIZED_TABLES = ("hourly_calls", "daily_calls", "held_calls", "agreements", "imported_files", "rating_results",
+                "notice_updates", "deliveries", "mails", "collector_runs")
+
+
+@dataclass(frozen=True)
+class TableSize:
+    """A table's row count; `estimated` when PostgreSQL's statistics gave it rather than a count."""
+
+    table: str
+    rows: int
+    estimated: bool = False
+
+
+def table_sizes(session: Session) -> list[TableSize]:
+    """The row count of each table in `SIZED_TABLES`.
+
+    On PostgreSQL the planner's estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE),
+    which costs nothing where counting a year of hourly rows would read them all; a table
+    never analysed is counted. On SQLite every table is counted.
+    """
+    estimates: dict[str, int] = {}
+    if is_postgres(session):
+        # Only tables analysed at least once: before that, reltuples is -1 (PostgreSQL 14+) or 0 (13).
+        found = session.execute(text(
+            "SELECT c.relname, c.reltuples::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+            "JOIN pg_stat_all_tables s ON s.relid = c.oid "
+            "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:names) "
+            "AND coalesce(s.last_analyze, s.last_autoanalyze) IS NOT NULL"), {"names": list(SIZED_TABLES)})
+        estimates = {name: int(n) for name, n in found if n is not None and n >= 0}
+    sizes = []
+    for name in SIZED_TABLES:
+        if name in estimates:
+            sizes.append(TableSize(name, estimates[name], estimated=True))
+        else:
+            sizes.append(TableSize(name, session.scalar(select(func.count()).select_from(table(name))) or 0))
+    return sizes

@@ -1,0 +1,85 @@
+"""`monitor db check`: counts the rows that point at nothing, finds none on a clean demo, and
+finds an orphan slipped in past the foreign keys."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from monitor.demo import load_demo
+from tests.cli_helpers import printed, run_cli
+
+
+@pytest.fixture
+def demo(engine, settings, now):  # type: ignore[no-untyped-def]
+    load_demo(engine, settings, seed=1, size="small", now=now)
+    return engine
+
+
+def without_foreign_keys(engine: Engine, *statements: str) -> None:
+    """Run `statements` with the foreign keys not enforced, as a bulk load or a manual fix might."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        else:
+            conn.exec_driver_sql("SET session_replication_role = replica")
+        _run(conn, statements)
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        else:
+            conn.exec_driver_sql("SET session_replication_role = DEFAULT")
+
+
+def _run(conn: Connection, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        conn.execute(text(statement))
+    conn.commit()
+
+
+def counts(lines: list[str]) -> dict[str, int]:
+    """Each problem kind the command printed, with its count."""
+    found = {}
+    for line in lines:
+        if ":" in line and line.strip()[0].isdigit():
+            number, _, rest = line.strip().partition("  ")
+            found[rest.split(":")[0]] = int(number.replace(",", ""))
+    return found
+
+
+def test_a_clean_demo_has_no_integrity_problems(monkeypatch, settings, demo):
+    result = run_cli(monkeypatch, settings, "db", "check")
+    assert result.exit_code == 0, result.output
+    lines = printed(result)
+    found = counts(lines)
+    assert "daily_calls_without_agreement" in found and "agreements_without_municipality" in found
+    assert set(found.values()) == {0}
+    assert lines[-1] == "no integrity problems found"
+
+
+def test_an_orphan_count_and_an_agreement_without_municipality_are_found_and_fail_the_check(
+        monkeypatch, settings, demo):
+    without_foreign_keys(
+        demo,
+        "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (987654, '2020-11-20', 5, 0)",
+        "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (987654, '2020-11-21', 6, 0)",
+        "INSERT INTO hourly_calls (agreement_id, hour, day, calls, errors) "
+        "VALUES (987655, '2020-11-20 10:00:00', '2020-11-20', 5, 9)",
+        "UPDATE agreements SET municipality_code = '999' WHERE id = (SELECT min(id) FROM agreements)",
+    )
+    result = run_cli(monkeypatch, settings, "db", "check")
+    assert result.exit_code == 1
+    found = counts(printed(result))
+    assert found["daily_calls_without_agreement"] == 2
+    assert found["hourly_calls_without_agreement"] == 1
+    assert found["hourly_calls_impossible"] == 1  # 9 errors among 5 calls
+    assert found["agreements_without_municipality"] == 1
+    assert found["daily_calls_impossible"] == 0 and found["agreement_services_without_agreement"] == 0
+    assert "5 row(s) with integrity problems, of 4 kind(s)" in result.output
+
+
+def test_the_check_changes_nothing(monkeypatch, settings, demo):
+    from tests.import_helpers import snapshot
+
+    before = snapshot(demo)
+    run_cli(monkeypatch, settings, "db", "check")
+    assert snapshot(demo) == before
