@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -112,14 +113,14 @@ def test_a_notice_mail_has_both_parts_the_notice_and_one_click_unsubscribe_heade
     assert msg["To"] == "leder@kommune.dk"
     assert msg["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/u/") and msg["List-Unsubscribe"].endswith(">")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert msg["Message-ID"].startswith("<delivery-")
+    assert re.fullmatch(r"<[0-9a-f]{32}@[^>]+>", msg["Message-ID"])
     text, html = parts(msg)
     for body in (text, html):
         assert "Forsinkelser på Serviceplatformen" in body
         assert "Driftsforstyrrelse" in body and "Undersøges" in body
         assert "Serviceplatformen, Beskedfordeler" in body
         assert "Vi undersøger forsinkede svar." in body
-        assert f"http://127.0.0.1:8000/driftsstatus#notice-{upd.notice_id}" in body
+        assert f"http://127.0.0.1:8000/driftsstatus?lang=da#notice-{upd.notice_id}" in body
         assert "http://127.0.0.1:8000/manage/" in body
     assert "<p>Vi undersøger forsinkede svar.</p>" in html
     assert "<p>" not in text
