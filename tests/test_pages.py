@@ -73,6 +73,8 @@ def test_every_page_renders_with_demo_data_and_says_how_fresh_it_is(demo_app):
     assert overview.count('href="/kommune/') == 98
     assert "åbne driftsmeddelelser" in overview or "åben driftsmeddelelse" in overview
     assert "<svg" in overview and "Antal kommuner pr. score" in overview
+    for path in ("/", "/kommune/101", "/metode"):  # the colour rule beside every coloured score
+        assert "Farven følger scoren, som den vises med én decimal" in client.get(path).get_data(as_text=True), path
     page = client.get("/kommune/101").get_data(as_text=True)
     for heading in ("Scorens tre dele", "Hvad vil hæve scoren?", "Historik", "Kald over tid", "It-systemer",
                     "Serviceaftaler", "Pris pr. kald", "Skift af driftscenter"):

@@ -15,13 +15,14 @@ from flask_babel import lazy_gettext as _l
 from ...rating.method import PARTS
 from .. import security
 from ..state import LANGUAGES
-from . import run_summary
+from . import bands, run_summary
 from .format import locale_name
 from .format import register as register_formats
 
 bp = Blueprint("pages", "monitor.web.pages")
 security.init_app(bp)
 register_formats(bp)
+bands.register(bp)
 run_summary.register(bp)
 
 LANG_COOKIE_DAYS = 365
