@@ -16,9 +16,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
+from ...noticeview import split_upcoming
 from ...rating.method import PARTS
 from ...rating.service import last_conclusive_scores
 from .. import csvexport
+from ..auth import now as clock_now
 from ..state import db_session, state
 from . import charts
 from .blueprint import PART_LABELS, bp
@@ -132,23 +134,28 @@ def overview() -> ResponseReturnValue:
     sort = sort if sort in SORT_KEYS else "score"
     direction = "asc" if request.args.get("dir", "asc" if sort in ("name", "code") else "desc") == "asc" else "desc"
     query = request.args.get("q", "")
+    # A planned maintenance moves from "planned" to the open notices when its window begins.
+    notices = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], clock_now())
     if query.strip():  # a search is rendered from the cached documents, never kept per query
-        return _render_overview(session, sort, direction, query)
+        return _render_overview(session, sort, direction, query, notices)
     # Only the arguments that change the page are in the key: made-up ones cannot fill the cache.
-    key = ("page", "overview", locale_name(), sort, direction, v["ratings"], v["notices"])
-    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, ""))
+    key = ("page", "overview", locale_name(), sort, direction, v["ratings"], v["notices"],
+           tuple(n["id"] for n in notices[1]))
+    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, "", notices))
 
 
-def _render_overview(session: Any, sort: str, direction: str, query: str) -> str:
+def _render_overview(session: Any, sort: str, direction: str, query: str,
+                     notices: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> str:
     doc, rows, v = overview_data(session)
     shown = search_rows(sort_rows(rows, sort, direction == "desc"), query)
-    open_notices = notices_document(session, "open", None, v["notices"])["notices"]
+    open_notices, upcoming = notices
     chart = charts.distribution(
         [r["score"] for r in rows], _("Fordeling af scorer for alle kommuner"), _("Score (1–10)"))
     bins = charts.score_bins([r["score"] for r in rows])
     as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc else None
     return render_template("pages/overview.html", doc=doc, rows=shown, total=len(rows), sort=sort,
-                           direction=direction, query=query, notices=open_notices, chart=chart, bins=bins,
+                           direction=direction, query=query, notices=open_notices, upcoming=upcoming, chart=chart,
+                           bins=bins,
                            as_of=as_of, data_through=data_through(doc),
                            inconclusive=sum(1 for r in rows if r["score"] is None))
 

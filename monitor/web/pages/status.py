@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...models import CollectorRun, Delivery, HeldCallCount, ImportedFile, NoticeSource
+from ...noticeview import split_upcoming
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
@@ -78,7 +79,7 @@ def history_page() -> int:
 def driftsstatus() -> ResponseReturnValue:
     """Component status, open incidents and maintenance with their timelines, and the history, 50 a page."""
     session = db_session()
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now()
     page = history_page()
     if page > MAX_HISTORY_PAGE:
         abort(404)
@@ -92,10 +93,10 @@ def driftsstatus() -> ResponseReturnValue:
         components = components_document(session, now, v["notices"])
         names = {c["slug"]: c["name"] for c in (components or {}).get("components", [])}
         names.update({c.slug: c.name for c in state().settings.components if c.slug not in names})
-        open_ = notices_document(session, "open", None, v["notices"])["notices"]
+        open_, upcoming = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], now)
         return render_template("pages/driftsstatus.html", components=(components or {}).get("components", []),
-                               names=names, open_notices=open_, history=history, polled=last_poll(session),
-                               page=page, older=older)
+                               names=names, open_notices=open_, upcoming=upcoming, history=history,
+                               polled=last_poll(session), page=page, older=older)
 
     return cache().get_or_compute(key, render)
 
