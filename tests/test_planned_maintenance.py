@@ -8,19 +8,23 @@ import datetime as dt
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from tests.notify_helpers import add_notice
+from monitor.models import NoticeUpdate
+from monitor.notify.outbox import deliver_due, enqueue_for_update
+from monitor.settings import Settings
+from tests.notify_helpers import add_notice, add_subscriber
+from tests.test_english_flow import wire
 
 DAY = dt.timedelta(days=1)
 
 
 def plan_maintenance(session: Session, now: dt.datetime) -> int:
-    """A maintenance announced now, planned a week ahead for three hours; its notice id."""
+    """A maintenance announced now, planned a week ahead for three hours; its update's id."""
     update = add_notice(session, kind="maintenance", status="scheduled", title="Opgradering af databasen",
                         at=now, upstream_id="maint-1")
     update.notice.scheduled_for = now + 7 * DAY
     update.notice.scheduled_until = now + 7 * DAY + dt.timedelta(hours=3)
     session.commit()
-    return update.notice_id
+    return update.id
 
 
 def test_maintenance_a_week_ahead_is_planned_not_open_on_the_overview_and_driftsstatus(
@@ -52,3 +56,16 @@ def test_the_atom_feed_says_when_maintenance_is_planned_not_that_it_started(
     assert "startet" not in danish
     english = client.get("/notices.atom?lang=en").get_data(as_text=True)
     assert "planned from" in english and "started" not in english
+
+
+def test_the_mail_of_a_planned_maintenance_says_from_when_to_when_it_is_planned(
+        app: Flask, session: Session, settings: Settings, now: dt.datetime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    add_subscriber(session, "leder@kommune.dk", ("serviceplatformen",))
+    update = session.get(NoticeUpdate, plan_maintenance(session, now))
+    assert update is not None
+    enqueue_for_update(session, update)
+    session.commit()
+    assert deliver_due(app.extensions["monitor"].engine, settings, now=now).sent == 1
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    _head, body = wire(eml.read_bytes())
+    assert "Planlagt fra 5. december 2020 kl. 12:00 CET til 5. december 2020 kl. 15:00 CET" in body

@@ -260,6 +260,9 @@ def notice_context(settings: Settings, notice: Notice, update: NoticeUpdate,
     return {"title": one_line(notice.title, 500), "kind": translate(language, KIND_LABELS.get(notice.kind, notice.kind)),
             "status": translate(language, STATUS_LABELS.get(update.status, update.status)), "at": update.at,
             "body_html": Markup(body), "body_text": html_to_text(body), "components": component_names,
+            # A maintenance says when it is planned: when it was announced is not when it starts.
+            "planned_from": notice.scheduled_for if notice.kind == "maintenance" else None,
+            "planned_until": notice.scheduled_until if notice.kind == "maintenance" else None,
             "notice_url": mail_link(settings, f"/driftsstatus#notice-{notice.id}", language)}
 
 
