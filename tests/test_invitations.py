@@ -175,7 +175,7 @@ def test_the_manage_page_downloads_my_data_and_deletes_me_at_once(
     assert [d["notice"] for d in data["deliveries"]] == ["Organisation nede"]
     assert client.post(f"{manage}/data", data={}).status_code == 400  # no CSRF token, no data
 
-    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)})
+    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"})
     assert gone.status_code == 200 and "Du er slettet" in gone.get_data(as_text=True)
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
@@ -241,7 +241,7 @@ def test_an_invitation_is_void_once_its_address_unsubscribed_declined_or_was_era
                                content_type="application/x-www-form-urlencoded").status_code == 200
         else:
             manage = links["manage"].removesuffix("?lang=da")
-            assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)}).status_code == 200
+            assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"}).status_code == 200
     session.expire_all()
     before = [(s.id, s.confirmed_at, s.unsubscribed_at) for s in session.scalars(select(Subscriber))]
 
@@ -253,3 +253,34 @@ def test_an_invitation_is_void_once_its_address_unsubscribed_declined_or_was_era
     assert [(s.id, s.confirmed_at, s.unsubscribed_at) for s in session.scalars(select(Subscriber))] == before
     assert privacy.suppression(session, "leder@k.dk") == how
     assert session.scalar(select(func.count()).select_from(Mail).where(Mail.kind != "invitation")) == 0
+
+
+@pytest.mark.parametrize(("language", "date"), [("da", "30. november 2020"), ("en", "30 November 2020")])
+def test_an_invitation_names_the_new_source_and_the_day_the_old_notices_stop(
+        session: Session, engine: Engine, settings: Settings, tmp_path: Path, language: str, date: str) -> None:
+    invite(session, settings, [InviteRow(1, "leder@k.dk", "", language)], "c1", smtputf8=lambda: True)
+    session.commit()
+    deliver_due(engine, settings, now=LATER)
+    [path] = sorted((tmp_path / "outbox").glob("*.eml"))
+    mail = mailgrammar.read(path.read_bytes())
+    for part in (mail.part("text/plain"), mail.part("text/html")):
+        flat = " ".join(part.split())
+        assert "driftstatus.kombit.dk" in flat and date in flat and "serviceplatformen.dk" in flat
+
+
+def test_slet_mig_nu_deletes_nothing_until_its_box_is_ticked(
+        session: Session, settings: Settings, client: FlaskClient) -> None:
+    from monitor.notify.mail import subscriber_links
+
+    sub = add_subscriber(session, "leder@k.dk", ("organisation",))
+    session.commit()
+    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1].removesuffix("?lang=da")
+    assert 'name="confirm" value="yes"' in client.get(manage).get_data(as_text=True)
+    refused = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)})
+    assert refused.status_code == 400 and "Intet er slettet" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.scalars(select(Subscriber)).one().address == "leder@k.dk"
+    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"})
+    assert gone.status_code == 200
+    session.expire_all()
+    assert session.scalars(select(Subscriber)).one_or_none() is None

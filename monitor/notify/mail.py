@@ -25,6 +25,7 @@ from typing import Any
 import jinja2
 import nh3
 from babel import Locale
+from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
 from babel.dates import get_timezone
 from babel.support import NullTranslations, Translations
@@ -59,6 +60,11 @@ STATUS_LABELS = {
     "in_progress": N_("I gang"), "verifying": N_("Kontrolleres"), "completed": N_("Afsluttet"),
 }
 ZONE = get_timezone(TIMEZONE)
+# What the invitation tells the people who got the old notices: where the notices come from
+# now, and from which day the old sender stops (the cut-over's operators announced both).
+NOTICES_SOURCE = "driftstatus.kombit.dk"
+OLD_SENDER = "serviceplatformen.dk"
+OLD_NOTICES_END = dt.date(2020, 11, 30)
 
 
 @functools.cache
@@ -233,7 +239,9 @@ def invitation_mail(settings: Settings, language: str) -> Rendered:
     """The invitation to subscribe anew (for the people who got the operators' old notices)."""
     gettext = translations(language).gettext
     subject = gettext("Invitation: få driftsmeddelelser om den fælleskommunale infrastruktur")
-    return rendered(settings, "invitation", language, subject)
+    pattern = "d. MMMM y" if language == "da" else "d MMMM y"
+    return rendered(settings, "invitation", language, subject, source=NOTICES_SOURCE, old_sender=OLD_SENDER,
+                    old_notices_end=babel_date(OLD_NOTICES_END, pattern, locale=language))
 
 
 def sign_in_mail(settings: Settings, link: str, to: str, minutes: int, language: str,
