@@ -193,3 +193,11 @@ def test_a_new_notice_appears_on_driftsstatus_at_once_and_its_title_is_escaped(c
     assert "<strong>undersøger</strong>" in html  # the sanitised body is rendered as HTML
     assert f'id="notice-{notice.id}"' in html
     assert "28.11.2020 kl. 12:00 CET" in html
+
+
+def test_the_drift_menu_item_is_shown_to_operators_only_even_from_the_page_cache(client):
+    for path in ("/", "/driftsstatus", "/metode"):
+        assert 'href="/drift"' not in client.get(path).get_data(as_text=True), path
+    sign_in(client)
+    for path in ("/", "/driftsstatus", "/metode"):
+        assert 'href="/drift"' in client.get(path).get_data(as_text=True), path

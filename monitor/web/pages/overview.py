@@ -23,7 +23,7 @@ from .. import csvexport
 from ..auth import now as clock_now
 from ..state import db_session, state
 from . import charts
-from .blueprint import PART_LABELS, bp
+from .blueprint import PART_LABELS, bp, page_key
 from .cache import cache
 from .documents import notices_document, ratings_document, versions
 from .format import day, locale_name
@@ -146,8 +146,8 @@ def overview() -> ResponseReturnValue:
     if query.strip():  # a search is rendered from the cached documents, never kept per query
         return _render_overview(session, sort, direction, query, notices)
     # Only the arguments that change the page are in the key: made-up ones cannot fill the cache.
-    key = ("page", "overview", locale_name(), sort, direction, v["ratings"], v["notices"],
-           tuple(n["id"] for n in notices[1]))
+    key = page_key("overview", sort, direction, v["ratings"], v["notices"],
+                   tuple(n["id"] for n in notices[1]))
     return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, "", notices))
 
 

@@ -21,11 +21,10 @@ from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
 from ..guard import problem
 from ..state import db_session, state
-from .blueprint import bp
+from .blueprint import bp, page_key
 from .cache import cache
 from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
 from .documents import closed_notices_page, components_document, cutover_document, notices_document, versions
-from .format import locale_name
 
 CUTOVER_WORDS = {"red": _l("Rød: kald mangler"), "yellow": _l("Gul: delvist tilbage"),
                  "green": _l("Grøn: tilbage som før"), "pending": _l("Afventer data"),
@@ -87,7 +86,7 @@ def driftsstatus() -> ResponseReturnValue:
     history, older = closed_notices_page(session, page, HISTORY_PAGE_SIZE, v["notices"])
     if page > 1 and not history:
         abort(404)  # past the last page
-    key = ("page", "driftsstatus", page, locale_name(), v["notices"], now.replace(second=0, microsecond=0))
+    key = page_key("driftsstatus", page, v["notices"], now.replace(second=0, microsecond=0))
 
     def render() -> str:
         components = components_document(session, now, v["notices"])
@@ -129,7 +128,7 @@ def cutover() -> ResponseReturnValue:
                                unknown_code=unknown_code, notices=notices,
                                status_word=lambda s: phase_word(s, phase))
 
-    key = ("page", "cutover", locale_name(), v["cutover"], code)
+    key = page_key("cutover", v["cutover"], code)
     html = render() if signed_in or query or unknown_code else cache().get_or_compute(key, render)
     response = make_response(html)
     if asked is not None and code is not None and request.cookies.get(KOMMUNE_COOKIE) != code:
