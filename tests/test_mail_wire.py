@@ -34,7 +34,7 @@ KINDS = ("confirm", "manage", "notice", "invitation")
 LATER = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # every queued mail is due by then
 # Interface text of the mail templates: none of it may reach an English reader.
 DANISH = ("Afmeld", "Skift komponenter", "Åbn linket", "Bekræft", "Komponenter:", "Se meddelelsen",
-          "tilmeld", "Linket virker", "Driftsforstyrrelse", "Undersøges", "invitationer", "kl.")
+          "tilmeld", "Linket virker", "Driftsforstyrrelse", "Undersøger", "invitationer", "kl.")
 ENGLISH = ("Unsubscribe", "Change components or language")
 
 
@@ -51,7 +51,7 @@ def settings(tmp_path: Path, sqlite_url: str, smtp: SmtpServer) -> Settings:
 
 
 def send_one(kind: str, language: str, session: Session, engine: Engine, settings: Settings,
-             address: str = "leder@kommune.dk") -> None:
+             address: str = "leder@kommune.dk", title: str = "Organisation") -> None:
     """Produce one mail of `kind` through the real outbox."""
     if kind == "confirm":
         sub = add_subscriber(session, address, language=language, confirmed=False)
@@ -62,7 +62,7 @@ def send_one(kind: str, language: str, session: Session, engine: Engine, setting
     elif kind == "notice":
         add_subscriber(session, address, ("organisation",), language=language)
         enqueue_for_update(session, add_notice(session, components=("organisation",), status="identified",
-                                               title="Organisation"))
+                                               title=title))
     else:
         invite(session, settings, [InviteRow(1, address, "organisation", language)], "genindmeldelse-2020",
                smtputf8=lambda: True)
@@ -93,19 +93,19 @@ def test_every_mail_is_valid_on_the_wire_and_wholly_in_the_subscribers_language(
     else:
         assert any(word in text for word in ("Afmeld", "invitationer")), text
     if kind == "notice":
-        expected = {"da": "[Driftsforstyrrelse] Organisation – Årsagen er fundet",
-                    "en": "[Service disruption] Organisation – Cause identified"}[language]
+        expected = {"da": "[Driftsforstyrrelse] Organisation – Identificeret",
+                    "en": "[Service disruption] Organisation – Identified"}[language]
         assert mail.subject == expected
 
 
 def test_a_subject_keeps_the_space_before_a_word_that_starts_with_an_a_ring(
         session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
-    send_one("notice", "da", session, engine, settings)
+    send_one("notice", "da", session, engine, settings, title="Organisation Århus")
     mail = mailgrammar.read(smtp.inbox.raw[0])
     subject_lines = [line for line in mail.lines if line.startswith(("Subject:", " ", "\t"))]
     raw_subject = " ".join(line.strip() for line in subject_lines).removeprefix("Subject: ")
     assert re.search(r"Organisation =\?utf-8\?q\?", raw_subject), raw_subject
-    assert mail.subject.endswith("Organisation – Årsagen er fundet")
+    assert mail.subject.endswith("Organisation Århus – Identificeret")
 
 
 def test_one_click_unsubscribe_works_from_the_raw_header(

@@ -36,6 +36,7 @@ from ..localtime import CPH, TIMEZONE
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..resources import PACKAGE, templates_folder
 from ..settings import Settings
+from ..vocabulary import NOTICE_KIND, NOTICE_STATUS
 from .tokens import make_token
 from .wire import HeaderBlock, WireMessage, build
 
@@ -53,12 +54,9 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for transla
     return message
 
 
-KIND_LABELS = {"incident": N_("Driftsforstyrrelse"), "maintenance": N_("Planlagt vedligeholdelse")}
-STATUS_LABELS = {
-    "investigating": N_("Undersøges"), "identified": N_("Årsagen er fundet"), "monitoring": N_("Overvåges"),
-    "resolved": N_("Løst"), "postmortem": N_("Efterfølgende analyse"), "scheduled": N_("Planlagt"),
-    "in_progress": N_("I gang"), "verifying": N_("Kontrolleres"), "completed": N_("Afsluttet"),
-}
+# The words of the one vocabulary (docs/glossary.md), as the pages and the feed use them.
+KIND_LABELS = NOTICE_KIND
+STATUS_LABELS = NOTICE_STATUS
 ZONE = get_timezone(TIMEZONE)
 # What the invitation tells the people who got the old notices: where the notices come from
 # now, and from which day the old sender stops (the cut-over's operators announced both).

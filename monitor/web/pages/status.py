@@ -17,6 +17,7 @@ from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...users import recent_audit
+from ...vocabulary import COMPONENT_STATUS, NOTICE_KIND, NOTICE_STATUS
 from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
 from ..guard import problem
@@ -35,14 +36,11 @@ BEFORE_WORDS = {"green": _l("Grøn: trafik som normalt"), "yellow": _l("Gul: fæ
 # The lead's chosen municipality on /skift (`?kommune=101`), remembered for a year.
 KOMMUNE_COOKIE = "skift_kommune"
 KOMMUNE_COOKIE_DAYS = 365
-COMPONENT_WORDS = {"operational": _l("Kører normalt"), "degraded_performance": _l("Nedsat ydelse"),
-                   "degraded": _l("Nedsat ydelse"), "partial_outage": _l("Delvist nede"),
-                   "major_outage": _l("Nede"), "under_maintenance": _l("Under vedligehold")}
-NOTICE_WORDS = {"investigating": _l("Undersøges"), "identified": _l("Årsag fundet"),
-                "monitoring": _l("Overvåges"), "resolved": _l("Løst"), "postmortem": _l("Efterfølgende analyse"),
-                "scheduled": _l("Planlagt"), "in_progress": _l("I gang"), "verifying": _l("Verificeres"),
-                "completed": _l("Afsluttet")}
-KIND_WORDS = {"incident": _l("Hændelse"), "maintenance": _l("Vedligehold")}
+# The one vocabulary (monitor/vocabulary.py, docs/glossary.md), translated when shown.
+COMPONENT_WORDS = {**{code: _l(word) for code, word in COMPONENT_STATUS.items()},
+                   "degraded": _l(COMPONENT_STATUS["degraded_performance"])}
+NOTICE_WORDS = {code: _l(word) for code, word in NOTICE_STATUS.items()}
+KIND_WORDS = {code: _l(word) for code, word in NOTICE_KIND.items()}
 HISTORY_PAGE_SIZE = 50
 # Far beyond any history (500,000 notices); a larger number is not a page and gets 404 unread.
 MAX_HISTORY_PAGE = 10_000
