@@ -87,3 +87,8 @@ def test_an_all_inconclusive_overview_sorts_and_charts_by_the_last_conclusive_sc
     assert rows[0].endswith(";Seneste afgørende score;Beregnet for")
     [copenhagen] = [r for r in rows if r.startswith("101;")]
     assert re.search(r";\d+,\d{4};2020-10-29$", copenhagen), copenhagen
+
+
+def test_the_method_page_explains_the_scaling_to_30_days(client):
+    page = client.get("/metode").get_data(as_text=True)
+    assert "· 30 / 30</code>" in page and "Leddet · 30 / 30 regner kaldene i perioden på 30 dage om til 30 dage" in page
