@@ -219,7 +219,10 @@ def demo_operator(ctx: Context) -> str:
             if settings.mail.backend == "file" else "the link arrives by mail")
     from .notify.mail import base_url
 
-    return f"operator: sign in at {base_url(settings)}/login as {DEMO_OPERATOR}; {mail}"
+    # Without [web] base_url, links follow the port `monitor serve` is given; the demo cannot
+    # know it yet, so it says which one it means.
+    port = "" if settings.web.base_url else " (the default port of monitor serve; with --port P use port P)"
+    return f"operator: sign in at {base_url(settings)}/login{port} as {DEMO_OPERATOR}; {mail}"
 
 
 @cli.command("import")

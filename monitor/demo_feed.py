@@ -48,7 +48,7 @@ def history(start: dt.datetime, end: dt.datetime) -> list[Item]:
         Item("flytning-af-serviceplatformen", "Flytning af Serviceplatformen til nyt driftscenter", "maintenance",
              ("Serviceplatformen", "Beskedfordeler", "Fælleskommunal Adgangsstyring for systemer"), (
                  Update(start - 14 * d, "Planlagt", "Serviceplatformen flytter fra Systematic til IBM. Platformen er "
-                        "lukket i hele skiftvinduet. Se listen over opgaver ved skift af driftcenter."),
+                        "lukket i hele skiftevinduet. Se listen over opgaver ved skift af driftscenter."),
                  Update(start, "I gang", "Skiftet er begyndt. Serviceplatformen tager ikke imod kald."),
                  Update(end - 2 * h, "Verificerer", "Platformen kører i det nye driftscenter. Vi verificerer "
                         "kald fra udvalgte kommuner."),

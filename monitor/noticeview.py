@@ -34,6 +34,27 @@ def is_open(notice: Notice) -> bool:
     return notice.status not in CLOSED_STATUSES
 
 
+def is_upcoming(notice: dict[str, Any], now: dt.datetime) -> bool:
+    """True for a maintenance still only planned: scheduled, its window not yet begun.
+
+    Such a notice is shown as "Planlagt fra … til …" and never among the open notices: it
+    has not started (`notice` is an element of GET /api/v1/notices).
+    """
+    if notice.get("kind") != "maintenance" or notice.get("status") != "scheduled":
+        return False
+    start = notice.get("scheduled_for")
+    if start is None:
+        return False
+    begins = dt.datetime.fromisoformat(start)
+    return (begins if begins.tzinfo else begins.replace(tzinfo=dt.UTC)) > now
+
+
+def split_upcoming(notices: list[dict[str, Any]], now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The open notices that have begun, and the planned maintenance not yet begun (soonest first)."""
+    upcoming = sorted((n for n in notices if is_upcoming(n, now)), key=lambda n: n["scheduled_for"])
+    return [n for n in notices if not is_upcoming(n, now)], upcoming
+
+
 def notice_json(notice: Notice) -> dict[str, Any]:
     """One notice in the shape of GET /api/v1/notices (updates newest first)."""
     updates = sorted(notice.updates, key=lambda u: u.at, reverse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +40,21 @@ def secret_key(settings: Settings, sessions: sessionmaker[Session]) -> str:
             except Exception:  # another process created it first
                 session.rollback()
             row = session.scalars(select(Meta).where(Meta.key == "secret_key")).one()
+        return str(row.value)
+
+
+def install_id(sessions: sessionmaker[Session]) -> str:
+    """A random UUID made once per database and kept in `meta`: what makes this installation's
+    Message-IDs its own, so that a reinstall (a fresh database) never repeats one, whatever the key."""
+    with sessions() as session:
+        row = session.get(Meta, "install_id")
+        if row is None:
+            session.add(Meta(key="install_id", value=str(uuid.uuid4())))
+            try:
+                session.commit()
+            except Exception:  # another process created it first
+                session.rollback()
+            row = session.scalars(select(Meta).where(Meta.key == "install_id")).one()
         return str(row.value)
 
 

@@ -61,7 +61,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         session.flush()
         now = dt.datetime.now(dt.UTC)
         tokens["login_page"] = issue_link(session, secret, operator, 60, now)
-        for lang in ("da", "en"):  # a link works once: one for each signed-in run
+        for lang in ("da", "en", "phone-da", "phone-en"):  # a link works once: one for each signed-in run
             tokens[f"login-{lang}"] = issue_link(session, secret, operator, 60, now)
     engine.dispose()
     app = create_app(settings)
@@ -130,7 +130,7 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(site, browser, l
         if bad:
             found[path] = bad
     context.close()
-    assert found == {}
+    assert found == {}, "\n".join(f"{p}: {w} {n}" for p, (w, n) in found.items())
 
 
 CHART_LABELS = """() => [...document.querySelectorAll('svg.chart')].flatMap(svg => {
@@ -173,3 +173,28 @@ def test_at_390_px_labels_are_readable_captions_whole_and_dates_in_one_format(si
             page.screenshot(path=str(ARTIFACTS / f"phone-{_slug(path)}-{lang}.png"), full_page=True)
     context.close()
     assert labels_seen > 0, "the overview and the municipality page have charts"
+
+
+WIDE_TABLES = """() => [...document.querySelectorAll('main table')].filter(t => t.offsetParent !== null
+  && t.getBoundingClientRect().width > window.innerWidth + 1)
+  .map(t => (t.querySelector('caption') || t).textContent.trim().slice(0, 60) + ' (' + Math.round(t.getBoundingClientRect().width) + ' px)')"""
+
+NARROW_CAPTIONS = """() => [...document.querySelectorAll('main caption')].filter(c => c.offsetParent !== null
+  && c.getBoundingClientRect().width < 250)
+  .map(c => c.textContent.trim().slice(0, 60) + ' (' + Math.round(c.getBoundingClientRect().width) + ' px)')"""
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_at_390_px_no_table_is_wider_than_the_phone_and_every_caption_is_at_least_250_px(
+        site, browser, lang) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    page = context.new_page()
+    sign_in(page, site, f"phone-{lang}")  # /drift is an operator's page
+    found = {}
+    for path in [*PAGES, f"/manage/{site['tokens']['manage']}"]:
+        page.goto(f"{site['url']}{path}{'&' if '?' in path else '?'}lang={lang}")
+        wide, narrow = page.evaluate(WIDE_TABLES), page.evaluate(NARROW_CAPTIONS)
+        if wide or narrow:
+            found[path] = (wide, narrow)
+    context.close()
+    assert found == {}, "\n".join(f"{p}: {w} {n}" for p, (w, n) in found.items())

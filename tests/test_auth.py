@@ -232,7 +232,8 @@ def test_the_demo_adds_its_operator_and_says_how_to_sign_in(tmp_path, sqlite_url
     config.write_text(f'[database]\nurl = "{sqlite_url}"\n[mail]\nbackend = "file"\noutbox_dir = "var/outbox"\n')
     ctx = Context(str(config))
     told = demo_operator(ctx)
-    assert told == (f"operator: sign in at http://127.0.0.1:8000/login as drift@demo.invalid; "
+    assert told == (f"operator: sign in at http://127.0.0.1:8000/login (the default port of monitor serve; "
+                    f"with --port P use port P) as drift@demo.invalid; "
                     f"the link arrives as an .eml file in {tmp_path / 'var' / 'outbox'}")
     assert demo_operator(ctx) == told, "a second demo keeps the one operator"
     with Session(ctx.engine) as session:

@@ -95,7 +95,7 @@ def test_the_calendar_holds_the_window_the_frozen_zone_and_each_planned_maintena
     assert (window["DTSTART"].dt, window["DTEND"].dt) == (utc(2026, 11, 28, 7), utc(2026, 11, 29, 17))
     frozen = got["Skift af driftscenter: frysezone"]
     assert (frozen["DTSTART"].dt, frozen["DTEND"].dt) == (utc(2026, 11, 19, 23), utc(2026, 11, 29, 17))
-    pdx = got["Planlagt vedligehold: PDX (Portland) on 2026-04-07"]
+    pdx = got["Planlagt vedligeholdelse: PDX (Portland) on 2026-04-07"]
     assert (pdx["DTSTART"].dt, pdx["DTEND"].dt) == (utc(2026, 4, 7, 13), utc(2026, 4, 7, 23))
     assert all(int(e["SEQUENCE"]) == 0 and e["DTSTAMP"] for e in got.values())
 
@@ -119,10 +119,10 @@ def test_uids_are_stable_and_sequence_rises_only_when_a_time_changes(feed_app):
 
 def test_the_calendar_of_one_component_leaves_out_maintenance_of_others(feed_app):
     client = feed_app.test_client()
-    assert "Planlagt vedligehold: PDX (Portland) on 2026-04-07" in events(
+    assert "Planlagt vedligeholdelse: PDX (Portland) on 2026-04-07" in events(
         client.get("/kalender.ics?component=klassifikation"))
     only_window = events(client.get("/kalender.ics?component=beskedfordeler"))
-    assert not [s for s in only_window if s.startswith("Planlagt vedligehold")]
+    assert not [s for s in only_window if s.startswith("Planlagt vedligeholdelse")]
     assert "Skift af driftscenter: skiftevinduet" in only_window
     assert client.get("/kalender.ics?component=ukendt").status_code == 404
 
@@ -147,6 +147,17 @@ def test_a_maintenance_from_the_statuspage_json_api_is_in_the_calendar_with_its_
     poll_sources(engine, settings, [spec], now=dt.datetime(2015, 9, 20, tzinfo=UTC))
     got = events(app.test_client().get("/kalender.ics"))
     engine.dispose()
-    planned = [e for s, e in got.items() if s.startswith("Planlagt vedligehold")]
+    planned = [e for s, e in got.items() if s.startswith("Planlagt vedligeholdelse")]
     assert [(e["DTSTART"].dt, e["DTEND"].dt) for e in planned] == [(utc(2015, 9, 22, 8), utc(2015, 9, 22, 8, 30))]
     assert "Skift af driftscenter: skiftevinduet" not in got  # no window configured and no demo loaded
+
+
+def test_a_maintenance_whose_title_names_maintenance_is_not_called_maintenance_twice(feed_app):
+    from sqlalchemy.orm import Session
+
+    with Session(feed_app.extensions["monitor"].engine) as session, session.begin():
+        notice = session.scalars(select(Notice).where(Notice.title.startswith("PDX"))).one()
+        notice.title = "Planlagt vedligeholdelse af Serviceplatformen"
+    summaries = list(events(feed_app.test_client().get("/kalender.ics")))
+    assert "Planlagt vedligeholdelse af Serviceplatformen" in summaries
+    assert not [s for s in summaries if s.count("edligehold") > 1]

@@ -92,7 +92,7 @@ def test_concurrent_accepts_of_one_invitation_all_get_the_page_and_make_one_conf
     session.commit()
     deliver_due(engine, settings, now=dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
     paths = [m.group(1) for mail in eml_files(tmp_path / "outbox")
-             if (m := re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+)\s", parts(mail)[0]))]
+             if (m := re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+)\?lang=da\s", parts(mail)[0]))]
     assert len(paths) == ROUNDS
     for path in paths:
         clients = [signed_form(f"{served}{path}") for _ in range(RACERS)]

@@ -22,7 +22,7 @@ def test_the_danish_overview_csv_starts_with_a_bom_and_danish_headers_separated_
     raw = client.get("/oversigt.csv").data
     header, first = raw.split(b"\r\n")[:2]
     assert header == BOM + "Kode;Kommune;Score;Status;Placering;Ændring på en måned;Serviceaftaler;Kald pr. borger;" \
-                           "It-systemer med kald;Begrundelse".encode()
+                           "It-systemer med kald;Begrundelse;Seneste afgørende score;Beregnet for".encode()
     # On an empty database every municipality is inconclusive, with its reason in Danish.
     assert first.startswith(b"101;K\xc3\xb8benhavn;;ikke afg\xc3\xb8rende;;;;;;")
 
@@ -31,7 +31,7 @@ def test_the_english_overview_csv_is_comma_separated_with_english_headers(client
     raw = client.get("/oversigt.csv?lang=en").data
     header, first = raw.split(b"\r\n")[:2]
     assert header == BOM + b"Code,Municipality,Score,Status,Rank,Change in a month,Service agreements," \
-                           b"Calls per citizen,IT systems with calls,Reason"
+                           b"Calls per citizen,IT systems with calls,Reason,Last conclusive score,Rated for"
     assert first.startswith("101,København,,inconclusive,,,,,,".encode())
 
 

@@ -119,7 +119,8 @@ def test_tasks_are_listed_by_name_with_their_deadline_and_the_count_links_to_the
     assert 'href="#opgaver-101"' in row(html, "101") or '<a href="#opgaver-101"' in html
     tasks = html[html.index('id="opgaver-101"'):]
     assert "Åben:</strong> Nye certifikater installeret" in tasks and "frist 27.11.2020" in tasks
-    assert "Løst:</strong> Test af SF1520" in tasks
+    assert "Udført:</strong> Test af SF1520" in tasks  # a task is done, a notice resolved
+    assert "Done:</strong> Test af SF1520" in page_at(world, "after", "en")
 
 
 def test_frozen_zone_changes_are_listed_per_municipality_and_counted_in_the_metrics(world):

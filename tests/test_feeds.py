@@ -79,7 +79,7 @@ def test_the_feed_is_danish_by_default_with_status_words_and_copenhagen_times(cl
     [entry] = read(client).entries
     assert entry.title == "Forsinkelser på Serviceplatformen"  # the operator's title, nothing added
     content = entry.content[0].value
-    assert "Vedligehold · I gang · Serviceplatformen" in content
+    assert "Vedligeholdelse · I gang · Serviceplatformen" in content
     assert "<strong>Afsluttet</strong> · 28.11.2020 kl. 10:30 CET" in content
     assert "<strong>I gang</strong> · 28.11.2020 kl. 10:00 CET" in content
     assert entry.published == "2020-11-28T10:00:00+01:00"
@@ -94,7 +94,7 @@ def test_lang_en_gives_the_feed_in_english_under_its_own_id(client: FlaskClient,
     assert feed.feed.title.startswith("Operational notices")
     assert feed.feed.id == "tag:127.0.0.1,2020:notices:en"
     content = feed.entries[0].content[0].value
-    assert "Incident · Resolved · Serviceplatformen" in content
+    assert "Service disruption · Resolved · Serviceplatformen" in content
     assert "<strong>Resolved</strong> · 28 Nov 2020, 10:00 CET" in content
     assert "Løst" not in content and "kl." not in content
 

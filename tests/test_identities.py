@@ -39,7 +39,7 @@ def assert_refused_without_bob(client: FlaskClient, manage: str, unsubscribe: st
     answers = {
         "GET manage": client.get(manage),
         "POST manage/data": client.post(f"{manage}/data", data={"csrf_token": csrf(client)}),
-        "POST manage/delete": client.post(f"{manage}/delete", data={"csrf_token": csrf(client)}),
+        "POST manage/delete": client.post(f"{manage}/delete", data={"csrf_token": csrf(client), "confirm": "yes"}),
         "GET unsubscribe": client.get(unsubscribe),
         "POST unsubscribe one-click": client.post(unsubscribe, data="List-Unsubscribe=One-Click",
                                                   content_type="application/x-www-form-urlencoded"),
@@ -54,7 +54,7 @@ def test_an_erased_subscribers_links_never_open_the_next_subscriber(
         client: FlaskClient, session: Session, smtp: SmtpServer) -> None:
     subscribed(client, smtp, "carl@k.dk")
     manage, unsubscribe = subscribed(client, smtp, "alice@k.dk")  # the highest id
-    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)})
+    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"})
     assert gone.status_code == 200 and "Du er slettet" in gone.get_data(as_text=True)
     subscribed(client, smtp, "bob@k.dk")
 

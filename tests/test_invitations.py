@@ -105,7 +105,7 @@ def test_an_invitation_subscribes_only_on_its_button_and_its_header_opts_out_in_
     session.commit()
     deliver_due(engine, settings, now=LATER)
     by_address = {m["To"]: m for m in eml_files(tmp_path / "outbox")}
-    accept = re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+)\s", parts(by_address["leder@k.dk"])[0])
+    accept = re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+\?lang=en)\s", parts(by_address["leder@k.dk"])[0])
     assert accept is not None
     page = client.get(accept.group(1))
     assert page.status_code == 200
@@ -119,7 +119,7 @@ def test_an_invitation_subscribes_only_on_its_button_and_its_header_opts_out_in_
     assert [s.component_slug for s in sub.subscriptions] == ["organisation"]
 
     raw_optout = str(by_address["nej@k.dk"]["List-Unsubscribe"]).strip()
-    path = re.fullmatch(r"<https?://[^/]+(/invitation/[^>]+/nej)>", raw_optout)
+    path = re.fullmatch(r"<https?://[^/]+(/invitation/[^>]+/nej\?lang=da)>", raw_optout)
     assert path is not None, raw_optout
     assert client.post(path.group(1), data="List-Unsubscribe=One-Click",
                        content_type="application/x-www-form-urlencoded").status_code == 200
@@ -134,7 +134,7 @@ def test_an_invitation_passes_the_raw_bytes_grammar(
     deliver_due(engine, settings, now=LATER)
     [path] = sorted((tmp_path / "outbox").glob("*.eml"))
     mail = mailgrammar.read(path.read_bytes())
-    assert "/invitation/" in mail.part("text/plain") and mail.one("List-Unsubscribe").endswith("/nej>")
+    assert "/invitation/" in mail.part("text/plain") and mail.one("List-Unsubscribe").endswith("/nej?lang=da>")
 
 
 def test_an_unsubscribed_address_is_never_invited_even_after_its_record_is_deleted(
@@ -164,7 +164,7 @@ def test_the_manage_page_downloads_my_data_and_deletes_me_at_once(
     enqueue_for_update(session, add_notice(session, components=("organisation",), title="Organisation nede"))
     session.commit()
     deliver_due(engine, settings)
-    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1]
+    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1].removesuffix("?lang=da")
     page = client.get(manage).get_data(as_text=True)
     assert "Hent mine data" in page and "Slet mig nu" in page
     download = client.post(f"{manage}/data", data={"csrf_token": csrf(client, manage)})
@@ -175,7 +175,7 @@ def test_the_manage_page_downloads_my_data_and_deletes_me_at_once(
     assert [d["notice"] for d in data["deliveries"]] == ["Organisation nede"]
     assert client.post(f"{manage}/data", data={}).status_code == 400  # no CSRF token, no data
 
-    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)})
+    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"})
     assert gone.status_code == 200 and "Du er slettet" in gone.get_data(as_text=True)
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
@@ -214,7 +214,7 @@ def accept_path(session: Session, engine: Engine, settings: Settings, tmp_path: 
     session.commit()
     deliver_due(engine, settings, now=LATER)
     [mail] = eml_files(tmp_path / "outbox")
-    found = re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+)\s", parts(mail)[0])
+    found = re.search(r"https?://[^\s/]+(/invitation/[A-Za-z0-9_.\-]+)\?lang=da\s", parts(mail)[0])
     assert found is not None
     return found.group(1)
 
@@ -240,8 +240,8 @@ def test_an_invitation_is_void_once_its_address_unsubscribed_declined_or_was_era
             assert client.post(links["unsubscribe"], data="List-Unsubscribe=One-Click",
                                content_type="application/x-www-form-urlencoded").status_code == 200
         else:
-            manage = links["manage"]
-            assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)}).status_code == 200
+            manage = links["manage"].removesuffix("?lang=da")
+            assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"}).status_code == 200
     session.expire_all()
     before = [(s.id, s.confirmed_at, s.unsubscribed_at) for s in session.scalars(select(Subscriber))]
 
@@ -253,3 +253,34 @@ def test_an_invitation_is_void_once_its_address_unsubscribed_declined_or_was_era
     assert [(s.id, s.confirmed_at, s.unsubscribed_at) for s in session.scalars(select(Subscriber))] == before
     assert privacy.suppression(session, "leder@k.dk") == how
     assert session.scalar(select(func.count()).select_from(Mail).where(Mail.kind != "invitation")) == 0
+
+
+@pytest.mark.parametrize(("language", "date"), [("da", "30. november 2020"), ("en", "30 November 2020")])
+def test_an_invitation_names_the_new_source_and_the_day_the_old_notices_stop(
+        session: Session, engine: Engine, settings: Settings, tmp_path: Path, language: str, date: str) -> None:
+    invite(session, settings, [InviteRow(1, "leder@k.dk", "", language)], "c1", smtputf8=lambda: True)
+    session.commit()
+    deliver_due(engine, settings, now=LATER)
+    [path] = sorted((tmp_path / "outbox").glob("*.eml"))
+    mail = mailgrammar.read(path.read_bytes())
+    for part in (mail.part("text/plain"), mail.part("text/html")):
+        flat = " ".join(part.split())
+        assert "driftstatus.kombit.dk" in flat and date in flat and "serviceplatformen.dk" in flat
+
+
+def test_slet_mig_nu_deletes_nothing_until_its_box_is_ticked(
+        session: Session, settings: Settings, client: FlaskClient) -> None:
+    from monitor.notify.mail import subscriber_links
+
+    sub = add_subscriber(session, "leder@k.dk", ("organisation",))
+    session.commit()
+    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1].removesuffix("?lang=da")
+    assert 'name="confirm" value="yes"' in client.get(manage).get_data(as_text=True)
+    refused = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)})
+    assert refused.status_code == 400 and "Intet er slettet" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.scalars(select(Subscriber)).one().address == "leder@k.dk"
+    gone = client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage), "confirm": "yes"})
+    assert gone.status_code == 200
+    session.expire_all()
+    assert session.scalars(select(Subscriber)).one_or_none() is None

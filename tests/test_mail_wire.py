@@ -34,7 +34,7 @@ KINDS = ("confirm", "manage", "notice", "invitation")
 LATER = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # every queued mail is due by then
 # Interface text of the mail templates: none of it may reach an English reader.
 DANISH = ("Afmeld", "Skift komponenter", "Åbn linket", "Bekræft", "Komponenter:", "Se meddelelsen",
-          "tilmeld", "Linket virker", "Driftsforstyrrelse", "Undersøges", "invitationer", "kl.")
+          "tilmeld", "Linket virker", "Driftsforstyrrelse", "Undersøger", "invitationer", "kl.")
 ENGLISH = ("Unsubscribe", "Change components or language")
 
 
@@ -51,7 +51,7 @@ def settings(tmp_path: Path, sqlite_url: str, smtp: SmtpServer) -> Settings:
 
 
 def send_one(kind: str, language: str, session: Session, engine: Engine, settings: Settings,
-             address: str = "leder@kommune.dk") -> None:
+             address: str = "leder@kommune.dk", title: str = "Organisation") -> None:
     """Produce one mail of `kind` through the real outbox."""
     if kind == "confirm":
         sub = add_subscriber(session, address, language=language, confirmed=False)
@@ -62,7 +62,7 @@ def send_one(kind: str, language: str, session: Session, engine: Engine, setting
     elif kind == "notice":
         add_subscriber(session, address, ("organisation",), language=language)
         enqueue_for_update(session, add_notice(session, components=("organisation",), status="identified",
-                                               title="Organisation"))
+                                               title=title))
     else:
         invite(session, settings, [InviteRow(1, address, "organisation", language)], "genindmeldelse-2020",
                smtputf8=lambda: True)
@@ -93,19 +93,19 @@ def test_every_mail_is_valid_on_the_wire_and_wholly_in_the_subscribers_language(
     else:
         assert any(word in text for word in ("Afmeld", "invitationer")), text
     if kind == "notice":
-        expected = {"da": "[Driftsforstyrrelse] Organisation – Årsagen er fundet",
-                    "en": "[Service disruption] Organisation – Cause identified"}[language]
+        expected = {"da": "[Driftsforstyrrelse] Organisation – Identificeret",
+                    "en": "[Service disruption] Organisation – Identified"}[language]
         assert mail.subject == expected
 
 
 def test_a_subject_keeps_the_space_before_a_word_that_starts_with_an_a_ring(
         session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
-    send_one("notice", "da", session, engine, settings)
+    send_one("notice", "da", session, engine, settings, title="Organisation Århus")
     mail = mailgrammar.read(smtp.inbox.raw[0])
     subject_lines = [line for line in mail.lines if line.startswith(("Subject:", " ", "\t"))]
     raw_subject = " ".join(line.strip() for line in subject_lines).removeprefix("Subject: ")
     assert re.search(r"Organisation =\?utf-8\?q\?", raw_subject), raw_subject
-    assert mail.subject.endswith("Organisation – Årsagen er fundet")
+    assert mail.subject.endswith("Organisation Århus – Identificeret")
 
 
 def test_one_click_unsubscribe_works_from_the_raw_header(
@@ -114,7 +114,7 @@ def test_one_click_unsubscribe_works_from_the_raw_header(
 
     send_one("notice", "da", session, engine, settings)
     header_line = next(line for line in smtp.inbox.raw[0].split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
-    url = re.fullmatch(rb"List-Unsubscribe: <https://infrastrukturmonitor\.example\.dk(/u/[A-Za-z0-9_.\-]+)>",
+    url = re.fullmatch(rb"List-Unsubscribe: <https://infrastrukturmonitor\.example\.dk(/u/[A-Za-z0-9_.\-]+\?lang=da)>",
                        header_line)
     assert url, header_line
     client: FlaskClient = create_app(settings).test_client()
@@ -219,7 +219,7 @@ def test_a_notice_mail_links_to_where_monitor_serve_listens_when_base_url_is_uns
     engine.dispose()
     mail = mailgrammar.read(smtp.inbox.raw[0])
     assert mail.one("List-Unsubscribe").startswith(" <http://127.0.0.1:8001/u/")
-    assert "http://127.0.0.1:8001/driftsstatus#notice-" in mail.part("text/plain")
+    assert "http://127.0.0.1:8001/driftsstatus?lang=da#notice-" in mail.part("text/plain")
 
 
 @given(st.text(min_size=0, max_size=300))
@@ -292,3 +292,27 @@ def test_no_address_typed_into_the_form_gives_a_500_or_a_subscriber_without_its_
     assert {sub_id for sub_id, _address in stored} == mailed  # every subscriber has its confirmation queued
     for _sub_id, address in stored:  # and every stored address can go on the wire
         assert not wire_address(address).smtputf8
+
+
+MESSAGE_ID = re.compile(r"Message-ID: <([0-9a-f]{32})@[a-z.-]+>\r\n")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reinstall_on_a_fresh_database_never_repeats_a_message_id(
+        kind: str, tmp_path: Path, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
+    from monitor.db import make_engine, session_factory
+    from monitor.migrate import upgrade
+
+    send_one(kind, "da", session, engine, settings)
+    again_url = f"sqlite:///{tmp_path / 'reinstalled.db'}"
+    again = make_settings(tmp_path, again_url, mail=smtp_section(smtp),  # the same key, the same row ids
+                          web={"base_url": "https://infrastrukturmonitor.example.dk"})
+    fresh = make_engine(again_url)
+    upgrade(fresh, again)
+    with session_factory(fresh)() as fresh_session:
+        send_one(kind, "da", fresh_session, fresh, again)
+    fresh.dispose()
+    ids = [MESSAGE_ID.search(raw.decode("utf-8")) for raw in smtp.inbox.raw]
+    assert all(ids), smtp.inbox.raw
+    first, second = (found.group(1) for found in ids if found)
+    assert first != second

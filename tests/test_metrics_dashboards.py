@@ -20,7 +20,7 @@ from tests.prometheus_helpers import running_prometheus, served
 from tests.waiting import wait_until
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
-DASHBOARDS = {"fki-cutover": "Cut-over weekend", "fki-ratings": "Ratings"}
+DASHBOARDS = {"fki-cutover": "Skift af driftscenter", "fki-ratings": "Kommunernes scorer"}
 DATASOURCE = {"type": "prometheus", "uid": "fki-prometheus"}
 MAY_BE_EMPTY = "Tom når alt er godt."
 VARIABLES = {"$municipality": "101"}

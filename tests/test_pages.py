@@ -73,6 +73,8 @@ def test_every_page_renders_with_demo_data_and_says_how_fresh_it_is(demo_app):
     assert overview.count('href="/kommune/') == 98
     assert "åbne driftsmeddelelser" in overview or "åben driftsmeddelelse" in overview
     assert "<svg" in overview and "Antal kommuner pr. score" in overview
+    for path in ("/", "/kommune/101", "/metode"):  # the colour rule beside every coloured score
+        assert "Farven følger scoren, som den vises med én decimal" in client.get(path).get_data(as_text=True), path
     page = client.get("/kommune/101").get_data(as_text=True)
     for heading in ("Scorens tre dele", "Hvad vil hæve scoren?", "Historik", "Kald over tid", "It-systemer",
                     "Serviceaftaler", "Pris pr. kald", "Skift af driftscenter"):
@@ -191,3 +193,11 @@ def test_a_new_notice_appears_on_driftsstatus_at_once_and_its_title_is_escaped(c
     assert "<strong>undersøger</strong>" in html  # the sanitised body is rendered as HTML
     assert f'id="notice-{notice.id}"' in html
     assert "28.11.2020 kl. 12:00 CET" in html
+
+
+def test_the_drift_menu_item_is_shown_to_operators_only_even_from_the_page_cache(client):
+    for path in ("/", "/driftsstatus", "/metode"):
+        assert 'href="/drift"' not in client.get(path).get_data(as_text=True), path
+    sign_in(client)
+    for path in ("/", "/driftsstatus", "/metode"):
+        assert 'href="/drift"' in client.get(path).get_data(as_text=True), path

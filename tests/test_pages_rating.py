@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -67,3 +68,27 @@ def test_the_method_page_lists_every_version_and_the_planned_outages(session, en
     english = app.test_client().get("/metode?lang=en").get_data(as_text=True)
     assert "Method versions" in english and "First version" in english
     app.extensions["monitor"].engine.dispose()
+
+
+def test_an_all_inconclusive_overview_says_what_is_missing_and_how_to_fix_it_never_the_demo(gap_client):
+    html = gap_client.get("/").get_data(as_text=True)
+    assert "Ingen kommune har en afgørende score for" in html and "Kaldsdata mangler for 1 dag" in html
+    assert "monitor import calls FIL" in html and "[[rating.planned_outages]]" in html
+    assert "monitor demo" not in html
+
+
+def test_an_all_inconclusive_overview_sorts_and_charts_by_the_last_conclusive_score_and_the_csv_carries_it(gap_client):
+    html = gap_client.get("/?sort=score&dir=desc").get_data(as_text=True)
+    first_row = re.search(r'<tr data-code="(\d+)"', html)
+    assert first_row and first_row.group(1) == "101"  # the only municipality with an earlier conclusive score
+    assert "ingen data" not in html.lower()
+    assert "1 kommune uden afgørende score i dag er med med sin seneste afgørende score." in html
+    rows = gap_client.get("/oversigt.csv").get_data(as_text=True).splitlines()
+    assert rows[0].endswith(";Seneste afgørende score;Beregnet for")
+    [copenhagen] = [r for r in rows if r.startswith("101;")]
+    assert re.search(r";\d+,\d{4};2020-10-29$", copenhagen), copenhagen
+
+
+def test_the_method_page_explains_the_scaling_to_30_days(client):
+    page = client.get("/metode").get_data(as_text=True)
+    assert "· 30 / 30</code>" in page and "Leddet · 30 / 30 regner kaldene i perioden på 30 dage om til 30 dage" in page

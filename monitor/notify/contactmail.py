@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..models import Mail, MunicipalityContact, Subscriber
 from ..settings import Settings
 from .contacts import stop_token
-from .mail import N_, base_url, rendered, subscriber_links, translations, when
+from .mail import N_, mail_link, rendered, subscriber_links, translations, when
 from .subscriptions import is_active
 from .wire import WireMessage
 
@@ -100,7 +100,7 @@ def alert_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[s
         "status": status_word(p.get("cutover_status"), language),
         "since": when(since, language) if since else None,
         "reasons": [reason_text(r, language) for r in p.get("reasons", []) if isinstance(r, dict)],
-        "link": f"{base_url(settings)}/skift?kommune={p.get('code', '')}", **links}
+        "link": mail_link(settings, f"/skift?kommune={p.get('code', '')}", mail.language), **links}
 
 
 def report_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
@@ -116,7 +116,7 @@ def report_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[
         "silent": [s for s in p.get("silent", []) if isinstance(s, dict)],
         "open_tasks": [task for task in p.get("open_tasks", []) if isinstance(task, dict)],
         "tasks_total": p.get("tasks_total", 0), "support_url": p.get("support_url"),
-        "link": f"{base_url(settings)}/skift?kommune={p.get('code', '')}", **links}
+        "link": mail_link(settings, f"/skift?kommune={p.get('code', '')}", mail.language), **links}
 
 
 def reminder_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
@@ -135,7 +135,7 @@ def reminder_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tupl
     return "reminder", subject, {
         "title": title, "moved": moved, "hours": hours, "start": when(start, language) if start else "–",
         "end": when(end, language) if end else None, "previous": when(previous, language) if previous else None,
-        "notice_url": f"{base_url(settings)}/driftsstatus#notice-{p.get('notice_id', '')}", **links}
+        "notice_url": mail_link(settings, f"/driftsstatus#notice-{p.get('notice_id', '')}", mail.language), **links}
 
 
 def score_text(value: float | None, language: str) -> str:
@@ -166,7 +166,7 @@ def digest_mail(settings: Settings, mail: Mail, links: dict[str, str]) -> tuple[
         "hints": [{"text": h.get(text_key) or h.get("text_da") or "",
                    "gain": score_text(h.get("gain"), language) if h.get("gain") is not None else None}
                   for h in p.get("hints", []) if isinstance(h, dict)],
-        "planned": planned, "link": f"{base_url(settings)}/kommune/{p.get('code', '')}", **links}
+        "planned": planned, "link": mail_link(settings, f"/kommune/{p.get('code', '')}", mail.language), **links}
 
 
 # A kind's renderer: (settings, mail, links) → (template, subject, context).
@@ -194,7 +194,7 @@ def message(session: Session, settings: Settings, secret: str, mail: Mail, msg_i
         return "mailbox no longer there"
     if mail.kind in (contact.stopped or []):
         return f"mailbox stopped {mail.kind} mails"
-    stop = f"{base_url(settings)}/postkasse/stop/{stop_token(secret, contact, mail.kind)}"
+    stop = mail_link(settings, f"/postkasse/stop/{stop_token(secret, contact, mail.kind)}", mail.language)
     template, subject, context = RENDERERS[mail.kind](settings, mail, {"stop": stop})
     mail_rendered = rendered(settings, template, mail.language, subject, **context)
     return mail_rendered.message(mail.address, {"unsubscribe": stop}, msg_id, now)

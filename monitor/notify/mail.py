@@ -18,22 +18,25 @@ import functools
 import html
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 import nh3
 from babel import Locale
+from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
 from babel.dates import get_timezone
 from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 
 from ..db import utcnow
-from ..localtime import TIMEZONE
+from ..localtime import CPH, TIMEZONE
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..resources import PACKAGE, templates_folder
 from ..settings import Settings
+from ..vocabulary import NOTICE_KIND, NOTICE_STATUS
 from .tokens import make_token
 from .wire import HeaderBlock, WireMessage, build
 
@@ -51,13 +54,15 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for transla
     return message
 
 
-KIND_LABELS = {"incident": N_("Driftsforstyrrelse"), "maintenance": N_("Planlagt vedligeholdelse")}
-STATUS_LABELS = {
-    "investigating": N_("Undersøges"), "identified": N_("Årsagen er fundet"), "monitoring": N_("Overvåges"),
-    "resolved": N_("Løst"), "postmortem": N_("Efterfølgende analyse"), "scheduled": N_("Planlagt"),
-    "in_progress": N_("I gang"), "verifying": N_("Kontrolleres"), "completed": N_("Afsluttet"),
-}
+# The words of the one vocabulary (docs/glossary.md), as the pages and the feed use them.
+KIND_LABELS = NOTICE_KIND
+STATUS_LABELS = NOTICE_STATUS
 ZONE = get_timezone(TIMEZONE)
+# What the invitation tells the people who got the old notices: where the notices come from
+# now, and from which day the old sender stops (the cut-over's operators announced both).
+NOTICES_SOURCE = "driftstatus.kombit.dk"
+OLD_SENDER = "serviceplatformen.dk"
+OLD_NOTICES_END = dt.date(2020, 11, 30)
 
 
 @functools.cache
@@ -86,9 +91,14 @@ def environment(language: str) -> jinja2.Environment:
 
 
 def when(value: dt.datetime, language: str = "da") -> str:
-    """A time in Copenhagen with its zone, minutes precision, in `language`."""
-    pattern = "d. MMMM y 'kl.' HH:mm zzz" if language == "da" else "d MMMM y, HH:mm zzz"
-    return babel_datetime(value, pattern, tzinfo=ZONE, locale=language)
+    """A time in Copenhagen with its zone's name (CET/CEST in both languages), minutes precision.
+
+    The zone is written from the zone itself: Babel's `zzz` gives "CET" in Danish but "+0100"
+    in English, which would make the two mails of one notice disagree with the pages.
+    """
+    local = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(CPH)
+    pattern = "d. MMMM y 'kl.' HH:mm" if language == "da" else "d MMMM y, HH:mm"
+    return f"{babel_datetime(local, pattern, tzinfo=ZONE, locale=language)} {local.tzname()}"
 
 
 def render(template: str, language: str, **context: Any) -> str:
@@ -134,11 +144,24 @@ def serve_links(settings: Settings, host: str, port: int) -> tuple[Settings, str
                       f"not at {served} where this serves (right behind a proxy; otherwise unset base_url)")
 
 
+def in_language(url: str, language: str) -> str:
+    """`url` with `lang=<language>` in its query (before any #fragment), so the page it opens
+    answers in the language of the mail that carried it (and remembers it in the cookie)."""
+    address, hash_, fragment = url.partition("#")
+    joiner = "&" if "?" in address else "?"
+    return f"{address}{joiner}lang={language}{hash_}{fragment}"
+
+
+def mail_link(settings: Settings, path: str, language: str) -> str:
+    """An absolute link for a mail to `language`'s reader: base URL, `path`, `?lang=`."""
+    return in_language(f"{base_url(settings)}{path}", language)
+
+
 def subscriber_links(settings: Settings, secret: str, subscriber: Subscriber) -> dict[str, str]:
-    """The manage and one-click unsubscribe links of `subscriber`."""
-    root = base_url(settings)
-    return {"manage": f"{root}/manage/{make_token(secret, 'manage', subscriber)}",
-            "unsubscribe": f"{root}/u/{make_token(secret, 'unsubscribe', subscriber)}"}
+    """The manage and one-click unsubscribe links of `subscriber`, in the subscriber's language."""
+    lang = subscriber.language
+    return {"manage": mail_link(settings, f"/manage/{make_token(secret, 'manage', subscriber)}", lang),
+            "unsubscribe": mail_link(settings, f"/u/{make_token(secret, 'unsubscribe', subscriber)}", lang)}
 
 
 def mail_domain(settings: Settings) -> str:
@@ -152,9 +175,11 @@ def header_block(sender: str, subject: str, language: str) -> HeaderBlock:
     return HeaderBlock.make(sender, subject, language)
 
 
-def message_id(settings: Settings, local: str) -> str:
-    """`<local@sender-domain>`."""
-    return f"<{local}@{mail_domain(settings)}>"
+def message_id(settings: Settings, install: str, local: str) -> str:
+    """`<32 hex digits@sender-domain>`: a UUID named by `local` ("mail-7", "summary-12") within this
+    installation's `install` UUID, so a mail keeps its id on every attempt and no other
+    installation (a reinstall on a fresh database too) ever sends the same one."""
+    return f"<{uuid.uuid5(uuid.UUID(install), local).hex}@{mail_domain(settings)}>"
 
 
 @dataclass(frozen=True)
@@ -189,7 +214,7 @@ def compose(settings: Settings, to: str, subject: str, text: str, html_body: str
             message_id: str | None = None) -> WireMessage:
     """A finished two-part mail to `to` (with the RFC 8058 headers when `unsubscribe_url` is given)."""
     block = header_block(settings.mail.sender, one_line(subject), "da")
-    msg_id = message_id or f"<{secrets.token_hex(12)}@{block.domain}>"
+    msg_id = message_id or f"<{uuid.uuid4().hex}@{block.domain}>"
     return build(block, to, date=utcnow(), message_id=msg_id, text=text, html=html_body,
                  unsubscribe_url=unsubscribe_url, subject=one_line(subject))
 
@@ -219,7 +244,9 @@ def invitation_mail(settings: Settings, language: str) -> Rendered:
     """The invitation to subscribe anew (for the people who got the operators' old notices)."""
     gettext = translations(language).gettext
     subject = gettext("Invitation: få driftsmeddelelser om den fælleskommunale infrastruktur")
-    return rendered(settings, "invitation", language, subject)
+    pattern = "d. MMMM y" if language == "da" else "d MMMM y"
+    return rendered(settings, "invitation", language, subject, source=NOTICES_SOURCE, old_sender=OLD_SENDER,
+                    old_notices_end=babel_date(OLD_NOTICES_END, pattern, locale=language))
 
 
 def sign_in_mail(settings: Settings, link: str, to: str, minutes: int, language: str,
@@ -246,7 +273,10 @@ def notice_context(settings: Settings, notice: Notice, update: NoticeUpdate,
     return {"title": one_line(notice.title, 500), "kind": translate(language, KIND_LABELS.get(notice.kind, notice.kind)),
             "status": translate(language, STATUS_LABELS.get(update.status, update.status)), "at": update.at,
             "body_html": Markup(body), "body_text": html_to_text(body), "components": component_names,
-            "notice_url": f"{base_url(settings)}/driftsstatus#notice-{notice.id}"}
+            # A maintenance says when it is planned: when it was announced is not when it starts.
+            "planned_from": notice.scheduled_for if notice.kind == "maintenance" else None,
+            "planned_until": notice.scheduled_until if notice.kind == "maintenance" else None,
+            "notice_url": mail_link(settings, f"/driftsstatus#notice-{notice.id}", language)}
 
 
 def notice_mail(settings: Settings, language: str, notice: Notice, update: NoticeUpdate,

@@ -123,7 +123,7 @@ def plan(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) 
 
 
 def summary_mail(session: Session, settings: Settings, secret: str, sub: Subscriber, ids: list[int],
-                 now: dt.datetime) -> WireMessage:
+                 now: dt.datetime, install: str) -> WireMessage:
     """The summary mail of the deliveries `ids` to `sub`: each update's title, components, status and link."""
     known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
     names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
@@ -138,11 +138,11 @@ def summary_mail(session: Session, settings: Settings, secret: str, sub: Subscri
     mail = rendered(settings, "summary", sub.language, subject, items=items, count=len(items),
                     cap=settings.notices.max_mails_per_subscriber_hour)
     return mail.message(sub.address, subscriber_links(settings, secret, sub),
-                        message_id(settings, f"summary-{ids[0]}"), now=now)
+                        message_id(settings, install, f"summary-{ids[0]}"), now=now)
 
 
 def send_summaries(sessions: sessionmaker[Session], settings: Settings, secret: str, mailer: FileMailer | SmtpMailer,
-                   due: Plan, now: dt.datetime, sender: Sender) -> int:
+                   due: Plan, now: dt.datetime, sender: Sender, install: str) -> int:
     """Send the claimed summaries through `sender` (one mail each, kind "summary"); how many updates went out.
 
     A summary is marked as a whole, with the outbox's one retry policy: sent, back to waiting
@@ -157,7 +157,7 @@ def send_summaries(sessions: sessionmaker[Session], settings: Settings, secret: 
                     session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending")
                                     .values(status="cancelled", last_error="subscriber no longer active"))
                 continue
-            message = summary_mail(session, settings, secret, sub, ids, now)
+            message = summary_mail(session, settings, secret, sub, ids, now, install)
         error = sender.try_send("email", functools.partial(mailer.send, message))
         name = f"summary mail {ids[0]}"
         with sessions() as session, session.begin():

@@ -39,9 +39,9 @@ from ..settings import Settings
 from . import contactmail, queue
 from .mail import (
     Rendered,
-    base_url,
     confirmation_mail,
     invitation_mail,
+    mail_link,
     manage_mail,
     message_id,
     method_input_mail,
@@ -107,6 +107,7 @@ class MailContext:
     settings: Settings
     secret: str
     now: dt.datetime
+    install: str  # the installation's UUID (signing.install_id), the namespace of its Message-IDs
     cache: dict[tuple[object, ...], Rendered] = field(default_factory=dict)
 
     def once(self, key: tuple[object, ...], make: Callable[[], Rendered]) -> Rendered:
@@ -117,7 +118,7 @@ class MailContext:
 
     def message_id(self, mail: Mail) -> str:
         """The mail's Message-ID, the same on every attempt."""
-        return message_id(self.settings, f"mail-{mail.id}")
+        return message_id(self.settings, self.install, f"mail-{mail.id}")
 
 
 # A composer makes the message of one row (in the sending run's transaction, which it may write
@@ -150,8 +151,8 @@ def _sign_in(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | st
     minutes = ctx.settings.web.login_link_minutes
     token = users.issue_link(session, ctx.secret, user, minutes, ctx.now)
     users.audit(session, user.email, "sign_in_link", "", ctx.now)
-    return sign_in_mail(ctx.settings, f"{base_url(ctx.settings)}/login/{token}", user.email, minutes, mail.language,
-                        ctx.message_id(mail))
+    return sign_in_mail(ctx.settings, mail_link(ctx.settings, f"/login/{token}", mail.language), user.email,
+                        minutes, mail.language, ctx.message_id(mail))
 
 
 @register_composer("invitation")
@@ -164,8 +165,8 @@ def _invitation(ctx: MailContext, session: Session, mail: Mail) -> WireMessage |
     if is_active(sub):
         return "address subscribed since it was queued"
     token = make_invitation_token(ctx.secret, mail.address, list(mail.components), mail.language, mail.campaign or "")
-    root = base_url(ctx.settings)
-    links = {"accept": f"{root}/invitation/{token}", "optout": f"{root}/invitation/{token}/nej"}
+    links = {"accept": mail_link(ctx.settings, f"/invitation/{token}", mail.language),
+             "optout": mail_link(ctx.settings, f"/invitation/{token}/nej", mail.language)}
     rendered = ctx.once(("invitation", mail.language), lambda: invitation_mail(ctx.settings, mail.language))
     return rendered.message(mail.address, links, ctx.message_id(mail))
 
@@ -194,7 +195,7 @@ def _confirm(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | st
     change = mail.address != sub.address
     token = make_token(ctx.secret, "confirm", sub, address=mail.address if change else None)
     links = {**subscriber_links(ctx.settings, ctx.secret, sub),
-             "confirm": f"{base_url(ctx.settings)}/confirm/{token}"}
+             "confirm": mail_link(ctx.settings, f"/confirm/{token}", sub.language)}
     hours = ctx.settings.web.confirm_max_age_hours
     rendered = ctx.once(("confirm", sub.language, change),
                         lambda: confirmation_mail(ctx.settings, sub.language, hours, change))
@@ -221,8 +222,8 @@ def _method_input(ctx: MailContext, session: Session, mail: Mail) -> WireMessage
     hours = ctx.settings.web.confirm_max_age_hours
     rendered = ctx.once(("method_input", mail.language),
                         lambda: method_input_mail(ctx.settings, mail.language, hours))
-    return rendered.message(mail.address, {"confirm": f"{base_url(ctx.settings)}/metode/input/{row.key}"},
-                            ctx.message_id(mail))
+    link = mail_link(ctx.settings, f"/metode/input/{row.key}", mail.language)
+    return rendered.message(mail.address, {"confirm": link}, ctx.message_id(mail))
 
 
 class NoComposer(LookupError):
@@ -244,9 +245,9 @@ def _due(now: dt.datetime) -> ColumnElement[bool]:
 
 
 def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: str, now: dt.datetime,
-                   sender: Sender) -> None:
+                   sender: Sender, install: str) -> None:
     """Send every mail of the `mails` table that is due, once, through `sender`. Raises only when the database fails."""
-    ctx = MailContext(settings, secret, now)
+    ctx = MailContext(settings, secret, now, install)
     seen: set[int] = set()
     try:
         while ids := [i for i in queue.claim(sessions, Mail, _due(now), now).ids if i not in seen]:

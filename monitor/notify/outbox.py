@@ -131,8 +131,10 @@ def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryRepor
 class _Deliveries:
     """Sends claimed deliveries: notice mails rendered once per (update, language), webhooks as JSON."""
 
-    def __init__(self, settings: Settings, secret: str, webhook: WebhookSender, now: dt.datetime) -> None:
+    def __init__(self, settings: Settings, secret: str, webhook: WebhookSender, now: dt.datetime,
+                 install: str) -> None:
         self.settings, self.secret, self.webhook, self.now = settings, secret, webhook, now
+        self.install = install  # the namespace of Message-IDs (signing.install_id)
         self.rendered: dict[tuple[int, str], Rendered] = {}  # links filled in per mail
 
     def send_batch(self, sessions: sessionmaker[Session], sender: Sender, work: list[Work]) -> None:
@@ -157,13 +159,19 @@ class _Deliveries:
             self.rendered[key] = notice_mail(self.settings, sub.language, item.notice, upd, item.components)
         mailer.send(self.rendered[key].message(
             sub.address, subscriber_links(self.settings, self.secret, sub),
-            message_id(self.settings, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now))
+            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now))
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
     from ..signing import secret_key
 
     return secret_key(settings, sessions)
+
+
+def _install_id(sessions: sessionmaker[Session]) -> str:
+    from ..signing import install_id
+
+    return install_id(sessions)
 
 
 SERVE_BASE_URL = "serve_base_url"  # meta key: where `monitor serve` last listened
@@ -229,17 +237,18 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
              report: DeliveryReport, webhook: WebhookSender) -> None:
     """The `mails` table first, then the capped summaries, then the deliveries batch by batch, into `report`."""
     secret = _secret(settings, sessions)
+    install = _install_id(sessions)
     settings = with_link_base(settings, sessions)
     marker = SentMarker(engine)
     sender = Sender(sessions, settings, marker, report, Tally())
     try:
-        send_due_mails(sessions, settings, secret, now, sender)
+        send_due_mails(sessions, settings, secret, now, sender, install)
         capped = mailcap.plan(sessions, settings, now)
         if capped.summaries:
             with open_mailer(settings) as mailer:
-                mailcap.send_summaries(sessions, settings, secret, mailer, capped, now, sender)
+                mailcap.send_summaries(sessions, settings, secret, mailer, capped, now, sender, install)
             sender.tally.flush(sessions)
-        deliveries = _Deliveries(settings, secret, webhook, now)
+        deliveries = _Deliveries(settings, secret, webhook, now, install)
         seen: set[int] = set()
         while True:
             taken = queue.claim(sessions, Delivery, _due(capped.horizon, now), now)

@@ -267,7 +267,8 @@ def build(block: HeaderBlock, to: str, *, date: dt.datetime, message_id: str, te
         block.head,
         fold("To", [wire.envelope]),
         f"Date: {format_datetime(date)}{CRLF}",
-        f"Message-ID: {message_id}{CRLF}",
+        # Folded before the id when the line would pass 78 (a long sender domain); never inside it.
+        f"Message-ID: {message_id}{CRLF}" if len(message_id) <= LINE - 12 else f"Message-ID:{CRLF} {message_id}{CRLF}",
     ]
     if unsubscribe_url:
         parts.append(url_header("List-Unsubscribe", unsubscribe_url))

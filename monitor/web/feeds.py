@@ -73,8 +73,12 @@ def _timeline(notice: dict[str, Any], names: dict[str, str], lang: str) -> str:
     head = [_word(KIND_WORDS, notice.get("kind")), _word(NOTICE_WORDS, notice.get("status")), components]
     if notice.get("impact") in IMPACT_WORDS:
         head.insert(2, _("påvirkning: %(impact)s", impact=_word(IMPACT_WORDS, notice["impact"])))
-    started = _as_time(notice.get("started_at"))
-    if started:
+    started, planned = _as_time(notice.get("started_at")), _as_time(notice.get("scheduled_for"))
+    if planned:  # a maintenance is planned from … to …; when it was announced is not when it starts
+        until = _as_time(notice.get("scheduled_until"))
+        head.append(_("planlagt fra %(start)s til %(end)s", start=when(planned, lang), end=when(until, lang))
+                    if until else _("planlagt fra %(start)s", start=when(planned, lang)))
+    elif started:
         head.append(_("startet %(when)s", when=when(started, lang)))
     parts = ["<p>" + html.escape(" · ".join(head)) + "</p>"]
     for u in sorted(notice.get("updates", []), key=lambda u: _as_time(u["at"]) or EPOCH, reverse=True):

@@ -262,8 +262,14 @@ def my_data(token: str) -> Response:
 @bp.post("/manage/<token>/delete")
 @limiter.limit(client_limit)
 def delete_me(token: str) -> tuple[str, int]:
-    """Erase the subscriber now (not after the grace period); the address is never invited again."""
+    """Erase the subscriber now (not after the grace period), once the box saying so is ticked;
+    the address is never invited again."""
     sub = _active_subscriber(token)
+    if request.form.get("confirm") != "yes":  # the page's second step, without any script
+        values = {"email": sub.address, "language": sub.language,
+                  "components": [s.component_slug for s in sub.subscriptions]}
+        errors = {"confirm": _("Sæt hak i feltet for at bekræfte, at du vil slettes nu. Intet er slettet.")}
+        return _form_page("subscribe/manage.html", 400, values=values, errors=errors, token=token, **_links(sub))
     session = db_session()
     privacy.erase(session, sub.address)
     session.commit()

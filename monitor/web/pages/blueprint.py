@@ -14,14 +14,16 @@ from flask_babel import lazy_gettext as _l
 
 from ...rating.method import PARTS
 from .. import security
+from ..auth import is_operator
 from ..state import LANGUAGES
-from . import run_summary
+from . import bands, run_summary
 from .format import locale_name
 from .format import register as register_formats
 
 bp = Blueprint("pages", "monitor.web.pages")
 security.init_app(bp)
 register_formats(bp)
+bands.register(bp)
 run_summary.register(bp)
 
 LANG_COOKIE_DAYS = 365
@@ -40,15 +42,22 @@ def layout_helpers() -> dict[str, Any]:
         return url_for(request.endpoint or "pages.overview", **(request.view_args or {}), **args)
 
     def nav_items() -> list[tuple[str, str, str]]:
-        return [("pages.overview", url_for("pages.overview"), _("Oversigt")),
-                ("pages.driftsstatus", url_for("pages.driftsstatus"), _("Driftsstatus")),
-                ("pages.cutover", url_for("pages.cutover"), _("Skift af driftscenter")),
-                ("pages.method", url_for("pages.method"), _("Metode")),
-                ("subscribe", "/subscribe", _("Abonnér")),
-                ("pages.service_health", url_for("pages.service_health"), _("Drift af tjenesten"))]
+        items = [("pages.overview", url_for("pages.overview"), _("Oversigt")),
+                 ("pages.driftsstatus", url_for("pages.driftsstatus"), _("Driftsstatus")),
+                 ("pages.cutover", url_for("pages.cutover"), _("Skift af driftscenter")),
+                 ("pages.method", url_for("pages.method"), _("Metode")),
+                 ("subscribe", "/subscribe", _("Abonnér"))]
+        if is_operator():  # everyone else would only meet a sign-in there
+            items.append(("pages.service_health", url_for("pages.service_health"), _("Drift af tjenesten")))
+        return items
 
     return {"page_lang": locale_name, "lang_url": lang_url, "nav_items": nav_items,
             "part_labels": PART_LABELS, "parts": PARTS}
+
+
+def page_key(*parts: Any) -> tuple[Any, ...]:
+    """The cache key of a rendered page: `parts`, the language and whether the menu is an operator's."""
+    return ("page", *parts, locale_name(), is_operator())
 
 
 @bp.after_app_request

@@ -64,9 +64,12 @@ def _maintenance(session: Session, slug: str | None, names: dict[str, str]) -> l
         components = sorted(names.get(c.component_slug, c.component_slug) for c in n.components)
         concerns = ", ".join(components) if components else _("Hele infrastrukturen")
         url = n.url if n.url and n.url.startswith(("https://", "http://")) else None
+        # "Planlagt vedligeholdelse: Planlagt vedligeholdelse af …" says it twice: a title that
+        # already names maintenance stands alone.
+        said = any(word in n.title.lower() for word in ("vedligehold", "maintenance"))
+        summary = n.title if said else _("Planlagt vedligeholdelse: %(title)s", title=n.title)
         events.append(ical.Event(
-            uid=maintenance_uid(n.source_id, n.upstream_id), summary=_("Planlagt vedligehold: %(title)s",
-                                                                          title=n.title),
+            uid=maintenance_uid(n.source_id, n.upstream_id), summary=summary,
             start=n.scheduled_for, end=n.scheduled_until,  # type: ignore[arg-type]
             description=_("Berører: %(components)s.", components=concerns), url=url,
             categories=(_("Vedligehold"),)))

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from .bands import bin_of
 from .format import day, integer, number
 
 WIDTH, HEIGHT = 480, 260
@@ -57,12 +58,13 @@ def nice_ticks(top: float, count: int = 4) -> list[int]:
 
 
 def score_bins(scores: Sequence[float | None]) -> list[int]:
-    """Counts of conclusive scores in the nine bins [1,2), [2,3) … [9,10]."""
+    """Counts of conclusive scores in the nine bins [1,2), [2,3) … [9,10], of each score as shown
+    (3.96 reads "4,0" and counts in 4–5, as its colour says)."""
     bins = [0] * 9
     for s in scores:
         if s is None or not math.isfinite(s):
             continue
-        bins[min(8, max(0, int(s) - 1))] += 1
+        bins[bin_of(s)] += 1
     return bins
 
 

@@ -19,10 +19,9 @@ from ...cutover import window_for
 from ...noticeview import list_notices, notice_json
 from ..auth import now as clock_now
 from ..state import db_session, state
-from .blueprint import bp
+from .blueprint import bp, page_key
 from .cache import cache
 from .documents import components_document, versions
-from .format import locale_name
 from .status import last_poll
 
 BAR_DAYS = 90
@@ -110,8 +109,8 @@ def component(slug: str) -> ResponseReturnValue:
                                name=dict((c.slug, c.name) for c in settings.components)[slug]), 400
     window = window_for(session, settings)
     v = versions(session, now)
-    key = ("page", "component", slug, chosen, locale_name(), v["notices"], window.start, window.end,
-           now.replace(second=0, microsecond=0))
+    key = page_key("component", slug, chosen, v["notices"], window.start, window.end,
+                   now.replace(second=0, microsecond=0))
 
     def render() -> str:
         weight = settings.availability.partial_weight

@@ -19,7 +19,7 @@ from .. import csvexport
 from ..auth import now as clock_now
 from ..state import db_session, state
 from . import charts
-from .blueprint import bp
+from .blueprint import bp, page_key
 from .cache import cache
 from .documents import cutover_document, municipality_document, versions
 from .format import locale_name
@@ -33,7 +33,7 @@ def municipality(code: str) -> ResponseReturnValue:
     session = db_session()
     v = versions(session)
     code = _known_code(session, code, v)
-    key = ("page", "municipality", code, locale_name(), v["ratings"], v["cutover"], inputs.published_version(session))
+    key = page_key("municipality", code, v["ratings"], v["cutover"], inputs.published_version(session))
     page: str = cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
     # The cached page is everyone's; the input form's CSRF token is this visitor's.
     return page.replace(CSRF_SLOT, generate_csrf())

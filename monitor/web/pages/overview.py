@@ -16,12 +16,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
+from ...noticeview import split_upcoming
 from ...rating.method import PARTS
 from ...rating.service import last_conclusive_scores
 from .. import csvexport
+from ..auth import now as clock_now
 from ..state import db_session, state
 from . import charts
-from .blueprint import PART_LABELS, bp
+from .blueprint import PART_LABELS, bp, page_key
 from .cache import cache
 from .documents import notices_document, ratings_document, versions
 from .format import day, locale_name
@@ -58,7 +60,8 @@ def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
                   last: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per municipality: score, parts, rank and the change since last month.
 
-    An inconclusive row carries the newest earlier conclusive score (`last`) and its day.
+    An inconclusive row carries the newest earlier conclusive score (`last`) and its day; its
+    `shown_score` (what it sorts and charts by) is that score, marked as such on the page.
     """
     rows = []
     last = last or {}
@@ -74,16 +77,22 @@ def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
             **{p: (r.get("parts", {}).get(p) or {}).get("score") for p in PARTS},
             "last": ({"score": earlier["score"], "day": dt.date.fromisoformat(earlier["as_of"])}
                      if earlier else None),
+            "shown_score": r.get("score") if r.get("score") is not None else (earlier or {}).get("score"),
         })
     return rows
 
 
 def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
-    """Rows sorted by `key`; missing values always last, names in Danish alphabet order."""
+    """Rows sorted by `key`; missing values always last, names in Danish alphabet order.
+
+    By score, an inconclusive row sorts by its newest conclusive score (`shown_score`).
+    """
     if key not in SORT_KEYS:
         key = "score"
     if key in ("name", "code"):
         return sorted(rows, key=lambda r: danish_key(r[key]), reverse=descending)
+    if key == "score":
+        key = "shown_score"
     present = [r for r in rows if r[key] is not None]
     missing = [r for r in rows if r[key] is None]
     present.sort(key=lambda r: (r[key], danish_key(r["name"])), reverse=descending)
@@ -132,25 +141,38 @@ def overview() -> ResponseReturnValue:
     sort = sort if sort in SORT_KEYS else "score"
     direction = "asc" if request.args.get("dir", "asc" if sort in ("name", "code") else "desc") == "asc" else "desc"
     query = request.args.get("q", "")
+    # A planned maintenance moves from "planned" to the open notices when its window begins.
+    notices = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], clock_now())
     if query.strip():  # a search is rendered from the cached documents, never kept per query
-        return _render_overview(session, sort, direction, query)
+        return _render_overview(session, sort, direction, query, notices)
     # Only the arguments that change the page are in the key: made-up ones cannot fill the cache.
-    key = ("page", "overview", locale_name(), sort, direction, v["ratings"], v["notices"])
-    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, ""))
+    key = page_key("overview", sort, direction, v["ratings"], v["notices"],
+                   tuple(n["id"] for n in notices[1]))
+    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, "", notices))
 
 
-def _render_overview(session: Any, sort: str, direction: str, query: str) -> str:
+def _render_overview(session: Any, sort: str, direction: str, query: str,
+                     notices: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> str:
     doc, rows, v = overview_data(session)
     shown = search_rows(sort_rows(rows, sort, direction == "desc"), query)
-    open_notices = notices_document(session, "open", None, v["notices"])["notices"]
+    open_notices, upcoming = notices
     chart = charts.distribution(
-        [r["score"] for r in rows], _("Fordeling af scorer for alle kommuner"), _("Score (1–10)"))
-    bins = charts.score_bins([r["score"] for r in rows])
+        [r["shown_score"] for r in rows], _("Fordeling af scorer for alle kommuner"), _("Score (1–10)"))
+    bins = charts.score_bins([r["shown_score"] for r in rows])
     as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc else None
     return render_template("pages/overview.html", doc=doc, rows=shown, total=len(rows), sort=sort,
-                           direction=direction, query=query, notices=open_notices, chart=chart, bins=bins,
+                           direction=direction, query=query, notices=open_notices, upcoming=upcoming, chart=chart,
+                           bins=bins,
                            as_of=as_of, data_through=data_through(doc),
-                           inconclusive=sum(1 for r in rows if r["score"] is None))
+                           inconclusive=sum(1 for r in rows if r["score"] is None),
+                           earlier=sum(1 for r in rows if r["score"] is None and r["shown_score"] is not None),
+                           missing_days=missing_days_of(doc), imported=any_agreements(doc))
+
+
+def any_agreements(doc: dict[str, Any] | None) -> bool:
+    """Whether any municipality has an active agreement: data (or the demo) is loaded."""
+    return any((((r.get("parts") or {}).get("service_agreements") or {}).get("inputs") or {}).get("active")
+               for r in (doc or {}).get("ratings", []))
 
 
 def data_through(doc: dict[str, Any] | None) -> dt.date | None:
@@ -164,7 +186,8 @@ def data_through(doc: dict[str, Any] | None) -> dt.date | None:
 
 CSV_COLUMNS = {"code": _l("Kode"), "name": _l("Kommune"), "score": _l("Score"), "status": _l("Status"),
                "rank": _l("Placering"), "change_since_last_month": _l("Ændring på en måned"), **PART_LABELS,
-               "reason": _l("Begrundelse")}
+               "reason": _l("Begrundelse"), "last_conclusive_score": _l("Seneste afgørende score"),
+               "last_conclusive_day": _l("Beregnet for")}
 CSV_STATUS = {"ok": _l("afgørende"), "inconclusive": _l("ikke afgørende")}
 
 
@@ -179,7 +202,9 @@ def overview_csv() -> ResponseReturnValue:
         _doc, rows, _v = overview_data(session)
         body = ([r["code"], r["name"], csvexport.number(r["score"], lang), str(CSV_STATUS.get(r["status"], r["status"])),
                  r["rank"] or "", csvexport.number(r["change"], lang),
-                 *[csvexport.number(r[p], lang) for p in PARTS], r["reason"]]
+                 *[csvexport.number(r[p], lang) for p in PARTS], r["reason"],
+                 csvexport.number(r["last"]["score"], lang) if r["last"] else "",
+                 r["last"]["day"].isoformat() if r["last"] else ""]
                 for r in sort_rows(rows, "code", False))
         return csvexport.table([str(label) for label in CSV_COLUMNS.values()], body, lang)
 

@@ -21,20 +21,21 @@ from ...models import (
     MunicipalityContact,
     NoticeSource,
 )
+from ...noticeview import split_upcoming
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...rating import corrections, inputs
 from ...users import recent_audit
+from ...vocabulary import COMPONENT_STATUS, NOTICE_KIND, NOTICE_STATUS
 from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
 from ..guard import problem
 from ..state import db_session, state
-from .blueprint import bp
+from .blueprint import bp, page_key
 from .cache import cache
 from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
 from .documents import closed_notices_page, components_document, cutover_document, notices_document, versions
-from .format import locale_name
 
 CUTOVER_WORDS = {"red": _l("Rød: kald mangler"), "yellow": _l("Gul: delvist tilbage"),
                  "green": _l("Grøn: tilbage som før"), "pending": _l("Afventer data"),
@@ -45,14 +46,11 @@ BEFORE_WORDS = {"green": _l("Grøn: trafik som normalt"), "yellow": _l("Gul: fæ
 # The lead's chosen municipality on /skift (`?kommune=101`), remembered for a year.
 KOMMUNE_COOKIE = "skift_kommune"
 KOMMUNE_COOKIE_DAYS = 365
-COMPONENT_WORDS = {"operational": _l("Kører normalt"), "degraded_performance": _l("Nedsat ydelse"),
-                   "degraded": _l("Nedsat ydelse"), "partial_outage": _l("Delvist nede"),
-                   "major_outage": _l("Nede"), "under_maintenance": _l("Under vedligehold")}
-NOTICE_WORDS = {"investigating": _l("Undersøges"), "identified": _l("Årsag fundet"),
-                "monitoring": _l("Overvåges"), "resolved": _l("Løst"), "postmortem": _l("Efterfølgende analyse"),
-                "scheduled": _l("Planlagt"), "in_progress": _l("I gang"), "verifying": _l("Verificeres"),
-                "completed": _l("Afsluttet")}
-KIND_WORDS = {"incident": _l("Hændelse"), "maintenance": _l("Vedligehold")}
+# The one vocabulary (monitor/vocabulary.py, docs/glossary.md), translated when shown.
+COMPONENT_WORDS = {**{code: _l(word) for code, word in COMPONENT_STATUS.items()},
+                   "degraded": _l(COMPONENT_STATUS["degraded_performance"])}
+NOTICE_WORDS = {code: _l(word) for code, word in NOTICE_STATUS.items()}
+KIND_WORDS = {code: _l(word) for code, word in NOTICE_KIND.items()}
 HISTORY_PAGE_SIZE = 50
 # Far beyond any history (500,000 notices); a larger number is not a page and gets 404 unread.
 MAX_HISTORY_PAGE = 10_000
@@ -88,7 +86,7 @@ def history_page() -> int:
 def driftsstatus() -> ResponseReturnValue:
     """Component status, open incidents and maintenance with their timelines, and the history, 50 a page."""
     session = db_session()
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now()
     page = history_page()
     if page > MAX_HISTORY_PAGE:
         abort(404)
@@ -96,16 +94,16 @@ def driftsstatus() -> ResponseReturnValue:
     history, older = closed_notices_page(session, page, HISTORY_PAGE_SIZE, v["notices"])
     if page > 1 and not history:
         abort(404)  # past the last page
-    key = ("page", "driftsstatus", page, locale_name(), v["notices"], now.replace(second=0, microsecond=0))
+    key = page_key("driftsstatus", page, v["notices"], now.replace(second=0, microsecond=0))
 
     def render() -> str:
         components = components_document(session, now, v["notices"])
         names = {c["slug"]: c["name"] for c in (components or {}).get("components", [])}
         names.update({c.slug: c.name for c in state().settings.components if c.slug not in names})
-        open_ = notices_document(session, "open", None, v["notices"])["notices"]
+        open_, upcoming = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], now)
         return render_template("pages/driftsstatus.html", components=(components or {}).get("components", []),
-                               names=names, open_notices=open_, history=history, polled=last_poll(session),
-                               page=page, older=older)
+                               names=names, open_notices=open_, upcoming=upcoming, history=history,
+                               polled=last_poll(session), page=page, older=older)
 
     return cache().get_or_compute(key, render)
 
@@ -138,7 +136,7 @@ def cutover() -> ResponseReturnValue:
                                unknown_code=unknown_code, notices=notices,
                                status_word=lambda s: phase_word(s, phase))
 
-    key = ("page", "cutover", locale_name(), v["cutover"], code)
+    key = page_key("cutover", v["cutover"], code)
     html = render() if signed_in or query or unknown_code else cache().get_or_compute(key, render)
     response = make_response(html)
     if asked is not None and code is not None and request.cookies.get(KOMMUNE_COOKIE) != code:
