@@ -280,8 +280,9 @@ def test_the_manage_page_download_and_erasure_cover_inputs_by_the_subscribers_ad
     sub = add_subscriber(session, LEAD, ("organisation",))
     session.commit()
     send(client, text="Min indsigelse")
-    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1]
+    manage = subscriber_links(settings, "test-secret", sub)["manage"].split("8000", 1)[1].split("?")[0]
     data = client.post(f"{manage}/data", data={"csrf_token": csrf(client, manage)}).get_json(force=True)
     assert [i["text"] for i in data["method_inputs"]] == ["Min indsigelse"]
-    assert client.post(f"{manage}/delete", data={"csrf_token": csrf(client, manage)}).status_code == 200
+    assert client.post(f"{manage}/delete",
+                       data={"csrf_token": csrf(client, manage), "confirm": "yes"}).status_code == 200
     assert stored(session) == []
