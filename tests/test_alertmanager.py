@@ -194,9 +194,12 @@ def test_a_platform_fault_is_one_operations_notification_and_no_municipality_is_
 
             wait_until(settled, "the platform alert to be notified and the municipality alerts to be held back")
             municipal = [a for a in alerts_in(am) if a["labels"]["alertname"] == "FkiMunicipalityRed"]
-            assert len(operations.bodies) == 1  # one fault, one notification: not one per municipality
-            message = json.loads(operations.bodies[0])
-            assert "FkiPlatformDegraded" in json.dumps(message)
+            # One fault, one notification: not one per municipality. Only the platform alert's count:
+            # with the suite's clock moved (MONITOR_TEST_CLOCK) Prometheus, on the real clock, also
+            # sees the demo's collectors as stale, a separate alert of its own.
+            about = [json.dumps(json.loads(body)) for body in operations.bodies]
+            assert len([m for m in about if "FkiPlatformDegraded" in m]) == 1
+            assert not [m for m in about if "FkiMunicipalityRed" in m]
             assert metric(f"http://{am}", "alertmanager_notifications_total", integration="webhook") == 0
             with session_factory(engine)() as session:  # type: ignore[arg-type]
                 assert session.scalars(select(Mail).where(Mail.kind == "alert")).all() == []
