@@ -43,6 +43,7 @@ from ..db import utcnow
 from ..models import User
 from ..notify.mailqueue import queue_sign_in
 from .limits import client_limit, limiter
+from .security import private_link
 from .state import db_session, state
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,7 @@ def _safe_next(target: object) -> str:
     return target if not parts.scheme and not parts.netloc else url_for("pages.service_health")
 
 
-@bp.after_request
-def private(response: Response) -> Response:
-    """Sign-in pages are never cached and never leak the link to another site."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+bp.after_request(private_link)  # sign-in pages: never cached, the link never leaked
 
 
 @bp.errorhandler(CSRFError)

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
 from ..models import MunicipalityContact
 from ..notify import contacts
+from .security import private_link
 from .state import csrf, db_session
 
 log = logging.getLogger(__name__)
 bp = Blueprint("mailbox", __name__)
 
 
-@bp.after_request
-def no_referrer(response: Response) -> Response:
-    """The page under a signed link must not leak the link to other sites."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(private_link)  # the page sits under a signed link
 
 
 def _kind_name(kind: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,6 +23,7 @@ from ..rating import inputs
 from .auth import now as clock_now
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
 from .pages.info import municipality_choices
+from .security import private_link
 from .state import db_session, state
 from .subscribe import _address_error
 
@@ -39,12 +40,7 @@ def input_words() -> dict[str, Any]:
             "input_part_word": lambda p: str(PART_WORDS.get(p, p)), "input_max_text": inputs.MAX_TEXT}
 
 
-@bp.after_request
-def no_referrer(response: Response) -> Response:
-    """The confirmation page sits under a secret link: keep it out of referrers and caches."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(private_link)  # the confirmation page sits under a secret link
 
 
 @bp.errorhandler(429)

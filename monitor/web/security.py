@@ -39,6 +39,13 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def private_link(response: Response) -> Response:
+    """A page under a secret or signed link: never cached, and the link never leaks as a referrer."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def init_app(app: Flask | Blueprint) -> None:
     """Add the security headers to every response of `app` (or, for a blueprint, of its app)."""
     if isinstance(app, Blueprint):

@@ -28,18 +28,14 @@ from ..notify.tokens import InvitationPayload, TokenError, TokenPayload, read_in
 from ..notify.transport import smtputf8_available
 from ..notify.wire import AddressNotSendable, wire_address
 from .limits import ADDRESS_LIMIT, address_key, client_limit, limiter
+from .security import private_link
 from .state import csrf, db_session, state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("subscribe", __name__)
 
 
-@bp.after_request
-def no_referrer(response: Response) -> Response:
-    """Pages under signed links must not leak the link to other sites."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(private_link)  # pages under signed links
 
 
 def _secret() -> str:
