@@ -210,3 +210,11 @@ def test_an_operator_looks_a_subscriber_up_with_the_full_address_and_the_look_up
                               .order_by(AuditEvent.id)).all()
     assert [e.detail for e in lookups] == ["r…1@example.dk", "n…y@example.dk"]
     assert all(e.actor == "drift@example.dk" for e in lookups)
+
+
+@pytest.mark.parametrize("path", ["/login", "/subscribe", "/manage/not-a-token", "/postkasse/stop/not-a-token",
+                                  "/metode/input/not-a-key"])
+def test_pages_under_signed_links_are_never_cached_and_never_leak_the_link(client, path):
+    response = client.get(path)
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
