@@ -66,6 +66,7 @@ def job_table(settings: Settings) -> list[Job]:
         Job("cutover-acks", "monitor.cutover.acks:end_stale_job", IntervalTrigger(minutes=1)),
         Job("cutover-reports", "monitor.notify.cutoverreport:run", IntervalTrigger(minutes=5)),
         Job("reminders", "monitor.notify.reminders:run", IntervalTrigger(minutes=1)),
+        Job("calendar", "monitor.calendarplan:record", IntervalTrigger(minutes=1)),
         Job("digest", "monitor.notify.digest:run",
             CronTrigger(day_of_week=settings.digest.weekday - 1, hour=settings.digest.hour, timezone=TZ),
             run_at_start=False),

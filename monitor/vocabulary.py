@@ -27,3 +27,14 @@ COMPONENT_STATUS = {
     "partial_outage": N_("Delvist nede"), "major_outage": N_("Nede"),
     "under_maintenance": N_("Under vedligeholdelse"),
 }
+# A municipality's cut-over status: the light and, after the colon, what it means. Mails, which
+# have the meaning beside it, use the part before the colon in lower case (CUTOVER_STATUS_SHORT).
+CUTOVER_STATUS = {
+    "red": N_("Rød: kald mangler"), "yellow": N_("Gul: delvist tilbage"), "green": N_("Grøn: tilbage som før"),
+    "pending": N_("Afventer data"), "in_window": N_("Skiftet er i gang"),
+    "unknown": N_("Ukendt: ingen sammenligning"), "not_judged": N_("Ikke bedømt: for lidt trafik"),
+}
+CUTOVER_STATUS_SHORT = {
+    "red": N_("rød"), "yellow": N_("gul"), "green": N_("grøn"), "pending": N_("afventer data"),
+    "in_window": N_("skiftet er i gang"), "unknown": N_("ukendt"), "not_judged": N_("ikke bedømt"),
+}

@@ -128,7 +128,7 @@ def test_driftsstatus_shows_90_bars_per_component_each_in_words_and_linked_to_it
     assert '<a class="bar s-major" href="/driftsstatus/serviceplatformen?dag=2026-11-18"' in html
     assert "18.11.2026: 97,92\u00a0% tilgængelig, nede 30 min." in html
     assert "30 dage: 99,78\u00a0%" in html
-    assert "Planlagt vedligehold er trukket fra" in html
+    assert "Planlagt vedligeholdelse er trukket fra" in html
 
 
 def test_the_component_page_shows_the_chosen_days_notices(at_now):

@@ -9,11 +9,11 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from monitor import create_app, ical
+from monitor import calendarplan, create_app, ical
 from monitor.collectors.feedparse import parse_feed
 from monitor.collectors.notices import SourceSpec, poll_sources
 from monitor.collectors.updatehtml import scheduled_window
-from monitor.models import Notice
+from monitor.models import CalendarEvent, Notice
 from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
@@ -100,21 +100,66 @@ def test_the_calendar_holds_the_window_the_frozen_zone_and_each_planned_maintena
     assert all(int(e["SEQUENCE"]) == 0 and e["DTSTAMP"] for e in got.values())
 
 
-def test_uids_are_stable_and_sequence_rises_only_when_a_time_changes(feed_app):
+def calendar_rows(app) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    from sqlalchemy.orm import Session
+
+    with Session(app.extensions["monitor"].engine) as session:
+        return [tuple(r) for r in session.execute(select(CalendarEvent.uid, CalendarEvent.sequence).order_by(CalendarEvent.uid))]
+
+
+def test_uids_are_stable_and_sequence_rises_only_when_a_time_changes(feed_app, now):
     client = feed_app.test_client()
+    engine = feed_app.extensions["monitor"].engine
+    settings = feed_app.extensions["monitor"].settings
     first = {str(e["UID"]): e for e in events(client.get("/kalender.ics")).values()}
+    assert calendar_rows(feed_app) == []  # a GET writes nothing
+    assert calendarplan.record(engine, settings, now) == 0  # first recorded: nothing changed
     again = {str(e["UID"]): e for e in events(client.get("/kalender.ics")).values()}
     assert set(first) == set(again) and all(int(e["SEQUENCE"]) == 0 for e in again.values())
-    engine = feed_app.extensions["monitor"].engine
+    assert {uid for uid, _ in calendar_rows(feed_app)} == set(first)
     from sqlalchemy.orm import Session
     with Session(engine) as session, session.begin():
         notice = session.scalars(select(Notice).where(Notice.title.startswith("PDX"))).one()
         notice.scheduled_until = utc(2026, 4, 7, 23, 45)
-    moved = {str(e["UID"]): e for e in events(client.get("/kalender.ics")).values()}
+    rows = calendar_rows(feed_app)
+
+    def published() -> dict[str, icalendar.Event]:
+        return {str(e["UID"]): e for e in events(client.get("/kalender.ics")).values()}
+
+    moved = published()  # before the job records the new time, the GET already gives the next SEQUENCE
+    assert calendar_rows(feed_app) == rows
     assert set(moved) == set(first)
     changed = [uid for uid, e in moved.items() if int(e["SEQUENCE"]) == 1]
     assert len(changed) == 1 and moved[changed[0]]["DTEND"].dt == utc(2026, 4, 7, 23, 45)
     assert all(int(e["SEQUENCE"]) == 0 for uid, e in moved.items() if uid != changed[0])
+    assert calendarplan.record(engine, settings, now) == 1
+    assert calendarplan.record(engine, settings, now) == 0
+    recorded = published()
+    assert {uid: int(e["SEQUENCE"]) for uid, e in recorded.items()} == {uid: int(e["SEQUENCE"]) for uid, e in moved.items()}
+
+
+def test_the_scheduler_records_the_calendar_times(tmp_path, sqlite_url):
+    from monitor import scheduler
+
+    [job] = [j for j in scheduler.job_table(make_settings(tmp_path, sqlite_url)) if j.id == "calendar"]
+    assert scheduler.resolve(job.target) is calendarplan.record and job.run_at_start
+
+
+def test_a_maintenance_planned_for_the_window_itself_is_listed_once_as_the_window(feed_app, now):
+    from sqlalchemy.orm import Session
+
+    with Session(feed_app.extensions["monitor"].engine) as session, session.begin():
+        notice = session.scalars(select(Notice).where(Notice.title.startswith("PDX"))).one()
+        notice.title = "Flytning af Serviceplatformen til nyt driftscenter"
+        notice.scheduled_for, notice.scheduled_until = utc(2026, 11, 28, 7), utc(2026, 11, 29, 17)
+    raw = feed_app.test_client().get("/kalender.ics")
+    got = events(raw)
+    assert [s for s in got if "Flytning" in s] == []
+    window = got["Skift af driftscenter: skiftevinduet"]
+    assert "Driftsmeddelelse: Flytning af Serviceplatformen til nyt driftscenter" in str(window["DESCRIPTION"])
+    starts = [(e["DTSTART"].dt, e["DTEND"].dt) for e in got.values()]
+    assert starts.count((utc(2026, 11, 28, 7), utc(2026, 11, 29, 17))) == 1
+    assert raw.data.count(b"BEGIN:VEVENT") == len(got)  # no two events under one summary either
 
 
 def test_the_calendar_of_one_component_leaves_out_maintenance_of_others(feed_app):

@@ -34,7 +34,7 @@ def demo_app(tmp_path, db_url):  # type: ignore[no-untyped-def]
 
 EMPTY_STATES = {
     "/": "Der er ingen vurderinger endnu",
-    "/driftsstatus": "Ingen åbne hændelser eller vedligehold lige nu",
+    "/driftsstatus": "Ingen åbne driftsforstyrrelser eller vedligeholdelse lige nu",
     "/driftsstatus/serviceplatformen": "Ingen driftsmeddelelser om komponenten.",
     "/skift": "Der er ingen data om skiftet endnu",
     "/drift": "Ingen job har kørt endnu",
@@ -176,7 +176,7 @@ def test_a_new_rating_input_is_visible_on_the_next_request_despite_the_cache(dem
 
 
 def test_a_new_notice_appears_on_driftsstatus_at_once_and_its_title_is_escaped(client, session):
-    assert "Ingen åbne hændelser" in client.get("/driftsstatus").get_data(as_text=True)
+    assert "Ingen åbne driftsforstyrrelser" in client.get("/driftsstatus").get_data(as_text=True)
     now = dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
     source = NoticeSource(name="Test", url="file.rss", kind="feed", last_success_at=now)
     session.add(source)

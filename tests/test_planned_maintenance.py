@@ -38,7 +38,7 @@ def test_maintenance_a_week_ahead_is_planned_not_open_on_the_overview_and_drifts
     assert "Planlagt fra" in overview and "05.12.2020 kl. 12:00 CET" in overview and "siden" not in overview
     status = client.get("/driftsstatus").get_data(as_text=True)
     opened, _, planned = status.partition('id="planlagt"')
-    assert "Ingen åbne hændelser eller vedligehold lige nu." in opened and "Opgradering af databasen" not in opened
+    assert "Ingen åbne driftsforstyrrelser eller vedligeholdelse lige nu." in opened and "Opgradering af databasen" not in opened
     assert "Opgradering af databasen" in planned and "Planlagt fra" in planned
 
     app.config["MONITOR_CLOCK"] = lambda: now + 7 * DAY + dt.timedelta(minutes=1)  # the window has begun

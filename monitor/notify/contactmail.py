@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from ..models import Mail, MunicipalityContact, Subscriber
 from ..settings import Settings
+from ..vocabulary import CUTOVER_STATUS_SHORT
 from .contacts import stop_token
-from .mail import N_, mail_link, rendered, subscriber_links, translations, when
+from .mail import mail_link, rendered, subscriber_links, translations, when
 from .subscriptions import is_active
 from .wire import WireMessage
 
-STATUS_WORDS = {"red": N_("rød"), "yellow": N_("gul"), "green": N_("grøn"), "not_judged": N_("ikke bedømt"),
-                "unknown": N_("ukendt"), "pending": N_("afventer"), "in_window": N_("skiftet er i gang")}
+STATUS_WORDS = CUTOVER_STATUS_SHORT
 
 
 def percent(value: float | None, language: str, digits: int = 0) -> str:

@@ -28,7 +28,7 @@ CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "
               # the outbox's kinds (notify/queue.py), for the queue depth per kind
               "notice": _l("driftsmeddelelser pr. mail"), "confirm": _l("bekræftelser af tilmelding"),
               "manage": _l("links til at ændre tilmelding"), "invitation": _l("invitationer"),
-              "login": _l("links til at logge ind"), "reminder": _l("påmindelser om vedligehold"),
+              "login": _l("links til at logge ind"), "reminder": _l("påmindelser om vedligeholdelse"),
               "digest": _l("ugentlige overblik"), "cutover_report": _l("rapporter om skiftet"),
               "alert": _l("alarmer til kommuner"), "method_input": _l("bekræftelser af input til metoden")}
 

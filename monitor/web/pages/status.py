@@ -27,7 +27,7 @@ from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...rating import corrections, inputs
 from ...users import recent_audit
-from ...vocabulary import COMPONENT_STATUS, NOTICE_KIND, NOTICE_STATUS
+from ...vocabulary import COMPONENT_STATUS, CUTOVER_STATUS, NOTICE_KIND, NOTICE_STATUS
 from ..auth import is_operator, operator_required
 from ..auth import now as clock_now
 from ..guard import problem
@@ -37,10 +37,7 @@ from .cache import cache
 from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
 from .documents import closed_notices_page, components_document, cutover_document, notices_document, versions
 
-CUTOVER_WORDS = {"red": _l("Rød: kald mangler"), "yellow": _l("Gul: delvist tilbage"),
-                 "green": _l("Grøn: tilbage som før"), "pending": _l("Afventer data"),
-                 "in_window": _l("Skiftet er i gang"), "unknown": _l("Ukendt: ingen sammenligning"),
-                 "not_judged": _l("Ikke bedømt: for lidt trafik")}
+CUTOVER_WORDS = {code: _l(word) for code, word in CUTOVER_STATUS.items()}
 # Before the window nothing has come "back": the lights judge the ordinary traffic of the moment.
 BEFORE_WORDS = {"green": _l("Grøn: trafik som normalt"), "yellow": _l("Gul: færre kald end normalt")}
 # The lead's chosen municipality on /skift (`?kommune=101`), remembered for a year.
