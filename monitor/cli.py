@@ -542,6 +542,58 @@ def users_sessions(ctx: Context, target: str | None, revoke_all: bool) -> None:
 
 
 @cli.group()
+def corrections() -> None:
+    """Corrections of a rating: agreements an operator agreed are in use (recorded on /drift)."""
+
+
+@corrections.command("list")
+@click.option("--all", "include_withdrawn", is_flag=True, help="Also the corrections withdrawn.")
+@pass_ctx
+def corrections_list(ctx: Context, include_withdrawn: bool) -> None:
+    """List the corrections in force (id, municipality, agreement, since, by, reason)."""
+    from sqlalchemy.orm import Session
+
+    from .rating import corrections as rating_corrections
+
+    with Session(ctx.engine) as session:
+        rows = rating_corrections.listing(session, include_withdrawn)
+        if not rows:
+            click.echo("no corrections" + ("" if include_withdrawn else " in force"))
+        for c in rows:
+            since = c.created_at.astimezone(CPH).strftime("%Y-%m-%d %H:%M %Z")
+            state = (f"withdrawn {c.withdrawn_at.astimezone(CPH).strftime('%Y-%m-%d %H:%M %Z')}"
+                     if c.withdrawn_at else "in force")
+            click.echo(f"{c.id}\t{c.municipality_code}\t{c.agreement_uuid}\tsince {since}\tby {c.created_by}\t"
+                       f"{state}\t{c.reason}")
+
+
+@corrections.command("withdraw")
+@click.argument("correction_id", type=click.IntRange(min=1))
+@pass_ctx
+def corrections_withdraw(ctx: Context, correction_id: int) -> None:
+    """Withdraw correction ID: the next rating counts the agreement as before (the row is kept)."""
+    from sqlalchemy.orm import Session
+
+    from .db import utcnow
+    from .rating import corrections as rating_corrections
+    from .users import audit
+
+    now = utcnow()
+    with Session(ctx.engine) as session, session.begin():
+        try:
+            row = rating_corrections.withdraw(session, correction_id, now)
+        except rating_corrections.WithdrawRefused as refused:
+            raise click.ClickException({"unknown": f"no correction {correction_id}",
+                                        "withdrawn": f"correction {correction_id} is withdrawn already"}[refused.reason]
+                                       ) from None
+        agreement = row.agreement_uuid
+        audit(session, "cli", "rating.correct.withdraw",
+              f"municipality {row.municipality_code}: correction {row.id} of agreement {agreement} withdrawn", now)
+    click.echo(f"correction {correction_id} withdrawn; the next rating (monitor rate, or the daily run) counts "
+               f"agreement {agreement} as before")
+
+
+@cli.group()
 def tokens() -> None:
     """Bearer tokens for POST /api/v1/imports/calls, one per supplier; only their hash is stored."""
 

@@ -116,3 +116,60 @@ def test_a_correction_needs_an_input_about_a_municipality_and_an_operator(
                            data={"agreement": "b-silent", "reason": "x", "csrf_token": csrf(client, "/metode")})
     assert stranger.status_code in (302, 303, 401, 403)
     assert country.scalar(select(func.count()).select_from(RatingCorrection)) == 0
+
+
+def test_an_operator_withdraws_a_correction_and_the_next_rating_counts_the_agreement_as_before(
+        country: Session, app, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli(monkeypatch, settings, "rate", "--as-of", AS_OF.isoformat()).exit_code == 0
+    operator = sign_in(app.test_client())
+    input_id = objection(country)
+    assert correct(operator, input_id, "b-silent", "Kaldes kun ved årsafslutningen.").status_code == 303
+    assert run_cli(monkeypatch, settings, "rate", "--as-of", AS_OF.isoformat()).exit_code == 0
+    [row] = country.scalars(select(RatingCorrection)).all()
+    page = operator.get("/drift").get_data(as_text=True)
+    assert f'action="/drift/rettelse/{row.id}/traek-tilbage"' in page
+
+    withdrawn = operator.post(f"/drift/rettelse/{row.id}/traek-tilbage", data={"csrf_token": csrf(operator, "/drift")})
+    assert withdrawn.status_code == 303 and withdrawn.headers["Location"].endswith(f"#input-{input_id}")
+    again = operator.post(f"/drift/rettelse/{row.id}/traek-tilbage", data={"csrf_token": csrf(operator, "/drift")})
+    assert again.status_code == 409 and "allerede trukket tilbage" in again.get_data(as_text=True)
+    unknown = operator.post(f"/drift/rettelse/{row.id + 1000}/traek-tilbage", data={"csrf_token": csrf(operator, "/drift")})
+    assert unknown.status_code == 404
+    page = operator.get("/drift").get_data(as_text=True)
+    assert f'action="/drift/rettelse/{row.id}/traek-tilbage"' not in page and "Trukket tilbage" in page
+    assert "rating.correct.withdraw" in [e.action for e in recent_audit(country)]
+
+    assert run_cli(monkeypatch, settings, "rate", "--as-of", AS_OF.isoformat()).exit_code == 0
+    first, corrected, after = runs_of(country)
+    assert score(after) == score(first) and score(corrected) > score(first)  # type: ignore[operator]
+    assert "correction" not in next(r.document for r in after.results if r.municipality_code == "101")
+    assert "correction" in next(r.document for r in corrected.results if r.municipality_code == "101")  # kept
+    assert country.scalar(select(func.count()).select_from(RatingCorrection)) == 1  # the row stays
+
+
+def test_withdrawing_needs_an_operator(country: Session, client: FlaskClient) -> None:
+    row = corrections.record(country, "101", "b-silent", "i brug", "drift@example.dk", NOW)
+    country.commit()
+    stranger = client.post(f"/drift/rettelse/{row.id}/traek-tilbage", data={"csrf_token": csrf(client, "/metode")})
+    assert stranger.status_code in (302, 303, 401, 403)
+    country.expire_all()
+    assert country.get(RatingCorrection, row.id).withdrawn_at is None  # type: ignore[union-attr]
+
+
+def test_monitor_corrections_lists_and_withdraws_once(
+        country: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    row = corrections.record(country, "101", "b-silent", "Kaldes kun ved årsafslutningen.", "drift@example.dk", NOW)
+    country.commit()
+    listed = run_cli(monkeypatch, settings, "corrections", "list")
+    assert listed.exit_code == 0
+    [line] = listed.stdout.splitlines()
+    assert line.split("\t")[:3] == [str(row.id), "101", "b-silent"] and "in force" in line
+    done = run_cli(monkeypatch, settings, "corrections", "withdraw", str(row.id))
+    assert done.exit_code == 0 and "withdrawn" in done.stdout
+    twice = run_cli(monkeypatch, settings, "corrections", "withdraw", str(row.id))
+    assert twice.exit_code == 1 and "withdrawn already" in twice.output
+    assert run_cli(monkeypatch, settings, "corrections", "withdraw", "999").exit_code == 1
+    assert run_cli(monkeypatch, settings, "corrections", "list").stdout.strip() == "no corrections in force"
+    assert "withdrawn 20" in run_cli(monkeypatch, settings, "corrections", "list", "--all").stdout
+    assert corrections.in_force(country) == {}
+    assert "rating.correct.withdraw" in [e.action for e in recent_audit(country)]

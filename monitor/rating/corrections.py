@@ -57,6 +57,38 @@ def record(session: Session, code: str, agreement_uuid: str, reason: str, operat
     return row
 
 
+class WithdrawRefused(LookupError):
+    """No such correction (`reason` "unknown"), or it was withdrawn already ("withdrawn")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def withdraw(session: Session, correction_id: int, now: dt.datetime) -> RatingCorrection:
+    """Withdraw a correction: the next rating counts the agreement as before. The row is kept.
+
+    Ratings stored while it was in force keep naming it; `WithdrawRefused` for an unknown or an
+    already withdrawn correction, so a second click changes nothing.
+    """
+    row = session.get(RatingCorrection, correction_id) if 0 < correction_id < 2**31 else None
+    if row is None:
+        raise WithdrawRefused("unknown")
+    if row.withdrawn_at is not None:
+        raise WithdrawRefused("withdrawn")
+    row.withdrawn_at = now
+    session.flush()
+    return row
+
+
+def listing(session: Session, include_withdrawn: bool = False) -> list[RatingCorrection]:
+    """The corrections, in force first by default, oldest first (for `monitor corrections list`)."""
+    query = select(RatingCorrection).order_by(RatingCorrection.created_at, RatingCorrection.id)
+    if not include_withdrawn:
+        query = query.where(RatingCorrection.withdrawn_at.is_(None))
+    return list(session.scalars(query))
+
+
 def in_force(session: Session) -> dict[str, list[InForce]]:
     """Per municipality code: the corrections not withdrawn, oldest first."""
     out: dict[str, list[InForce]] = {}

@@ -100,6 +100,25 @@ def answer_input(input_id: int) -> ResponseReturnValue:
     return redirect(url_for("pages.service_health") + f"#input-{row.id}", 303)
 
 
+@bp.post("/drift/rettelse/<int:correction_id>/traek-tilbage")
+@operator_required
+def withdraw_correction(correction_id: int) -> ResponseReturnValue:
+    """Withdraw a correction: the next rating counts the agreement as before; the row and its history stay."""
+    dbs = db_session()
+    try:
+        correction = corrections.withdraw(dbs, correction_id, now())
+    except corrections.WithdrawRefused as refused:
+        dbs.rollback()
+        return render_template("pages/input_answer_refused.html", reason=f"withdraw-{refused.reason}"), (
+            404 if refused.reason == "unknown" else 409)
+    users.audit(dbs, actor(), "rating.correct.withdraw",
+                f"municipality {correction.municipality_code}: correction {correction.id} of agreement "
+                f"{correction.agreement_uuid} withdrawn", now())
+    dbs.commit()
+    anchor = f"#input-{correction.input_id}" if correction.input_id else "#input"
+    return redirect(url_for("pages.service_health") + anchor, 303)
+
+
 @bp.post("/drift/input/<int:input_id>/rettelse")
 @operator_required
 def correct_rating(input_id: int) -> ResponseReturnValue:

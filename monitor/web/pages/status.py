@@ -218,7 +218,8 @@ AUDIT_ACTIONS = {"sign_in": _l("loggede ind"), "sign_out": _l("loggede ud"),
                  "notices.discard": _l("kasserede tilbageholdte driftsmeddelelser"),
                  "cutover.withdraw": _l("trak en markering som kendt tilbage på skiftesiden"),
                  "method_input.answer": _l("svarede på et input til metoden"),
-                 "rating.correct": _l("rettede en kommunes vurdering")}
+                 "rating.correct": _l("rettede en kommunes vurdering"),
+                 "rating.correct.withdraw": _l("trak en rettelse af en kommunes vurdering tilbage")}
 
 
 def audit_words(action: str) -> str:
