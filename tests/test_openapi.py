@@ -131,3 +131,19 @@ def test_schemathesis_finds_no_request_the_api_mishandles(any_db_demo_app, mode)
             assert mode is GenerationMode.NEGATIVE and not operation.query and not operation.path_parameters
     assert "GET /api/v1/ratings" in labels and "GET /api/v1/cutover" in labels
     assert "POST /api/v1/imports/calls" in labels
+
+
+def test_a_rating_with_a_correction_is_described_and_a_broken_correction_is_refused():
+    doc = openapi_document(["serviceplatformen"])
+    part = {"score": 5.0, "weight": 0.5, "inputs": {"x": 0.5}}
+    rating = {"municipality": {"code": "101", "name": "København"}, "score": 7.1, "status": "ok", "reason": None,
+              "parts": {p: part for p in ("service_agreements", "calls_per_citizen", "it_systems_with_calls")},
+              "correction": {"score_without": 6.4, "agreements": [
+                  {"uuid": "b-silent", "reason": "Kaldes kun ved årsafslutningen.",
+                   "recorded_at": "2020-11-28T11:00:00+00:00"}]}}
+    validator = _validator(doc, "Rating")
+    assert not [e.message for e in validator.iter_errors(rating)]
+    assert "correction" in doc["components"]["schemas"]["Rating"]["properties"]
+    rating["correction"] = {"score_without": 11, "agreements": []}
+    messages = " ".join(e.message for e in validator.iter_errors(rating))
+    assert "11" in messages and "[]" in messages

@@ -55,7 +55,12 @@ SCHEMAS: dict[str, Any] = {
         "percentile": _nullable("number", minimum=0, maximum=100),
         "planned_outage_days": {"type": "array", "items": DATE},
         "hints": {"type": "array", "items": _obj({"kind": {"type": "string"}, "gain": _nullable("number")},
-                                                 {"text_da": {"type": "string"}, "text_en": {"type": "string"}})}}),
+                                                 {"text_da": {"type": "string"}, "text_en": {"type": "string"}})},
+        # Present when operators' corrections applied to this result (docs/rating.md "Dit input?").
+        "correction": _obj({"score_without": SCORE,
+                            "agreements": {"type": "array", "minItems": 1, "items": _obj(
+                                {"uuid": {"type": "string"}, "reason": {"type": "string"},
+                                 "recorded_at": INSTANT})}})}),
     "Method": _obj({"version": {"type": "string"},
                     "weights": _obj({p: {"type": "number", "minimum": 0, "maximum": 1} for p in PARTS})},
                    {"parameters": {"type": "object"}}),
