@@ -72,6 +72,8 @@ def job_table(settings: Settings) -> list[Job]:
             run_at_start=False),
         Job("rating", "monitor.rating.service:run_daily", CronTrigger(hour=hh, minute=mm, timezone=TZ),
             run_at_start=False),
+        # Today's snapshot as soon as yesterday's calls are in, so no page computes on a request.
+        Job("rating-catch-up", "monitor.rating.service:catch_up", IntervalTrigger(minutes=10)),
         Job("purge", "monitor.notify.outbox:purge_unsubscribed", CronTrigger(hour=3, minute=30, timezone=TZ),
             run_at_start=False),
         Job("retention", "monitor.notify.retention:apply_retention", CronTrigger(hour=3, minute=45, timezone=TZ),

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..localtime import CPH
 from ..models import Agreement, AgreementService, DailyCallCount, HourlyCallCount, ItSystem, Municipality
 from .method import AgreementInput, MunicipalityInput, Parameters, window
 from .method import active_on as is_active
@@ -126,6 +127,17 @@ def data_through(session: Session) -> dt.date | None:
     last = [session.scalar(select(func.max(DAILY.c.day))), session.scalar(select(func.max(HOURLY.c.day)))]
     known = [d for d in last if d is not None]
     return max(known) if known else None
+
+
+def day_complete(session: Session, day: dt.date) -> bool:
+    """Whether `day`'s calls are all in: a daily count for it, its last hour (23:00 Copenhagen), or a later day.
+
+    Hourly files arrive in order, so a file for a later hour means the day before is whole.
+    """
+    last_hour = dt.datetime.combine(day, dt.time(23), CPH).astimezone(dt.UTC)
+    probes = [exists().where(DAILY.c.day == day), exists().where(HOURLY.c.hour == last_hour),
+              exists().where(DAILY.c.day > day), exists().where(HOURLY.c.day > day)]
+    return bool(session.execute(select(or_(*probes))).scalar())
 
 
 SERVICE_SEPARATOR = "\x1f"  # the ASCII unit separator, a control character that service ids (SF1520) lack

@@ -236,12 +236,24 @@ def stored_document(session: Session, latest: dt.date, earliest: dt.date) -> dic
     return _stored_document(run) if run is not None else None
 
 
+def _latest_run(session: Session, latest: dt.date) -> RatingRun | None:
+    return session.scalars(select(RatingRun).where(RatingRun.as_of <= latest)
+                           .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
+
+
 def ratings_document(session: Session, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
-    """The document of GET /api/v1/ratings: the newest stored revision, else computed unstored."""
-    as_of = as_of or today()
-    run = _newest_run(session, as_of)
+    """The document of GET /api/v1/ratings and the pages: a stored snapshot whenever there is one.
+
+    Without `as_of`: the newest stored revision of the newest as_of up to today, with its own
+    as_of and computed_at, so the pages say which day they show and never compute on a request
+    (the scheduler's catch-up job stores today's as soon as yesterday's data is in). Only an
+    installation that has stored nothing yet computes today's, unstored. With `as_of`: that
+    day's newest revision, else computed unstored (an explicit question about a day).
+    """
+    run = _latest_run(session, today()) if as_of is None else _newest_run(session, as_of)
     if run is not None:
         return _stored_document(run)
+    as_of = as_of or today()
     ratings, summary = compute(session, settings, as_of)
     return _document(as_of, settings.rating.method_version, settings.rating.parameters(), summary, ratings,
                      None, utcnow())
@@ -337,8 +349,8 @@ def municipality_document(session: Session, settings: Settings, code: str,
     m = session.get(Municipality, norm) if norm else None
     if m is None:
         return None
-    as_of = as_of or today()
     doc = ratings_document(session, settings, as_of)
+    as_of = dt.date.fromisoformat(doc["as_of"])  # the snapshot's day when none was asked for
     rating = next(r for r in doc["ratings"] if r["municipality"]["code"] == m.code)
     params = Parameters.from_mapping(doc["method"]["parameters"])
     window_end = window(as_of, params.window_days)[1]
@@ -427,6 +439,24 @@ def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = N
         store_snapshot(engine, settings, as_of, run=run)
     with session_factory(engine)() as session:
         return ratings_document(session, settings, as_of)
+
+
+def catch_up(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int | None:
+    """The scheduler's catch-up job: store today's snapshot as soon as yesterday's calls are all in.
+
+    Nothing when today has a snapshot already or yesterday is not complete yet (see
+    `queries.day_complete`); the daily run at [rating] daily_at stores one in any case. Returns
+    the revision stored, or None.
+    """
+    as_of = today(now)
+    with session_factory(engine)() as session:
+        if _newest_run(session, as_of) is not None:
+            return None
+        if not queries.day_complete(session, as_of - dt.timedelta(days=1)):
+            return None
+    assert_method_consistent(engine, settings)
+    with runs.recorded_run(session_factory(engine), "rating", now) as run:
+        return store_snapshot(engine, settings, as_of, now, run=run)
 
 
 def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
