@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the commands import what they run; printing one result loads no other domain
     from .collectors.importer import FileResult, InboxResult
     from .collectors.notices import Outcome
     from .notify.invitations import InviteReport
     from .notify.outbox import DeliveryReport
+    from .rating.documents import RatingsDocument
 
 
 def import_lines(results: Iterable[FileResult]) -> list[str]:
@@ -52,14 +53,14 @@ def _fmt(score: float | None) -> str:
     return "–" if score is None else f"{score:4.1f}"
 
 
-def rating_table(doc: dict[str, Any]) -> list[str]:
+def rating_table(doc: RatingsDocument) -> list[str]:
     """`monitor rate`: the readable table of a ratings document (as GET /api/v1/ratings)."""
     lines = [f"ratings as of {doc['as_of']} · method {doc['method']['version']} · revision {doc['revision']}"
              f" · data through {doc['data_through'] or '–'}"]
     if not doc["coverage"]["complete"]:
         lines.append("call data missing for: " + ", ".join(doc["coverage"]["missing_days"])
                      + " (every result is inconclusive)")
-    planned = doc["coverage"].get("planned_outage_days", [])
+    planned = doc["coverage"]["planned_outage_days"]
     if planned:
         lines.append("planned-outage days in the window (covered even without data): "
                      + ", ".join(f"{p['day']} ({', '.join(p['reasons'])})" for p in planned))

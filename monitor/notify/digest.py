@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..localtime import CPH
 from ..models import MunicipalityContact, Notice
+from ..rating.documents import RatingDoc, RatingsDocument
 from ..rating.service import stored_document
 from ..settings import Settings
 from .mailqueue import queue_mail
@@ -51,8 +52,8 @@ class DigestReport:
                 f"{self.already} already sent this week")
 
 
-def _scores(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    return {r["municipality"]["code"]: r for r in (doc or {}).get("ratings", [])}
+def _scores(doc: RatingsDocument | None) -> dict[str, RatingDoc]:
+    return {r["municipality"]["code"]: r for r in (doc["ratings"] if doc else [])}
 
 
 def _planned(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
@@ -84,24 +85,26 @@ def queue_digests(session: Session, settings: Settings, now: dt.datetime) -> Dig
     for contact in contacts:
         if "digest" in (contact.stopped or []):
             continue
-        rating = now_scores.get(contact.municipality_code, {})
-        score = rating.get("score")
-        previous = last_scores.get(contact.municipality_code, {}).get("score")
+        rating = now_scores.get(contact.municipality_code)
+        score = rating["score"] if rating else None
+        earlier = last_scores.get(contact.municipality_code)
+        previous = earlier["score"] if earlier else None
         if not _changed(score, previous) and not planned:
             report.unchanged += 1
             continue
         if not claim(session, "digest", f"{contact.id}:{report.week}", now):
             report.already += 1
             continue
-        inputs = rating.get("parts", {}).get("it_systems_with_calls", {}).get("inputs", {})
-        payload = {
-            "code": contact.municipality_code, "name": rating.get("municipality", {}).get("name", ""),
+        part = rating["parts"].get("it_systems_with_calls") if rating else None
+        inputs = part["inputs"] if part else {}
+        payload: dict[str, object] = {
+            "code": contact.municipality_code, "name": rating["municipality"]["name"] if rating else "",
             "week": report.week, "score": score, "previous": previous,
             "as_of": current["as_of"] if current else None,
             "silent_it_systems": [{"name": s.get("name") or s.get("uuid"), "supplier": s.get("supplier")}
                                   for s in inputs.get("silent_it_systems", [])[:MAX_LISTED]],
             "hints": [{"text_da": h.get("text_da"), "text_en": h.get("text_en"), "gain": h.get("gain")}
-                      for h in rating.get("hints", [])[:MAX_LISTED]],
+                      for h in (rating["hints"] if rating else [])[:MAX_LISTED]],
             "maintenance": planned}
         queue_mail(session, "digest", contact.address, contact.language, contact=contact, payload=payload)
         report.queued += 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from ..settings import RatingSettings, RatingWeights
+from .documents import RatingDoc
 
 PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 
@@ -519,7 +520,7 @@ def rate_all(inputs: Iterable[MunicipalityInput], as_of: dt.date, params: Parame
     return out
 
 
-def to_document(r: Rating) -> dict[str, Any]:
+def to_document(r: Rating) -> RatingDoc:
     """One element of the "ratings" list of GET /api/v1/ratings (unrounded floats)."""
     return {
         "municipality": {"code": r.code, "name": r.name},

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,17 @@ from ..localtime import CPH
 from ..models import Municipality, RatingResult, RatingRun
 from ..settings import ConfigError, Settings
 from . import corrections, queries
+from .documents import (
+    AgreementDoc,
+    CorrectionDoc,
+    HistoryEntry,
+    ItSystemDoc,
+    MunicipalityDocument,
+    RatingDoc,
+    RatingsDocument,
+    ScoreOnDay,
+    WindowDoc,
+)
 from .method import (
     PARTS,
     MunicipalityInput,
@@ -103,15 +114,14 @@ def _summary(gathered: queries.Gathered, planned: dict[dt.date, tuple[str, ...]]
 
 
 def _document(as_of: dt.date, version: str, parameters: dict[str, Any], summary: dict[str, Any],
-              ratings: list[dict[str, Any]], revision: int | None, computed_at: dt.datetime) -> dict[str, Any]:
+              ratings: list[RatingDoc], revision: int | None, computed_at: dt.datetime) -> RatingsDocument:
     return {
         "as_of": as_of.isoformat(),
         "method": {"version": version, "weights": parameters["weights"], "parameters": parameters},
         "stored": revision is not None,
         "revision": revision,
         "computed_at": computed_at.isoformat(),
-        "window": dict(zip(("first_day", "last_day"),
-                           (d.isoformat() for d in window(as_of, parameters["window_days"])), strict=True)),
+        "window": _window(as_of, parameters["window_days"]),
         "data_through": summary.get("data_through"),
         "coverage": {"complete": not summary.get("missing_days"), "missing_days": summary.get("missing_days", []),
                      "planned_outage_days": summary.get("planned_outage_days", [])},
@@ -155,7 +165,7 @@ def _corrected(inputs: list[MunicipalityInput], in_force: dict[str, list[correct
     return out
 
 
-def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[RatingDoc], dict[str, Any]]:
     """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
     ratings, summary = rate(session, settings, Parameters.from_mapping(settings.rating.parameters()), as_of)
     corrected = summary.get("corrections", {})
@@ -163,7 +173,7 @@ def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[
         return [_with_correction(to_document(r), corrected.get(r.code)) for r in ratings], summary
 
 
-def _with_correction(document: dict[str, Any], correction: dict[str, Any] | None) -> dict[str, Any]:
+def _with_correction(document: RatingDoc, correction: CorrectionDoc | None) -> RatingDoc:
     # A result that used a correction names it, with the score it would have had without.
     if correction is not None:
         document["correction"] = correction
@@ -218,8 +228,9 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _stored_document(run: RatingRun) -> dict[str, Any]:
-    ratings = sorted((r.document for r in run.results), key=lambda d: d["municipality"]["code"])
+def _stored_document(run: RatingRun) -> RatingsDocument:
+    # A stored result is the RatingDoc it was when stored (the JSON column is untyped).
+    ratings = cast(list[RatingDoc], sorted((r.document for r in run.results), key=lambda d: d["municipality"]["code"]))
     return _document(run.as_of, run.method_version, run.parameters, run.summary or {}, ratings,
                      run.revision, run.computed_at)
 
@@ -229,11 +240,16 @@ def _newest_run(session: Session, as_of: dt.date) -> RatingRun | None:
                            .order_by(RatingRun.revision.desc()).limit(1)).first()
 
 
-def stored_document(session: Session, latest: dt.date, earliest: dt.date) -> dict[str, Any] | None:
+def stored_document(session: Session, latest: dt.date, earliest: dt.date) -> RatingsDocument | None:
     """The newest stored revision with an as_of from `earliest` to `latest`, or None (nothing computed)."""
     run = session.scalars(select(RatingRun).where(RatingRun.as_of.between(earliest, latest))
                           .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
     return _stored_document(run) if run is not None else None
+
+
+def _window(as_of: dt.date, days: int) -> WindowDoc:
+    first, last = window(as_of, days)
+    return {"first_day": first.isoformat(), "last_day": last.isoformat()}
 
 
 def _latest_run(session: Session, latest: dt.date) -> RatingRun | None:
@@ -241,7 +257,7 @@ def _latest_run(session: Session, latest: dt.date) -> RatingRun | None:
                            .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()).limit(1)).first()
 
 
-def ratings_document(session: Session, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
+def ratings_document(session: Session, settings: Settings, as_of: dt.date | None = None) -> RatingsDocument:
     """The document of GET /api/v1/ratings and the pages: a stored snapshot whenever there is one.
 
     Without `as_of`: the newest stored revision of the newest as_of up to today, with its own
@@ -276,12 +292,12 @@ def price(population: int | None, calls: int, window_days: int, settings: Settin
     return {**base, "yearly": yearly, "window": in_window, "per_call": in_window / calls if calls else None}
 
 
-def _part_scores(document: dict[str, Any]) -> dict[str, float | None]:
-    parts = document.get("parts", {})
-    return {k: parts.get(k, {}).get("score") for k in PARTS}
+def _part_scores(document: RatingDoc) -> dict[str, float | None]:
+    parts = document["parts"]
+    return {k: parts[k]["score"] if k in parts else None for k in PARTS}
 
 
-def history(session: Session, code: str, as_of: dt.date) -> list[dict[str, Any]]:
+def history(session: Session, code: str, as_of: dt.date) -> list[HistoryEntry]:
     """The newest stored revision per as_of up to `as_of` (about 13 months), oldest first."""
     first = as_of - dt.timedelta(days=HISTORY_DAYS)
     newest = (select(RatingRun.as_of, func.max(RatingRun.revision).label("revision"))
@@ -296,7 +312,7 @@ def history(session: Session, code: str, as_of: dt.date) -> list[dict[str, Any]]
             for day, revision, version, score, document in session.execute(q)]
 
 
-def last_conclusive(history_rows: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any] | None:
+def last_conclusive(history_rows: list[HistoryEntry], as_of: dt.date) -> ScoreOnDay | None:
     """The newest conclusive entry of `history` (as `history()` returns it) before `as_of`."""
     for h in reversed(history_rows):
         if h["score"] is not None and h["as_of"] < as_of.isoformat():
@@ -304,7 +320,7 @@ def last_conclusive(history_rows: list[dict[str, Any]], as_of: dt.date) -> dict[
     return None
 
 
-def last_conclusive_scores(session: Session, as_of: dt.date) -> dict[str, dict[str, Any]]:
+def last_conclusive_scores(session: Session, as_of: dt.date) -> dict[str, ScoreOnDay]:
     """Per municipality: the newest stored conclusive score before `as_of` (about 13 months back).
 
     What the pages show beside today's "ikke afgørende"; one query over the scores only.
@@ -314,13 +330,13 @@ def last_conclusive_scores(session: Session, as_of: dt.date) -> dict[str, dict[s
          .where(RatingResult.score.is_not(None),
                 RatingRun.as_of.between(as_of - dt.timedelta(days=HISTORY_DAYS), as_of - dt.timedelta(days=1)))
          .order_by(RatingRun.as_of.desc(), RatingRun.revision.desc()))
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, ScoreOnDay] = {}
     for code, day, score, version in session.execute(q):
         found.setdefault(code, {"as_of": day.isoformat(), "score": score, "method_version": version})
     return found
 
 
-def _last_month(session: Session, code: str, as_of: dt.date) -> dict[str, Any] | None:
+def _last_month(session: Session, code: str, as_of: dt.date) -> ScoreOnDay | None:
     target = as_of - dt.timedelta(days=LAST_MONTH_DAYS)
     q = (select(RatingRun.as_of, RatingRun.revision, RatingResult.score)
          .join(RatingResult, RatingResult.run_id == RatingRun.id)
@@ -343,7 +359,7 @@ def normalise_code(code: str) -> str | None:
 
 
 def municipality_document(session: Session, settings: Settings, code: str,
-                          as_of: dt.date | None = None) -> dict[str, Any] | None:
+                          as_of: dt.date | None = None) -> MunicipalityDocument | None:
     """The document of GET /api/v1/municipalities/CODE, or None for an unknown code."""
     norm = normalise_code(code)
     m = session.get(Municipality, norm) if norm else None
@@ -356,8 +372,8 @@ def municipality_document(session: Session, settings: Settings, code: str,
     window_end = window(as_of, params.window_days)[1]
     sums = queries.call_sums(session, as_of, params, municipality_code=m.code)
     redundant = {r["uuid"]: r for r in rating["parts"]["service_agreements"]["inputs"]["redundant_agreements"]}
-    agreements: list[dict[str, Any]] = []
-    systems: dict[str, dict[str, Any]] = {}
+    agreements: list[AgreementDoc] = []
+    systems: dict[str, ItSystemDoc] = {}
     for a in sorted(queries.agreement_rows(session, municipality_code=m.code),
                     key=lambda a: (a.it_system_name or "", a.uuid)):
         s = sums.get(a.id, queries.CallSums())
@@ -428,7 +444,7 @@ def latest_snapshot_scores(session: Session) -> list[SnapshotScore]:
             for code, name, score, document in session.execute(q)]
 
 
-def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
+def rate_and_store(engine: Engine, settings: Settings, as_of: dt.date | None = None) -> RatingsDocument:
     """`monitor rate`: store a new revision for `as_of` (default today) and return its document.
 
     Raises `MethodChanged` when stored ratings carry this method version with other parameters.

@@ -14,11 +14,12 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
 from ..settings import Settings
+from .documents import RatingsDocument
 from .method import PARTS, Parameters, Rating
 from .service import rate
 
@@ -174,10 +175,9 @@ def compare(today: Mapping[str, tuple[float | None, int | None]], ratings: Seque
     return WhatIf(as_of, params, rows, tau, len(both), largest[:LARGEST_CHANGES])
 
 
-def what_if(session: Session, settings: Settings, params: Parameters, today_document: Mapping[str, Any]
-            ) -> WhatIf:
+def what_if(session: Session, settings: Settings, params: Parameters, today_document: RatingsDocument) -> WhatIf:
     """Recompute the ratings of `today_document`'s as_of with `params`, beside its scores and ranks. Stores nothing."""
-    as_of = dt.date.fromisoformat(str(today_document["as_of"]))
-    today = {d["municipality"]["code"]: (d.get("score"), d.get("rank")) for d in today_document.get("ratings", [])}
+    as_of = dt.date.fromisoformat(today_document["as_of"])
+    today = {d["municipality"]["code"]: (d["score"], d["rank"]) for d in today_document["ratings"]}
     ratings, _summary = rate(session, settings, params, as_of)
     return compare(today, ratings, as_of, params)

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from ..rating import queries as rating_queries
+from ..rating.documents import MunicipalityDocument
 from ..rating.elements import method_document
 from ..rating.method import Parameters
 from ..rating.service import municipality_document
@@ -61,6 +62,7 @@ def municipality(code: str) -> ResponseReturnValue:
     if isinstance(as_of, str):
         return jsonify(error=as_of), 400
     session = db_session()
+    doc: MunicipalityDocument | None
     if as_of is None:
         doc = documents.municipality_document(session, state().settings, code,
                                                documents.versions(session)["ratings"])

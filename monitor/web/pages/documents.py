@@ -19,6 +19,7 @@ from ... import cutover as cutover_seam
 from ... import fingerprints
 from ... import noticeview as notices_seam
 from ...rating import service as rating_service
+from ...rating.documents import MunicipalityDocument, RatingsDocument
 from ..state import state
 from .cache import cache
 
@@ -29,18 +30,18 @@ def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tupl
 
 
 def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],
-                     as_of: dt.date | None = None) -> dict[str, Any] | None:
+                     as_of: dt.date | None = None) -> RatingsDocument:
     """The document of GET /api/v1/ratings, cached per data version."""
     fn = rating_service.ratings_document
     return cache().get_or_compute(("ratings", as_of, version), lambda: fn(session, settings, as_of=as_of))
 
 
 def municipality_document(session: Session, settings: Any, code: str,
-                          version: tuple[Any, ...]) -> dict[str, Any] | None:
+                          version: tuple[Any, ...]) -> MunicipalityDocument | None:
     """The document of GET /api/v1/municipalities/CODE, cached per data version; None for an unknown code."""
     fn = rating_service.municipality_document
 
-    def compute() -> dict[str, Any] | None:
+    def compute() -> MunicipalityDocument | None:
         try:
             return fn(session, settings, code)
         except LookupError:

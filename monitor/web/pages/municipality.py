@@ -14,6 +14,7 @@ from flask_wtf.csrf import generate_csrf
 
 from ...rating import inputs
 from ...rating import queries as rating_queries
+from ...rating.documents import ItSystemDoc
 from ...rating.service import normalise_code
 from .. import csvexport
 from ..auth import now as clock_now
@@ -66,7 +67,7 @@ def municipality_agreements_csv(code: str) -> ResponseReturnValue:
     days = state().settings.rating.redundant_after_days
 
     def build() -> bytes:
-        doc = municipality_document(session, state().settings, code, v["ratings"]) or {}
+        doc = municipality_document(session, state().settings, code, v["ratings"])
         header = [_("Aftale"), _("It-system"), _("Leverandør"), _("Services"), _("Status"),
                   ngettext("Kald (%(num)d dag)", "Kald (%(num)d dage)", days), _("Overflødig"), _("Begrundelse")]
         rows = ([a["uuid"], a["it_system"].get("name") or a["it_system"].get("uuid") or "",
@@ -74,7 +75,7 @@ def municipality_agreements_csv(code: str) -> ResponseReturnValue:
                  str(AGREEMENT_STATUS.get(a.get("status"), a.get("status") or "")), a.get("calls_recent") or 0,
                  _("Ja") if a.get("redundant") else _("Nej"),
                  ", ".join(str(REDUNDANT_REASONS.get(r, r)) for r in a.get("redundant_reasons") or [])]
-                for a in sorted(doc.get("agreements", []), key=lambda a: not a.get("redundant")))
+                for a in sorted(doc["agreements"] if doc else [], key=lambda a: not a["redundant"]))
         return csvexport.table(header, rows, lang)
 
     body = cache().get_or_compute(("csv", "agreements", code, lang, v["ratings"]), build)
@@ -84,46 +85,48 @@ def municipality_agreements_csv(code: str) -> ResponseReturnValue:
 
 def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     settings = state().settings
-    doc = municipality_document(session, settings, code, v["ratings"]) or {}
-    rating = doc.get("rating") or {}
-    info = doc.get("municipality") or {}
-    as_of = dt.date.fromisoformat(str(doc["as_of"])) if doc.get("as_of") else None
-    history = [(dt.date.fromisoformat(str(h["as_of"])), h.get("score")) for h in doc.get("history", [])]
-    last = (as_of or dt.date.today()) - dt.timedelta(days=1)
+    doc = municipality_document(session, settings, code, v["ratings"])
+    if doc is None:  # the code was known a moment ago: the municipality went meanwhile
+        abort(404)
+    rating = doc["rating"]
+    info = doc["municipality"]
+    as_of = dt.date.fromisoformat(doc["as_of"])
+    history = [(dt.date.fromisoformat(h["as_of"]), h["score"]) for h in doc["history"]]
+    last = as_of - dt.timedelta(days=1)
     series = daily_calls(session, code, last - dt.timedelta(days=89), last)
 
     cut = cutover_document(session, settings, clock_now(), v["cutover"])
     cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
     english = locale_name() == "en"
-    hints = [{"text": h.get("text_en") if english else h.get("text_da"), "gain": h.get("gain"),
-              "kind": h.get("kind"), "uuids": h.get("items", [])}
-             for h in rating.get("hints", [])]
+    hints = [{"text": h["text_en"] if english else h["text_da"], "gain": h["gain"], "kind": h["kind"],
+              "uuids": h["items"]}
+             for h in rating.get("hints", [])]  # a result stored by method 2020.11 may have none
     return render_template(
         "pages/municipality.html", code=code, info=info, rating=rating, doc=doc, as_of=as_of,
-        data_through=data_through(doc) if doc else None, monthly_change=doc.get("change_since_last_month"),
-        history=doc.get("history", []), history_chart=charts.history(history, _("Scorens udvikling")),
+        data_through=data_through(doc), monthly_change=doc["change_since_last_month"],
+        history=doc["history"], history_chart=charts.history(history, _("Scorens udvikling")),
         series=series, calls_chart=charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
-        agreements=doc.get("agreements", []), it_systems=silent_first(doc.get("it_systems", [])),
-        price=doc.get("price"), cut=cut_row, hints=hints,
-        reason=reason_text(rating, missing_days_of(doc)) if rating else "",
-        last_conclusive=doc.get("last_conclusive"),
+        agreements=doc["agreements"], it_systems=silent_first(doc["it_systems"]),
+        price=doc["price"], cut=cut_row, hints=hints,
+        reason=reason_text(rating, missing_days_of(doc)),
+        last_conclusive=doc["last_conclusive"],
         # A stored result without hints (method 2020.11 dropped them when inconclusive) must not
         # say "nothing to do" above a table that marks agreements to close.
-        to_fix=any(a.get("redundant") or a.get("status") == "pending" for a in doc.get("agreements", []))
-        or any(s.get("active_agreements") and not s.get("with_calls") for s in doc.get("it_systems", [])),
+        to_fix=any(a["redundant"] or a["status"] == "pending" for a in doc["agreements"])
+        or any(s["active_agreements"] and not s["with_calls"] for s in doc["it_systems"]),
         planned_days=[dt.date.fromisoformat(d) for d in rating.get("planned_outage_days", [])],
         access_control_known=rating_queries.access_control_known(session),
         redundant_after_days=settings.rating.redundant_after_days, window_days=settings.rating.window_days,
         csrf_value=CSRF_SLOT, answers=inputs.published(session, code))
 
 
-def silent_first(systems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def silent_first(systems: list[ItSystemDoc]) -> list[ItSystemDoc]:
     """IT systems with active agreements but no calls first, then those calling, then those without
     an active agreement; by name within each group (the caption on the page says so)."""
-    def group(s: dict[str, Any]) -> int:
-        if s.get("active_agreements") and not s.get("with_calls"):
+    def group(s: ItSystemDoc) -> int:
+        if s["active_agreements"] and not s["with_calls"]:
             return 0
-        return 1 if s.get("with_calls") else 2
+        return 1 if s["with_calls"] else 2
 
     return sorted(systems, key=lambda s: (group(s), danish_key(s.get("name") or ""), s.get("uuid") or ""))
 

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ...noticeview import split_upcoming
+from ...rating.documents import MunicipalityDocument, RatingDoc, RatingsDocument, ScoreOnDay
 from ...rating.method import PARTS
 from ...rating.service import last_conclusive_scores
 from .. import csvexport
@@ -36,9 +37,9 @@ SORT_KEYS = ("name", "code", "score", "change", *PARTS)
 MISSING_DAYS_SHOWN = 10
 
 
-def reason_text(rating: dict[str, Any], missing_days: list[str] | None = None) -> str:
+def reason_text(rating: RatingDoc, missing_days: list[str] | None = None) -> str:
     """Why a rating is inconclusive, in the page's language, its days in the page's date format."""
-    reason = rating.get("reason")
+    reason = rating["reason"]
     if reason == "call_data_incomplete" and missing_days:
         shown = [day(d) for d in missing_days[:MISSING_DAYS_SHOWN]]
         if len(missing_days) > MISSING_DAYS_SHOWN:
@@ -48,16 +49,16 @@ def reason_text(rating: dict[str, Any], missing_days: list[str] | None = None) -
                         len(missing_days), days=", ".join(shown))
     if reason in REASONS:
         return str(REASONS[reason])
-    return rating.get("reason_text") or reason or ""
+    return rating.get("reason_text") or reason or ""  # a result stored before reason_text has none
 
 
-def missing_days_of(doc: dict[str, Any] | None) -> list[str]:
+def missing_days_of(doc: RatingsDocument | MunicipalityDocument | None) -> list[str]:
     """The days without call data behind a ratings document, as ISO dates."""
-    return list(((doc or {}).get("coverage") or {}).get("missing_days") or [])
+    return list(doc["coverage"]["missing_days"]) if doc else []
 
 
-def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
-                  last: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def overview_rows(doc: RatingsDocument, before: dict[str, float | None],
+                  last: dict[str, ScoreOnDay] | None = None) -> list[dict[str, Any]]:
     """One row per municipality: score, parts, rank and the change since last month.
 
     An inconclusive row carries the newest earlier conclusive score (`last`) and its day; its
@@ -66,18 +67,19 @@ def overview_rows(doc: dict[str, Any], before: dict[str, float | None],
     rows = []
     last = last or {}
     missing = missing_days_of(doc)
-    for r in doc.get("ratings", []):
+    for r in doc["ratings"]:
         code = r["municipality"]["code"]
         old = before.get(code)
-        earlier = last.get(code) if r.get("score") is None else None
+        score = r["score"]
+        earlier = last.get(code) if score is None else None
         rows.append({
-            "code": code, "name": r["municipality"]["name"], "score": r.get("score"), "status": r.get("status"),
-            "reason": reason_text(r, missing) if r.get("score") is None else "", "rank": r.get("rank"),
-            "change": r["score"] - old if r.get("score") is not None and old is not None else None,
-            **{p: (r.get("parts", {}).get(p) or {}).get("score") for p in PARTS},
+            "code": code, "name": r["municipality"]["name"], "score": score, "status": r["status"],
+            "reason": reason_text(r, missing) if score is None else "", "rank": r["rank"],
+            "change": score - old if score is not None and old is not None else None,
+            **{p: r["parts"][p]["score"] if p in r["parts"] else None for p in PARTS},
             "last": ({"score": earlier["score"], "day": dt.date.fromisoformat(earlier["as_of"])}
                      if earlier else None),
-            "shown_score": r.get("score") if r.get("score") is not None else (earlier or {}).get("score"),
+            "shown_score": score if score is not None else (earlier["score"] if earlier else None),
         })
     return rows
 
@@ -114,19 +116,19 @@ def search_rows(rows: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
     return [r for r in rows if q in r["name"].lower() or (code is not None and code in r["code"])]
 
 
-def overview_data(session: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+def overview_data(session: Any) -> tuple[RatingsDocument | None, list[dict[str, Any]], dict[str, Any]]:
     """The ratings document, its rows with change since last month, and the version used."""
     st = state()
     v = versions(session)
     doc = ratings_document(session, st.settings, v["ratings"])
     if not doc:
         return None, [], v
-    as_of = dt.date.fromisoformat(str(doc["as_of"]))
+    as_of = dt.date.fromisoformat(doc["as_of"])
     before = cache().get_or_compute(("last_month", as_of, v["ratings"]),
                                     lambda: scores_last_month(session, as_of))
     last = (cache().get_or_compute(("last_conclusive", as_of, v["ratings"]),
                                    lambda: last_conclusive_scores(session, as_of))
-            if any(r.get("score") is None for r in doc.get("ratings", [])) else {})
+            if any(r["score"] is None for r in doc["ratings"]) else {})
     return doc, overview_rows(doc, before, last), v
 
 
@@ -169,19 +171,19 @@ def _render_overview(session: Any, sort: str, direction: str, query: str,
                            missing_days=missing_days_of(doc), imported=any_agreements(doc))
 
 
-def any_agreements(doc: dict[str, Any] | None) -> bool:
+def any_agreements(doc: RatingsDocument | None) -> bool:
     """Whether any municipality has an active agreement: data (or the demo) is loaded."""
-    return any((((r.get("parts") or {}).get("service_agreements") or {}).get("inputs") or {}).get("active")
-               for r in (doc or {}).get("ratings", []))
+    return any(r["parts"]["service_agreements"]["inputs"].get("active")
+               for r in (doc["ratings"] if doc else []) if "service_agreements" in r["parts"])
 
 
-def data_through(doc: dict[str, Any] | None) -> dt.date | None:
+def data_through(doc: RatingsDocument | MunicipalityDocument | None) -> dt.date | None:
     """The last day of call data behind a ratings document (the day before as_of)."""
     if not doc:
         return None
-    if doc.get("data_through"):
-        return dt.date.fromisoformat(str(doc["data_through"])[:10])
-    return dt.date.fromisoformat(str(doc["as_of"])) - dt.timedelta(days=1)
+    if doc["data_through"]:
+        return dt.date.fromisoformat(doc["data_through"][:10])
+    return dt.date.fromisoformat(doc["as_of"]) - dt.timedelta(days=1)
 
 
 CSV_COLUMNS = {"code": _l("Kode"), "name": _l("Kommune"), "score": _l("Score"), "status": _l("Status"),

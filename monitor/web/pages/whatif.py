@@ -13,6 +13,7 @@ from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from ...rating.documents import RatingsDocument
 from ...rating.elements import elements
 from ...rating.method import Parameters
 from ...rating.whatif import BOUNDS, Invalid, current_values, parameters_from, what_if
@@ -55,11 +56,11 @@ def what_if_view() -> ResponseReturnValue:
     asked = any(request.args.get(name, "").strip() for name in BOUNDS)
     params, invalid = parameters_from(request.args, base)
     result: Any = None
-    today: dict[str, Any] | None = None
+    today: RatingsDocument | None = None
     if asked and not invalid:
         session = db_session()
         today = ratings_document(session, settings, versions(session)["ratings"])
-        if today and today.get("ratings"):
+        if today["ratings"]:
             result = what_if(session, settings, params, today)
     body = render_template("pages/what_if.html", fields=fields, problems=[_problem(i, labels) for i in invalid],
                            result=result, asked=asked, today=today, version=settings.rating.method_version)
