@@ -41,8 +41,8 @@ import feedparser
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.poll import SourceSpec, poll_sources
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
 from monitor.models import NoticeUpdate

@@ -232,7 +232,7 @@ def demo_operator(ctx: Context) -> str:
 def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
     """Import FILE… (CSV or JSON Lines); a file with errors is rejected whole."""
     from .cli_output import import_lines
-    from .collectors.importer import import_paths
+    from .collectors.calls.importer import import_paths
 
     # Each file's report as soon as it is imported: a backfill of many large files shows progress.
     results = import_paths(ctx.engine, ctx.settings, kind, list(files), each=lambda r: echo_lines(import_lines([r])))
@@ -251,8 +251,8 @@ def collect() -> None:
 def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
     """Poll the status-page sources once."""
     from .cli_output import notices_lines
-    from .collectors.httpfetch import FetchError
-    from .collectors.notices import configured_sources, poll_sources, source_spec
+    from .collectors.notices.httpfetch import FetchError
+    from .collectors.notices.poll import configured_sources, poll_sources, source_spec
     from .migrate import upgrade
 
     upgrade(ctx.engine, ctx.settings)
@@ -277,7 +277,7 @@ def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
 def collect_calls(ctx: Context) -> None:
     """Process the call-count inbox once."""
     from .cli_output import inbox_lines
-    from .collectors.importer import process_inbox
+    from .collectors.calls.importer import process_inbox
 
     result = process_inbox(ctx.engine, ctx.settings)
     echo_lines(inbox_lines(result, ctx.settings.path(ctx.settings.collectors.calls.inbox)))

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import runs
-from .collectors.inboxwatch import InboxWatcher, Wake
+from .collectors.calls.inboxwatch import InboxWatcher, Wake
 from .db import engine_for, is_postgres, utcnow
 from .localtime import TIMEZONE as TZ
 from .models import SchedulerLock
@@ -59,8 +59,8 @@ def job_table(settings: Settings) -> list[Job]:
     """What runs how often."""
     hh, mm = (int(x) for x in settings.rating.daily_at.split(":"))
     jobs = [
-        Job("notices", "monitor.collectors.notices:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
-        Job("calls", "monitor.collectors.importer:process_inbox",
+        Job("notices", "monitor.collectors.notices.poll:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
+        Job("calls", "monitor.collectors.calls.importer:process_inbox",
             IntervalTrigger(seconds=settings.collectors.calls.poll_seconds)),
         Job("notify", "monitor.notify.outbox:deliver_due", IntervalTrigger(seconds=30)),
         Job("cutover-acks", "monitor.cutover.acks:end_stale_job", IntervalTrigger(minutes=1)),
@@ -76,7 +76,7 @@ def job_table(settings: Settings) -> list[Job]:
         Job("retention", "monitor.notify.retention:apply_retention", CronTrigger(hour=3, minute=45, timezone=TZ),
             run_at_start=False),
         # Before the 06:00 rating, after the night's files; a day's rollup does not change the rating.
-        Job("hourly-retention", "monitor.collectors.hourly_retention:apply_hourly_retention",
+        Job("hourly-retention", "monitor.collectors.calls.hourly_retention:apply_hourly_retention",
             CronTrigger(hour=4, minute=15, timezone=TZ), run_at_start=False),
     ]
     if settings.demo.enabled:

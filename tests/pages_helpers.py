@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from monitor.collectors.notices import poll_all
+from monitor.collectors.notices.poll import poll_all
 from monitor.demo import load_demo
 from monitor.rating.service import store_snapshot, today
 from monitor.settings import Settings

@@ -18,7 +18,7 @@ import yaml
 from sqlalchemy import select, update
 
 from monitor import create_app
-from monitor.collectors.notices import poll_all
+from monitor.collectors.notices.poll import poll_all
 from monitor.db import make_engine, session_factory
 from monitor.demo import demo_window, load_demo
 from monitor.localtime import CPH

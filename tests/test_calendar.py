@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from monitor import create_app, ical
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.notices import SourceSpec, poll_sources
-from monitor.collectors.updatehtml import scheduled_window
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.poll import SourceSpec, poll_sources
+from monitor.collectors.notices.updatehtml import scheduled_window
 from monitor.models import Notice
 from tests.conftest import make_settings
 

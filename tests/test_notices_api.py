@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.poll import SourceSpec, poll_sources
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
 from monitor.noticeview import components_document, notices_document, open_notice_counts
 

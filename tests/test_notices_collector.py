@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.collectors import notices as collector
-from monitor.collectors.notices import SourceSpec, poll_all, poll_sources
+from monitor.collectors.notices import poll as collector
+from monitor.collectors.notices.poll import SourceSpec, poll_all, poll_sources
 from monitor.models import CollectorRun, Notice, NoticeSource, NoticeUpdate
 from monitor.notify import outbox
 from tests.cli_helpers import run_cli

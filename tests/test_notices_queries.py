@@ -6,12 +6,12 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from monitor.collectors.notices.store import StoreCounts, store_notices
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from monitor.collectors.noticestore import StoreCounts, store_notices
-from monitor.collectors.upstream import ParsedNotice, ParsedUpdate
+from monitor.collectors.notices.upstream import ParsedNotice, ParsedUpdate
 from monitor.db import session_factory
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor import create_app
-from monitor.collectors.notices import poll_all
+from monitor.collectors.notices.poll import poll_all
 from monitor.db import make_engine
 from monitor.demo import load_demo
 from monitor.localtime import CPH

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from monitor import runs
-from monitor.collectors.importer import import_paths, process_inbox
-from monitor.collectors.notices import poll_sources
+from monitor.collectors.calls.importer import import_paths, process_inbox
+from monitor.collectors.notices.poll import poll_sources
 from monitor.db import session_factory, session_scope, utcnow
 from monitor.models import CollectorRun, CounterValue, RatingRun
 from monitor.notify.outbox import deliver_due

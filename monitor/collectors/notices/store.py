@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
-from ..notify import outbox
-from ..settings import NoticesSettings
+from ...models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
+from ...notify import outbox
+from ...settings import NoticesSettings
 from .upstream import ParsedNotice
 
 _ID_CHUNK = 500

@@ -23,11 +23,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from .. import runs
-from ..db import session_factory, session_scope, utcnow
-from ..migrate import reference_municipalities
-from ..models import ImportedFile
-from ..settings import Settings
+from ... import runs
+from ...db import session_factory, session_scope, utcnow
+from ...migrate import reference_municipalities
+from ...models import ImportedFile
+from ...settings import Settings
 from . import loaders, records
 from .parsing import Problem, Rejected, Table, message, open_table
 

@@ -21,10 +21,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from .. import runs
-from ..db import session_factory, session_scope
-from ..models import NoticeSource, NoticeUpdate
-from ..settings import NoticesSettings, Settings
+from ... import runs
+from ...db import session_factory, session_scope
+from ...models import NoticeSource, NoticeUpdate
+from ...settings import NoticesSettings, Settings
 from . import feedparse, statuspage
 from .httpfetch import (
     Fetched,
@@ -37,7 +37,7 @@ from .httpfetch import (
     resolve_location,
 )
 from .limits import apply_limits
-from .noticestore import StoreCounts, queue_or_hold, store_notices, upsert_notices
+from .store import StoreCounts, queue_or_hold, store_notices, upsert_notices
 from .upstream import ParseResult, admit, clean_text
 
 log = logging.getLogger(__name__)
