@@ -252,8 +252,9 @@ def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
     """Poll the status-page sources once."""
     from .cli_output import notices_lines
     from .collectors.notices.httpfetch import FetchError
-    from .collectors.notices.poll import configured_sources, poll_sources, source_spec
+    from .collectors.notices.poll import configured_sources, source_spec
     from .migrate import upgrade
+    from .notify.collect import poll_sources
 
     upgrade(ctx.engine, ctx.settings)
     if source is None:

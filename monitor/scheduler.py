@@ -59,7 +59,7 @@ def job_table(settings: Settings) -> list[Job]:
     """What runs how often."""
     hh, mm = (int(x) for x in settings.rating.daily_at.split(":"))
     jobs = [
-        Job("notices", "monitor.collectors.notices.poll:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
+        Job("notices", "monitor.notify.collect:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
         Job("calls", "monitor.collectors.calls.importer:process_inbox",
             IntervalTrigger(seconds=settings.collectors.calls.poll_seconds)),
         Job("notify", "monitor.notify.outbox:deliver_due", IntervalTrigger(seconds=30)),

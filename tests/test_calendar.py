@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from monitor import create_app, ical
 from monitor.collectors.notices.feedparse import parse_feed
-from monitor.collectors.notices.poll import SourceSpec, poll_sources
+from monitor.collectors.notices.poll import SourceSpec
 from monitor.collectors.notices.updatehtml import scheduled_window
 from monitor.models import Notice
+from monitor.notify.collect import poll_sources
 from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"

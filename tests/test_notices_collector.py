@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.collectors.notices import poll as collector
-from monitor.collectors.notices.poll import SourceSpec, poll_all, poll_sources
+from monitor.collectors.notices.poll import SourceSpec
 from monitor.models import CollectorRun, Notice, NoticeSource, NoticeUpdate
 from monitor.notify import outbox
+from monitor.notify.collect import poll_all, poll_sources
 from tests.cli_helpers import run_cli
 from tests.conftest import make_settings
 

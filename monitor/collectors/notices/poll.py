@@ -1,5 +1,8 @@
 """The notice collector: poll each status-page source, parse it, store what changed.
 
+New updates are handed to the `queue` the caller passes in (the scheduler and the command
+line pass `notify.outbox.enqueue_for_update`, through `notify.collect`).
+
 Each source is polled in a transaction of its own, so one broken source never holds back
 another. The first clean poll of a source is its backfill (history, nobody notified). A
 broken or partial document keeps every complete item, reports the rest and leaves the
@@ -37,7 +40,7 @@ from .httpfetch import (
     resolve_location,
 )
 from .limits import apply_limits
-from .store import StoreCounts, queue_or_hold, store_notices, upsert_notices
+from .store import QueueUpdate, StoreCounts, queue_or_hold, store_notices, upsert_notices
 from .upstream import ParseResult, admit, clean_text
 
 log = logging.getLogger(__name__)
@@ -87,18 +90,20 @@ def configured_sources(settings: Settings) -> list[SourceSpec]:
             for s in settings.notices.sources]
 
 
-def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> None:
+def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None, *, queue: QueueUpdate) -> None:
     """Poll every configured source once (the scheduler's job); sources in backoff wait. Never raises."""
     try:
-        poll_sources(engine, settings, configured_sources(settings), now=now, respect_backoff=True)
+        poll_sources(engine, settings, configured_sources(settings), queue=queue, now=now, respect_backoff=True)
     except Exception:  # the scheduler must keep running whatever happens here
         log.exception("polling the notice sources failed")
 
 
-def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *,
+def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *, queue: QueueUpdate,
                  now: dt.datetime | None = None, respect_backoff: bool = False,
                  client: httpx.Client | None = None) -> list[Outcome]:
     """Poll `sources`, recording one collector run; returns each source's outcome.
+
+    A new update (not a backfill's) is handed to `queue` in the transaction that stores it.
 
     Each source is stored in its own transaction; the run record is finished after the last.
     """
@@ -115,7 +120,7 @@ def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], 
                     if respect_backoff and _backing_off(source, settings, now):
                         continue
                     source_id = source.id
-                outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
+                outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices, queue))
         finally:
             if own_client:
                 client.close()
@@ -152,12 +157,12 @@ def _backing_off(source: NoticeSource, settings: Settings, now: dt.datetime) -> 
 
 
 def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
-              client: httpx.Client, now: dt.datetime, limits: NoticesSettings) -> Outcome:
+              client: httpx.Client, now: dt.datetime, limits: NoticesSettings, queue: QueueUpdate) -> Outcome:
     hit = None
     try:
         with session_scope(sessions) as session:
             source = session.get_one(NoticeSource, source_id)
-            return _fetch_parse_store(session, source, spec, client, now, limits)
+            return _fetch_parse_store(session, source, spec, client, now, limits, queue)
     except TooLarge as exc:  # refused within its cap; the last good state stays
         log.warning("notice source %s: %s", spec.name, exc)
         outcome, hit = Outcome(spec.name, False, str(exc)), "max_feed_bytes"
@@ -174,7 +179,8 @@ def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
 
 
 def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
-                       client: httpx.Client, now: dt.datetime, limits: NoticesSettings) -> Outcome:
+                       client: httpx.Client, now: dt.datetime, limits: NoticesSettings, queue: QueueUpdate
+                       ) -> Outcome:
     documents, validators = _fetch(source, spec, client, limits.max_feed_bytes)
     if not documents:
         source.last_success_at = now
@@ -191,7 +197,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
         log.warning("notice source %s: %s", spec.name, text)
         runs.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
-    counts = _store(session, source, result, backfill, spec.components, now, limits.max_new_per_poll)
+    counts = _store(session, source, result, backfill, spec.components, now, limits.max_new_per_poll, queue)
     summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
     summary += "".join(f"; {text}" for _, text in notes)
     if not result.clean:
@@ -207,7 +213,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
 
 
 def _store(session: Session, source: NoticeSource, result: ParseResult, backfill: bool,
-           defaults: tuple[str, ...], now: dt.datetime, max_new: int) -> StoreCounts:
+           defaults: tuple[str, ...], now: dt.datetime, max_new: int, queue: QueueUpdate) -> StoreCounts:
     """Store the notices of `result` together; when the database refuses that, each on its own.
 
     The whole document is tried in one savepoint. If the database refuses a value in it, the
@@ -218,7 +224,7 @@ def _store(session: Session, source: NoticeSource, result: ParseResult, backfill
     try:
         with session.begin_nested():
             return store_notices(session, source, result.notices, backfill=backfill, defaults=defaults, now=now,
-                                 max_new=max_new)
+                                 queue=queue, max_new=max_new)
     except DBAPIError as exc:
         log.warning("notice source %s: the database refused the document (%s); storing item by item",
                     source.name, type(exc.orig).__name__)
@@ -237,7 +243,7 @@ def _store(session: Session, source: NoticeSource, result: ParseResult, backfill
         fresh.extend(stored)
         for name in ("new_notices", "new_updates", "edited_updates"):
             setattr(total, name, getattr(total, name) + getattr(counts, name))
-    queue_or_hold(session, fresh, total, max_new)
+    queue_or_hold(session, fresh, total, max_new, queue)
     return total
 
 
@@ -334,4 +340,4 @@ def source_spec(settings: Settings, source: str, kind: str | None = None) -> Sou
     return SourceSpec(source[:200], location, kind)
 
 
-__all__ = ["StoreCounts", "poll_all", "poll_sources", "configured_sources", "source_spec", "SourceSpec"]
+__all__ = ["QueueUpdate", "StoreCounts", "poll_all", "poll_sources", "configured_sources", "source_spec", "SourceSpec"]
