@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import logs
 from . import settings as settings_module
+from .collectors.calls.kinds import NAMES as FILE_KINDS
+from .collectors.notices.kinds import NAMES as SOURCE_KINDS
 from .db import engine_for
 from .localtime import CPH
 from .settings import database_url
@@ -226,7 +228,7 @@ def demo_operator(ctx: Context) -> str:
 
 
 @cli.command("import")
-@click.argument("kind", type=click.Choice(["municipalities", "agreements", "calls", "tasks"]))
+@click.argument("kind", type=click.Choice(FILE_KINDS))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_ctx
 def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
@@ -246,7 +248,7 @@ def collect() -> None:
 
 @collect.command("notices")
 @click.option("--source", "source", metavar="URL_OR_PATH", help="Poll this feed instead of the configured sources.")
-@click.option("--kind", type=click.Choice(["feed", "statuspage"]), help="Guessed from the content when not given.")
+@click.option("--kind", type=click.Choice(SOURCE_KINDS), help="Guessed from the content when not given.")
 @pass_ctx
 def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
     """Poll the status-page sources once."""

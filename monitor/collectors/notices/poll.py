@@ -12,7 +12,6 @@ conditional-GET validators as they were, so the next poll fetches it whole again
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,17 +27,8 @@ from ... import runs
 from ...db import session_factory, session_scope
 from ...models import NoticeSource, NoticeUpdate
 from ...settings import NoticesSettings, Settings
-from . import feedparse, statuspage
-from .httpfetch import (
-    Fetched,
-    FetchError,
-    TooLarge,
-    fetch_url,
-    is_url,
-    make_client,
-    read_path,
-    resolve_location,
-)
+from .httpfetch import FetchError, TooLarge, fetch_url, is_url, make_client, read_path, resolve_location
+from .kinds import KINDS
 from .limits import apply_limits
 from .store import QueueUpdate, StoreCounts, queue_or_hold, store_notices, upsert_notices
 from .upstream import ParseResult, admit, clean_text
@@ -181,12 +171,15 @@ def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
 def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
                        client: httpx.Client, now: dt.datetime, limits: NoticesSettings, queue: QueueUpdate
                        ) -> Outcome:
-    documents, validators = _fetch(source, spec, client, limits.max_feed_bytes)
+    kind = KINDS.get(spec.kind)
+    if kind is None:
+        raise FetchError(f"unknown kind {spec.kind!r}; known kinds: {', '.join(KINDS)}")
+    documents, validators = kind.fetch(source, spec.location, client, limits.max_feed_bytes)
     if not documents:
         source.last_success_at = now
         source.consecutive_failures = 0
         return Outcome(spec.name, True, "not modified", state="not_modified")
-    result = _parse(spec.kind, documents, now)
+    result = kind.parse(documents, now)
     if result.fatal:
         outcome = Outcome(spec.name, False, result.fatal)
         _record_failure(source, outcome, now)
@@ -204,7 +197,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
         outcome = Outcome(spec.name, False, f"partly read: {summary}", result.problems, "partly", counts, backfill)
         _record_failure(source, outcome, now)
         return outcome
-    _keep_validators(source, spec, validators)
+    kind.keep_validators(source, validators)
     source.last_success_at = now
     source.consecutive_failures = 0
     if backfill:
@@ -253,79 +246,20 @@ def _record_failure(source: NoticeSource, outcome: Outcome, now: dt.datetime) ->
     source.consecutive_failures = (source.consecutive_failures or 0) + 1
 
 
-def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client, max_bytes: int
-           ) -> tuple[dict[str, bytes], dict[str, Fetched]]:
-    """The changed documents of a source by name, and every document's new validators."""
-    if spec.kind == "feed":
-        got = (fetch_url(client, spec.location, source.etag, source.last_modified, max_bytes)
-               if is_url(spec.location) else read_path(Path(spec.location), source.etag, max_bytes))
-        return ({} if got.not_modified else {"feed": got.content or b""}), {"feed": got}
-    previous = _statuspage_validators(source)
-    fetched: dict[str, Fetched] = {}
-    if is_url(spec.location):
-        for name, url in statuspage.endpoints(spec.location).items():
-            etag, modified = previous.get(name, (None, None))
-            try:
-                fetched[name] = fetch_url(client, url, etag, modified, max_bytes)
-            except FetchError:
-                if name != "components":  # optional: incidents carry their component names
-                    raise
-    else:
-        path = Path(spec.location)
-        files = ({name: path / f"{name}.json" for name in statuspage.DOCUMENTS} if path.is_dir()
-                 else {"summary": path})
-        for name, file in files.items():
-            if name == "components" and not file.exists():
-                continue
-            fetched[name] = read_path(file, previous.get(name, (None, None))[0], max_bytes)
-    return {n: f.content for n, f in fetched.items() if f.content is not None}, fetched
-
-
-def _statuspage_validators(source: NoticeSource) -> dict[str, tuple[str | None, str | None]]:
-    # A Statuspage source has several documents: their validators live as JSON in `etag`.
-    try:
-        data = json.loads(source.etag or "{}")
-    except ValueError:
-        return {}
-    return {k: (v[0], v[1]) for k, v in data.items() if isinstance(v, list) and len(v) == 2} if isinstance(
-        data, dict) else {}
-
-
-def _keep_validators(source: NoticeSource, spec: SourceSpec, validators: dict[str, Fetched]) -> None:
-    if spec.kind == "feed":
-        got = validators["feed"]
-        source.etag, source.last_modified = got.etag, got.last_modified
-    else:
-        source.etag = json.dumps({n: [f.etag, f.last_modified] for n, f in validators.items()})
-        source.last_modified = None
-
-
-def _parse(kind: str, documents: dict[str, bytes], now: dt.datetime) -> ParseResult:
-    if kind == "feed":
-        return feedparse.parse_feed(documents["feed"], now)
-    return statuspage.parse_documents(documents)
-
-
 def guess_kind(location: str, client: httpx.Client) -> str:
-    """Feed or Statuspage JSON, from the content at `location`. Raises `FetchError` when neither."""
-    if not is_url(location):
+    """The first kind in `kinds.KINDS` that recognises the content at `location` (a URL, file or folder).
+
+    Raises `FetchError` when none does.
+    """
+    if is_url(location):
+        content: bytes | None = fetch_url(client, location).content or b""
+    else:
         path = Path(location)
-        if path.is_dir():
-            return "statuspage"
-        content = read_path(path).content or b""
-        return "statuspage" if statuspage.looks_like_statuspage(content) else "feed"
-    content = fetch_url(client, location).content or b""
-    if feedparse.looks_like_feed(content):
-        return "feed"
-    if statuspage.looks_like_statuspage(content):
-        return "statuspage"
-    try:
-        incidents = fetch_url(client, statuspage.endpoints(location)["incidents"]).content or b""
-    except FetchError:
-        incidents = b""
-    if statuspage.looks_like_statuspage(incidents):
-        return "statuspage"
-    raise FetchError(f"{location}: neither an RSS/Atom feed nor a Statuspage JSON API; give --kind")
+        content = None if path.is_dir() else read_path(path).content or b""
+    for kind in KINDS.values():
+        if kind.recognises(location, content, client):
+            return kind.name
+    raise FetchError(f"{location}: not a kind of source this collector reads ({', '.join(KINDS)}); give --kind")
 
 
 def source_spec(settings: Settings, source: str, kind: str | None = None) -> SourceSpec:
