@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import inspect
 import logging
 import os
 import signal
@@ -50,7 +51,7 @@ class Job:
     """One row of the job table: what runs, and when."""
 
     id: str
-    target: str  # "module:function", called as function(engine, settings)
+    target: str  # "module:function", called as function(engine, settings); checked by `check_jobs`
     trigger: Any
     run_at_start: bool = True
 
@@ -93,6 +94,26 @@ def resolve(target: str) -> Callable[..., Any]:
     module, _, name = target.partition(":")
     function: Callable[..., Any] = getattr(importlib.import_module(module), name)
     return function
+
+
+class JobTableError(Exception):
+    """A job names something that cannot run as function(engine, settings); the scheduler does not start."""
+
+
+def check_jobs(jobs: list[Job]) -> None:
+    """Resolve every job's target now, so a wrong name stops the start instead of failing at each tick.
+
+    Raises `JobTableError` naming each job whose module or function is missing, or whose
+    function cannot be called with (engine, settings).
+    """
+    problems = []
+    for job in jobs:
+        try:
+            inspect.signature(resolve(job.target)).bind(None, None)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            problems.append(f"job {job.id}: {job.target}: {type(exc).__name__}: {exc}")
+    if problems:
+        raise JobTableError("the job table names what cannot run: " + "; ".join(problems))
 
 
 def run_job(job: Job, engine: Engine, settings: Settings) -> None:
@@ -217,6 +238,7 @@ class Runner:
 
     def __init__(self, settings: Settings, engine: Engine | None = None,
                  poll_seconds: float | None = None) -> None:
+        check_jobs(job_table(settings))  # before the lock: a wrong name stops this process, not the jobs
         self.settings = settings
         self.engine = engine or engine_for(settings)
         self.lock = Lock(self.engine, stale_after_seconds=settings.scheduler.stale_after_seconds)
