@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, text
 
-from monitor.collectors.importer import import_content
+from monitor.collectors.calls.importer import import_content
 from monitor.db import make_engine
 from monitor.migrate import upgrade
 from monitor.models import Agreement, ItSystem
@@ -189,8 +189,8 @@ def machine() -> str:
 
 def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float]]:
     """Server-side ways of writing the same checked daily rows on PostgreSQL, each rolled back after timing."""
-    from monitor.collectors import loaders, records
-    from monitor.collectors.parsing import open_table
+    from monitor.collectors.calls import loaders, records
+    from monitor.collectors.calls.parsing import open_table
     from monitor.db import session_factory
 
     table = open_table(path.read_bytes(), records.CALLS_REQUIRED, records.CALLS_OPTIONAL)

@@ -41,11 +41,12 @@ import feedparser
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.poll import SourceSpec
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
 from monitor.models import NoticeUpdate
+from monitor.notify.collect import poll_sources
 from monitor.settings import from_mapping
 
 PG_ADMIN_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from .collectors.upstream import CLOSED_STATUSES
+from .collectors.notices.upstream import CLOSED_STATUSES
 from .localtime import CPH
 from .models import Notice
 from .settings import Settings

@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import logs
 from . import settings as settings_module
+from .collectors.calls.kinds import NAMES as FILE_KINDS
+from .collectors.notices.kinds import NAMES as SOURCE_KINDS
 from .db import engine_for
 from .localtime import CPH
 from .settings import database_url
@@ -226,13 +228,13 @@ def demo_operator(ctx: Context) -> str:
 
 
 @cli.command("import")
-@click.argument("kind", type=click.Choice(["municipalities", "agreements", "calls", "tasks"]))
+@click.argument("kind", type=click.Choice(FILE_KINDS))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_ctx
 def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
     """Import FILE… (CSV or JSON Lines); a file with errors is rejected whole."""
     from .cli_output import import_lines
-    from .collectors.importer import import_paths
+    from .collectors.calls.importer import import_paths
 
     # Each file's report as soon as it is imported: a backfill of many large files shows progress.
     results = import_paths(ctx.engine, ctx.settings, kind, list(files), each=lambda r: echo_lines(import_lines([r])))
@@ -246,14 +248,15 @@ def collect() -> None:
 
 @collect.command("notices")
 @click.option("--source", "source", metavar="URL_OR_PATH", help="Poll this feed instead of the configured sources.")
-@click.option("--kind", type=click.Choice(["feed", "statuspage"]), help="Guessed from the content when not given.")
+@click.option("--kind", type=click.Choice(SOURCE_KINDS), help="Guessed from the content when not given.")
 @pass_ctx
 def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
     """Poll the status-page sources once."""
     from .cli_output import notices_lines
-    from .collectors.httpfetch import FetchError
-    from .collectors.notices import configured_sources, poll_sources, source_spec
+    from .collectors.notices.httpfetch import FetchError
+    from .collectors.notices.poll import configured_sources, source_spec
     from .migrate import upgrade
+    from .notify.collect import poll_sources
 
     upgrade(ctx.engine, ctx.settings)
     if source is None:
@@ -277,7 +280,7 @@ def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
 def collect_calls(ctx: Context) -> None:
     """Process the call-count inbox once."""
     from .cli_output import inbox_lines
-    from .collectors.importer import process_inbox
+    from .collectors.calls.importer import process_inbox
 
     result = process_inbox(ctx.engine, ctx.settings)
     echo_lines(inbox_lines(result, ctx.settings.path(ctx.settings.collectors.calls.inbox)))

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the commands import what they run; printing one result loads no other domain
-    from .collectors.importer import FileResult, InboxResult
-    from .collectors.notices import Outcome
+    from .collectors.calls.importer import FileResult, InboxResult
+    from .collectors.notices.poll import Outcome
     from .notify.invitations import InviteReport
     from .notify.outbox import DeliveryReport
     from .rating.documents import RatingsDocument

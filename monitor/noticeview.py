@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from .collectors.upstream import CLOSED_STATUSES, safe_url, sanitize
+from .collectors.notices.upstream import CLOSED_STATUSES, safe_url, sanitize
 from .db import utcnow
 from .models import Component, Notice, NoticeComponent
 

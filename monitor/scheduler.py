@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import inspect
 import logging
 import os
 import signal
@@ -34,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import runs
-from .collectors.inboxwatch import InboxWatcher, Wake
+from .collectors.calls.inboxwatch import InboxWatcher, Wake
 from .db import engine_for, is_postgres, utcnow
 from .localtime import TIMEZONE as TZ
 from .models import SchedulerLock
@@ -50,7 +51,7 @@ class Job:
     """One row of the job table: what runs, and when."""
 
     id: str
-    target: str  # "module:function", called as function(engine, settings)
+    target: str  # "module:function", called as function(engine, settings); checked by `check_jobs`
     trigger: Any
     run_at_start: bool = True
 
@@ -59,8 +60,8 @@ def job_table(settings: Settings) -> list[Job]:
     """What runs how often."""
     hh, mm = (int(x) for x in settings.rating.daily_at.split(":"))
     jobs = [
-        Job("notices", "monitor.collectors.notices:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
-        Job("calls", "monitor.collectors.importer:process_inbox",
+        Job("notices", "monitor.notify.collect:poll_all", IntervalTrigger(seconds=settings.notices.poll_seconds)),
+        Job("calls", "monitor.collectors.calls.importer:process_inbox",
             IntervalTrigger(seconds=settings.collectors.calls.poll_seconds)),
         Job("notify", "monitor.notify.outbox:deliver_due", IntervalTrigger(seconds=30)),
         Job("cutover-acks", "monitor.cutover.acks:end_stale_job", IntervalTrigger(minutes=1)),
@@ -79,7 +80,7 @@ def job_table(settings: Settings) -> list[Job]:
         Job("retention", "monitor.notify.retention:apply_retention", CronTrigger(hour=3, minute=45, timezone=TZ),
             run_at_start=False),
         # Before the 06:00 rating, after the night's files; a day's rollup does not change the rating.
-        Job("hourly-retention", "monitor.collectors.hourly_retention:apply_hourly_retention",
+        Job("hourly-retention", "monitor.collectors.calls.hourly_retention:apply_hourly_retention",
             CronTrigger(hour=4, minute=15, timezone=TZ), run_at_start=False),
     ]
     if settings.demo.enabled:
@@ -96,6 +97,26 @@ def resolve(target: str) -> Callable[..., Any]:
     module, _, name = target.partition(":")
     function: Callable[..., Any] = getattr(importlib.import_module(module), name)
     return function
+
+
+class JobTableError(Exception):
+    """A job names something that cannot run as function(engine, settings); the scheduler does not start."""
+
+
+def check_jobs(jobs: list[Job]) -> None:
+    """Resolve every job's target now, so a wrong name stops the start instead of failing at each tick.
+
+    Raises `JobTableError` naming each job whose module or function is missing, or whose
+    function cannot be called with (engine, settings).
+    """
+    problems = []
+    for job in jobs:
+        try:
+            inspect.signature(resolve(job.target)).bind(None, None)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            problems.append(f"job {job.id}: {job.target}: {type(exc).__name__}: {exc}")
+    if problems:
+        raise JobTableError("the job table names what cannot run: " + "; ".join(problems))
 
 
 def run_job(job: Job, engine: Engine, settings: Settings) -> None:
@@ -220,6 +241,7 @@ class Runner:
 
     def __init__(self, settings: Settings, engine: Engine | None = None,
                  poll_seconds: float | None = None) -> None:
+        check_jobs(job_table(settings))  # before the lock: a wrong name stops this process, not the jobs
         self.settings = settings
         self.engine = engine or engine_for(settings)
         self.lock = Lock(self.engine, stale_after_seconds=settings.scheduler.stale_after_seconds)

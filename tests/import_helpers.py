@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Engine, select, text
 
-from monitor.collectors.importer import FileResult, import_content
+from monitor.collectors.calls.importer import FileResult, import_content
 from monitor.models import CounterValue
 
 DATA_TABLES = ("municipalities", "it_systems", "services", "agreements", "agreement_services", "agreement_events",

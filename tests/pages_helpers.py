@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from monitor.collectors.notices import poll_all
 from monitor.demo import load_demo
+from monitor.notify.collect import poll_all
 from monitor.rating.service import store_snapshot, today
 from monitor.settings import Settings
 from tests.conftest import make_settings

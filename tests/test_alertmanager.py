@@ -18,11 +18,11 @@ import yaml
 from sqlalchemy import select, update
 
 from monitor import create_app
-from monitor.collectors.notices import poll_all
 from monitor.db import make_engine, session_factory
 from monitor.demo import demo_window, load_demo
 from monitor.localtime import CPH
 from monitor.models import HourlyCallCount, Mail, MunicipalityContact
+from monitor.notify.collect import poll_all
 from monitor.rating.service import store_snapshot
 from tests.alert_helpers import TOKEN
 from tests.conftest import make_settings, need

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from monitor import calendarplan, create_app, ical
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.notices import SourceSpec, poll_sources
-from monitor.collectors.updatehtml import scheduled_window
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.poll import SourceSpec
+from monitor.collectors.notices.updatehtml import scheduled_window
 from monitor.models import CalendarEvent, Notice
+from monitor.notify.collect import poll_sources
 from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"

@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 
-from monitor.collectors.loaders import store_counts
+from monitor.collectors.calls.loaders import store_counts
 from monitor.migrate import alembic_config
 from tests.cutover_helpers import add_agreement
 

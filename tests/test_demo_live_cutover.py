@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from monitor import demo_live
-from monitor.collectors.importer import process_inbox
+from monitor.collectors.calls.importer import process_inbox
 from monitor.cutover import cutover_document
 from monitor.demo import load_demo, loaded_plan
 from monitor.localtime import CPH

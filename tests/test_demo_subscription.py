@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from monitor import demo_feed, demo_live
-from monitor.collectors.notices import poll_all
 from monitor.demo import load_demo
+from monitor.notify.collect import poll_all
 from monitor.notify.outbox import deliver_due
 from tests.conftest import make_settings
 from tests.notify_helpers import eml_files, link, parts

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.limits import apply_limits, cut_body
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.limits import apply_limits, cut_body
+from monitor.collectors.notices.poll import SourceSpec
 from monitor.models import CounterValue, Notice, NoticeSource, NoticeUpdate
+from monitor.notify.collect import poll_sources
 from monitor.settings import NoticesSettings
 from tests.conftest import make_settings
 

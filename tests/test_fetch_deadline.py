@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.poll import SourceSpec
+from monitor.notify.collect import poll_sources
 from tests.conftest import make_settings
 
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)

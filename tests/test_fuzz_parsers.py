@@ -13,11 +13,11 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.collectors import records
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.parsing import Rejected, open_table
-from monitor.collectors.statuspage import parse_documents
-from monitor.collectors.upstream import safe_url, sanitize
+from monitor.collectors.calls import records
+from monitor.collectors.calls.parsing import Rejected, open_table
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.statuspage import parse_documents
+from monitor.collectors.notices.upstream import safe_url, sanitize
 
 NOW = dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
 KNOWN = {"101", "147", "851"}

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from monitor import create_app
-from monitor.collectors.notices import poll_all
 from monitor.models import AuditEvent, Delivery, NoticeSource, NoticeUpdate
+from monitor.notify.collect import poll_all
 from monitor.notify.outbox import deliver_due
 from monitor.settings import Settings
 from tests.auth_helpers import sign_in
@@ -153,8 +153,8 @@ def test_a_flood_with_an_item_the_database_refuses_is_still_held_as_one_poll(
         settings: Settings, engine: Engine, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # When the database refuses one item, the others are stored one savepoint each; the hold must
     # still count the whole poll's new updates, not one notice at a time.
-    from monitor.collectors import notices as collector
-    from monitor.collectors.noticestore import store_notices
+    from monitor.collectors.notices import poll as collector
+    from monitor.collectors.notices.store import store_notices
 
     add_subscriber(session, "a@k.dk")
     session.commit()

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from monitor.collectors.hourly_retention import apply_hourly_retention, cutoff_day
+from monitor.collectors.calls.hourly_retention import apply_hourly_retention, cutoff_day
 from monitor.db import session_factory
 from monitor.localtime import CPH
 from monitor.rating.service import compute
@@ -127,7 +127,7 @@ def test_the_rating_before_and_after_the_rollup_is_the_same(loaded, retention_se
 def test_the_scheduler_rolls_up_old_hours_every_night(retention_settings):
     jobs = {job.id: job for job in job_table(retention_settings)}
     job = jobs["hourly-retention"]
-    assert job.target == "monitor.collectors.hourly_retention:apply_hourly_retention"
+    assert job.target == "monitor.collectors.calls.hourly_retention:apply_hourly_retention"
     assert not job.run_at_start
 
 

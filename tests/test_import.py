@@ -12,8 +12,8 @@ import pytest
 from import_helpers import A1, A2, A3, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
-from monitor.collectors import importer, loaders
-from monitor.collectors.parsing import MESSAGES
+from monitor.collectors.calls import importer, loaders
+from monitor.collectors.calls.parsing import MESSAGES
 from monitor.db import session_factory
 from monitor.models import Agreement, CollectorRun, ImportedFile, ItSystem
 from tests.cli_helpers import printed, run_cli
@@ -409,7 +409,7 @@ def test_a_failure_after_some_rows_were_written_leaves_nothing_half_written(engi
 
 KILL_SCRIPT = """
 import os, sys
-from monitor.collectors import importer, loaders
+from monitor.collectors.calls import importer, loaders
 from monitor.db import make_engine
 real = loaders.store_counts
 def killed(session, daily, hourly):

@@ -9,8 +9,8 @@ import pytest
 from import_helpers import A1, A2, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
-from monitor.collectors import importer
-from monitor.collectors.importer import inbox_files, process_inbox
+from monitor.collectors.calls import importer
+from monitor.collectors.calls.importer import inbox_files, process_inbox
 from monitor.db import session_factory
 from monitor.models import CollectorRun
 from monitor.settings import CallsCollectorSettings, CollectorsSettings

@@ -11,8 +11,8 @@ from import_helpers import A1, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select
 
 from monitor import runs
-from monitor.collectors import importer, records
-from monitor.collectors.importer import process_inbox
+from monitor.collectors.calls import importer, records
+from monitor.collectors.calls.importer import process_inbox
 from monitor.db import session_factory, session_scope
 from monitor.models import CollectorRun, ImportedFile
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.collectors.parsing import (
+from monitor.collectors.calls.parsing import (
     FieldError,
     Rejected,
     open_table,
@@ -19,7 +19,7 @@ from monitor.collectors.parsing import (
     parse_period,
     parse_status,
 )
-from monitor.collectors.records import (
+from monitor.collectors.calls.records import (
     AGREEMENTS_OPTIONAL,
     AGREEMENTS_REQUIRED,
     CALLS_OPTIONAL,
@@ -287,7 +287,7 @@ SPACE_AND_BREAKS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u2029\u3000"
 
 @given(st.text(alphabet=st.sampled_from(SPACE_AND_BREAKS + "a{;,é"), max_size=12))
 def test_the_header_and_the_first_character_are_found_as_strip_and_splitlines_would_find_them(text):
-    from monitor.collectors import parsing
+    from monitor.collectors.calls import parsing
 
     start = parsing._end_of(parsing._LEADING_SPACE, text)
     assert (start == len(text)) == (not text.strip())

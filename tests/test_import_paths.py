@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from import_helpers import A1, A2, AGREEMENTS, load, rows, snapshot
 from sqlalchemy import text
 
-from monitor.collectors import importer, loaders
+from monitor.collectors.calls import importer, loaders
 
 HEADER = "period_start,agreement_uuid,calls,errors\n"
 LATER = dt.datetime(2020, 11, 29, 9, 0, tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from watchdog.events import FileClosedEvent, FileCreatedEvent, FileMovedEvent
 
 from monitor import scheduler as sched
-from monitor.collectors.inboxwatch import SETTLED_SECONDS, InboxEvents, InboxWatcher, Wake
+from monitor.collectors.calls.inboxwatch import SETTLED_SECONDS, InboxEvents, InboxWatcher, Wake
 from monitor.models import ImportedFile
 from tests.waiting import PATIENCE_SECONDS, wait_until
 
@@ -140,7 +140,7 @@ def imported_names(engine) -> list[str]:
 
 def test_the_scheduler_imports_a_landed_file_long_before_its_next_poll(engine, settings, monkeypatch):
     # Only the inbox job, polling once an hour: without the watcher the file would wait an hour.
-    hourly = sched.Job("calls", "monitor.collectors.importer:process_inbox",
+    hourly = sched.Job("calls", "monitor.collectors.calls.importer:process_inbox",
                        sched.IntervalTrigger(seconds=3600))
     monkeypatch.setattr(sched, "job_table", lambda s: [hourly])
     passes = threading.Event()
@@ -171,7 +171,7 @@ def test_the_scheduler_imports_a_landed_file_long_before_its_next_poll(engine, s
 
 
 def test_a_file_landing_while_a_pass_runs_gets_one_more_pass_after_it(engine, settings, monkeypatch):
-    hourly = sched.Job("calls", "monitor.collectors.importer:process_inbox",
+    hourly = sched.Job("calls", "monitor.collectors.calls.importer:process_inbox",
                        sched.IntervalTrigger(seconds=3600))
     monkeypatch.setattr(sched, "job_table", lambda s: [hourly])
     inbox = settings.path(settings.collectors.calls.inbox)

@@ -170,6 +170,16 @@ def test_dependencies_point_from_the_edges_to_the_domain_to_the_core():
     assert not upward, f"imports against the layers (core ← domain ← edges): {upward}"
 
 
+def test_collectors_never_import_notify():
+    # notify reads what the collectors store (and queues deliveries through a function handed to
+    # the notice collector); a collector that imported notify would make the two one package.
+    graph = import_graph()
+    back = sorted((a, b) for a, targets in graph.items() if a.startswith("monitor.collectors")
+                  for b in targets if b == "monitor.notify" or b.startswith("monitor.notify."))
+    assert not back, f"collectors import notify: {back}"
+    assert any(b.startswith("monitor.collectors.") for b in graph["monitor.notify.collect"])  # the check sees edges
+
+
 def test_importing_the_rating_method_loads_no_flask():
     code = "import sys, monitor.rating.method; print(sorted(m for m in sys.modules if 'flask' in m))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

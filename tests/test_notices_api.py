@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.poll import SourceSpec
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
 from monitor.noticeview import components_document, notices_document, open_notice_counts
+from monitor.notify.collect import poll_sources
 
 DANISH = Path(__file__).parent / "fixtures" / "feeds" / "danish-status.rss"
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)

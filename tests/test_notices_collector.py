@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.collectors import notices as collector
-from monitor.collectors.notices import SourceSpec, poll_all, poll_sources
+from monitor.collectors.notices import poll as collector
+from monitor.collectors.notices.kinds import KINDS
+from monitor.collectors.notices.poll import SourceSpec
 from monitor.models import CollectorRun, Notice, NoticeSource, NoticeUpdate
 from monitor.notify import outbox
+from monitor.notify.collect import poll_all, poll_sources
 from tests.cli_helpers import run_cli
 from tests.conftest import make_settings
 
@@ -137,7 +139,7 @@ def test_an_unchanged_file_is_not_even_parsed(engine, settings, session, tmp_pat
     feed = tmp_path / "status.rss"
     shutil.copy(DANISH, feed)
     poll(engine, settings, feed_spec(feed))
-    monkeypatch.setattr(collector, "_parse", lambda *a: pytest.fail("parsed an unchanged file"))
+    monkeypatch.setattr(KINDS["feed"], "parse", lambda *a: pytest.fail("parsed an unchanged file"))
     assert poll(engine, settings, feed_spec(feed)).summary == "not modified"
 
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.collectors.feedparse import parse_feed
-from monitor.collectors.statuspage import endpoints, parse_documents
-from monitor.collectors.updatehtml import parse_time, parse_updates
-from monitor.collectors.upstream import affected_names, safe_url, sanitize
+from monitor.collectors.notices.feedparse import parse_feed
+from monitor.collectors.notices.statuspage import endpoints, parse_documents
+from monitor.collectors.notices.updatehtml import parse_time, parse_updates
+from monitor.collectors.notices.upstream import affected_names, safe_url, sanitize
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 PARSE_RSS = Path(__file__).parent / "fixtures" / "statuspage-parse-history.rss"

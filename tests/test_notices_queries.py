@@ -10,10 +10,11 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from monitor.collectors.noticestore import StoreCounts, store_notices
-from monitor.collectors.upstream import ParsedNotice, ParsedUpdate
+from monitor.collectors.notices.store import StoreCounts, store_notices
+from monitor.collectors.notices.upstream import ParsedNotice, ParsedUpdate
 from monitor.db import session_factory
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
+from monitor.notify.outbox import enqueue_for_update
 
 T0 = dt.datetime(2021, 3, 1, 12, 0, tzinfo=dt.UTC)
 COMPONENTS = ["Serviceplatformen", "Beskedfordeler", "Organisation"]
@@ -65,7 +66,8 @@ def store(engine: Engine, notices: list[ParsedNotice], *, backfill: bool) -> tup
         session.expunge_all()  # the store starts from a cold session, as each poll does
         source = session.get_one(NoticeSource, source_id)
         with counted(engine) as statements:
-            result = store_notices(session, source, notices, backfill=backfill, defaults=[], now=T0)
+            result = store_notices(session, source, notices, backfill=backfill, defaults=[], now=T0,
+                                   queue=enqueue_for_update)
             session.flush()
         session.commit()
     return result, statements

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from monitor.collectors.notices import poll_all
+from monitor.notify.collect import poll_all
 from monitor.notify.outbox import deliver_due
 from tests.conftest import make_settings
 from tests.notify_helpers import add_subscriber, eml_files

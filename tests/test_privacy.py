@@ -54,7 +54,7 @@ PUBLIC = {
 SAMPLE_ARGUMENTS = {"code": "101", "token": "x", "filename": "monitor.css", "slug": "serviceplatformen"}
 ADDRESS = "reject-1@example.dk"
 SERVER_PATH = "/srv/monitor/var/inbox/kald-2020-11-28.csv"
-TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/monitor/monitor/collectors/notices.py", line 88'
+TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/monitor/monitor/collectors/notices/poll.py", line 88'
 
 
 def routes(app: Flask, endpoints: set[str] | None = None) -> list[tuple[str, str, str]]:

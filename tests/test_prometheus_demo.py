@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from monitor import create_app
-from monitor.collectors.notices import poll_all
 from monitor.db import make_engine
 from monitor.demo import load_demo
 from monitor.localtime import CPH
+from monitor.notify.collect import poll_all
 from monitor.rating.service import store_snapshot
 from tests.conftest import make_settings
 from tests.prometheus_helpers import running_prometheus, served

@@ -9,7 +9,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from monitor import metrics
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.poll import SourceSpec
+from monitor.notify.collect import poll_sources
 from monitor.web.pages.cache import PageCache, approximate_size, cache
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options")

@@ -59,7 +59,7 @@ def test_a_full_disk_in_the_inbox_loses_nothing_and_counts_nothing_twice(engine,
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from monitor.collectors import importer
+    from monitor.collectors.calls import importer
     from monitor.models import DailyCallCount
 
     agreements = tmp_path / "agreements.csv"

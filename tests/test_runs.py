@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from monitor import runs
-from monitor.collectors.importer import import_paths, process_inbox
-from monitor.collectors.notices import poll_sources
+from monitor.collectors.calls.importer import import_paths, process_inbox
 from monitor.db import session_factory, session_scope, utcnow
 from monitor.models import CollectorRun, CounterValue, RatingRun
+from monitor.notify.collect import poll_sources
 from monitor.notify.outbox import deliver_due
 from monitor.rating.service import run_daily
 from monitor.settings import Settings

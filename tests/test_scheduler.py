@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import threading
 
 import pytest
@@ -68,6 +69,36 @@ def test_the_job_table_has_the_demo_jobs_only_when_the_demo_is_on(tmp_path, sqli
     on = {j.id for j in sched.job_table(make_settings(tmp_path, sqlite_url, demo={"enabled": True}))}
     assert {"notices", "calls", "notify", "rating", "purge"} <= off
     assert on - off == {"demo-calls", "demo-feed"}
+
+
+def test_every_job_of_the_full_table_resolves_to_a_function_of_engine_and_settings(tmp_path, sqlite_url):
+    from tests.conftest import make_settings
+    jobs = sched.job_table(make_settings(tmp_path, sqlite_url, demo={"enabled": True}))
+    assert {"notices", "calls", "hourly-retention", "demo-calls", "demo-feed"} <= {j.id for j in jobs}
+    sched.check_jobs(jobs)  # raises, naming the job, when one does not resolve
+    for job in jobs:
+        function = sched.resolve(job.target)
+        assert callable(function), job
+        inspect.signature(function).bind(object(), object())
+
+
+@pytest.mark.parametrize(("target", "error"), [
+    ("monitor.nowhere:run", "ModuleNotFoundError"),
+    ("monitor.scheduler:no_such_function", "AttributeError"),
+    ("monitor.scheduler", "AttributeError"),  # no ":function"
+    ("monitor.scheduler:LOCK_NAME", "TypeError"),  # not callable
+    ("monitor.scheduler:resolve", "TypeError"),  # takes one argument, not (engine, settings)
+])
+def test_a_job_naming_what_cannot_run_stops_the_scheduler_before_it_takes_the_lock(
+        engine, settings, monkeypatch, target, error):
+    good = sched.Job("notify", "monitor.notify.outbox:deliver_due", None)
+    monkeypatch.setattr(sched, "job_table", lambda s: [good, sched.Job("odd", target, None)])
+    with pytest.raises(sched.JobTableError, match=rf"job odd: {target}: {error}") as info:
+        sched.Runner(settings, engine)
+    assert "notify" not in str(info.value)
+    other = sched.Lock(engine, "other")
+    assert other.try_acquire()  # nobody took the lock
+    other.release()
 
 
 def test_a_second_runner_waits_idle_and_takes_over_when_the_first_stops(engine, settings, monkeypatch):

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.collectors import notices as collector
-from monitor.collectors.notices import SourceSpec, poll_sources
-from monitor.collectors.upstream import clean_text
+from monitor.collectors.notices import poll as collector
+from monitor.collectors.notices.poll import SourceSpec
+from monitor.collectors.notices.upstream import clean_text
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
+from monitor.notify.collect import poll_sources
 
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)
 CONTROLS = "\x00\x07\x08\x0b\x0c\x0d\x1b\x7f\x85\x9b"

@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.collectors.notices import SourceSpec, poll_sources
+from monitor.collectors.notices.poll import SourceSpec
+from monitor.notify.collect import poll_sources
 
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)
 PROPERTY = settings(max_examples=25, deadline=None, database=None,

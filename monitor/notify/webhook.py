@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from ..collectors.upstream import safe_url
+from ..collectors.notices.upstream import safe_url
 from ..models import Notice, NoticeUpdate, Subscriber
 from ..settings import Settings
 from ..version import __version__

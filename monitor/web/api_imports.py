@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from ..collectors.importer import REPORT_PROBLEMS, FileResult, import_content
+from ..collectors.calls.importer import REPORT_PROBLEMS, FileResult, import_content
 from ..db import session_scope, utcnow
 from ..importtokens import authenticate
 from ..settings import Settings

@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..collectors.upstream import sanitize
+from ..collectors.notices.upstream import sanitize
 from ..models import Component
 from ..noticeview import notices_document
 from ..notify.mail import base_url as links_root

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from ..settings import Settings
+from ...settings import Settings
 
 
 class FetchError(Exception):

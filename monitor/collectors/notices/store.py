@@ -1,8 +1,9 @@
 """Storing parsed notices: upsert by (source, upstream id), each update once, in order.
 
 An update is identified by its status and its time. A text edited upstream changes the
-stored text and notifies nobody; a new update that is not part of a backfill is handed to
-the outbox in the same transaction. A poll that brings more than `[notices]
+stored text and notifies nobody; a new update that is not part of a backfill is handed, in
+the same transaction, to the `queue` the caller passes in (`notify.outbox.enqueue_for_update`:
+the collector knows nothing of subscribers, notify depends on it and not the reverse). A poll that brings more than `[notices]
 max_new_per_poll` new updates queues no mail at all: they are stored held, and an operator
 releases or discards them on /drift (`monitor.notify.held`).
 """
@@ -10,18 +11,20 @@ releases or discards them on /drift (`monitor.notify.held`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
-from ..notify import outbox
-from ..settings import NoticesSettings
+from ...models import Component, Notice, NoticeComponent, NoticeSource, NoticeUpdate
+from ...settings import NoticesSettings
 from .upstream import ParsedNotice
 
 _ID_CHUNK = 500
+
+# Queues a new update's deliveries in the caller's transaction and says how many.
+QueueUpdate = Callable[[Session, NoticeUpdate], int]
 
 
 @dataclass
@@ -70,15 +73,15 @@ def resolve_components(notice: ParsedNotice, components: Sequence[Component],
 
 
 def store_notices(session: Session, source: NoticeSource, notices: Sequence[ParsedNotice], *,
-                  backfill: bool, defaults: Sequence[str], now: dt.datetime,
+                  backfill: bool, defaults: Sequence[str], now: dt.datetime, queue: QueueUpdate,
                   max_new: int = NoticesSettings.max_new_per_poll) -> StoreCounts:
-    """Upsert `notices` of `source`; new updates are queued for delivery unless `backfill`.
+    """Upsert `notices` of `source`; new updates are handed to `queue` unless `backfill`.
 
     More than `max_new` new updates in one call are all held instead: none is queued.
     """
     counts = StoreCounts()
     fresh = upsert_notices(session, source, notices, backfill=backfill, defaults=defaults, now=now, counts=counts)
-    queue_or_hold(session, fresh, counts, max_new)
+    queue_or_hold(session, fresh, counts, max_new, queue)
     return counts
 
 
@@ -107,8 +110,9 @@ def upsert_notices(session: Session, source: NoticeSource, notices: Sequence[Par
     return fresh
 
 
-def queue_or_hold(session: Session, fresh: Sequence[NoticeUpdate], counts: StoreCounts, max_new: int) -> None:
-    """Queue the poll's new updates for delivery, or hold them all when there are more than `max_new`."""
+def queue_or_hold(session: Session, fresh: Sequence[NoticeUpdate], counts: StoreCounts, max_new: int,
+                  queue: QueueUpdate) -> None:
+    """Hand the poll's new updates to `queue`, or hold them all when there are more than `max_new`."""
     if len(fresh) > max_new:
         for row in fresh:
             row.held = True
@@ -116,7 +120,7 @@ def queue_or_hold(session: Session, fresh: Sequence[NoticeUpdate], counts: Store
         session.flush()
     else:
         for row in fresh:
-            counts.queued += outbox.enqueue_for_update(session, row)
+            counts.queued += queue(session, row)
 
 
 def _existing_notices(session: Session, source: NoticeSource, upstream_ids: Sequence[str]

@@ -1,5 +1,8 @@
 """The notice collector: poll each status-page source, parse it, store what changed.
 
+New updates are handed to the `queue` the caller passes in (the scheduler and the command
+line pass `notify.outbox.enqueue_for_update`, through `notify.collect`).
+
 Each source is polled in a transaction of its own, so one broken source never holds back
 another. The first clean poll of a source is its backfill (history, nobody notified). A
 broken or partial document keeps every complete item, reports the rest and leaves the
@@ -9,7 +12,6 @@ conditional-GET validators as they were, so the next poll fetches it whole again
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,23 +23,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from .. import runs
-from ..db import session_factory, session_scope
-from ..models import NoticeSource, NoticeUpdate
-from ..settings import NoticesSettings, Settings
-from . import feedparse, statuspage
-from .httpfetch import (
-    Fetched,
-    FetchError,
-    TooLarge,
-    fetch_url,
-    is_url,
-    make_client,
-    read_path,
-    resolve_location,
-)
+from ... import runs
+from ...db import session_factory, session_scope
+from ...models import NoticeSource, NoticeUpdate
+from ...settings import NoticesSettings, Settings
+from .httpfetch import FetchError, TooLarge, fetch_url, is_url, make_client, read_path, resolve_location
+from .kinds import KINDS
 from .limits import apply_limits
-from .noticestore import StoreCounts, queue_or_hold, store_notices, upsert_notices
+from .store import QueueUpdate, StoreCounts, queue_or_hold, store_notices, upsert_notices
 from .upstream import ParseResult, admit, clean_text
 
 log = logging.getLogger(__name__)
@@ -87,18 +80,20 @@ def configured_sources(settings: Settings) -> list[SourceSpec]:
             for s in settings.notices.sources]
 
 
-def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> None:
+def poll_all(engine: Engine, settings: Settings, now: dt.datetime | None = None, *, queue: QueueUpdate) -> None:
     """Poll every configured source once (the scheduler's job); sources in backoff wait. Never raises."""
     try:
-        poll_sources(engine, settings, configured_sources(settings), now=now, respect_backoff=True)
+        poll_sources(engine, settings, configured_sources(settings), queue=queue, now=now, respect_backoff=True)
     except Exception:  # the scheduler must keep running whatever happens here
         log.exception("polling the notice sources failed")
 
 
-def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *,
+def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], *, queue: QueueUpdate,
                  now: dt.datetime | None = None, respect_backoff: bool = False,
                  client: httpx.Client | None = None) -> list[Outcome]:
     """Poll `sources`, recording one collector run; returns each source's outcome.
+
+    A new update (not a backfill's) is handed to `queue` in the transaction that stores it.
 
     Each source is stored in its own transaction; the run record is finished after the last.
     """
@@ -115,7 +110,7 @@ def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], 
                     if respect_backoff and _backing_off(source, settings, now):
                         continue
                     source_id = source.id
-                outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices))
+                outcomes.append(_poll_one(sessions, source_id, spec, client, now, settings.notices, queue))
         finally:
             if own_client:
                 client.close()
@@ -152,12 +147,12 @@ def _backing_off(source: NoticeSource, settings: Settings, now: dt.datetime) -> 
 
 
 def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
-              client: httpx.Client, now: dt.datetime, limits: NoticesSettings) -> Outcome:
+              client: httpx.Client, now: dt.datetime, limits: NoticesSettings, queue: QueueUpdate) -> Outcome:
     hit = None
     try:
         with session_scope(sessions) as session:
             source = session.get_one(NoticeSource, source_id)
-            return _fetch_parse_store(session, source, spec, client, now, limits)
+            return _fetch_parse_store(session, source, spec, client, now, limits, queue)
     except TooLarge as exc:  # refused within its cap; the last good state stays
         log.warning("notice source %s: %s", spec.name, exc)
         outcome, hit = Outcome(spec.name, False, str(exc)), "max_feed_bytes"
@@ -174,13 +169,17 @@ def _poll_one(sessions: Callable[[], Session], source_id: int, spec: SourceSpec,
 
 
 def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
-                       client: httpx.Client, now: dt.datetime, limits: NoticesSettings) -> Outcome:
-    documents, validators = _fetch(source, spec, client, limits.max_feed_bytes)
+                       client: httpx.Client, now: dt.datetime, limits: NoticesSettings, queue: QueueUpdate
+                       ) -> Outcome:
+    kind = KINDS.get(spec.kind)
+    if kind is None:
+        raise FetchError(f"unknown kind {spec.kind!r}; known kinds: {', '.join(KINDS)}")
+    documents, validators = kind.fetch(source, spec.location, client, limits.max_feed_bytes)
     if not documents:
         source.last_success_at = now
         source.consecutive_failures = 0
         return Outcome(spec.name, True, "not modified", state="not_modified")
-    result = _parse(spec.kind, documents, now)
+    result = kind.parse(documents, now)
     if result.fatal:
         outcome = Outcome(spec.name, False, result.fatal)
         _record_failure(source, outcome, now)
@@ -191,14 +190,14 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
         log.warning("notice source %s: %s", spec.name, text)
         runs.increment(session, "limit_hits_total", {"limit": limit})
     backfill = source.backfilled_at is None
-    counts = _store(session, source, result, backfill, spec.components, now, limits.max_new_per_poll)
+    counts = _store(session, source, result, backfill, spec.components, now, limits.max_new_per_poll, queue)
     summary = counts.describe() + (" (backfill: nobody notified)" if backfill else "")
     summary += "".join(f"; {text}" for _, text in notes)
     if not result.clean:
         outcome = Outcome(spec.name, False, f"partly read: {summary}", result.problems, "partly", counts, backfill)
         _record_failure(source, outcome, now)
         return outcome
-    _keep_validators(source, spec, validators)
+    kind.keep_validators(source, validators)
     source.last_success_at = now
     source.consecutive_failures = 0
     if backfill:
@@ -207,7 +206,7 @@ def _fetch_parse_store(session: Session, source: NoticeSource, spec: SourceSpec,
 
 
 def _store(session: Session, source: NoticeSource, result: ParseResult, backfill: bool,
-           defaults: tuple[str, ...], now: dt.datetime, max_new: int) -> StoreCounts:
+           defaults: tuple[str, ...], now: dt.datetime, max_new: int, queue: QueueUpdate) -> StoreCounts:
     """Store the notices of `result` together; when the database refuses that, each on its own.
 
     The whole document is tried in one savepoint. If the database refuses a value in it, the
@@ -218,7 +217,7 @@ def _store(session: Session, source: NoticeSource, result: ParseResult, backfill
     try:
         with session.begin_nested():
             return store_notices(session, source, result.notices, backfill=backfill, defaults=defaults, now=now,
-                                 max_new=max_new)
+                                 queue=queue, max_new=max_new)
     except DBAPIError as exc:
         log.warning("notice source %s: the database refused the document (%s); storing item by item",
                     source.name, type(exc.orig).__name__)
@@ -237,7 +236,7 @@ def _store(session: Session, source: NoticeSource, result: ParseResult, backfill
         fresh.extend(stored)
         for name in ("new_notices", "new_updates", "edited_updates"):
             setattr(total, name, getattr(total, name) + getattr(counts, name))
-    queue_or_hold(session, fresh, total, max_new)
+    queue_or_hold(session, fresh, total, max_new, queue)
     return total
 
 
@@ -247,79 +246,20 @@ def _record_failure(source: NoticeSource, outcome: Outcome, now: dt.datetime) ->
     source.consecutive_failures = (source.consecutive_failures or 0) + 1
 
 
-def _fetch(source: NoticeSource, spec: SourceSpec, client: httpx.Client, max_bytes: int
-           ) -> tuple[dict[str, bytes], dict[str, Fetched]]:
-    """The changed documents of a source by name, and every document's new validators."""
-    if spec.kind == "feed":
-        got = (fetch_url(client, spec.location, source.etag, source.last_modified, max_bytes)
-               if is_url(spec.location) else read_path(Path(spec.location), source.etag, max_bytes))
-        return ({} if got.not_modified else {"feed": got.content or b""}), {"feed": got}
-    previous = _statuspage_validators(source)
-    fetched: dict[str, Fetched] = {}
-    if is_url(spec.location):
-        for name, url in statuspage.endpoints(spec.location).items():
-            etag, modified = previous.get(name, (None, None))
-            try:
-                fetched[name] = fetch_url(client, url, etag, modified, max_bytes)
-            except FetchError:
-                if name != "components":  # optional: incidents carry their component names
-                    raise
-    else:
-        path = Path(spec.location)
-        files = ({name: path / f"{name}.json" for name in statuspage.DOCUMENTS} if path.is_dir()
-                 else {"summary": path})
-        for name, file in files.items():
-            if name == "components" and not file.exists():
-                continue
-            fetched[name] = read_path(file, previous.get(name, (None, None))[0], max_bytes)
-    return {n: f.content for n, f in fetched.items() if f.content is not None}, fetched
-
-
-def _statuspage_validators(source: NoticeSource) -> dict[str, tuple[str | None, str | None]]:
-    # A Statuspage source has several documents: their validators live as JSON in `etag`.
-    try:
-        data = json.loads(source.etag or "{}")
-    except ValueError:
-        return {}
-    return {k: (v[0], v[1]) for k, v in data.items() if isinstance(v, list) and len(v) == 2} if isinstance(
-        data, dict) else {}
-
-
-def _keep_validators(source: NoticeSource, spec: SourceSpec, validators: dict[str, Fetched]) -> None:
-    if spec.kind == "feed":
-        got = validators["feed"]
-        source.etag, source.last_modified = got.etag, got.last_modified
-    else:
-        source.etag = json.dumps({n: [f.etag, f.last_modified] for n, f in validators.items()})
-        source.last_modified = None
-
-
-def _parse(kind: str, documents: dict[str, bytes], now: dt.datetime) -> ParseResult:
-    if kind == "feed":
-        return feedparse.parse_feed(documents["feed"], now)
-    return statuspage.parse_documents(documents)
-
-
 def guess_kind(location: str, client: httpx.Client) -> str:
-    """Feed or Statuspage JSON, from the content at `location`. Raises `FetchError` when neither."""
-    if not is_url(location):
+    """The first kind in `kinds.KINDS` that recognises the content at `location` (a URL, file or folder).
+
+    Raises `FetchError` when none does.
+    """
+    if is_url(location):
+        content: bytes | None = fetch_url(client, location).content or b""
+    else:
         path = Path(location)
-        if path.is_dir():
-            return "statuspage"
-        content = read_path(path).content or b""
-        return "statuspage" if statuspage.looks_like_statuspage(content) else "feed"
-    content = fetch_url(client, location).content or b""
-    if feedparse.looks_like_feed(content):
-        return "feed"
-    if statuspage.looks_like_statuspage(content):
-        return "statuspage"
-    try:
-        incidents = fetch_url(client, statuspage.endpoints(location)["incidents"]).content or b""
-    except FetchError:
-        incidents = b""
-    if statuspage.looks_like_statuspage(incidents):
-        return "statuspage"
-    raise FetchError(f"{location}: neither an RSS/Atom feed nor a Statuspage JSON API; give --kind")
+        content = None if path.is_dir() else read_path(path).content or b""
+    for kind in KINDS.values():
+        if kind.recognises(location, content, client):
+            return kind.name
+    raise FetchError(f"{location}: not a kind of source this collector reads ({', '.join(KINDS)}); give --kind")
 
 
 def source_spec(settings: Settings, source: str, kind: str | None = None) -> SourceSpec:
@@ -334,4 +274,4 @@ def source_spec(settings: Settings, source: str, kind: str | None = None) -> Sou
     return SourceSpec(source[:200], location, kind)
 
 
-__all__ = ["StoreCounts", "poll_all", "poll_sources", "configured_sources", "source_spec", "SourceSpec"]
+__all__ = ["QueueUpdate", "StoreCounts", "poll_all", "poll_sources", "configured_sources", "source_spec", "SourceSpec"]

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..localtime import CPH
+from ...localtime import CPH
 
 HEADER_LINE = 1
 

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import html as htmllib
 
-from ..settings import NoticesSettings
+from ...settings import NoticesSettings
 from .updatehtml import plain
 from .upstream import ParsedNotice, ParseResult, sanitize
 

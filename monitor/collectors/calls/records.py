@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from ..localtime import CPH
+from ...localtime import CPH
 from .parsing import (
     LATEST_VALIDITY,
     MAX_POPULATION,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from ..db import session_factory, session_scope, utcnow
-from ..localtime import CPH
-from ..models import Agreement, DailyCallCount, HourlyCallCount
-from ..settings import Settings
+from ...db import session_factory, session_scope, utcnow
+from ...localtime import CPH
+from ...models import Agreement, DailyCallCount, HourlyCallCount
+from ...settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ..bulk import foreign_keys_checked_after
-from ..db import dialect_insert, is_postgres
-from ..localtime import CPH
-from ..models import (
+from ...bulk import foreign_keys_checked_after
+from ...db import dialect_insert, is_postgres
+from ...localtime import CPH
+from ...models import (
     Agreement,
     AgreementEvent,
     AgreementService,

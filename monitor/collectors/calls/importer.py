@@ -1,5 +1,8 @@
 """Imports of municipalities, agreements, call counts and cut-over tasks, and the call-count inbox.
 
+What differs per kind of file (its columns, its row checks, how it is stored) is that kind's
+module in `kinds/`; what follows is the same for every kind.
+
 Each file is imported on its own and atomically: it is read and checked completely before
 anything is written, then written in one transaction together with its ledger row (keyed by
 the SHA-256 of its content, so the same content twice is a no-op) and its counters. A file
@@ -23,23 +26,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from .. import runs
-from ..db import session_factory, session_scope, utcnow
-from ..migrate import reference_municipalities
-from ..models import ImportedFile
-from ..settings import Settings
+from ... import runs
+from ...db import session_factory, session_scope, utcnow
+from ...models import ImportedFile
+from ...settings import Settings
 from . import loaders, records
-from .parsing import Problem, Rejected, Table, message, open_table
+from .kinds import KINDS, FileKind
+from .parsing import Problem, Rejected, message, open_table
 
 log = logging.getLogger(__name__)
 
-KINDS = ("municipalities", "agreements", "calls", "tasks")
-COLUMNS = {
-    "municipalities": (records.MUNICIPALITIES_REQUIRED, records.MUNICIPALITIES_OPTIONAL),
-    "agreements": (records.AGREEMENTS_REQUIRED, records.AGREEMENTS_OPTIONAL),
-    "calls": (records.CALLS_REQUIRED, records.CALLS_OPTIONAL),
-    "tasks": (records.TASKS_REQUIRED, records.TASKS_OPTIONAL),
-}
 REPORT_PROBLEMS = 1000  # listed in a report; the rest are counted
 HTTP_TIMEOUT_SECONDS = 30.0
 # Errors that mean the database refused a value of the file (the file is rejected); any other
@@ -114,7 +110,8 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
 
     `supplier` (the import token's name of a file posted over HTTP) is kept in the ledger row.
     """
-    if kind not in KINDS:
+    file_kind = KINDS.get(kind)
+    if file_kind is None:
         raise ValueError(f"unknown import kind {kind!r}")
     now = now or utcnow()
     sha = hashlib.sha256(data).hexdigest()
@@ -126,20 +123,19 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
         if prior is not None:
             result.outcome, result.seen_at = "unchanged", prior.imported_at
             return result
-        municipalities = loaders.known_municipalities(session) if kind in ("agreements", "tasks") else set()
+        municipalities = loaders.known_municipalities(session) if file_kind.reads_municipalities else set()
     try:
-        required, optional = COLUMNS[kind]
-        table = open_table(data, required, optional)
+        table = open_table(data, file_kind.required, file_kind.optional)
         result.format, result.warnings = table.format, table.warnings
         with records.no_gc():  # a million new tuples would otherwise trigger the collector thousands of times
-            parsed = _parse(kind, table, municipalities, now)
+            parsed = file_kind.parse(table, municipalities, now)
     except Rejected as exc:
         return _reject(factory, result, exc.problems, exc.rows, now)
     except Exception as exc:  # a parser crash is a bad file too: rejected, never retried in a loop
         log.exception("reading %s crashed the parser", name)
         return _reject(factory, result, [_crash_problem(exc)], 0, now)
     try:
-        return _write(factory, kind, name, sha, parsed, result, now)
+        return _write(factory, file_kind, name, sha, parsed, result, now)
     except VALUE_REFUSED as exc:  # the database refused a value the checks let through: the file is bad
         log.exception("storing %s failed", name)
         result.notes.clear()
@@ -160,8 +156,9 @@ def _reject(factory: Callable[[], Session], result: FileResult, problems: list[P
     return result
 
 
-def _write(factory: Callable[[], Session], kind: str, name: str, sha: str, parsed: object, result: FileResult,
-           now: dt.datetime) -> FileResult:
+def _write(factory: Callable[[], Session], file_kind: FileKind[Any], name: str, sha: str, parsed: object,
+           result: FileResult, now: dt.datetime) -> FileResult:
+    kind = file_kind.name
     try:
         with session_scope(factory) as session:
             # The ledger row first: on SQLite this takes the write lock before anything is read.
@@ -173,61 +170,16 @@ def _write(factory: Callable[[], Session], kind: str, name: str, sha: str, parse
             if prior is not None:
                 raise _AlreadyImported(prior)
             with records.no_gc():
-                _store(session, kind, parsed, result, ledger, now)
+                stored = file_kind.store(session, parsed, ledger.id, now)
+            result.rows, result.stored, result.held = stored.rows, stored.stored, stored.held
+            result.held_agreements = stored.held_agreements
+            result.notes.extend(stored.notes)
             ledger.rows, ledger.held_rows, ledger.report = result.rows, result.held, result.report()
             runs.increment(session, "import_rows_total", {"kind": kind, "outcome": "imported"}, result.stored)
             runs.increment(session, "import_rows_total", {"kind": kind, "outcome": "held"}, result.held)
     except _AlreadyImported as exc:
         result.outcome, result.seen_at = "unchanged", exc.prior.imported_at
     return result
-
-
-def _parse(kind: str, table: Table, municipalities: set[str], now: dt.datetime) -> object:
-    if kind == "calls":
-        return records.parse_calls(table, now)
-    if kind == "agreements":
-        return records.parse_agreements(table, municipalities)
-    if kind == "municipalities":
-        # Only the 98 (the reference data shipped in the package) can be updated.
-        return records.parse_municipalities(table, {r["code"] for r in reference_municipalities()}, now)
-    return records.parse_tasks(table, municipalities)
-
-
-def _store(session: Session, kind: str, parsed: object, result: FileResult, ledger: ImportedFile,
-           now: dt.datetime) -> None:
-    if kind == "calls":
-        assert isinstance(parsed, records.CallCounts)
-        ids = loaders.agreement_ids(session)
-        released, agreements = loaders.release_held(session, ids)
-        daily, hourly, held = loaders.split_counts(parsed, ids)
-        loaders.store_counts(session, daily, hourly)
-        loaders.hold_counts(session, held, ledger.id, now)
-        result.rows, result.stored, result.held = parsed.rows, len(daily) + len(hourly), len(held)
-        result.held_agreements = sorted({h["agreement_uuid"] for h in held})
-        result.notes.append(f"{len(daily):,} daily and {len(hourly):,} hourly count(s) stored")
-        if released:
-            result.notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
-    elif kind == "agreements":
-        assert isinstance(parsed, records.AgreementFile)
-        counts = loaders.store_agreements(session, parsed, now, ledger.id)
-        released, agreements = loaders.release_held(session)
-        result.rows, result.stored = parsed.rows, parsed.rows
-        result.notes.append(f"{len(parsed.agreements):,} agreement(s): {counts['created']:,} new, "
-                            f"{counts['changed']:,} changed, {counts['unchanged']:,} unchanged")
-        if released:
-            result.notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
-    elif kind == "municipalities":
-        assert isinstance(parsed, tuple)
-        municipalities, with_access = parsed
-        loaders.store_municipalities(session, municipalities, with_access)
-        result.rows = result.stored = len(municipalities)
-        result.notes.append(f"{len(municipalities):,} municipalit{'y' if len(municipalities) == 1 else 'ies'} "
-                            "updated")
-    else:
-        assert isinstance(parsed, dict)
-        loaders.store_tasks(session, parsed, now)
-        result.rows = result.stored = len(parsed)
-        result.notes.append(f"{len(parsed):,} task(s) updated")
 
 
 def _record_rejection(factory: Callable[[], Session], result: FileResult, now: dt.datetime) -> None:

@@ -1,0 +1,43 @@
+"""Call counts (`monitor import calls`, the inbox, `POST /api/v1/imports/calls`).
+
+A row with a date is a day's count, one with a date-time an hour's: `records.parse_calls`
+sorts them, `loaders` writes each to its table. Counts of agreements not known yet are held
+and counted as soon as the agreement arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from .. import loaders, records
+from ..parsing import Table
+from .base import Stored
+
+
+class CallsKind:
+    """Call counts per agreement and day or hour."""
+
+    name = "calls"
+    required = records.CALLS_REQUIRED
+    optional = records.CALLS_OPTIONAL
+    reads_municipalities = False
+
+    def parse(self, table: Table, municipalities: set[str], now: dt.datetime) -> records.CallCounts:
+        return records.parse_calls(table, now)
+
+    def store(self, session: Session, parsed: records.CallCounts, ledger_id: int, now: dt.datetime) -> Stored:
+        ids = loaders.agreement_ids(session)
+        released, agreements = loaders.release_held(session, ids)
+        daily, hourly, held = loaders.split_counts(parsed, ids)
+        loaders.store_counts(session, daily, hourly)
+        loaders.hold_counts(session, held, ledger_id, now)
+        notes = [f"{len(daily):,} daily and {len(hourly):,} hourly count(s) stored"]
+        if released:
+            notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
+        return Stored(parsed.rows, len(daily) + len(hourly), len(held),
+                      sorted({h["agreement_uuid"] for h in held}), notes)
+
+
+KIND = CallsKind()
