@@ -289,6 +289,8 @@ class Settings:
     # Not from the file: the folder relative paths are resolved against, and the secret key.
     base_dir: str = "."
     secret_key: str = ""
+    # Not from the file either: the origin `monitor serve` listens on (see monitor/links.py).
+    served_url: str = ""
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
@@ -301,7 +303,7 @@ class Settings:
 
 
 # Fields that may only come from the environment.
-_ENV_ONLY = {"mail.smtp_username", "mail.smtp_password", "base_dir", "secret_key"}
+_ENV_ONLY = {"mail.smtp_username", "mail.smtp_password", "base_dir", "secret_key", "served_url"}
 
 
 class _Broken:

@@ -39,6 +39,7 @@ def test_the_shipped_config_loads_and_every_default_key_is_valid():
     ({"cutover": {"start": dt.datetime(2020, 11, 28, 8)}}, "cutover.start: expected an offset date-time"),
     ({"mail": {"backend": "carrier-pigeon"}}, "mail.backend"),
     ({"mail": {"smtp_password": "x"}}, "mail.smtp_password: unknown key"),
+    ({"served_url": "http://elsewhere:8000"}, "served_url: unknown key"),
     ({"notices": {"sources": [{"name": "x", "url": "y", "kind": "rss"}]}}, "notices.sources[0].kind"),
     ({"notices": {"sources": [{"url": "y"}]}}, "notices.sources[0].name: required key is missing"),
     ({"components": [{"slug": "Service Platform", "name": "x"}]}, "components[0].slug"),
