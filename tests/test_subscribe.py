@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import time_machine
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from sqlalchemy import Engine, func, select
@@ -285,13 +283,6 @@ def test_managing_changes_components_and_language_and_a_new_address_needs_confir
     assert moved is not None and moved.confirmed_at is not None
     assert client.get(manage_path).status_code == 400  # links mailed to the old address are void
     assert link(confirmation, "confirm")
-
-
-@pytest.fixture
-def clock(now: dt.datetime) -> Iterator[dt.datetime]:
-    """The process's clock started at the `now` fixture, ticking: the form and the outbox read the current time."""
-    with time_machine.travel(now, tick=True):
-        yield now
 
 
 def test_with_the_mail_server_down_the_form_answers_at_once_and_exactly_one_confirmation_arrives_later(
