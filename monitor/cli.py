@@ -219,12 +219,12 @@ def demo_operator(ctx: Context) -> str:
     settings = ctx.settings
     mail = (f"the link arrives as an .eml file in {settings.path(settings.mail.outbox_dir)}"
             if settings.mail.backend == "file" else "the link arrives by mail")
-    from .notify.mail import base_url
+    from .links import root
 
     # Without [web] base_url, links follow the port `monitor serve` is given; the demo cannot
     # know it yet, so it says which one it means.
     port = "" if settings.web.base_url else " (the default port of monitor serve; with --port P use port P)"
-    return f"operator: sign in at {base_url(settings)}/login{port} as {DEMO_OPERATOR}; {mail}"
+    return f"operator: sign in at {root(settings)}/login{port} as {DEMO_OPERATOR}; {mail}"
 
 
 @cli.command("import")
@@ -324,9 +324,8 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
 
     from . import create_app
     from .db import session_factory
+    from .links import record_served, serving
     from .migrate import upgrade
-    from .notify.mail import serve_links
-    from .notify.outbox import remember_serve_base_url
     from .signing import MissingSecretKey, settled
     from .web.guard import largest_body_bytes
 
@@ -346,10 +345,10 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_scheduler: bool) 
     else:
         upgrade(ctx.engine, ctx.settings)
     refuse_changed_method(ctx)
-    settings, warning = serve_links(base, host, port)
+    settings, warning = serving(base, host, port)
     if warning:
         click.echo(warning, err=True)
-    remember_serve_base_url(ctx.engine, settings)
+    record_served(ctx.engine, settings)
     app = create_app(settings)
     scheduler = None
     if not no_scheduler:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import math
 import random
 import typing
@@ -182,109 +183,164 @@ def trend(p: DemoPlan, code: str, day: dt.date) -> float:
     return math.exp(amplitude * math.sin(2 * math.pi * day.toordinal() / period + phase))
 
 
+Product = tuple[str, str, tuple[str, ...], float]  # one of PRODUCTS
+System = tuple[Product, list[DemoAgreement]]  # a municipality's IT system and its agreements
+ERRING_SUPPLIER = "Formpipe"  # its systems return errors
+
+
+@dataclass(frozen=True)
+class Stories:
+    """The municipalities the seed chose for each story the demo tells."""
+
+    forgotten: list[str]  # agreements that stopped calling long ago
+    duplicates: list[str]  # a second agreement for the same system and service
+    silent: list[str]  # one or two integrations silent after the cut-over
+    dark: str  # every integration silent after the cut-over
+    island: str  # the smallest: few agreements, one waiting for approval
+
+
 def plan(municipalities: list[tuple[str, int]], seed: int, size: str, now: dt.datetime) -> DemoPlan:
     """Decide the demo country for `municipalities` [(code, population)]; no I/O."""
     rng = random.Random(seed)
-    sz = SIZES[size]
     start, end, frozen = cutover_window(now)
     p = DemoPlan(now=now, cutover_start=start, cutover_end=end, frozen_zone_start=frozen)
-    today = now.astimezone(CPH).date()
-    codes = [c for c, _ in municipalities]
+    stories = _choose_stories(rng, municipalities)
+    ids = itertools.count(1)
+    for code, population in municipalities:
+        _plan_municipality(rng, p, code, population, size, stories, ids)
+    _approve_in_frozen_zone(rng, p.agreements, frozen)
+    return p
+
+
+def _choose_stories(rng: random.Random, municipalities: list[tuple[str, int]]) -> Stories:
     pops = dict(municipalities)
-    # The stories, each for a few municipalities chosen by the seed.
+    codes = [c for c, _ in municipalities]
     story = rng.sample(sorted(codes, key=lambda c: -pops[c])[:60], 20)
-    forgotten, duplicates, silent, dark = story[:6], story[6:10], story[10:17], story[17]
-    island = min(codes, key=lambda c: pops[c])  # the smallest island: few agreements, one waiting
-    erring_supplier = "Formpipe"
-    next_id = 1
-    for code in codes:
-        pop = pops[code]
-        p.access_control[code] = rng.choices([True, False, None], [0.7, 0.2, 0.1])[0]
-        lo, hi = sz["systems"]
-        n_systems = max(lo, min(hi, round(lo + (hi - lo) * math.log(max(pop, 2000) / 2000) / math.log(320))))
-        products = rng.sample(PRODUCTS, n_systems)
-        cpc = math.exp(rng.uniform(math.log(0.6), math.log(40)))  # calls per citizen per 30 days
-        # How well the municipality keeps its integrations in use: some systems never got going.
-        diligence = rng.betavariate(4, 1.3)
-        p.trends[code] = (rng.uniform(0.08, 0.4), rng.uniform(50, 200), rng.uniform(0, 2 * math.pi))
-        mine: list[DemoAgreement] = []
-        systems: list[tuple[tuple[str, str, tuple[str, ...], float], list[DemoAgreement]]] = []
-        unused_products = [pr for pr in PRODUCTS if pr not in products]
-        # One more agreement than the minimum, so that the churn below leaves MIN_ACTIVE active.
-        while products or len(mine) <= MIN_ACTIVE:
-            product = products.pop(0) if products else unused_products.pop(rng.randrange(len(unused_products)))
-            name, supplier, services, weight = product
-            sys_uuid = _uuid(rng)
-            p.systems.append((sys_uuid, name, supplier))
-            never_called = rng.random() > diligence and len(mine) > 0
-            k = min(len(services), sz["services"], 1 + int(rng.random() * 2.5 + (size == "full")))
-            system: list[DemoAgreement] = []
-            for service in rng.sample(services, k):
-                a = DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code, system_uuid=sys_uuid,
-                                  supplier=supplier, services=(service,),
-                                  valid_from=today - dt.timedelta(days=rng.randint(400, 2000)))
-                a.daily_calls = weight * (3.0 if service == "SF1520" else 1.0)
-                a.error_rate = 0.08 if supplier == erring_supplier else rng.uniform(0.0005, 0.004)
-                if never_called:
-                    a.calls_until = today - dt.timedelta(days=rng.randint(200, 900))
-                next_id += 1
-                mine.append(a)
-                system.append(a)
-            systems.append((product, system))
-        total_weight = sum(a.daily_calls for a in mine)
-        daily_total = pop * cpc / 30
+    return Stories(forgotten=story[:6], duplicates=story[6:10], silent=story[10:17], dark=story[17],
+                   island=min(codes, key=lambda c: pops[c]))
+
+
+def _plan_municipality(rng: random.Random, p: DemoPlan, code: str, population: int, size: str,
+                       stories: Stories, ids: Iterator[int]) -> None:
+    """One municipality's access control, systems, agreements, their stories and its tasks."""
+    today = p.now.astimezone(CPH).date()
+    p.access_control[code] = rng.choices([True, False, None], [0.7, 0.2, 0.1])[0]
+    mine, systems = _agreements(rng, p, code, population, size, ids)
+    _move_history(rng, systems, today)
+    _tell_stories(rng, code, mine, stories, today, ids)
+    # A little churn: a rejected request, an inactive old one.
+    if rng.random() < 0.3:
+        rng.choice(mine).status = rng.choice(["rejected", "inactive"])
+    if code == stories.island or rng.random() < 0.15:
+        mine.append(_pending_request(rng, code, systems, today, next(ids)))
+    p.agreements.extend(mine)
+    for task in TASKS:
+        p.tasks.append((code, task, rng.random() < 0.85))
+
+
+def _agreements(rng: random.Random, p: DemoPlan, code: str, population: int, size: str,
+                ids: Iterator[int]) -> tuple[list[DemoAgreement], list[System]]:
+    """The municipality's systems and active agreements, its traffic shared among them by weight."""
+    today = p.now.astimezone(CPH).date()
+    lo, hi = SIZES[size]["systems"]
+    n_systems = max(lo, min(hi, round(lo + (hi - lo) * math.log(max(population, 2000) / 2000) / math.log(320))))
+    products = rng.sample(PRODUCTS, n_systems)
+    cpc = math.exp(rng.uniform(math.log(0.6), math.log(40)))  # calls per citizen per 30 days
+    # How well the municipality keeps its integrations in use: some systems never got going.
+    diligence = rng.betavariate(4, 1.3)
+    p.trends[code] = (rng.uniform(0.08, 0.4), rng.uniform(50, 200), rng.uniform(0, 2 * math.pi))
+    mine: list[DemoAgreement] = []
+    systems: list[System] = []
+    unused_products = [pr for pr in PRODUCTS if pr not in products]
+    # One more agreement than the minimum, so that the churn leaves MIN_ACTIVE active.
+    while products or len(mine) <= MIN_ACTIVE:
+        product = products.pop(0) if products else unused_products.pop(rng.randrange(len(unused_products)))
+        sys_uuid = _uuid(rng)
+        p.systems.append((sys_uuid, product[0], product[1]))
+        never_called = rng.random() > diligence and len(mine) > 0
+        system = _system_agreements(rng, code, sys_uuid, product, size, never_called, today, ids)
+        mine.extend(system)
+        systems.append((product, system))
+    _share_traffic(mine, population * cpc / 30)
+    return mine, systems
+
+
+def _system_agreements(rng: random.Random, code: str, sys_uuid: str, product: Product, size: str,
+                       never_called: bool, today: dt.date, ids: Iterator[int]) -> list[DemoAgreement]:
+    """One agreement per service the system uses, its weight still relative (see _share_traffic)."""
+    _, supplier, services, weight = product
+    k = min(len(services), SIZES[size]["services"], 1 + int(rng.random() * 2.5 + (size == "full")))
+    system = []
+    for service in rng.sample(services, k):
+        a = DemoAgreement(id=next(ids), uuid=_uuid(rng), municipality=code, system_uuid=sys_uuid,
+                          supplier=supplier, services=(service,),
+                          valid_from=today - dt.timedelta(days=rng.randint(400, 2000)))
+        a.daily_calls = weight * (3.0 if service == "SF1520" else 1.0)
+        a.error_rate = 0.08 if supplier == ERRING_SUPPLIER else rng.uniform(0.0005, 0.004)
+        if never_called:
+            a.calls_until = today - dt.timedelta(days=rng.randint(200, 900))
+        system.append(a)
+    return system
+
+
+def _share_traffic(agreements: list[DemoAgreement], daily_total: float) -> None:
+    """Turn relative weights into mean weekday calls that add up to `daily_total`."""
+    total_weight = sum(a.daily_calls for a in agreements)
+    for a in agreements:
+        a.daily_calls = daily_total * a.daily_calls / total_weight
+        assert a.valid_from is not None  # every agreement above was made with one
+        a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)
+
+
+def _move_history(rng: random.Random, systems: list[System], today: dt.date) -> None:
+    """An integration put to use in the last month raises the score, one that stopped a month or two ago lowers it."""
+    event = rng.random()
+    if event < 0.3 and len(systems) > 1:
+        for a in rng.choice(systems[1:])[1]:
+            a.calls_until, a.calls_from = None, today - dt.timedelta(days=rng.randint(3, 25))
+    elif event < 0.55 and len(systems) > 1:
+        stop = today - dt.timedelta(days=rng.randint(32, 55))
+        for a in rng.choice(systems[1:])[1]:
+            a.calls_until = min(a.calls_until or stop, stop)
+
+
+def _tell_stories(rng: random.Random, code: str, mine: list[DemoAgreement], stories: Stories, today: dt.date,
+                  ids: Iterator[int]) -> None:
+    """Forgotten agreements, a duplicate, integrations silent after the cut-over, as the seed chose."""
+    if code in stories.forgotten:
+        for a in rng.sample(mine, min(len(mine) - 1, rng.randint(1, 3))):
+            a.calls_until = today - dt.timedelta(days=rng.randint(120, 400))
+    if code in stories.duplicates:
+        twin = rng.choice(mine)
+        mine.append(DemoAgreement(id=next(ids), uuid=_uuid(rng), municipality=code, system_uuid=twin.system_uuid,
+                                  supplier=twin.supplier, services=twin.services, valid_from=twin.valid_from,
+                                  daily_calls=twin.daily_calls * 0.05, error_rate=twin.error_rate,
+                                  first_seen_at=twin.first_seen_at))
+    if code in stories.silent:
+        for a in rng.sample(mine, min(len(mine), rng.randint(1, 2))):
+            a.silent_after_cutover = True
+    if code == stories.dark:
         for a in mine:
-            a.daily_calls = daily_total * a.daily_calls / total_weight
-            assert a.valid_from is not None  # every agreement above was made with one
-            a.first_seen_at = dt.datetime.combine(a.valid_from, dt.time(9), CPH)
-        # The history moves: an integration put to use in the last month raises the score, one
-        # that stopped calling a month or two ago lowers it.
-        event = rng.random()
-        if event < 0.3 and len(systems) > 1:
-            for a in rng.choice(systems[1:])[1]:
-                a.calls_until, a.calls_from = None, today - dt.timedelta(days=rng.randint(3, 25))
-        elif event < 0.55 and len(systems) > 1:
-            stop = today - dt.timedelta(days=rng.randint(32, 55))
-            for a in rng.choice(systems[1:])[1]:
-                a.calls_until = min(a.calls_until or stop, stop)
-        if code in forgotten:
-            for a in rng.sample(mine, min(len(mine) - 1, rng.randint(1, 3))):
-                a.calls_until = today - dt.timedelta(days=rng.randint(120, 400))
-        if code in duplicates:
-            twin = rng.choice(mine)
-            dup = DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code, system_uuid=twin.system_uuid,
-                                supplier=twin.supplier, services=twin.services, valid_from=twin.valid_from,
-                                daily_calls=twin.daily_calls * 0.05, error_rate=twin.error_rate,
-                                first_seen_at=twin.first_seen_at)
-            next_id += 1
-            mine.append(dup)
-        if code in silent:
-            for a in rng.sample(mine, min(len(mine), rng.randint(1, 2))):
-                a.silent_after_cutover = True
-        if code == dark:
-            for a in mine:
-                a.silent_after_cutover = True
-        # A little churn: a rejected request, an inactive old one.
-        if rng.random() < 0.3:
-            rng.choice(mine).status = rng.choice(["rejected", "inactive"])
-        # Agreements waiting for the municipality's approval: a new request for a system it has.
-        if code == island or rng.random() < 0.15:
-            product, agreements = rng.choice(systems)
-            mine.append(DemoAgreement(id=next_id, uuid=_uuid(rng), municipality=code,
-                                      system_uuid=agreements[0].system_uuid, supplier=product[1],
-                                      services=(rng.choice(product[2]),), status="pending",
-                                      first_seen_at=dt.datetime.combine(today - dt.timedelta(days=rng.randint(2, 20)),
-                                                                        dt.time(10), CPH)))
-            next_id += 1
-        p.agreements.extend(mine)
-        for task in TASKS:
-            p.tasks.append((code, task, rng.random() < 0.85))
-    # Agreements approved in the frozen zone, and one new one still waiting for its first call.
-    for a in rng.sample([a for a in p.agreements if a.status == "active"], 4):
+            a.silent_after_cutover = True
+
+
+def _pending_request(rng: random.Random, code: str, systems: list[System], today: dt.date,
+                     agreement_id: int) -> DemoAgreement:
+    """An agreement waiting for the municipality's approval: a new request for a system it has."""
+    product, agreements = rng.choice(systems)
+    agreement_uuid, service = _uuid(rng), rng.choice(product[2])
+    asked = dt.datetime.combine(today - dt.timedelta(days=rng.randint(2, 20)), dt.time(10), CPH)
+    return DemoAgreement(id=agreement_id, uuid=agreement_uuid, municipality=code,
+                         system_uuid=agreements[0].system_uuid, supplier=product[1], services=(service,),
+                         status="pending", first_seen_at=asked)
+
+
+def _approve_in_frozen_zone(rng: random.Random, agreements: list[DemoAgreement], frozen: dt.datetime) -> None:
+    """Agreements approved in the frozen zone, each still waiting for its first call."""
+    for a in rng.sample([a for a in agreements if a.status == "active"], 4):
         a.first_seen_at = frozen + dt.timedelta(hours=rng.randint(24, 150))
         a.valid_from = a.first_seen_at.astimezone(CPH).date()
         a.calls_until = a.valid_from - dt.timedelta(days=1)  # no calls yet: inside the grace period
-    return p
 
 
 def _hour_starts(first_day: dt.date, end: dt.datetime) -> list[tuple[dt.datetime, dt.date, int]]:

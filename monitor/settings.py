@@ -1,8 +1,9 @@
 """Settings: config.toml plus environment, parsed once into frozen, validated dataclasses.
 
-Every key has a type; an unknown key, a wrong type or a bad value stops the start with a
-`ConfigError` naming the key (e.g. ``rating.weights.calls_per_citizen``). Relative paths in
-the file are relative to the file's own folder. Secrets come from the environment only.
+Every key has a type. Unknown keys, wrong types and bad values are all found in one pass and
+stop the start together, in one `ConfigError` naming each key (e.g.
+``rating.weights.calls_per_citizen``), so an operator fixes a config in one go. Relative paths
+in the file are relative to the file's own folder. Secrets come from the environment only.
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ MAX_FILE_BYTES = 1024 ** 3  # a posted call-count file is read into memory whole
 
 
 class ConfigError(Exception):
-    """A configuration value is missing, unknown or invalid; the message names the key."""
+    """Configuration values are missing, unknown or invalid; the message names each key.
+
+    `errors` holds one line per problem ("cutover.green_ratio: expected a number, got 'x'").
+    One problem is the whole message; several are listed under a line that counts them.
+    """
+
+    def __init__(self, *errors: str) -> None:
+        self.errors: tuple[str, ...] = errors
+        if len(errors) == 1:
+            super().__init__(errors[0])
+        else:
+            super().__init__("\n  ".join((f"{len(errors)} problems:", *errors)))
 
 
 @dataclass(frozen=True)
@@ -277,6 +289,8 @@ class Settings:
     # Not from the file: the folder relative paths are resolved against, and the secret key.
     base_dir: str = "."
     secret_key: str = ""
+    # Not from the file either: the origin `monitor serve` listens on (see monitor/links.py).
+    served_url: str = ""
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
@@ -289,189 +303,258 @@ class Settings:
 
 
 # Fields that may only come from the environment.
-_ENV_ONLY = {"mail.smtp_username", "mail.smtp_password", "base_dir", "secret_key"}
+_ENV_ONLY = {"mail.smtp_username", "mail.smtp_password", "base_dir", "secret_key", "served_url"}
 
 
-def _convert(value: typing.Any, tp: typing.Any, key: str) -> typing.Any:
+class _Broken:
+    """A value that could not be read; its field keeps its default and its problem is reported."""
+
+
+_BROKEN = _Broken()
+
+
+def _related(key: str, other: str) -> bool:
+    # One key is the other or lies inside it ("rating.weights" and "rating.weights.x").
+    short, long = sorted((key, other), key=len)
+    return long == short or long.startswith((short + ".", short + "["))
+
+
+class _Problems:
+    """The problems found in one config, each a line "key: reason", collected rather than raised."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.unread: list[str] = []  # keys whose value could not be read (they keep their default)
+
+    def add(self, key: str, reason: str) -> None:
+        self.lines.append(f"{key}: {reason}")
+
+    def unreadable(self, key: str, reason: str) -> None:
+        self.add(key, reason)
+        self.unread.append(key)
+
+    def check(self, ok: bool, key: str, reason: str, reads: tuple[str, ...] = ()) -> None:
+        """Report `key: reason` unless `ok`, or unless the check read a value that could not be read."""
+        if not ok and not any(_related(k, bad) for k in (key, *reads) for bad in self.unread):
+            self.add(key, reason)
+
+    def raise_any(self) -> None:
+        if self.lines:
+            raise ConfigError(*self.lines)
+
+
+def _convert(value: typing.Any, tp: typing.Any, key: str, problems: _Problems) -> typing.Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(value, args[0], key)
+        return None if value is None else _convert(value, args[0], key, problems)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
-        return _build(tp, value, key + ".")
+            return _unreadable(problems, key, f"expected a table, got {type(value).__name__}")
+        return _build(tp, value, problems, key + ".")
     if origin is tuple:
-        item_tp = typing.get_args(tp)[0]
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
-        return tuple(_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+            return _unreadable(problems, key, f"expected a list, got {type(value).__name__}")
+        items = (_convert(v, typing.get_args(tp)[0], f"{key}[{i}]", problems) for i, v in enumerate(value))
+        return tuple(item for item in items if item is not _BROKEN)
+    reason = _wrong_scalar(value, tp)
+    if reason:
+        return _unreadable(problems, key, reason)
+    return float(value) if tp is float else value
+
+
+def _unreadable(problems: _Problems, key: str, reason: str) -> _Broken:
+    problems.unreadable(key, reason)
+    return _BROKEN
+
+
+def _wrong_scalar(value: typing.Any, tp: typing.Any) -> str:
+    """Why `value` is not of the scalar type `tp` ("" when it is)."""
     if tp is dt.datetime:
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise ConfigError(f"{key}: expected an offset date-time such as 2020-11-28T08:00:00+01:00, got {value!r}")
-        return value
-    if tp is bool:
+            return f"expected an offset date-time such as 2020-11-28T08:00:00+01:00, got {value!r}"
+    elif tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
+            return f"expected true or false, got {value!r}"
+    elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
+            return f"expected an integer, got {value!r}"
+    elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
+            return f"expected a number, got {value!r}"
+    elif tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
+            return f"expected a string, got {value!r}"
+    else:  # pragma: no cover
+        return f"unsupported type {tp}"
+    return ""
 
 
-def _build(cls: type, data: dict[str, typing.Any], prefix: str = "") -> typing.Any:
+def _build(cls: type, data: dict[str, typing.Any], problems: _Problems, prefix: str = "") -> typing.Any:
+    """An instance of the dataclass `cls` from a TOML table; _BROKEN when a required key is unreadable."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in names or f"{prefix}{key}" in _ENV_ONLY:
-            raise ConfigError(f"{prefix}{key}: unknown key")
+            problems.add(f"{prefix}{key}", "unknown key")
     kwargs = {}
+    complete = True
     for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if f.name in data:
-            kwargs[f.name] = _convert(data[f.name], hints[f.name], prefix + f.name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{prefix}{f.name}: required key is missing")
-    return cls(**kwargs)
+            value = _convert(data[f.name], hints[f.name], prefix + f.name, problems)
+            if value is not _BROKEN:
+                kwargs[f.name] = value
+            complete = complete and (value is not _BROKEN or not required)
+        elif required:
+            problems.unreadable(prefix + f.name, "required key is missing")
+            complete = False
+    return cls(**kwargs) if complete else _BROKEN
 
 
-def _validate(s: Settings) -> None:
-    r = s.rating
+def _check_rating(r: RatingSettings, p: _Problems) -> None:
     w = r.weights
     for name, v in dataclasses.asdict(w).items():
-        if v < 0:
-            raise ConfigError(f"rating.weights.{name}: must not be negative, got {v}")
+        p.check(v >= 0, f"rating.weights.{name}", f"must not be negative, got {v}")
     total = w.service_agreements + w.calls_per_citizen + w.it_systems_with_calls
-    if abs(total - 1) > 1e-6:
-        raise ConfigError(f"rating.weights: must sum to 1, they sum to {total:g}")
-    if r.active_ref < 1:
-        raise ConfigError(f"rating.active_ref: must be at least 1, got {r.active_ref:g}")
-    if not 0 < r.cpc_lo < r.cpc_hi:
-        raise ConfigError(f"rating.cpc_lo, rating.cpc_hi: need 0 < cpc_lo < cpc_hi, got {r.cpc_lo:g}, {r.cpc_hi:g}")
+    p.check(abs(total - 1) <= 1e-6, "rating.weights", f"must sum to 1, they sum to {total:g}")
+    p.check(r.active_ref >= 1, "rating.active_ref", f"must be at least 1, got {r.active_ref:g}")
+    p.check(0 < r.cpc_lo < r.cpc_hi, "rating.cpc_lo", f"need 0 < cpc_lo < cpc_hi, got {r.cpc_lo:g}, {r.cpc_hi:g}",
+            reads=("rating.cpc_hi",))
     for key in ("window_days", "redundant_after_days"):
-        if getattr(r, key) < 1:
-            raise ConfigError(f"rating.{key}: must be at least 1")
-    if not r.method_version.strip():
-        raise ConfigError("rating.method_version: must not be empty")
-    try:
-        dt.time.fromisoformat(r.daily_at)
-    except ValueError:
-        raise ConfigError(f"rating.daily_at: expected HH:MM, got {r.daily_at!r}") from None
+        p.check(getattr(r, key) >= 1, f"rating.{key}", "must be at least 1")
+    p.check(bool(r.method_version.strip()), "rating.method_version", "must not be empty")
+    p.check(_is_clock_time(r.daily_at), "rating.daily_at", f"expected HH:MM, got {r.daily_at!r}")
     for i, outage in enumerate(r.planned_outages):
-        if outage.end <= outage.start:
-            raise ConfigError(f"rating.planned_outages[{i}].end: must be after start")
-    c = s.cutover
-    if c.start and c.end and c.end <= c.start:
-        raise ConfigError("cutover.end: must be after cutover.start")
-    for key in ("lookback_hours", "baseline_days", "baseline_weeks", "silent_count"):
-        if getattr(c, key) < 1:
-            raise ConfigError(f"cutover.{key}: must be at least 1")
-    if c.baseline_days * c.baseline_weeks > MAX_BASELINE_DAYS:
-        raise ConfigError(f"cutover.baseline_weeks: the baseline reaches back at most {MAX_BASELINE_DAYS} days "
-                          f"(baseline_days × baseline_weeks), got {c.baseline_days * c.baseline_weeks}")
-    if not 0 < c.silent_share <= 1:
-        raise ConfigError(f"cutover.silent_share: need 0 < silent_share <= 1, got {c.silent_share:g}")
-    if not 0 <= c.red_ratio <= c.green_ratio:
-        raise ConfigError("cutover.red_ratio: need 0 <= red_ratio <= green_ratio")
-    if not 0 <= c.yellow_error_ratio <= c.red_error_ratio <= 1:
-        raise ConfigError("cutover.yellow_error_ratio: need 0 <= yellow_error_ratio <= red_error_ratio <= 1")
-    if not 0 < c.significance < 1:
-        raise ConfigError(f"cutover.significance: need 0 < significance < 1, got {c.significance:g}")
-    if c.ack_hours < 1:
-        raise ConfigError("cutover.ack_hours: must be at least 1")
-    if c.support_url and not c.support_url.startswith(("https://", "http://")):
-        raise ConfigError(f"cutover.support_url: expected an http(s) URL, got {c.support_url!r}")
-    if s.mail.backend not in ("smtp", "file"):
-        raise ConfigError(f"mail.backend: expected \"smtp\" or \"file\", got {s.mail.backend!r}")
-    if not 1 <= s.mail.invitations_per_minute <= 10_000:
-        raise ConfigError("mail.invitations_per_minute: must be between 1 and 10000")
-    if s.web.base_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", s.web.base_url):
-        raise ConfigError(f"web.base_url: expected an http(s) URL such as https://monitor.example.dk, "
-                          f"got {s.web.base_url!r}")
-    if s.notices.poll_seconds < 1:
-        raise ConfigError("notices.poll_seconds: must be at least 1")
+        p.check(outage.end > outage.start, f"rating.planned_outages[{i}].end", "must be after start")
+
+
+def _is_clock_time(text: str) -> bool:
+    try:
+        dt.time.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_cutover(c: CutoverSettings, p: _Problems) -> None:
+    p.check(not (c.start and c.end and c.end <= c.start), "cutover.end", "must be after cutover.start",
+            reads=("cutover.start",))
+    for key in ("lookback_hours", "baseline_days", "baseline_weeks", "silent_count", "ack_hours"):
+        p.check(getattr(c, key) >= 1, f"cutover.{key}", "must be at least 1")
+    reach = c.baseline_days * c.baseline_weeks
+    p.check(reach <= MAX_BASELINE_DAYS, "cutover.baseline_weeks",
+            f"the baseline reaches back at most {MAX_BASELINE_DAYS} days (baseline_days × baseline_weeks), "
+            f"got {reach}", reads=("cutover.baseline_days",))
+    p.check(0 < c.silent_share <= 1, "cutover.silent_share",
+            f"need 0 < silent_share <= 1, got {c.silent_share:g}")
+    p.check(0 <= c.green_ratio <= 1, "cutover.green_ratio", f"must be between 0 and 1, got {c.green_ratio:g}")
+    p.check(0 <= c.red_ratio <= c.green_ratio, "cutover.red_ratio", "need 0 <= red_ratio <= green_ratio",
+            reads=("cutover.green_ratio",))
+    p.check(0 <= c.yellow_error_ratio <= c.red_error_ratio <= 1, "cutover.yellow_error_ratio",
+            "need 0 <= yellow_error_ratio <= red_error_ratio <= 1", reads=("cutover.red_error_ratio",))
+    p.check(0 < c.significance < 1, "cutover.significance", f"need 0 < significance < 1, got {c.significance:g}")
+    p.check(not c.support_url or c.support_url.startswith(("https://", "http://")), "cutover.support_url",
+            f"expected an http(s) URL, got {c.support_url!r}")
+
+
+def _check_mail(m: MailSettings, p: _Problems) -> None:
+    p.check(m.backend in ("smtp", "file"), "mail.backend", f"expected \"smtp\" or \"file\", got {m.backend!r}")
+    p.check(1 <= m.invitations_per_minute <= 10_000, "mail.invitations_per_minute", "must be between 1 and 10000")
+    p.check(m.retention_days >= 1, "mail.retention_days", "must be at least 1")
+
+
+def _check_web(w: WebSettings, p: _Problems) -> None:
+    p.check(not w.base_url or bool(re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", w.base_url)), "web.base_url",
+            f"expected an http(s) URL such as https://monitor.example.dk, got {w.base_url!r}")
+    for key, least in (("max_query_bytes", 256), ("max_body_bytes", 1024), ("cache_bytes", 0),
+                       ("session_hours", 1), ("login_link_minutes", 1), ("login_mail_seconds", 1)):
+        p.check(getattr(w, key) >= least, f"web.{key}", f"must be at least {least}, got {getattr(w, key)}")
+    p.check(0 <= w.trusted_proxies <= 10, "web.trusted_proxies",
+            f"expected a number of proxy hops from 0 to 10, got {w.trusted_proxies!r}")
+    p.check(_is_mail_address(w.accessibility_contact), "web.accessibility_contact",
+            f"expected a mail address, got {w.accessibility_contact!r}")
+    scheme = w.ratelimit_storage.partition("://")[0]
+    p.check("://" in w.ratelimit_storage and scheme in RATELIMIT_SCHEMES, "web.ratelimit_storage",
+            f"expected a storage URI such as memory:// or redis://127.0.0.1:6379/0, got {w.ratelimit_storage!r}")
+
+
+def _is_mail_address(text: str) -> bool:
+    local, at, domain = text.partition("@")
+    return bool(at and local and "." in domain and "@" not in domain and len(text) <= 254
+                and not any(ch.isspace() or ch in "<>\"" for ch in text))
+
+
+def _check_notices(n: NoticesSettings, slugs: list[str], p: _Problems) -> None:
+    p.check(n.poll_seconds >= 1, "notices.poll_seconds", "must be at least 1")
     for key, least in (("max_feed_bytes", 1024), ("max_items", 1), ("max_update_bytes", 256),
                        ("max_mails_per_subscriber_hour", 1), ("max_new_per_poll", 1)):
-        if getattr(s.notices, key) < least:
-            raise ConfigError(f"notices.{key}: must be at least {least}, got {getattr(s.notices, key)}")
-    for key, least in (("max_query_bytes", 256), ("max_body_bytes", 1024), ("cache_bytes", 0)):
-        if getattr(s.web, key) < least:
-            raise ConfigError(f"web.{key}: must be at least {least}, got {getattr(s.web, key)}")
-    if not 1 <= s.digest.weekday <= 7:
-        raise ConfigError(f"digest.weekday: 1 (Monday) to 7 (Sunday), got {s.digest.weekday}")
-    if not 0 <= s.digest.hour <= 23:
-        raise ConfigError(f"digest.hour: 0 to 23 (Copenhagen time), got {s.digest.hour}")
-    hours = s.notices.reminders_hours
-    if len(hours) > 5 or len(set(hours)) != len(hours) or not all(1 <= h <= 720 for h in hours):
-        raise ConfigError(f"notices.reminders_hours: at most 5 different whole hours from 1 to 720, got {list(hours)}")
-    for i, src in enumerate(s.notices.sources):
-        if src.kind not in ("feed", "statuspage"):
-            raise ConfigError(f"notices.sources[{i}].kind: expected \"feed\" or \"statuspage\", got {src.kind!r}")
-    slugs = [c.slug for c in s.components]
-    for i, comp in enumerate(s.components):
-        if not comp.slug or not all(ch.isascii() and (ch.islower() or ch.isdigit() or ch == "-") for ch in comp.slug):
-            raise ConfigError(f"components[{i}].slug: lower-case ASCII letters, digits and '-' only, got {comp.slug!r}")
-    if len(set(slugs)) != len(slugs):
-        raise ConfigError("components: slugs must be unique")
-    for i, src in enumerate(s.notices.sources):
+        p.check(getattr(n, key) >= least, f"notices.{key}", f"must be at least {least}, got {getattr(n, key)}")
+    hours = n.reminders_hours
+    p.check(len(hours) <= 5 and len(set(hours)) == len(hours) and all(1 <= h <= 720 for h in hours),
+            "notices.reminders_hours", f"at most 5 different whole hours from 1 to 720, got {list(hours)}")
+    for i, src in enumerate(n.sources):
+        p.check(src.kind in ("feed", "statuspage"), f"notices.sources[{i}].kind",
+                f"expected \"feed\" or \"statuspage\", got {src.kind!r}")
         for slug in src.components:
-            if slug not in slugs:
-                raise ConfigError(f"notices.sources[{i}].components: unknown component {slug!r}")
-    a = s.availability
-    if not 0 <= a.partial_weight <= 1:
-        raise ConfigError(f"availability.partial_weight: need 0 <= partial_weight <= 1, got {a.partial_weight:g}")
+            p.check(slug in slugs, f"notices.sources[{i}].components", f"unknown component {slug!r}",
+                    reads=("components",))
+
+
+def _check_components(components: tuple[ComponentSettings, ...], p: _Problems) -> None:
+    for i, comp in enumerate(components):
+        p.check(bool(comp.slug) and all(ch.isascii() and (ch.islower() or ch.isdigit() or ch == "-")
+                                        for ch in comp.slug),
+                f"components[{i}].slug", f"lower-case ASCII letters, digits and '-' only, got {comp.slug!r}")
+    slugs = [c.slug for c in components]
+    p.check(len(set(slugs)) == len(slugs), "components", "slugs must be unique")
+
+
+def _check_availability(a: AvailabilitySettings, slugs: list[str], p: _Problems) -> None:
+    p.check(0 <= a.partial_weight <= 1, "availability.partial_weight",
+            f"need 0 <= partial_weight <= 1, got {a.partial_weight:g}")
     for i, t in enumerate(a.targets):
-        if t.component not in slugs:
-            raise ConfigError(f"availability.targets[{i}].component: unknown component {t.component!r}")
-        if not 0 < t.target < 1:
-            raise ConfigError(f"availability.targets[{i}].target: need 0 < target < 1, got {t.target:g}")
-    if len({t.component for t in a.targets}) != len(a.targets):
-        raise ConfigError("availability.targets: one target per component")
-    if not 0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds:
-        raise ConfigError("scheduler.stale_after_seconds: need 0 < heartbeat_seconds < stale_after_seconds")
-    contact = s.web.accessibility_contact
-    local, at, domain = contact.partition("@")
-    if not (at and local and "." in domain and "@" not in domain and len(contact) <= 254
-            and not any(ch.isspace() or ch in "<>\"" for ch in contact)):
-        raise ConfigError(f"web.accessibility_contact: expected a mail address, got {contact!r}")
-    for key in ("session_hours", "login_link_minutes", "login_mail_seconds"):
-        if getattr(s.web, key) < 1:
-            raise ConfigError(f"web.{key}: must be at least 1")
-    if not 0 <= s.web.trusted_proxies <= 10:
-        raise ConfigError(f"web.trusted_proxies: expected a number of proxy hops from 0 to 10, "
-                          f"got {s.web.trusted_proxies!r}")
-    if s.mail.retention_days < 1:
-        raise ConfigError("mail.retention_days: must be at least 1")
-    scheme = s.web.ratelimit_storage.partition("://")[0]
-    if "://" not in s.web.ratelimit_storage or scheme not in RATELIMIT_SCHEMES:
-        raise ConfigError(f"web.ratelimit_storage: expected a storage URI such as memory:// or "
-                          f"redis://127.0.0.1:6379/0, got {s.web.ratelimit_storage!r}")
+        p.check(t.component in slugs, f"availability.targets[{i}].component", f"unknown component {t.component!r}",
+                reads=("components",))
+        p.check(0 < t.target < 1, f"availability.targets[{i}].target", f"need 0 < target < 1, got {t.target:g}")
+    p.check(len({t.component for t in a.targets}) == len(a.targets), "availability.targets",
+            "one target per component")
+
+
+def _check_service(s: Settings, p: _Problems) -> None:
+    """The smaller sections: digest, scheduler, alerts, the call collector, retention, logging."""
+    p.check(1 <= s.digest.weekday <= 7, "digest.weekday", f"1 (Monday) to 7 (Sunday), got {s.digest.weekday}")
+    p.check(0 <= s.digest.hour <= 23, "digest.hour", f"0 to 23 (Copenhagen time), got {s.digest.hour}")
+    p.check(0 < s.scheduler.heartbeat_seconds < s.scheduler.stale_after_seconds, "scheduler.stale_after_seconds",
+            "need 0 < heartbeat_seconds < stale_after_seconds", reads=("scheduler.heartbeat_seconds",))
     token = s.alerts.receiver_token
-    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
-        raise ConfigError("alerts.receiver_token: at least 16 printable ASCII characters without spaces "
-                          "(or empty: the receiver accepts nothing)")
-    if not 1024 <= s.alerts.max_body_bytes <= 100_000_000:
-        raise ConfigError(f"alerts.max_body_bytes: must be between 1024 and 100000000, got {s.alerts.max_body_bytes}")
-    if not 1024 <= s.collectors.calls.max_file_bytes <= MAX_FILE_BYTES:
-        raise ConfigError(f"collectors.calls.max_file_bytes: must be between 1024 and {MAX_FILE_BYTES}, "
-                          f"got {s.collectors.calls.max_file_bytes}")
-    reach = c.baseline_days * c.baseline_weeks + 1
-    if s.retention.hourly_days < reach:
-        raise ConfigError(f"retention.hourly_days: must be at least {reach} (the cut-over baseline reads hourly "
-                          f"counts baseline_days × baseline_weeks back), got {s.retention.hourly_days}")
-    if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
+    p.check(not token or (len(token) >= 16 and token.isascii() and token.isprintable() and " " not in token),
+            "alerts.receiver_token",
+            "at least 16 printable ASCII characters without spaces (or empty: the receiver accepts nothing)")
+    p.check(1024 <= s.alerts.max_body_bytes <= 100_000_000, "alerts.max_body_bytes",
+            f"must be between 1024 and 100000000, got {s.alerts.max_body_bytes}")
+    p.check(1024 <= s.collectors.calls.max_file_bytes <= MAX_FILE_BYTES, "collectors.calls.max_file_bytes",
+            f"must be between 1024 and {MAX_FILE_BYTES}, got {s.collectors.calls.max_file_bytes}")
+    reach = s.cutover.baseline_days * s.cutover.baseline_weeks + 1
+    p.check(s.retention.hourly_days >= reach, "retention.hourly_days",
+            f"must be at least {reach} (the cut-over baseline reads hourly counts baseline_days × "
+            f"baseline_weeks back), got {s.retention.hourly_days}",
+            reads=("cutover.baseline_days", "cutover.baseline_weeks"))
+    p.check(s.logging.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "logging.level",
+            f"expected DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
+
+
+def _validate(s: Settings, problems: _Problems) -> None:
+    """Check every section's values, collecting every problem (the caller raises them together)."""
+    slugs = s.component_slugs()
+    _check_rating(s.rating, problems)
+    _check_cutover(s.cutover, problems)
+    _check_mail(s.mail, problems)
+    _check_web(s.web, problems)
+    _check_notices(s.notices, slugs, problems)
+    _check_components(s.components, problems)
+    _check_availability(s.availability, slugs, problems)
+    _check_service(s, problems)
 
 
 def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typing.Mapping[str, str] | None = None
@@ -482,7 +565,8 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
     if isinstance(cutover, dict) and "baseline_days" in cutover and "baseline_weeks" not in cutover:
         # A config written before baseline_weeks existed meant one earlier day or week.
         data = {**data, "cutover": {**cutover, "baseline_weeks": 1}}
-    settings = _build(Settings, data)
+    problems = _Problems()
+    settings = _build(Settings, data, problems)
     changes: dict[str, typing.Any] = {"base_dir": str(Path(base_dir).resolve()),
                                       "secret_key": environ.get("MONITOR_SECRET_KEY", "")}
     if environ.get("MONITOR_DATABASE_URL"):
@@ -497,7 +581,8 @@ def from_mapping(data: dict[str, typing.Any], base_dir: str = ".", environ: typi
         changes["alerts"] = dataclasses.replace(settings.alerts,
                                                 receiver_token=environ["MONITOR_ALERTS_RECEIVER_TOKEN"])
     changed: Settings = dataclasses.replace(settings, **changes)
-    _validate(changed)
+    _validate(changed, problems)
+    problems.raise_any()
     return changed
 
 

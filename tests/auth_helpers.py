@@ -30,8 +30,18 @@ def add_operator(app: Flask, address: str = OPERATOR) -> None:
         add_user(session, address, "operator")
 
 
+def app_now(app: Flask) -> dt.datetime:
+    """The instant `app` reads: the clock a test gave it (`MONITOR_CLOCK`, from the `now` fixture), else
+    the process's clock, exactly as the views read it."""
+    from monitor.web.auth import now
+
+    with app.app_context():
+        return now()
+
+
 def link_for(app: Flask, address: str = OPERATOR, minutes: int = 15, now: dt.datetime | None = None) -> str:
-    """A fresh sign-in link path (/login/TOKEN) for the operator `address`, as the mail carries it."""
+    """A fresh sign-in link path (/login/TOKEN) for the operator `address`, as the mail carries it,
+    issued at `now` (default: the app's clock)."""
     from sqlalchemy import select
 
     from monitor.models import User
@@ -39,7 +49,7 @@ def link_for(app: Flask, address: str = OPERATOR, minutes: int = 15, now: dt.dat
     with app.extensions["monitor"].sessions() as session, session.begin():
         user = session.scalars(select(User).where(User.email == address)).one()
         token = issue_link(session, str(app.secret_key or "test-secret"), user, minutes,
-                           now or dt.datetime.now(dt.UTC))
+                           now or app_now(app))
     return f"/login/{token}"
 
 

@@ -184,6 +184,16 @@ def now() -> dt.datetime:
     return dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture
+def clock(now: dt.datetime) -> Iterator[dt.datetime]:
+    """The process's clock moved to `now` and ticking from there, for tests whose code reads the current
+    time itself (forms, signed tokens, the outbox run by a view); yields `now`."""
+    import time_machine
+
+    with time_machine.travel(now, tick=True):
+        yield now
+
+
 # Page heights that browser tests measure (tests/artifacts/*-heights.txt, one "name: N px" a
 # line), printed at the end of every run so that CI's output shows them beside the screenshots.
 HEIGHTS_GLOB = "*-heights.txt"

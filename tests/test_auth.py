@@ -87,8 +87,7 @@ def test_a_tampered_sign_in_link_is_refused_and_signs_nobody_in(app: Flask, clie
     assert client.get("/drift").status_code == 303
 
 
-def test_a_link_for_a_nonce_of_another_operator_is_refused(session: Session) -> None:
-    now = dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
+def test_a_link_for_a_nonce_of_another_operator_is_refused(session: Session, now: dt.datetime) -> None:
     alice = add_user(session, "alice@example.dk", "operator", now=now)
     bob = add_user(session, "bob@example.dk", "operator", now=now)
     token = issue_link(session, "k", alice, 15, now)
@@ -99,8 +98,7 @@ def test_a_link_for_a_nonce_of_another_operator_is_refused(session: Session) -> 
     assert refused.value.reason == "invalid"
 
 
-def test_a_sign_in_link_works_until_it_expires_and_not_a_second_after(session: Session) -> None:
-    now = dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
+def test_a_sign_in_link_works_until_it_expires_and_not_a_second_after(session: Session, now: dt.datetime) -> None:
     user = add_user(session, OPERATOR, "operator", now=now)
     token = issue_link(session, "k", user, 15, now)
     assert check_link(session, "k", token, now + dt.timedelta(minutes=14, seconds=59)).user.id == user.id
@@ -113,9 +111,10 @@ def test_a_sign_in_link_works_until_it_expires_and_not_a_second_after(session: S
     assert used.value.reason == "used"
 
 
-def test_an_expired_link_says_so_on_the_page(app: Flask, client: FlaskClient) -> None:
+def test_an_expired_link_says_so_on_the_page(app: Flask, client: FlaskClient, now: dt.datetime) -> None:
+    app.config["MONITOR_CLOCK"] = lambda: now
     add_operator(app)
-    path = link_for(app, minutes=15, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16))
+    path = link_for(app, minutes=15, now=now - dt.timedelta(minutes=16))
     page = client.get(path)
     assert page.status_code == 410 and "Linket er udløbet" in page.get_data(as_text=True)
 
@@ -146,10 +145,11 @@ def test_the_login_answer_is_the_same_for_an_operator_a_stranger_and_nonsense(ap
     assert len(list(outbox.glob("*.eml"))) == 1, "a link went to the operator only"
 
 
-def test_a_session_ends_after_session_hours(app: Flask, client: FlaskClient) -> None:
+def test_a_session_ends_after_session_hours(app: Flask, client: FlaskClient, now: dt.datetime) -> None:
+    app.config["MONITOR_CLOCK"] = lambda: now
     sign_in(client)
     assert client.get("/drift").status_code == 200
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12, minutes=1)
+    later = now + dt.timedelta(hours=12, minutes=1)
     app.config["MONITOR_CLOCK"] = lambda: later
     assert client.get("/drift").status_code == 303
 
@@ -212,10 +212,9 @@ def test_the_operators_are_managed_from_the_command_line(tmp_path, sqlite_url) -
     assert run(cli, ["--config", str(config), "users", "remove", "ops@example.dk"]).exit_code != 0
 
 
-def test_an_expired_link_row_is_purged_a_day_later(session: Session) -> None:
+def test_an_expired_link_row_is_purged_a_day_later(session: Session, now: dt.datetime) -> None:
     from monitor.users import purge_links
 
-    now = dt.datetime(2020, 11, 28, 11, 0, tzinfo=dt.UTC)
     user = add_user(session, OPERATOR, "operator", now=now)
     issue_link(session, "k", user, 15, now)
     session.flush()

@@ -74,10 +74,12 @@ def test_after_logout_a_copy_of_the_cookie_is_refused(app: Flask, client: FlaskC
     assert refused.status_code == 303 and refused.location == "/login"
 
 
-def test_a_session_ends_when_its_hours_are_over_even_with_the_cookie_kept(app: Flask, client: FlaskClient) -> None:
+def test_a_session_ends_when_its_hours_are_over_even_with_the_cookie_kept(app: Flask, client: FlaskClient,
+                                                                          now: dt.datetime) -> None:
+    app.config["MONITOR_CLOCK"] = lambda: now
     sign_in(client, BOB)
     copy = copy_of(client)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12, seconds=1)
+    later = now + dt.timedelta(hours=12, seconds=1)
     app.config["MONITOR_CLOCK"] = lambda: later
     assert copy.get("/drift").status_code == 303
 

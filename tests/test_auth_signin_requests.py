@@ -62,13 +62,14 @@ def test_asking_for_an_operators_link_from_many_clients_never_answers_429_and_ma
 
 
 def test_a_new_mail_goes_out_once_the_window_is_over_and_the_earlier_link_still_works(
-        app: Flask, client, settings) -> None:
+        app: Flask, client, settings, now: dt.datetime) -> None:
+    app.config["MONITOR_CLOCK"] = lambda: now
     add_operator(app, OPERATOR)
     outbox = settings.path(settings.mail.outbox_dir)
     post_login(client, OPERATOR)
-    deliver_mails(app)
+    deliver_mails(app, now)
     first = mailed_link(outbox, OPERATOR)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.web.login_mail_seconds + 1)
+    later = now + dt.timedelta(seconds=settings.web.login_mail_seconds + 1)
     app.config["MONITOR_CLOCK"] = lambda: later
     post_login(client, OPERATOR)
     assert login_mails(app) == 2
@@ -153,19 +154,20 @@ def test_known_and_unknown_addresses_take_the_same_time_with_a_mail_server_that_
 
 
 def test_a_sign_in_mail_waits_out_a_mail_server_outage_and_is_delivered_when_it_is_back(
-        tmp_path: Path, db_url: str) -> None:
+        tmp_path: Path, db_url: str, now: dt.datetime) -> None:
     server = SmtpServer()
     app = create_app(make_settings(tmp_path, db_url, mail=smtp_section(server)))
+    app.config["MONITOR_CLOCK"] = lambda: now
     add_operator(app, OPERATOR)
     client = app.test_client()
     assert post_login(client, OPERATOR).status_code == 200
 
-    down = deliver_mails(app)  # nothing listens on the port yet
+    down = deliver_mails(app, now)  # nothing listens on the port yet
     assert (down.sent, down.retry) == (0, 1)
 
     server.start()
     try:
-        back = deliver_mails(app, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
+        back = deliver_mails(app, now + dt.timedelta(minutes=10))
         assert (back.sent, back.failed) == (1, 0)
         [message] = server.inbox.to(OPERATOR)
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ def keys(cls: type, prefix: str = "") -> list[str]:
     out = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in ("base_dir", "secret_key") or f.name in ENV_ONLY:
+        if f.name in ("base_dir", "secret_key", "served_url") or f.name in ENV_ONLY:
             continue
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):

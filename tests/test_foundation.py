@@ -39,6 +39,7 @@ def test_the_shipped_config_loads_and_every_default_key_is_valid():
     ({"cutover": {"start": dt.datetime(2020, 11, 28, 8)}}, "cutover.start: expected an offset date-time"),
     ({"mail": {"backend": "carrier-pigeon"}}, "mail.backend"),
     ({"mail": {"smtp_password": "x"}}, "mail.smtp_password: unknown key"),
+    ({"served_url": "http://elsewhere:8000"}, "served_url: unknown key"),
     ({"notices": {"sources": [{"name": "x", "url": "y", "kind": "rss"}]}}, "notices.sources[0].kind"),
     ({"notices": {"sources": [{"url": "y"}]}}, "notices.sources[0].name: required key is missing"),
     ({"components": [{"slug": "Service Platform", "name": "x"}]}, "components[0].slug"),
@@ -47,6 +48,65 @@ def test_a_bad_config_value_is_refused_with_a_message_naming_the_key(data, messa
     with pytest.raises(ConfigError) as info:
         from_mapping(data, ".", environ={})
     assert message in str(info.value)
+
+
+def test_a_config_with_three_mistakes_is_refused_once_naming_all_three():
+    data = {"cutover": {"green_ratio": 1.5}, "web": {"base_url": "ftp://monitor"}, "rating": {"window_days": "30"}}
+    with pytest.raises(ConfigError) as info:
+        from_mapping(data, ".", environ={})
+    assert sorted(info.value.errors) == [
+        "cutover.green_ratio: must be between 0 and 1, got 1.5",
+        "rating.window_days: expected an integer, got '30'",
+        "web.base_url: expected an http(s) URL such as https://monitor.example.dk, got 'ftp://monitor'",
+    ]
+    assert str(info.value).splitlines()[0] == "3 problems:"
+    assert all(error in str(info.value) for error in info.value.errors)
+
+
+def test_one_mistake_is_the_whole_message():
+    with pytest.raises(ConfigError) as info:
+        from_mapping({"digest": {"hour": 24}}, ".", environ={})
+    assert str(info.value) == "digest.hour: 0 to 23 (Copenhagen time), got 24"
+    assert info.value.errors == ("digest.hour: 0 to 23 (Copenhagen time), got 24",)
+
+
+@pytest.mark.parametrize("data, expected", [
+    # green_ratio cannot be read: the check of red_ratio against it says nothing false.
+    ({"cutover": {"green_ratio": "high", "red_ratio": 0.7}}, ["cutover.green_ratio: expected a number, got 'high'"]),
+    # A weight that cannot be read does not make the weights seem not to sum to 1.
+    ({"rating": {"weights": {"service_agreements": "x", "calls_per_citizen": 0.5}}},
+     ["rating.weights.service_agreements: expected a number, got 'x'"]),
+    # A component without a name is left out, so a source naming its slug is not judged against the rest.
+    ({"components": [{"slug": "odd"}], "notices": {"sources": [{"name": "a", "url": "b", "components": ["odd"]}]}},
+     ["components[0].name: required key is missing"]),
+    # Mistakes inside lists are each named, and a readable entry beside them is still checked.
+    ({"notices": {"sources": [{"name": "a", "url": "b", "kind": "rss"}, {"url": "c"}, "text"]},
+      "logging": {"level": "LOUD"}, "unknown": {}},
+     ["logging.level: expected DEBUG, INFO, WARNING or ERROR, got 'LOUD'",
+      "notices.sources[0].kind: expected \"feed\" or \"statuspage\", got 'rss'",
+      "notices.sources[1].name: required key is missing",
+      "notices.sources[2]: expected a table, got str",
+      "unknown: unknown key"]),
+])
+def test_a_value_that_cannot_be_read_is_named_without_false_problems_from_checks_that_read_it(data, expected):
+    with pytest.raises(ConfigError) as info:
+        from_mapping(data, ".", environ={})
+    assert sorted(info.value.errors) == expected
+
+
+def test_the_command_line_shows_every_problem_of_the_config_at_once(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[cutover]\ngreen_ratio = 1.5\n[web]\nbase_url = "ftp://monitor"\n[digest]\nhour = 24\n')
+    done = subprocess.run([sys.executable, "-m", "monitor", "--config", str(cfg), "serve"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Error: configuration: 3 problems:",
+        "  cutover.green_ratio: must be between 0 and 1, got 1.5",
+        "  web.base_url: expected an http(s) URL such as https://monitor.example.dk, got 'ftp://monitor'",
+        "  digest.hour: 0 to 23 (Copenhagen time), got 24",
+    ]
+    assert list(tmp_path.iterdir()) == [cfg]
 
 
 def test_the_environment_overrides_the_database_url_and_relative_paths_follow_the_config_file(tmp_path):

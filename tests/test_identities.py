@@ -66,11 +66,12 @@ def test_an_erased_subscribers_links_never_open_the_next_subscriber(
 
 
 def test_the_links_of_a_subscriber_purged_after_the_grace_period_never_open_the_next_one(
-        client: FlaskClient, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
+        client: FlaskClient, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer,
+        clock: dt.datetime) -> None:
     manage, unsubscribe = subscribed(client, smtp, "alice@k.dk")
     assert client.post(unsubscribe, data="List-Unsubscribe=One-Click",
                        content_type="application/x-www-form-urlencoded").status_code == 200
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=settings.web.unsubscribe_grace_days + 1)
+    later = clock + dt.timedelta(days=settings.web.unsubscribe_grace_days + 1)
     assert purge_unsubscribed(engine, settings, now=later) == 1
     subscribed(client, smtp, "bob@k.dk")
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from monitor.links import record_served, root, serving
 from monitor.models import Mail, Subscriber
 from monitor.notify.invitations import InviteRow, invite
-from monitor.notify.mail import serve_links
 from monitor.notify.mailqueue import queue_mail
 from monitor.notify.outbox import deliver_due, enqueue_for_update
 from monitor.notify.wire import encoded_words, header, qp, wire_address
@@ -196,30 +196,50 @@ def test_without_smtputf8_on_the_server_an_internationalised_address_is_refused_
 
 def test_links_follow_the_served_host_and_port_unless_base_url_is_set(tmp_path: Path) -> None:
     unset = make_settings(tmp_path, "sqlite://")
-    served, warning = serve_links(unset, "127.0.0.1", 8001)
-    assert served.web.base_url == "http://127.0.0.1:8001" and warning is None
-    other = make_settings(tmp_path, "sqlite://", web={"base_url": "https://monitor.example.dk"})
-    kept, warning = serve_links(other, "127.0.0.1", 8001)
-    assert kept.web.base_url == "https://monitor.example.dk"
+    assert root(unset) == "http://127.0.0.1:8000"  # where monitor serve listens by default
+    served, warning = serving(unset, "127.0.0.1", 8001)
+    assert root(served) == "http://127.0.0.1:8001" and warning is None
+    assert served.web.base_url == ""  # the setting stays what the file says
+    other = make_settings(tmp_path, "sqlite://", web={"base_url": "https://monitor.example.dk/"})
+    kept, warning = serving(other, "127.0.0.1", 8001)
+    assert root(kept) == "https://monitor.example.dk"
     assert warning is not None and "\n" not in warning and "http://127.0.0.1:8001" in warning
     same = make_settings(tmp_path, "sqlite://", web={"base_url": "http://127.0.0.1:8001/"})
-    assert serve_links(same, "127.0.0.1", 8001)[1] is None
+    assert serving(same, "127.0.0.1", 8001)[1] is None
 
 
 def test_a_notice_mail_links_to_where_monitor_serve_listens_when_base_url_is_unset(
         tmp_path: Path, sqlite_url: str, smtp: SmtpServer) -> None:
     from monitor.db import make_engine
-    from monitor.notify.outbox import remember_serve_base_url
 
     settings = make_settings(tmp_path, sqlite_url, mail=smtp_section(smtp))
     engine = make_engine(settings.database.url)
-    remember_serve_base_url(engine, serve_links(settings, "127.0.0.1", 8001)[0])
+    record_served(engine, serving(settings, "127.0.0.1", 8001)[0])
     with Session(engine) as session:
         send_one("notice", "da", session, engine, settings)  # as `monitor notify`, a process of its own
     engine.dispose()
     mail = mailgrammar.read(smtp.inbox.raw[0])
     assert mail.one("List-Unsubscribe").startswith(" <http://127.0.0.1:8001/u/")
     assert "http://127.0.0.1:8001/driftsstatus?lang=da#notice-" in mail.part("text/plain")
+
+
+def test_another_process_follows_the_recorded_origin_only_while_base_url_is_unset(tmp_path: Path,
+                                                                                   sqlite_url: str) -> None:
+    from monitor.db import make_engine, session_factory
+    from monitor.links import with_recorded
+
+    unset = make_settings(tmp_path, sqlite_url)
+    engine = make_engine(unset.database.url)
+    sessions = session_factory(engine)
+    assert root(with_recorded(unset, sessions)) == "http://127.0.0.1:8000"  # nothing served yet
+    record_served(engine, serving(unset, "127.0.0.1", 8001)[0])
+    assert root(with_recorded(unset, sessions)) == "http://127.0.0.1:8001"
+    configured = make_settings(tmp_path, sqlite_url, web={"base_url": "https://monitor.example.dk"})
+    assert root(with_recorded(configured, sessions)) == "https://monitor.example.dk"
+    # A process that serves itself links to its own origin, not to another's record.
+    own = serving(unset, "127.0.0.1", 8002)[0]
+    assert root(with_recorded(own, sessions)) == "http://127.0.0.1:8002"
+    engine.dispose()
 
 
 @given(st.text(min_size=0, max_size=300))

@@ -254,7 +254,8 @@ def test_only_operators_answer_and_only_with_a_csrf_token(
 
 
 def test_the_gdpr_export_and_erasure_on_the_command_line_cover_inputs_by_the_same_address(
-        client: FlaskClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        client: FlaskClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        now: dt.datetime) -> None:
     send(client, text="Min indsigelse")
     send(client, email="anden@kommune.dk", text="Andens input")
     exported = run_cli(monkeypatch, settings, "subscribers", "export", LEAD.upper())
@@ -263,7 +264,7 @@ def test_the_gdpr_export_and_erasure_on_the_command_line_cover_inputs_by_the_sam
     assert [(i["municipality"], i["text"], i["confirmed_at"]) for i in document["method_inputs"]] == [
         ("101", "Min indsigelse", None)]
     kept = corrections.record(session, "101", agreement_of(session, "101"), "i brug", "drift@example.dk",
-                              dt.datetime.now(dt.UTC), input_id=stored(session)[0].id)
+                              now, input_id=stored(session)[0].id)
     session.commit()
 
     assert run_cli(monkeypatch, settings, "subscribers", "delete", LEAD).exit_code == 0

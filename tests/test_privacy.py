@@ -136,8 +136,10 @@ def seed_personal_data(session: Session, now: dt.datetime) -> None:
     session.commit()
 
 
-def test_public_routes_show_no_address_path_or_stack_text(app: Flask, client: FlaskClient, session: Session) -> None:
-    seed_personal_data(session, dt.datetime.now(dt.UTC))
+def test_public_routes_show_no_address_path_or_stack_text(app: Flask, client: FlaskClient, session: Session,
+                                                          now: dt.datetime) -> None:
+    app.config["MONITOR_CLOCK"] = lambda: now
+    seed_personal_data(session, now)
     checked = 0
     for endpoint, method, url in routes(app, PUBLIC):
         if method != "GET" or endpoint == "static":
@@ -151,8 +153,9 @@ def test_public_routes_show_no_address_path_or_stack_text(app: Flask, client: Fl
 
 
 def test_the_operator_page_masks_addresses_and_summarises_errors(app: Flask, client: FlaskClient,
-                                                                  session: Session) -> None:
-    seed_personal_data(session, dt.datetime.now(dt.UTC))
+                                                                  session: Session, now: dt.datetime) -> None:
+    app.config["MONITOR_CLOCK"] = lambda: now
+    seed_personal_data(session, now)
     page = sign_in(client).get("/drift").get_data(as_text=True)
     assert ADDRESS not in page and "r…1@example.dk" in page
     assert "Traceback" not in page and "line 88" not in page
@@ -193,10 +196,11 @@ def test_a_traceback_is_summarised_by_its_last_line_without_paths() -> None:
 
 
 def test_an_operator_looks_a_subscriber_up_with_the_full_address_and_the_look_up_is_audited(
-        app: Flask, client: FlaskClient, session: Session) -> None:
+        app: Flask, client: FlaskClient, session: Session, now: dt.datetime) -> None:
     from monitor.models import AuditEvent
 
-    seed_personal_data(session, dt.datetime.now(dt.UTC))
+    app.config["MONITOR_CLOCK"] = lambda: now
+    seed_personal_data(session, now)
     sign_in(client)
     found = client.post("/drift/abonnent", data={"email": ADDRESS.upper(), "csrf_token": csrf(client, "/drift")})
     text = found.get_data(as_text=True)

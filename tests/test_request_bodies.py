@@ -16,9 +16,8 @@ import pytest
 
 from monitor.settings import ConfigError, from_mapping
 from monitor.web.guard import body_limit
-from tests.test_gunicorn import ROOT, free_port, get
+from tests.serving import free_port, get, gunicorn
 from tests.test_memory import wait_until_serving
-from tests.waiting import wait_until
 
 KB, MB = 1024, 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -184,26 +183,8 @@ def waitress_server(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
 
 @contextmanager
 def gunicorn_server(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[int, list[int]]]:
-    port = free_port()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[database]\nurl = "{sqlite_url}"\n[demo]\nenabled = false\n')
-    env = dict(os.environ, MONITOR_CONFIG=str(cfg), MONITOR_SECRET_KEY="body-test", MONITOR_WORKERS="2",
-               MONITOR_THREADS="2", MONITOR_BIND=f"127.0.0.1:{port}",
-               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"))
-    env.pop("MONITOR_DATABASE_URL", None)
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    with (tmp_path / "gunicorn.log").open("wb") as log:
-        master = subprocess.Popen([str(gunicorn), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                                   "monitor:create_app()"], env=env, cwd=tmp_path, stdout=log, stderr=log)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: get(base + "/readyz") == 200, "gunicorn to be ready", tolerate=(OSError,))
-        workers = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True).stdout.split()
-        assert len(workers) == 2
-        yield port, [master.pid, *(int(w) for w in workers)]
-    finally:
-        master.terminate()
-        master.wait(30)
+    with gunicorn(tmp_path, f'[database]\nurl = "{sqlite_url}"\n[demo]\nenabled = false\n', workers=2) as server:
+        yield server.port, [server.master.pid, *server.workers()]
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read a process's memory")

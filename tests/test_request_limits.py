@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -111,10 +109,9 @@ def _feed_with_link(link: str) -> bytes:
 
 
 def test_javascript_links_from_upstream_reach_neither_page_nor_atom_nor_api(app, client, engine, settings,
-                                                                            tmp_path) -> None:
+                                                                            tmp_path, now) -> None:
     feed = tmp_path / "evil.rss"
     feed.write_bytes(_feed_with_link("javascript:alert(1)"))
-    now = dt.datetime.now(dt.UTC)
     poll_sources(engine, settings, [SourceSpec("evil", str(feed), "feed")], now=now)
     for path in ("/driftsstatus", "/notices.atom", "/api/v1/notices?status=all"):
         body = client.get(path).data.lower()
@@ -124,12 +121,12 @@ def test_javascript_links_from_upstream_reach_neither_page_nor_atom_nor_api(app,
 
 
 def test_a_javascript_link_stored_before_the_rule_is_dropped_on_the_way_out(app, client, engine, settings,
-                                                                           tmp_path) -> None:
+                                                                           tmp_path, now) -> None:
     from monitor.models import Notice, NoticeUpdate
 
     feed = tmp_path / "ok.rss"
     feed.write_bytes(_feed_with_link("https://status.example/incidents/1"))
-    poll_sources(engine, settings, [SourceSpec("ok", str(feed), "feed")], now=dt.datetime.now(dt.UTC))
+    poll_sources(engine, settings, [SourceSpec("ok", str(feed), "feed")], now=now)
     with Session(engine) as s, s.begin():  # as an older version might have stored it
         s.query(Notice).update({"url": "javascript:alert(1)"})
         s.query(NoticeUpdate).update({"body_html": '<a href="javascript:alert(3)">x</a>'})

@@ -286,7 +286,8 @@ def test_managing_changes_components_and_language_and_a_new_address_needs_confir
 
 
 def test_with_the_mail_server_down_the_form_answers_at_once_and_exactly_one_confirmation_arrives_later(
-        client: FlaskClient, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
+        client: FlaskClient, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer,
+        clock: dt.datetime) -> None:
     def page_of(response) -> str:  # type: ignore[no-untyped-def]
         return re.sub(r'name="csrf_token" value="[^"]+"', "", response.get_data(as_text=True))
 
@@ -301,7 +302,7 @@ def test_with_the_mail_server_down_the_form_answers_at_once_and_exactly_one_conf
     assert smtp.inbox.to("b@k.dk") == [] and len(smtp.inbox.to("a@k.dk")) == 1
     assert sorted(m.status for m in session.scalars(select(Mail))) == ["queued", "queued", "sent"]
     smtp.start()
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    later = clock + dt.timedelta(hours=1)
     assert deliver_due(engine, settings, now=later).sent == 2
     assert deliver_due(engine, settings, now=later + dt.timedelta(hours=1)).sent == 0
     [confirmation] = smtp.inbox.to("b@k.dk")
@@ -312,7 +313,8 @@ def test_with_the_mail_server_down_the_form_answers_at_once_and_exactly_one_conf
 
 
 def test_unsubscribed_and_unconfirmed_addresses_are_deleted_after_the_grace_period(
-        client: FlaskClient, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer) -> None:
+        client: FlaskClient, session: Session, engine: Engine, settings: Settings, smtp: SmtpServer,
+        clock: dt.datetime) -> None:
     subscribe(client, "gone@k.dk")
     confirm_by_mail(client, smtp, "gone@k.dk")
     subscribe(client, "stays@k.dk")
@@ -322,10 +324,9 @@ def test_unsubscribed_and_unconfirmed_addresses_are_deleted_after_the_grace_peri
     session.commit()
     client.post(link(smtp.inbox.to("gone@k.dk")[0], "u"), data="List-Unsubscribe=One-Click",
                 content_type="application/x-www-form-urlencoded")
-    now = dt.datetime.now(dt.UTC)
-    assert purge_unsubscribed(engine, settings, now=now + dt.timedelta(days=29)) == 0
+    assert purge_unsubscribed(engine, settings, now=clock + dt.timedelta(days=29)) == 0
     assert subscriber(session, "gone@k.dk") is not None
-    assert purge_unsubscribed(engine, settings, now=now + dt.timedelta(days=31)) == 2
+    assert purge_unsubscribed(engine, settings, now=clock + dt.timedelta(days=31)) == 2
     assert subscriber(session, "gone@k.dk") is None and subscriber(session, "never@k.dk") is None
     assert subscriber(session, "stays@k.dk") is not None
     assert [d.subscriber_id for d in session.scalars(select(Delivery))] == [subscriber(session, "stays@k.dk").id]

@@ -505,105 +505,162 @@ def _task_doc(t: Task) -> dict[str, Any]:
     return {"task": t.task, "done": t.done, "deadline": t.deadline.isoformat() if t.deadline else None}
 
 
+@dataclass
+class Tallies:
+    """The sums of the traffic per municipality, service and supplier, and for the whole platform."""
+
+    municipalities: dict[str, Tally]
+    services: dict[str, Tally] = field(default_factory=dict)
+    suppliers: dict[str, Tally] = field(default_factory=dict)
+    national: Tally = field(default_factory=Tally)
+
+
+@dataclass(frozen=True)
+class PerMunicipality:
+    """What the inputs hold for each municipality beside its traffic."""
+
+    changes: dict[str, list[dict[str, Any]]]  # frozen-zone changes as documents, oldest first
+    tasks: dict[str, list[Task]]
+    acknowledgements: dict[str, list[Acknowledgement]]  # newest first
+
+
 def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> dict[str, Any]:
     """The GET /api/v1/cutover document for `inputs` (observed hours as given by `observed_span`)."""
     now, window, wm = inputs.now, inputs.window, inputs.watermark
-    by_municipality: dict[str, Tally] = {code: Tally() for code, _ in inputs.municipalities}
-    by_service: dict[str, Tally] = {}
-    by_supplier: dict[str, Tally] = {}
-    national = Tally()
-    # In the window the observed hours lie before it: nobody is silent for that.
-    in_window = window.in_window(now)
-    for a in inputs.traffic:
-        silent, judged = not in_window and is_silent(a, settings), is_judged(a, settings)
-        by_municipality.setdefault(a.municipality_code, Tally()).add(a, silent, judged)
-        national.add(a, silent, judged)
-        # An agreement with several services counts for each of them.
-        for service in a.services:
-            by_service.setdefault(service, Tally()).add(a, silent, judged)
-        by_supplier.setdefault(a.supplier or "", Tally()).add(a, silent, judged)
-
-    changes: dict[str, list[dict[str, Any]]] = {}
-    if window.frozen_zone_start is not None:
-        for c in sorted(inputs.changes, key=lambda c: (c.changed_at, c.agreement_uuid)):
-            changes.setdefault(c.municipality_code, []).append(_change_doc(c, window.frozen_zone_start))
-    task_list: dict[str, list[Task]] = {}
-    for task in inputs.task_list:
-        task_list.setdefault(task.municipality_code, []).append(task)
-    acks: dict[str, list[Acknowledgement]] = {}
-    for ack in sorted(inputs.acknowledgements, key=lambda a: (a.created_at, a.id), reverse=True):
-        acks.setdefault(ack.municipality_code, []).append(ack)
-
-    municipalities = []
-    counts = dict.fromkeys(STATUSES, 0)
-    tasks_done = tasks_total = 0
-    for code, name in sorted(inputs.municipalities):
-        t = by_municipality[code]
-        j = judge(t, settings, window, now, wm)
-        counts[j.status] += 1
-        done, total = inputs.tasks.get(code, (0, 0))
-        tasks_done += done
-        tasks_total += total
-        silent_uuids = {a.agreement_uuid for a in t.silent}
-        active = [a for a in acks.get(code, []) if ack_is_active(a, j.status, silent_uuids, settings, now)]
-        whole = next((a for a in active if a.agreement_uuid is None), None)
-        per_agreement: dict[str, Acknowledgement] = {}
-        for ack in active:
-            if ack.agreement_uuid is not None:
-                per_agreement.setdefault(ack.agreement_uuid, ack)  # the newest one per agreement
-        silent_docs = []
-        for a in sorted(t.silent, key=lambda a: (-a.baseline_calls, a.agreement_uuid)):
-            acked = per_agreement.get(a.agreement_uuid)
-            silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(acked, settings) if acked else None})
-        municipalities.append({
-            "code": code, "name": name, "status": j.status,
-            "observed_calls": None if in_window else t.observed_calls, "baseline_calls": t.baseline_calls,
-            "call_ratio": j.call_ratio, "error_ratio": j.error_ratio,
-            "reasons": list(j.reasons),
-            "silent_agreements": silent_docs,
-            "frozen_zone_changes": changes.get(code, []),
-            "tasks_done": done, "tasks_total": total,
-            "tasks": [_task_doc(task) for task in sorted(task_list.get(code, []),
-                                                           key=lambda x: (x.done, x.deadline or dt.date.max, x.task))],
-            "acknowledgement": _ack_doc(whole, settings) if whole else None,
-        })
-
-    services = [{"id": sid, "name": inputs.service_names.get(sid), **_group_doc(t, settings, window, now, wm)}
-                for sid, t in sorted(by_service.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
-    suppliers = [{"name": name or None, **_group_doc(t, settings, window, now, wm)}
-                 for name, t in sorted(by_supplier.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
-    compared = (inputs.compared if inputs.compared is not None
-                else comparisons(observed, settings, window.spans()))
+    tallies = _tally(inputs, settings)
+    per = _per_municipality(inputs)
+    municipalities = [_municipality_doc(code, name, tallies.municipalities[code], per, inputs, settings)
+                      for code, name in sorted(inputs.municipalities)]
     return {
         "now": iso(now),
         "watermark": iso(wm),
-        "window": {
-            "start": iso(window.start), "end": iso(window.end),
-            "frozen_zone_start": iso(window.frozen_zone_start), "source": window.source,
-            "in_window": in_window, "pending": is_pending(window, now, wm),
-            "observed_from": iso(compared[0][0]) if compared else None,
-            "observed_to": iso(compared[-1][0] + HOUR) if compared else None,
-            "observed_hours": len(compared),
-            "baseline_hours": [iso(b) for b in sorted({b for _, weeks in compared for b in weeks})],
-            "baseline_weeks_used": max((len(weeks) for _, weeks in compared), default=0),
-            "lookback_hours": settings.lookback_hours, "baseline_days": settings.baseline_days,
-            "baseline_weeks": settings.baseline_weeks,
-        },
+        "window": _window_doc(inputs, settings, observed),
         "phase": phase(window, now, wm),
-        "thresholds": {
-            "green_ratio": settings.green_ratio, "red_ratio": settings.red_ratio,
-            "yellow_error_ratio": settings.yellow_error_ratio, "red_error_ratio": settings.red_error_ratio,
-            "significance": settings.significance, "min_baseline_calls": settings.min_baseline_calls,
-            "min_municipality_baseline": settings.min_municipality_baseline, "ack_hours": settings.ack_hours,
-            "silent_share": settings.silent_share, "silent_count": settings.silent_count,
-        },
+        "thresholds": _thresholds_doc(settings),
         "support_url": settings.support_url or None,
-        "national": {
-            **_group_doc(national, settings, window, now, wm),
-            "status_counts": counts,
-            "tasks_done": tasks_done, "tasks_total": tasks_total,
-            "services": services,
-            "suppliers": suppliers,
-        },
+        "national": _national_doc(tallies, municipalities, inputs, settings),
         "municipalities": municipalities,
+    }
+
+
+def _tally(inputs: Inputs, settings: CutoverSettings) -> Tallies:
+    """Add each agreement's traffic to its municipality, its services, its supplier and the platform."""
+    tallies = Tallies(municipalities={code: Tally() for code, _ in inputs.municipalities})
+    # In the window the observed hours lie before it: nobody is silent for that.
+    in_window = inputs.window.in_window(inputs.now)
+    for a in inputs.traffic:
+        silent, judged = not in_window and is_silent(a, settings), is_judged(a, settings)
+        tallies.municipalities.setdefault(a.municipality_code, Tally()).add(a, silent, judged)
+        tallies.national.add(a, silent, judged)
+        # An agreement with several services counts for each of them.
+        for service in a.services:
+            tallies.services.setdefault(service, Tally()).add(a, silent, judged)
+        tallies.suppliers.setdefault(a.supplier or "", Tally()).add(a, silent, judged)
+    return tallies
+
+
+def _per_municipality(inputs: Inputs) -> PerMunicipality:
+    """The frozen-zone changes, tasks and acknowledgements, grouped by municipality code."""
+    changes: dict[str, list[dict[str, Any]]] = {}
+    frozen_zone_start = inputs.window.frozen_zone_start
+    if frozen_zone_start is not None:
+        for c in sorted(inputs.changes, key=lambda c: (c.changed_at, c.agreement_uuid)):
+            changes.setdefault(c.municipality_code, []).append(_change_doc(c, frozen_zone_start))
+    tasks: dict[str, list[Task]] = {}
+    for task in inputs.task_list:
+        tasks.setdefault(task.municipality_code, []).append(task)
+    acks: dict[str, list[Acknowledgement]] = {}
+    for ack in sorted(inputs.acknowledgements, key=lambda a: (a.created_at, a.id), reverse=True):
+        acks.setdefault(ack.municipality_code, []).append(ack)
+    return PerMunicipality(changes, tasks, acks)
+
+
+def _active_acknowledgements(acks: Sequence[Acknowledgement], status: str, silent: Sequence[AgreementTraffic],
+                            settings: CutoverSettings, now: dt.datetime
+                            ) -> tuple[Acknowledgement | None, dict[str, Acknowledgement]]:
+    """The newest acknowledgement of the whole municipality that holds, and the newest per silent agreement."""
+    silent_uuids = {a.agreement_uuid for a in silent}
+    active = [a for a in acks if ack_is_active(a, status, silent_uuids, settings, now)]
+    whole = next((a for a in active if a.agreement_uuid is None), None)
+    per_agreement: dict[str, Acknowledgement] = {}
+    for ack in active:
+        if ack.agreement_uuid is not None:
+            per_agreement.setdefault(ack.agreement_uuid, ack)  # the newest one per agreement
+    return whole, per_agreement
+
+
+def _municipality_doc(code: str, name: str, t: Tally, per: PerMunicipality, inputs: Inputs,
+                     settings: CutoverSettings) -> dict[str, Any]:
+    """One element of the document's "municipalities": status, reasons, silent agreements, tasks."""
+    now, window = inputs.now, inputs.window
+    j = judge(t, settings, window, now, inputs.watermark)
+    whole, per_agreement = _active_acknowledgements(per.acknowledgements.get(code, []), j.status, t.silent,
+                                                   settings, now)
+    silent_docs = []
+    for a in sorted(t.silent, key=lambda a: (-a.baseline_calls, a.agreement_uuid)):
+        acked = per_agreement.get(a.agreement_uuid)
+        silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(acked, settings) if acked else None})
+    done, total = inputs.tasks.get(code, (0, 0))
+    tasks = sorted(per.tasks.get(code, []), key=lambda x: (x.done, x.deadline or dt.date.max, x.task))
+    return {
+        "code": code, "name": name, "status": j.status,
+        "observed_calls": None if window.in_window(now) else t.observed_calls, "baseline_calls": t.baseline_calls,
+        "call_ratio": j.call_ratio, "error_ratio": j.error_ratio,
+        "reasons": list(j.reasons),
+        "silent_agreements": silent_docs,
+        "frozen_zone_changes": per.changes.get(code, []),
+        "tasks_done": done, "tasks_total": total,
+        "tasks": [_task_doc(task) for task in tasks],
+        "acknowledgement": _ack_doc(whole, settings) if whole else None,
+    }
+
+
+def _window_doc(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> dict[str, Any]:
+    """The document's "window": the window itself, the observed hours and the baseline hours they compare with."""
+    now, window, wm = inputs.now, inputs.window, inputs.watermark
+    compared = (inputs.compared if inputs.compared is not None
+                else comparisons(observed, settings, window.spans()))
+    return {
+        "start": iso(window.start), "end": iso(window.end),
+        "frozen_zone_start": iso(window.frozen_zone_start), "source": window.source,
+        "in_window": window.in_window(now), "pending": is_pending(window, now, wm),
+        "observed_from": iso(compared[0][0]) if compared else None,
+        "observed_to": iso(compared[-1][0] + HOUR) if compared else None,
+        "observed_hours": len(compared),
+        "baseline_hours": [iso(b) for b in sorted({b for _, weeks in compared for b in weeks})],
+        "baseline_weeks_used": max((len(weeks) for _, weeks in compared), default=0),
+        "lookback_hours": settings.lookback_hours, "baseline_days": settings.baseline_days,
+        "baseline_weeks": settings.baseline_weeks,
+    }
+
+
+def _thresholds_doc(settings: CutoverSettings) -> dict[str, Any]:
+    """The document's "thresholds": every setting a status was judged by."""
+    return {
+        "green_ratio": settings.green_ratio, "red_ratio": settings.red_ratio,
+        "yellow_error_ratio": settings.yellow_error_ratio, "red_error_ratio": settings.red_error_ratio,
+        "significance": settings.significance, "min_baseline_calls": settings.min_baseline_calls,
+        "min_municipality_baseline": settings.min_municipality_baseline, "ack_hours": settings.ack_hours,
+        "silent_share": settings.silent_share, "silent_count": settings.silent_count,
+    }
+
+
+def _national_doc(tallies: Tallies, municipalities: Sequence[dict[str, Any]], inputs: Inputs,
+                 settings: CutoverSettings) -> dict[str, Any]:
+    """The document's "national": the platform judged as one, the municipalities counted, services and suppliers."""
+    now, window, wm = inputs.now, inputs.window, inputs.watermark
+    counts = dict.fromkeys(STATUSES, 0)
+    for m in municipalities:
+        counts[m["status"]] += 1
+    services = [{"id": sid, "name": inputs.service_names.get(sid), **_group_doc(t, settings, window, now, wm)}
+                for sid, t in sorted(tallies.services.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
+    suppliers = [{"name": name or None, **_group_doc(t, settings, window, now, wm)}
+                 for name, t in sorted(tallies.suppliers.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
+    return {
+        **_group_doc(tallies.national, settings, window, now, wm),
+        "status_counts": counts,
+        "tasks_done": sum(m["tasks_done"] for m in municipalities),
+        "tasks_total": sum(m["tasks_total"] for m in municipalities),
+        "services": services,
+        "suppliers": suppliers,
     }

@@ -31,6 +31,7 @@ from babel.dates import get_timezone
 from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 
+from .. import links
 from ..db import utcnow
 from ..localtime import CPH, TIMEZONE
 from ..models import Notice, NoticeUpdate, Subscriber
@@ -40,7 +41,6 @@ from ..vocabulary import NOTICE_KIND, NOTICE_STATUS
 from .tokens import make_token
 from .wire import HeaderBlock, WireMessage, build
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 # Placeholders for per-recipient links, unguessable so that upstream text cannot contain them.
 _MARK = secrets.token_hex(6)
 FILL_NAMES = ("confirm", "manage", "unsubscribe", "accept", "optout", "address")
@@ -120,30 +120,6 @@ def html_to_text(fragment: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in text.splitlines())).strip()
 
 
-def base_url(settings: Settings) -> str:
-    """The public root of links: `[web] base_url` (or what `monitor serve` listens on), no trailing slash."""
-    return (settings.web.base_url or DEFAULT_BASE_URL).rstrip("/")
-
-
-def serve_links(settings: Settings, host: str, port: int) -> tuple[Settings, str | None]:
-    """Settings whose links follow `monitor serve --host H --port P` when `[web] base_url` is unset,
-    and a one-line warning when it is set to another origin than the one served."""
-    import dataclasses
-    import socket
-    from urllib.parse import urlsplit
-
-    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
-    served = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    if not settings.web.base_url:
-        return dataclasses.replace(settings, web=dataclasses.replace(settings.web, base_url=served)), None
-    configured = urlsplit(settings.web.base_url)
-    default_port = {"http": 80, "https": 443}.get(configured.scheme)
-    if (configured.scheme, configured.hostname, configured.port or default_port) == ("http", host, port):
-        return settings, None
-    return settings, (f"warning: links in mails and feeds point at [web] base_url {settings.web.base_url}, "
-                      f"not at {served} where this serves (right behind a proxy; otherwise unset base_url)")
-
-
 def in_language(url: str, language: str) -> str:
     """`url` with `lang=<language>` in its query (before any #fragment), so the page it opens
     answers in the language of the mail that carried it (and remembers it in the cookie)."""
@@ -154,7 +130,7 @@ def in_language(url: str, language: str) -> str:
 
 def mail_link(settings: Settings, path: str, language: str) -> str:
     """An absolute link for a mail to `language`'s reader: base URL, `path`, `?lang=`."""
-    return in_language(f"{base_url(settings)}{path}", language)
+    return in_language(f"{links.root(settings)}{path}", language)
 
 
 def subscriber_links(settings: Settings, secret: str, subscriber: Subscriber) -> dict[str, str]:

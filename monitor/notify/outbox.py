@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import runs
+from .. import links, runs
 from ..db import UTCDateTime, dialect_insert, session_factory, utcnow
 from ..models import (
     Component,
@@ -174,43 +174,6 @@ def _install_id(sessions: sessionmaker[Session]) -> str:
     return install_id(sessions)
 
 
-SERVE_BASE_URL = "serve_base_url"  # meta key: where `monitor serve` last listened
-
-
-def remember_serve_base_url(engine: Engine, settings: Settings) -> None:
-    """Record where `monitor serve` links to, for `monitor notify` on the same database (never raises)."""
-    from ..models import Meta
-
-    try:
-        with session_factory(engine)() as session, session.begin():
-            row = session.get(Meta, SERVE_BASE_URL)
-            if row is None:
-                session.add(Meta(key=SERVE_BASE_URL, value=settings.web.base_url))
-            else:
-                row.value = settings.web.base_url
-    except Exception:
-        log.exception("could not record the served address")
-
-
-def with_link_base(settings: Settings, sessions: sessionmaker[Session]) -> Settings:
-    """Settings whose `[web] base_url` is set: the configured one, else where `monitor serve` listens.
-
-    `monitor serve` records its address in the database at start, so `monitor notify` and
-    `monitor scheduler` on the same database link to it too.
-    """
-    if settings.web.base_url:
-        return settings
-    import dataclasses
-
-    from ..models import Meta
-
-    with sessions() as session:
-        row = session.get(Meta, SERVE_BASE_URL)
-    if row is None or not isinstance(row.value, str):
-        return settings
-    return dataclasses.replace(settings, web=dataclasses.replace(settings.web, base_url=row.value))
-
-
 def deliver_due(engine: Engine, settings: Settings, now: dt.datetime | None = None,
                 webhook: WebhookSender | None = None) -> DeliveryReport:
     """Send every delivery that is due, once; the scheduler calls it every ~30 s. Never raises.
@@ -238,7 +201,7 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
     """The `mails` table first, then the capped summaries, then the deliveries batch by batch, into `report`."""
     secret = _secret(settings, sessions)
     install = _install_id(sessions)
-    settings = with_link_base(settings, sessions)
+    settings = links.with_recorded(settings, sessions)
     marker = SentMarker(engine)
     sender = Sender(sessions, settings, marker, report, Tally())
     try:

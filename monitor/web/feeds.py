@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..collectors.notices.upstream import sanitize
+from ..links import root as links_root
 from ..models import Component
 from ..noticeview import notices_document
-from ..notify.mail import base_url as links_root
 from .pages.format import CPH, when
 from .pages.status import KIND_WORDS, NOTICE_WORDS
 from .state import db_session, state
