@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import Date, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from .bulk import storage_text
@@ -146,12 +146,18 @@ def refresh_days(session: Session, first: dt.date | None = None, last: dt.date |
         + (f" WHERE {where.format(t='')})" if where else ")")).bindparams(*binds), params)
 
 
-def mismatches(session: Session) -> int:
-    """How many (agreement, day) keys the table holds otherwise than the count tables define them:
-    a row with another value, a row with no count behind it, or a count with no row."""
+def _mismatch_count() -> TextClause:
     definition = f"SELECT day, agreement_id, calls FROM ({_definition()}) AS definition"
     stored = "SELECT day, agreement_id, calls FROM agreement_days"
-    return int(session.connection().execute(text(
-        f"SELECT count(*) FROM (SELECT day, agreement_id FROM ({stored} EXCEPT {definition}) AS extra "
-        f"UNION SELECT day, agreement_id FROM ({definition} EXCEPT {stored}) AS missing) AS differing")
-    ).scalar_one())
+    return text(f"SELECT count(*) FROM (SELECT day, agreement_id FROM ({stored} EXCEPT {definition}) AS extra "
+                f"UNION SELECT day, agreement_id FROM ({definition} EXCEPT {stored}) AS missing) AS differing")
+
+
+# How many (agreement, day) keys the table holds otherwise than the count tables define them: a row
+# with another value, a row with no count behind it, or a count with no row. Reads both tables whole.
+MISMATCH_COUNT = _mismatch_count()
+
+
+def mismatches(session: Session) -> int:
+    """The number of keys `agreement_days` holds otherwise than the count tables define them (0 when kept)."""
+    return int(session.connection().execute(MISMATCH_COUNT).scalar_one())
