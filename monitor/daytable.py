@@ -35,16 +35,17 @@ NULL = r"\N"  # COPY's text for NULL
 
 # The keys' fresh values, upserted: the day's count from the caller when it wrote a daily count,
 # else the stored daily count, else the sum of the hours (the hourly key's range: one probe each).
+# MATERIALIZED: each key's value is computed once, not again for the WHERE.
 _UPSERT_STAGED = f"""
-INSERT INTO agreement_days (day, agreement_id, calls)
-SELECT day, agreement_id, calls FROM (
+WITH fresh AS MATERIALIZED (
     SELECT k.day AS day, k.agreement_id AS agreement_id,
            COALESCE(k.calls,
                     (SELECT d.calls FROM daily_calls d WHERE d.day = k.day AND d.agreement_id = k.agreement_id),
                     (SELECT sum(h.calls) FROM hourly_calls h
                      WHERE h.agreement_id = k.agreement_id AND h.hour >= k.lo AND h.hour < k.hi)) AS calls
-    FROM {STAGE} k) AS fresh
-WHERE calls IS NOT NULL
+    FROM {STAGE} k)
+INSERT INTO agreement_days (day, agreement_id, calls)
+SELECT day, agreement_id, calls FROM fresh WHERE calls IS NOT NULL
 ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls
 WHERE agreement_days.calls <> excluded.calls
 """
