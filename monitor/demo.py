@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import Session
 
-from . import demo_feed
+from . import daytable, demo_feed
 from .bulk import bulk_insert, foreign_keys_checked_after, storage_text
 from .db import is_postgres
 from .demo_inputs import add_demo_inputs
 from .localtime import CPH
 from .models import (
     Agreement,
+    AgreementDay,
     AgreementEvent,
     AgreementService,
     CutoverTask,
@@ -417,7 +418,8 @@ def generate_calls(p: DemoPlan, seed: int, size: str) -> Iterator[tuple[str, tup
 
 
 def _clear(session: Session) -> None:
-    for model in (RatingCorrection, MethodInput, RatingResult, RatingRun, HourlyCallCount, DailyCallCount, HeldCallCount, AgreementEvent,
+    for model in (RatingCorrection, MethodInput, RatingResult, RatingRun, AgreementDay, HourlyCallCount, DailyCallCount,
+                  HeldCallCount, AgreementEvent,
                   AgreementService, Agreement, ItSystem, CutoverTask):
         session.execute(delete(model))
 
@@ -484,6 +486,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         with _keys_checked_after(conn, "daily_calls"):
             n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
                                   prepared=True)
+        daytable.refresh_days(session)  # one row per agreement and day, from the counts just written
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
                     ((c, t, d, loaded) for c, t, d in p.tasks))
         _demo_mailboxes(session, [code for code, _ in munis])

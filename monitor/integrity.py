@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select, table, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, TextClause
 
+from . import daytable
 from .db import Base, is_postgres
 from .models import (
     Agreement,
@@ -47,7 +48,7 @@ def _bad_counts(table: type[DailyCallCount] | type[HourlyCallCount]) -> Select[i
         table.calls < 0, table.errors < 0, and_(table.errors.is_not(None), table.errors > table.calls)))
 
 
-CHECKS: tuple[tuple[str, str, Select[int]], ...] = (
+CHECKS: tuple[tuple[str, str, Select[int] | TextClause], ...] = (
     ("daily_calls_without_agreement", "daily counts whose agreement does not exist",
      _orphans(DailyCallCount, DailyCallCount.agreement_id, Agreement.id)),
     ("hourly_calls_without_agreement", "hourly counts whose agreement does not exist",
@@ -66,6 +67,8 @@ CHECKS: tuple[tuple[str, str, Select[int]], ...] = (
      _bad_counts(DailyCallCount)),
     ("hourly_calls_impossible", "hourly counts with negative calls or errors, or more errors than calls",
      _bad_counts(HourlyCallCount)),
+    ("agreement_days_disagreeing", "day rows (agreement_days) other than the daily count, else the sum of the hours",
+     daytable.MISMATCH_COUNT),
 )
 
 
@@ -75,7 +78,7 @@ def check(session: Session) -> list[Finding]:
 
 
 # The tables that grow with the data, largest first as a rule; /drift shows their sizes.
-SIZED_TABLES = ("hourly_calls", "daily_calls", "held_calls", "agreements", "imported_files", "rating_results",
+SIZED_TABLES = ("hourly_calls", "daily_calls", "agreement_days", "held_calls", "agreements", "imported_files", "rating_results",
                 "notice_updates", "deliveries", "mails", "collector_runs")
 
 

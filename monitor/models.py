@@ -1,9 +1,10 @@
 """The data model (SQLAlchemy 2.0 typed style). No commits in here: callers own sessions.
 
 Instants are stored as UTC (`UTCDateTime`); Copenhagen calendar days as `Date`.
-Call counts live in two tables, one per granularity, so that "a day's calls are its daily
-count when one exists, otherwise the sum of its hour buckets" is a plain SQL query; each
-hourly row carries its Copenhagen day for that.
+Call counts live in two tables, one per granularity, as they were imported; each hourly row
+carries its Copenhagen day. "A day's calls are its daily count when one exists, otherwise the
+sum of its hour buckets" is kept in a third, `agreement_days`, one row per agreement and day,
+which the import's transaction keeps up to date (`monitor.daytable`) and every reader of days uses.
 """
 
 from __future__ import annotations
@@ -143,6 +144,24 @@ class HourlyCallCount(Base):
     day: Mapped[dt.date] = mapped_column(Date)  # the Copenhagen calendar day the hour starts in
     calls: Mapped[int] = mapped_column(BigInteger)
     errors: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AgreementDay(Base):
+    """One agreement's calls on one Copenhagen day: its daily count when one exists, else the sum
+    of its hours that day. Derived from the two count tables, in the transaction that writes them
+    (`monitor.daytable`); the rating, the charts and the probes for missing days read only this.
+
+    Keyed (day, agreement_id) and WITHOUT ROWID on SQLite, as `daily_calls`. No foreign key: the
+    rows are made from counts whose agreement exists, and `monitor db check` compares them with
+    their source.
+    """
+
+    __tablename__ = "agreement_days"
+    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"), {"sqlite_with_rowid": False})
+
+    day: Mapped[dt.date] = mapped_column(Date)
+    agreement_id: Mapped[int] = mapped_column(Integer)
+    calls: Mapped[int] = mapped_column(BigInteger)
 
 
 class HeldCallCount(Base):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from monitor import daytable
 from monitor.localtime import CPH
 from monitor.models import Agreement, AgreementService, HourlyCallCount, ItSystem, Service
 
@@ -34,11 +35,14 @@ def add_agreement(session: Session, uuid: str, municipality: str, *, services: I
 
 def add_hours(session: Session, agreement: Agreement, hours: Iterable[dt.datetime], calls: int,
               errors: int | None = None) -> None:
-    """The same count in each of `hours` (UTC starts)."""
+    """The same count in each of `hours` (UTC starts); their day rows follow, as after an import."""
+    days = set()
     for h in hours:
         session.merge(HourlyCallCount(agreement_id=agreement.id, hour=h, day=h.astimezone(CPH).date(),
                                       calls=calls, errors=errors))
+        days.add(h.astimezone(CPH).date())
     session.flush()
+    daytable.refresh(session, [], [(agreement.id, d) for d in days])
 
 
 def hours(start: dt.datetime, count: int) -> list[dt.datetime]:

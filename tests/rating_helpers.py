@@ -1,4 +1,5 @@
-"""Test data for the rating tests, written with plain SQLAlchemy inserts."""
+"""Test data for the rating tests, written with plain SQLAlchemy inserts; the day rows of the counts
+are brought up to date as an import does (`monitor.daytable`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from monitor import daytable
 from monitor.localtime import CPH
 from monitor.models import (
     Agreement,
@@ -46,6 +48,7 @@ def add_daily(session: Session, agreement_id: int, days: list[dt.date] | dt.date
     """A daily count of `calls` on each of `days`."""
     days = days if isinstance(days, list) else [days]
     session.execute(insert(DailyCallCount), [{"agreement_id": agreement_id, "day": d, "calls": calls} for d in days])
+    daytable.refresh(session, [(agreement_id, d, calls) for d in days], [])
 
 
 def add_hourly(session: Session, agreement_id: int, local_hour: dt.datetime, calls: int) -> None:
@@ -53,6 +56,7 @@ def add_hourly(session: Session, agreement_id: int, local_hour: dt.datetime, cal
     start = local_hour.replace(tzinfo=CPH)
     session.execute(insert(HourlyCallCount).values(
         agreement_id=agreement_id, hour=start.astimezone(dt.UTC), day=start.date(), calls=calls))
+    daytable.refresh(session, [], [(agreement_id, start.date())])
 
 
 def cover_window(session: Session, as_of: dt.date = AS_OF, days: int = 90) -> int:

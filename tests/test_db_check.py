@@ -1,5 +1,5 @@
-"""`monitor db check`: counts the rows that point at nothing, finds none on a clean demo, and
-finds an orphan slipped in past the foreign keys."""
+"""`monitor db check`: counts the rows that point at nothing, finds none on a clean demo, finds an
+orphan slipped in past the foreign keys, and finds day rows that disagree with their counts."""
 
 from __future__ import annotations
 
@@ -74,7 +74,25 @@ def test_an_orphan_count_and_an_agreement_without_municipality_are_found_and_fai
     assert found["hourly_calls_impossible"] == 1  # 9 errors among 5 calls
     assert found["agreements_without_municipality"] == 1
     assert found["daily_calls_impossible"] == 0 and found["agreement_services_without_agreement"] == 0
-    assert "5 row(s) with integrity problems, of 4 kind(s)" in result.output
+    assert found["agreement_days_disagreeing"] == 3  # counts written past the import have no day rows
+    assert "8 row(s) with integrity problems, of 5 kind(s)" in result.output
+
+
+def test_day_rows_that_disagree_with_their_counts_are_found_and_fail_the_check(monkeypatch, settings, demo):
+    with demo.begin() as conn:
+        conn.execute(text("UPDATE agreement_days SET calls = calls + 1 WHERE day = "
+                          "(SELECT max(day) FROM daily_calls) AND agreement_id = (SELECT min(agreement_id) "
+                          "FROM daily_calls WHERE day = (SELECT max(day) FROM daily_calls))"))
+        conn.execute(text("DELETE FROM agreement_days WHERE day = (SELECT min(day) FROM daily_calls) AND "
+                          "agreement_id = (SELECT min(agreement_id) FROM daily_calls WHERE day = "
+                          "(SELECT min(day) FROM daily_calls))"))
+        conn.execute(text("INSERT INTO agreement_days (day, agreement_id, calls) "
+                          "VALUES ('2001-01-01', (SELECT min(id) FROM agreements), 3)"))
+    result = run_cli(monkeypatch, settings, "db", "check")
+    assert result.exit_code == 1
+    found = counts(printed(result))
+    assert found["agreement_days_disagreeing"] == 3  # a wrong value, a missing row, a row with no count
+    assert {kind for kind, n in found.items() if n} == {"agreement_days_disagreeing"}
 
 
 def test_the_check_changes_nothing(monkeypatch, settings, demo):

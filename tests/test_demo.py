@@ -7,12 +7,21 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from monitor.collectors.calls.importer import process_inbox
 from sqlalchemy import func, select
 
-from monitor import demo_feed, demo_live
+from monitor import daytable, demo_feed, demo_live
 from monitor.demo import demo_window, load_demo, loaded_plan
 from monitor.localtime import CPH
-from monitor.models import Agreement, DailyCallCount, HourlyCallCount, Meta, Municipality, RatingRun
+from monitor.models import (
+    Agreement,
+    AgreementDay,
+    DailyCallCount,
+    HourlyCallCount,
+    Meta,
+    Municipality,
+    RatingRun,
+)
 
 NOW = dt.datetime(2020, 11, 29, 22, 30, tzinfo=CPH)
 
@@ -69,6 +78,23 @@ def test_daily_counts_end_yesterday_and_equal_their_hours_where_both_exist(engin
     assert len(shared) >= 8
     assert all(hourly[d] == daily[d] for d in shared)
     assert dt.date(2020, 11, 29) not in daily  # today is not complete
+    days = dict(session.execute(select(AgreementDay.day, func.sum(AgreementDay.calls))
+                                .group_by(AgreementDay.day)).all())
+    assert days == {**hourly, **daily}  # one row per agreement and day, today's from its hours
+    assert daytable.mismatches(session) == 0
+
+
+def test_the_live_demo_s_hourly_files_keep_the_day_rows(engine, settings, session):
+    load_demo(engine, settings, seed=1, size="small", now=NOW)
+    today = dt.date(2020, 11, 29)
+    before = session.scalar(select(func.sum(AgreementDay.calls)).where(AgreementDay.day == today))
+    demo_live.write_call_files(engine, settings, now=NOW + dt.timedelta(hours=2, minutes=10))
+    result = process_inbox(engine, settings, now=NOW + dt.timedelta(hours=2, minutes=11))
+    assert result.ok and len(result.files) == 2
+    session.expire_all()
+    hours = session.scalar(select(func.sum(HourlyCallCount.calls)).where(HourlyCallCount.day == today))
+    assert session.scalar(select(func.sum(AgreementDay.calls)).where(AgreementDay.day == today)) == hours > before
+    assert daytable.mismatches(session) == 0
 
 
 def test_the_demo_feed_is_a_statuspage_rss_that_feedparser_reads(engine, settings):

@@ -54,6 +54,7 @@ def test_a_file_posted_with_a_valid_token_is_imported_and_answered_with_its_repo
     assert body["sha256"] == hashlib.sha256(CALLS.encode()).hexdigest()
     assert rows(engine, "SELECT calls, errors FROM daily_calls") == [(120, 3)]
     assert rows(engine, "SELECT calls FROM hourly_calls") == [(40,)]
+    assert sorted(rows(engine, "SELECT calls FROM agreement_days")) == [(40,), (120,)]  # one row per agreement and day
 
 
 def test_the_ledger_names_the_supplier_and_the_token_its_last_use(post, token, engine, now):

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from sqlalchemy import delete
 
-from monitor import create_app
+from monitor import create_app, daytable
 from monitor.models import DailyCallCount
 from monitor.rating.service import store_snapshot
 from tests.rating_helpers import AS_OF, add_agreement, small_country
@@ -28,6 +28,7 @@ def gap_client(session, engine, settings):  # type: ignore[no-untyped-def]
     session.commit()
     store_snapshot(engine, settings, AS_OF - dt.timedelta(days=30), now=NOON)
     session.execute(delete(DailyCallCount).where(DailyCallCount.day == GAP))
+    daytable.refresh_days(session, GAP, GAP)
     session.commit()
     store_snapshot(engine, settings, AS_OF, now=NOON)  # today's, as the daily run stores it (the pages compute none)
     app = create_app(settings)

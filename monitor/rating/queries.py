@@ -2,8 +2,10 @@
 
 Call rows are summed in the database (GROUP BY agreement); Python only sees one row per
 agreement. A day's calls for an agreement are its daily count when one exists, else the sum
-of its hourly counts with that Copenhagen day: the hourly query sums the hours of each
-(agreement, day) and skips those that have a daily count, so the two are never added.
+of its hourly counts with that Copenhagen day: every query here reads them from
+`agreement_days`, one row per agreement and day, kept so by every import (`monitor.daytable`),
+so a year of hourly rows costs the rating what a month does. The pages' charts of calls per day
+read them through `calls_by_day`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..localtime import CPH
-from ..models import Agreement, AgreementService, DailyCallCount, HourlyCallCount, ItSystem, Municipality
+from ..models import (
+    Agreement,
+    AgreementDay,
+    AgreementService,
+    DailyCallCount,
+    HourlyCallCount,
+    ItSystem,
+    Municipality,
+)
 from .method import AgreementInput, MunicipalityInput, Parameters, window
 from .method import active_on as is_active
 
-DAILY = DailyCallCount.__table__
-HOURLY = HourlyCallCount.__table__
+DAYS = AgreementDay.__table__
 
 
 class CallSums(NamedTuple):
@@ -66,48 +75,28 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
               municipality_code: str | None = None) -> dict[int, CallSums]:
     """Per agreement id: calls in the window and in the redundant_after_days before as_of."""
     start, window_start, recent_start, end = _span(as_of, params)
-    agreements = (None if municipality_code is None
-                  else select(Agreement.id).where(Agreement.municipality_code == municipality_code))
-    sums: dict[int, CallSums] = {}
-    for q in (_daily_sums(start, window_start, recent_start, end, agreements),
-              _hourly_sums(start, window_start, recent_start, end, agreements)):
-        rows = session.connection().execute(q).all()
-        if not sums:  # the daily sums (the bulk): no merging needed
-            sums = {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
-                    for agreement_id, in_window, recent in rows}
-            continue
-        for agreement_id, in_window, recent in rows:
-            old = sums.get(agreement_id, CallSums())
-            sums[agreement_id] = CallSums(old.window + int(in_window or 0), old.recent + int(recent or 0))
-    return sums
+    calls = DAYS.c.calls
+    q = (select(DAYS.c.agreement_id,
+                func.sum(case((DAYS.c.day >= window_start, calls), else_=0)),
+                func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)))
+         .where(DAYS.c.day.between(start, end))
+         .group_by(DAYS.c.agreement_id))
+    if municipality_code is not None:
+        q = q.where(DAYS.c.agreement_id.in_(select(Agreement.id)
+                                            .where(Agreement.municipality_code == municipality_code)))
+    return {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
+            for agreement_id, in_window, recent in session.connection().execute(q)}
 
 
-def _daily_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, end: dt.date,
-                agreements: Select[Any] | None) -> Select[Any]:
-    calls = DAILY.c.calls
-    q = (select(DAILY.c.agreement_id,
-                func.sum(case((DAILY.c.day >= window_start, calls), else_=0)),
-                func.sum(case((DAILY.c.day >= recent_start, calls), else_=0)))
-         .where(DAILY.c.day.between(start, end))
-         .group_by(DAILY.c.agreement_id))
-    return q if agreements is None else q.where(DAILY.c.agreement_id.in_(agreements))
-
-
-def _hourly_sums(start: dt.date, window_start: dt.date, recent_start: dt.date, end: dt.date,
-                 agreements: Select[Any] | None) -> Select[Any]:
-    # The hours are summed per (agreement, day) first, so the daily table is asked once per
-    # agreement-day (is there a daily count?) instead of once per hour: about 18 times fewer.
-    per_day = (select(HOURLY.c.agreement_id, HOURLY.c.day, func.sum(HOURLY.c.calls).label("calls"))
-               .where(HOURLY.c.day.between(start, end))
-               .group_by(HOURLY.c.agreement_id, HOURLY.c.day))
-    if agreements is not None:
-        per_day = per_day.where(HOURLY.c.agreement_id.in_(agreements))
-    h = per_day.subquery()
-    return (select(h.c.agreement_id,
-                   func.sum(case((h.c.day >= window_start, h.c.calls), else_=0)),
-                   func.sum(case((h.c.day >= recent_start, h.c.calls), else_=0)))
-            .where(~exists().where(DAILY.c.agreement_id == h.c.agreement_id, DAILY.c.day == h.c.day))
-            .group_by(h.c.agreement_id))
+def calls_by_day(session: Session, municipality_code: str, first: dt.date, last: dt.date
+                 ) -> list[tuple[dt.date, int]]:
+    """(day, calls under all the municipality's agreements) for every day from first to last; 0 without data."""
+    q = (select(DAYS.c.day, func.sum(DAYS.c.calls))
+         .where(DAYS.c.day.between(first, last),
+                DAYS.c.agreement_id.in_(select(Agreement.id).where(Agreement.municipality_code == municipality_code)))
+         .group_by(DAYS.c.day))
+    per_day = {day: int(calls or 0) for day, calls in session.execute(q)}
+    return [(d, per_day.get(d, 0)) for d in (first + dt.timedelta(days=i) for i in range((last - first).days + 1))]
 
 
 def missing_days(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -115,18 +104,15 @@ def missing_days(session: Session, start: dt.date, end: dt.date) -> list[dt.date
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     if not days:
         return []
-    # One round trip; each column is two index probes.
-    probes = [or_(exists().where(DAILY.c.day == d), exists().where(HOURLY.c.day == d)).label(f"d{i}")
-              for i, d in enumerate(days)]
+    # One round trip; each column is one probe of the day rows' key.
+    probes = [exists().where(DAYS.c.day == d).label(f"d{i}") for i, d in enumerate(days)]
     row = session.execute(select(*probes)).one()
     return [d for d, present in zip(days, row, strict=True) if not present]
 
 
 def data_through(session: Session) -> dt.date | None:
     """The last day with any call data (daily or hourly)."""
-    last = [session.scalar(select(func.max(DAILY.c.day))), session.scalar(select(func.max(HOURLY.c.day)))]
-    known = [d for d in last if d is not None]
-    return max(known) if known else None
+    return session.scalar(select(func.max(AgreementDay.day)))
 
 
 def day_complete(session: Session, day: dt.date) -> bool:
@@ -135,8 +121,9 @@ def day_complete(session: Session, day: dt.date) -> bool:
     Hourly files arrive in order, so a file for a later hour means the day before is whole.
     """
     last_hour = dt.datetime.combine(day, dt.time(23), CPH).astimezone(dt.UTC)
-    probes = [exists().where(DAILY.c.day == day), exists().where(HOURLY.c.hour == last_hour),
-              exists().where(DAILY.c.day > day), exists().where(HOURLY.c.day > day)]
+    daily, hourly = DailyCallCount.__table__, HourlyCallCount.__table__
+    probes = [exists().where(daily.c.day == day), exists().where(hourly.c.hour == last_hour),
+              exists().where(daily.c.day > day), exists().where(hourly.c.day > day)]
     return bool(session.execute(select(or_(*probes))).scalar())
 
 

@@ -7,6 +7,8 @@ when one exists, else the sum of that day's hours"): where a daily count exists 
 it is, and where none exists the day's hours become one, their sum. Rolling a day and deleting
 its hours commit together, so a day is rolled up exactly once, and a day is only ever taken
 whole. Hours of an agreement that does not exist are left alone for `monitor db check` to report.
+The day's rows in `agreement_days` are brought up to date in the same transaction (their calls
+do not change: the new daily counts are the sums they already held).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
+from ... import daytable
 from ...db import session_factory, session_scope, utcnow
 from ...localtime import CPH
 from ...models import Agreement, DailyCallCount, HourlyCallCount
@@ -55,6 +58,7 @@ def roll_up_day(session: Session, day: dt.date) -> tuple[int, int]:
     made = len(conn.execute(insert(DailyCallCount).from_select(["agreement_id", "day", "calls", "errors"], sums)
                             .returning(DailyCallCount.agreement_id)).all())
     deleted = conn.execute(delete(HourlyCallCount).where(and_(HourlyCallCount.day == day, known))).rowcount
+    daytable.refresh_days(session, day, day)  # the same calls as before, now from the daily counts
     return made, max(deleted, 0)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from ... import daytable
 from ...bulk import foreign_keys_checked_after
 from ...db import dialect_insert, is_postgres
 from ...localtime import CPH
@@ -93,11 +94,15 @@ def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow
 
 
 def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
-    """Upsert counts by (agreement, bucket): a later value for the same bucket replaces the earlier."""
+    """Upsert counts by (agreement, bucket): a later value for the same bucket replaces the earlier.
+
+    The day rows of the buckets written (`agreement_days`) follow in the same transaction.
+    """
     if is_postgres(session):
         _copy_upsert(session, daily, hourly)
     else:
         _sqlite_upsert(session, daily, hourly)
+    daytable.refresh(session, ((a, d, c) for a, d, c, _ in daily), ((a, d) for a, _, d, _, _ in hourly))
 
 
 SQLITE_IMPORT_CACHE_KIB = 65_536

@@ -25,7 +25,7 @@ from .cache import cache
 from .documents import cutover_document, municipality_document, versions
 from .format import locale_name
 from .overview import danish_key, data_through, missing_days_of, reason_text
-from .queries import daily_calls, municipality_codes
+from .queries import municipality_codes
 
 
 @bp.get("/kommune/<code>")
@@ -93,7 +93,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     as_of = dt.date.fromisoformat(doc["as_of"])
     history = [(dt.date.fromisoformat(h["as_of"]), h["score"]) for h in doc["history"]]
     last = as_of - dt.timedelta(days=1)
-    series = daily_calls(session, code, last - dt.timedelta(days=89), last)
+    series = rating_queries.calls_by_day(session, code, last - dt.timedelta(days=89), last)
 
     cut = cutover_document(session, settings, clock_now(), v["cutover"])
     cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
