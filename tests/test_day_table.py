@@ -10,12 +10,12 @@ import pytest
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from monitor.collectors.calls.hourly_retention import roll_up_day
 from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from monitor import daytable
-from monitor.collectors import loaders
+from monitor.collectors.calls import loaders
+from monitor.collectors.calls.hourly_retention import roll_up_day
 from monitor.localtime import CPH
 from monitor.migrate import alembic_config
 from monitor.models import AgreementDay, DailyCallCount, HeldCallCount, HourlyCallCount

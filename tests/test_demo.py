@@ -7,10 +7,10 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from monitor.collectors.calls.importer import process_inbox
 from sqlalchemy import func, select
 
 from monitor import daytable, demo_feed, demo_live
+from monitor.collectors.calls.importer import process_inbox
 from monitor.demo import demo_window, load_demo, loaded_plan
 from monitor.localtime import CPH
 from monitor.models import (
