@@ -143,8 +143,9 @@ def refresh_days(session: Session, first: dt.date | None = None, last: dt.date |
         "DELETE FROM agreement_days WHERE " + (f"{where.format(t='')} AND " if where else "")
         + "NOT EXISTS (SELECT 1 FROM daily_calls d WHERE d.day = agreement_days.day "
           "AND d.agreement_id = agreement_days.agreement_id) "
-          "AND (day, agreement_id) NOT IN (SELECT day, agreement_id FROM hourly_calls"
-        + (f" WHERE {where.format(t='')})" if where else ")")).bindparams(*binds), params)
+          # Correlated, not a row-value NOT IN over the hourly table: SQLite ran that per row.
+          "AND NOT EXISTS (SELECT 1 FROM hourly_calls h WHERE h.day = agreement_days.day "
+          "AND h.agreement_id = agreement_days.agreement_id)").bindparams(*binds), params)
 
 
 def _mismatch_count() -> TextClause:
