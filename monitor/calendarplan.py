@@ -95,8 +95,13 @@ def sequences(session: Session, planned: Sequence[Planned]) -> dict[str, int]:
     out = {}
     for p in planned:
         row = known.get(p.uid)
-        out[p.uid] = 0 if row is None else row.sequence + ((row.starts_at, row.ends_at) != (p.start, p.end))
+        out[p.uid] = 0 if row is None else row.sequence + _moved(row, p)
     return out
+
+
+def _moved(row: CalendarEvent, p: Planned) -> bool:
+    """Whether `p`'s times differ from those last recorded for it."""
+    return (row.starts_at, row.ends_at) != (p.start, p.end)
 
 
 def record(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
@@ -123,7 +128,7 @@ def _record(session: Session, planned: Iterable[Planned], now: dt.datetime) -> i
         row = known.get(p.uid)
         if row is None:
             session.add(CalendarEvent(uid=p.uid, starts_at=p.start, ends_at=p.end, sequence=0, changed_at=now))
-        elif (row.starts_at, row.ends_at) != (p.start, p.end):
+        elif _moved(row, p):
             row.starts_at, row.ends_at, row.sequence, row.changed_at = p.start, p.end, row.sequence + 1, now
             changed += 1
     return changed

@@ -168,7 +168,9 @@ def test_monitor_corrections_lists_and_withdraws_once(
     assert done.exit_code == 0 and "withdrawn" in done.stdout
     twice = run_cli(monkeypatch, settings, "corrections", "withdraw", str(row.id))
     assert twice.exit_code == 1 and "withdrawn already" in twice.output
-    assert run_cli(monkeypatch, settings, "corrections", "withdraw", "999").exit_code == 1
+    unknown = run_cli(monkeypatch, settings, "corrections", "withdraw", "999")
+    assert unknown.exit_code == 1 and "no correction 999" in unknown.output
+    assert run_cli(monkeypatch, settings, "corrections", "withdraw", "0").exit_code == 2  # not an id at all
     assert run_cli(monkeypatch, settings, "corrections", "list").stdout.strip() == "no corrections in force"
     assert "withdrawn 20" in run_cli(monkeypatch, settings, "corrections", "list", "--all").stdout
     assert corrections.in_force(country) == {}

@@ -470,7 +470,6 @@ def catch_up(engine: Engine, settings: Settings, now: dt.datetime | None = None)
             return None
         if not queries.day_complete(session, as_of - dt.timedelta(days=1)):
             return None
-    assert_method_consistent(engine, settings)
     with runs.recorded_run(session_factory(engine), "rating", now) as run:
         return store_snapshot(engine, settings, as_of, now, run=run)
 
