@@ -20,9 +20,9 @@ import glob
 import logging
 import os
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -38,8 +38,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .cutover import STATUSES, cutover_document
+from . import doccache
+from .cutover import STATUSES
+from .cutover.documents import CutoverDocument
 from .db import utcnow
+from .doccache import DocumentCache
 from .fingerprints import versions
 from .models import (
     AGREEMENT_STATUSES,
@@ -185,16 +188,6 @@ def _ts(t: str | dt.datetime) -> float:
     return (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
 
 
-T = TypeVar("T")
-
-
-class DocumentCache(Protocol):
-    """Where computed documents are kept by key (the web's page cache is one)."""
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The value kept under `key`, computed and kept when absent."""
-
-
 AD_HOC_SOURCE = "cli"
 
 
@@ -220,9 +213,9 @@ class DatabaseCollector(Collector):
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
-        self.cache = cache
+        # Without the web's cache, a small one of its own: a scrape a minute computes a document once.
+        self.cache = cache if cache is not None else DocumentCache(size=8)
         self._lock = threading.Lock()
-        self._cutover: tuple[Any, dict[str, Any]] | None = None
         self._rating: tuple[Any, list[Metric]] | None = None
 
     def describe(self) -> list[Metric]:
@@ -287,19 +280,11 @@ class DatabaseCollector(Collector):
                 family.add_metric([code, status], n)
         return family
 
-    def _cutover_document(self, session: Session, now: dt.datetime) -> dict[str, Any]:
+    def _cutover_document(self, session: Session, now: dt.datetime) -> CutoverDocument:
         key = versions(session, self.settings, now)["cutover"]
-        if self.cache is not None:  # the key of monitor.web.pages.documents.cutover_document
-            return self.cache.get_or_compute(("cutover", key), lambda: cutover_document(session, self.settings, now))
-        with self._lock:
-            if self._cutover is not None and self._cutover[0] == key:
-                return self._cutover[1]
-        doc = cutover_document(session, self.settings, now)
-        with self._lock:
-            self._cutover = (key, doc)
-        return doc
+        return doccache.cutover(self.cache, session, self.settings, now, key)
 
-    def _cutover_families(self, doc: dict[str, Any]) -> Iterator[Metric]:
+    def _cutover_families(self, doc: CutoverDocument) -> Iterator[Metric]:
         status = _gauge("fki_cutover_status")
         per_code = {name: _gauge(name) for name in (
             "fki_cutover_call_ratio", "fki_cutover_error_ratio", "fki_cutover_observed_calls",
@@ -315,30 +300,36 @@ class DatabaseCollector(Collector):
                       "fki_cutover_silent_agreements": len(m["silent_agreements"]),
                       "fki_cutover_tasks_done": m["tasks_done"], "fki_cutover_tasks": m["tasks_total"],
                       "fki_cutover_frozen_zone_changes": len(m["frozen_zone_changes"]),
-                      "fki_cutover_acknowledged": 1 if m.get("acknowledgement") else 0}
+                      "fki_cutover_acknowledged": 1 if m["acknowledgement"] else 0}
             for name, value in values.items():
                 if value is not None:  # a ratio not judged is absent, not NaN
                     per_code[name].add_metric([code], value)
         yield status
         yield from per_code.values()
         national = doc["national"]
-        for group, key, label in (("service", "services", "id"), ("supplier", "suppliers", "name")):
+        groups: tuple[tuple[str, list[tuple[str | None, int | None, int]]], ...] = (
+            ("service", [(row["id"], row["observed_calls"], row["baseline_calls"]) for row in national["services"]]),
+            ("supplier", [(row["name"], row["observed_calls"], row["baseline_calls"])
+                          for row in national["suppliers"]]))
+        for group, rows in groups:
             observed = _gauge(f"fki_cutover_{group}_observed_calls")
             baseline = _gauge(f"fki_cutover_{group}_baseline_calls")
-            for row in national[key]:
-                if row["observed_calls"] is not None:  # absent during the window
-                    observed.add_metric([row[label] or "unknown"], row["observed_calls"])
-                baseline.add_metric([row[label] or "unknown"], row["baseline_calls"])
+            for label, observed_calls, baseline_calls in rows:
+                if observed_calls is not None:  # absent during the window
+                    observed.add_metric([label or "unknown"], observed_calls)
+                baseline.add_metric([label or "unknown"], baseline_calls)
             yield observed
             yield baseline
         window = doc["window"]
-        for name, value in (("fki_cutover_watermark_timestamp_seconds", doc["watermark"]),
-                            ("fki_cutover_window_start_timestamp_seconds", window["start"]),
-                            ("fki_cutover_window_end_timestamp_seconds", window["end"]),
-                            ("fki_cutover_frozen_zone_start_timestamp_seconds", window["frozen_zone_start"])):
+        instants: tuple[tuple[str, str | None], ...] = (
+            ("fki_cutover_watermark_timestamp_seconds", doc["watermark"]),
+            ("fki_cutover_window_start_timestamp_seconds", window["start"]),
+            ("fki_cutover_window_end_timestamp_seconds", window["end"]),
+            ("fki_cutover_frozen_zone_start_timestamp_seconds", window["frozen_zone_start"]))
+        for name, instant in instants:
             family = _gauge(name)
-            if value is not None:
-                family.add_metric([], _ts(value))
+            if instant is not None:
+                family.add_metric([], _ts(instant))
             yield family
 
     def _notice_families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
@@ -371,17 +362,13 @@ class DatabaseCollector(Collector):
         yield success
 
     def _availability_families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
-        from .availability import availability, component_records, error_budget_remaining
+        from .availability import availability, error_budget_remaining
         from .noticeview import component_statuses
 
         weight = self.settings.availability.partial_weight
         days = max(WINDOWS)
-        if self.cache is not None:  # the key of monitor.web.pages.component.cached_records
-            key = ("availability", days, versions(session, self.settings, now)["notices"],
-                   now.replace(second=0, microsecond=0))
-            records = self.cache.get_or_compute(key, lambda: component_records(session, self.settings, now, days))
-        else:
-            records = component_records(session, self.settings, now, days)
+        records = doccache.component_records(self.cache, session, self.settings, now, days,
+                                             versions(session, self.settings, now)["notices"])
         ratio = _gauge("fki_component_availability_ratio")
         for record in records:
             for n in WINDOWS:

@@ -13,6 +13,7 @@ from monitor import create_app
 from monitor.cutover import core
 from monitor.cutover.acks import AckRefused, acknowledge, end_stale, end_stale_job
 from monitor.cutover.core import Acknowledgement, AgreementTraffic, Inputs, Window
+from monitor.cutover.documents import public_document
 from monitor.db import session_factory
 from monitor.metrics import registry_for
 from monitor.models import AuditEvent, CutoverAcknowledgement
@@ -63,11 +64,14 @@ def evaluate(rows, acks):
     return inputs, core.evaluate(inputs, SETTINGS, core.observed_span(WINDOW, NOW, WM, SETTINGS.lookback_hours))
 
 
-def test_the_document_carries_the_acknowledgement_with_a_masked_operator():
+def test_the_document_carries_the_acknowledgement_and_its_public_form_masks_the_operator():
     _, doc = evaluate([traffic("a1", 0, 300)], [ack("red")])
     got = doc["municipalities"][0]["acknowledgement"]
     assert got["note"] == "Kendt: leverandøren genstarter"
-    assert got["operator"] == "d…t@example.dk" and "drift@" not in str(doc)
+    assert got["operator"] == "drift@example.dk"  # the core knows who; the public view masks it
+    public = public_document(doc)
+    assert public["municipalities"][0]["acknowledgement"]["operator"] == "d…t@example.dk"
+    assert "drift@" not in str(public) and got["operator"] == "drift@example.dk"  # the original is untouched
     assert got["created_at"] == "2020-11-29T19:30:00+00:00" and got["expires_at"] == "2020-11-30T07:30:00+00:00"
 
 

@@ -239,33 +239,15 @@ WINDOW = {"start": START.isoformat(), "end": END.isoformat(), "frozen_zone_start
 
 def municipality(code: str, status: str, reasons: list[dict], observed: int | None = 10) -> dict:
     return {"code": code, "name": f"Kommune {code}", "status": status, "reasons": reasons, "observed_calls": observed,
-            "baseline_calls": 20, "call_ratio": 0.5, "silent_agreements": [], "tasks_done": 0, "tasks_total": 0}
-
-
-@pytest.mark.parametrize(("now", "window", "phase"), [
-    (START - dt.timedelta(minutes=1), WINDOW, "before"),
-    (START, WINDOW, "in_window"),
-    (END, {**WINDOW, "pending": True}, "pending"),
-    (END + dt.timedelta(hours=2), WINDOW, "after"),
-    (NOW, {}, None),
-])
-def test_without_a_phase_in_the_document_the_page_derives_it_from_the_window(now, window, phase):
-    assert cutover_page.phase_of({"now": now.isoformat(), "window": window}, now) == phase
-
-
-def test_the_documents_own_phase_and_not_judged_are_taken_as_they_come():
-    doc = {"now": NOW.isoformat(), "phase": "after", "window": WINDOW, "national": {},
-           "municipalities": [municipality("101", "not_judged", [{"code": "baseline_too_small",
-                                                                  "effect": "not_judged"}]),
-                              municipality("147", "green", [{"code": "baseline_too_small", "effect": "none"},
-                                                            {"code": "silent_agreements", "effect": "none"}])]}
-    page = cutover_page.build(doc, NOW)
-    assert page.phase == "after" and page.counts["not_judged"] == 2 and page.counts["green"] == 0
+            "baseline_calls": 20, "call_ratio": 0.5, "error_ratio": None, "silent_agreements": [],
+            "frozen_zone_changes": [], "tasks_done": 0, "tasks_total": 0, "tasks": [], "acknowledgement": None}
 
 
 def test_in_the_window_no_count_is_now_and_the_window_reason_is_not_repeated():
     doc = {"now": NOW.isoformat(), "phase": "in_window", "window": WINDOW, "national": {"status": "in_window",
-           "reasons": [], "observed_calls": 5, "services": [], "suppliers": []},
+           "reasons": [], "observed_calls": 5, "baseline_calls": 20, "call_ratio": 0.25, "error_ratio": None,
+           "silent_agreements": 0, "status_counts": {}, "tasks_done": 0, "tasks_total": 0,
+           "services": [], "suppliers": []},
            "municipalities": [municipality("101", "in_window", [{"code": "in_window", "effect": "none"}])]}
     page = cutover_page.build(doc, NOW)
     assert page.rows[0]["observed_calls"] is None and page.rows[0]["reasons"] == []

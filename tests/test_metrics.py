@@ -158,9 +158,11 @@ def test_labels_stay_bounded(filled, settings, now):
 
 
 def test_a_scrape_reuses_the_cutover_document_until_the_data_moves(filled, settings, session, now, monkeypatch):
+    from monitor import doccache
+
     calls = []
-    real = metrics.cutover_document
-    monkeypatch.setattr(metrics, "cutover_document", lambda *a: calls.append(1) or real(*a))
+    real = doccache.cutover_document
+    monkeypatch.setattr(doccache, "cutover_document", lambda *a: calls.append(1) or real(*a))
     app = create_app(settings)
     app.extensions["monitor_metrics"] = metrics.registry_for(app.extensions["monitor"].sessions, settings,
                                                             clock=lambda: now)
@@ -185,18 +187,17 @@ def test_a_scrape_reuses_the_cutover_document_until_the_data_moves(filled, setti
 
 
 def test_the_cutover_page_and_a_scrape_share_one_computed_cutover_document(filled, settings, now, monkeypatch):
-    from monitor import cutover
+    from monitor import doccache
     from monitor.web.pages.cache import cache_of
 
     calls = []
-    real = cutover.cutover_document
+    real = doccache.cutover_document
 
     def counted(*args):  # type: ignore[no-untyped-def]
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(cutover, "cutover_document", counted)  # what the pages' documents call
-    monkeypatch.setattr(metrics, "cutover_document", counted)  # what the collector calls
+    monkeypatch.setattr(doccache, "cutover_document", counted)  # what the pages and the collector compute through
     app = create_app(settings)
     app.config["MONITOR_CLOCK"] = lambda: now
     app.extensions["monitor_metrics"] = metrics.registry_for(app.extensions["monitor"].sessions, settings,

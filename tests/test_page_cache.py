@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from monitor.web.pages.cache import PageCache
+from monitor.doccache import DocumentCache as PageCache
 
 
 def test_concurrent_requests_for_a_cold_entry_compute_it_once():

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..models import CutoverAcknowledgement, Municipality
 from ..settings import Settings
 from . import core
+from .documents import MunicipalityStatus
 from .queries import gather
 
 NOTE_MAX_CHARS = 1000
@@ -35,11 +36,10 @@ class AckRefused(ValueError):
         self.numbers = numbers
 
 
-def _municipality_doc(session: Session, settings: Settings, code: str, now: dt.datetime) -> dict[str, Any]:
+def _municipality_doc(session: Session, settings: Settings, code: str, now: dt.datetime) -> MunicipalityStatus:
     inputs, observed = gather(session, settings, now)
     doc = core.evaluate(inputs, settings.cutover, observed)
-    municipalities: list[dict[str, Any]] = doc["municipalities"]
-    for m in municipalities:
+    for m in doc["municipalities"]:
         if m["code"] == code:
             return m
     raise AckRefused("unknown_municipality")

@@ -9,12 +9,26 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..localtime import CPH
-from ..privacy import mask_address
 from ..settings import CutoverSettings
 from . import poisson
+from .documents import Acknowledgement as AckDoc
+from .documents import (
+    CutoverDocument,
+    Group,
+    MunicipalityStatus,
+    National,
+    Reason,
+    ServiceStatus,
+    SilentAgreement,
+    SupplierStatus,
+    SystemRef,
+    TaskDoc,
+    Thresholds,
+    WindowDoc,
+)
+from .documents import FrozenZoneChange as ChangeDoc
 
 HOUR = dt.timedelta(hours=1)
 # An observed hour with the baseline hours it is compared with, one for each week that counts.
@@ -310,11 +324,11 @@ class Judgement:
     status: str
     call_ratio: float | None
     error_ratio: float | None
-    reasons: tuple[dict[str, Any], ...]
+    reasons: tuple[Reason, ...]
 
 
 def _calls_reason(code: str, effect: str, call_ratio: float, threshold: float, p_value: float | None,
-                  settings: CutoverSettings, below_green: bool, below_red: bool) -> dict[str, Any]:
+                  settings: CutoverSettings, below_green: bool, below_red: bool) -> Reason:
     """A reason about the calls, with both thresholds and whether the shortfall from each is significant."""
     return {"code": code, "effect": effect, "call_ratio": call_ratio, "threshold": threshold,
             "p_value": p_value, "significance": settings.significance,
@@ -322,7 +336,7 @@ def _calls_reason(code: str, effect: str, call_ratio: float, threshold: float, p
             "below_green_significant": below_green, "below_red_significant": below_red}
 
 
-def _calls_reasons(t: Tally, settings: CutoverSettings, call_ratio: float | None) -> list[dict[str, Any]]:
+def _calls_reasons(t: Tally, settings: CutoverSettings, call_ratio: float | None) -> list[Reason]:
     """What the calls say: too few to judge, none, or a ratio against both thresholds."""
     if call_ratio is None:
         return [{"code": "baseline_too_small", "effect": "not_judged", "baseline_calls": t.baseline_calls,
@@ -348,7 +362,7 @@ def _calls_reasons(t: Tally, settings: CutoverSettings, call_ratio: float | None
                           below_green, below_red)]
 
 
-def _errors_reasons(error_ratio: float | None, settings: CutoverSettings) -> list[dict[str, Any]]:
+def _errors_reasons(error_ratio: float | None, settings: CutoverSettings) -> list[Reason]:
     if error_ratio is not None and error_ratio > settings.red_error_ratio:
         return [{"code": "errors_above_red", "effect": "red", "error_ratio": error_ratio,
                  "threshold": settings.red_error_ratio}]
@@ -358,7 +372,7 @@ def _errors_reasons(error_ratio: float | None, settings: CutoverSettings) -> lis
     return []
 
 
-def silent_share_reason(t: Tally, settings: CutoverSettings) -> list[dict[str, Any]]:
+def silent_share_reason(t: Tally, settings: CutoverSettings) -> list[Reason]:
     """For a service, supplier or the platform: yellow only when enough of its agreements went silent.
 
     The share is of its judged agreements (active, with at least `min_baseline_calls` in the
@@ -403,7 +417,7 @@ def judge(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime,
     if is_pending(window, now, wm):
         return Judgement("pending", call_ratio, error_ratio,
                          ({"code": "pending", "effect": "pending", "end": iso(window.end), "watermark": iso(wm)},))
-    reasons = _calls_reasons(t, settings, call_ratio) + _errors_reasons(error_ratio, settings)
+    reasons: list[Reason] = _calls_reasons(t, settings, call_ratio) + _errors_reasons(error_ratio, settings)
     if aggregate:
         reasons += silent_share_reason(t, settings)
     elif t.silent:
@@ -430,16 +444,17 @@ def is_silent(a: AgreementTraffic, settings: CutoverSettings) -> bool:
     return is_judged(a, settings) and a.observed_calls == 0
 
 
-def _system(uuid: str, name: str | None) -> dict[str, Any]:
+def _system(uuid: str, name: str | None) -> SystemRef:
     return {"uuid": uuid, "name": name}
 
 
-def _silent_doc(a: AgreementTraffic) -> dict[str, Any]:
+def _silent_doc(a: AgreementTraffic, ack: AckDoc | None) -> SilentAgreement:
     return {"agreement_uuid": a.agreement_uuid, "it_system": _system(a.it_system_uuid, a.it_system_name),
-            "supplier": a.supplier, "services": list(a.services), "baseline_calls": a.baseline_calls}
+            "supplier": a.supplier, "services": list(a.services), "baseline_calls": a.baseline_calls,
+            "acknowledgement": ack}
 
 
-def _change_doc(c: FrozenZoneChange, frozen_zone_start: dt.datetime) -> dict[str, Any]:
+def _change_doc(c: FrozenZoneChange, frozen_zone_start: dt.datetime) -> ChangeDoc:
     return {"agreement_uuid": c.agreement_uuid, "it_system": _system(c.it_system_uuid, c.it_system_name),
             "supplier": c.supplier, "status": c.status, "services": list(c.services),
             "change": "new" if c.first_seen_at > frozen_zone_start else "changed",
@@ -447,7 +462,7 @@ def _change_doc(c: FrozenZoneChange, frozen_zone_start: dt.datetime) -> dict[str
 
 
 def _group_doc(t: Tally, settings: CutoverSettings, window: Window, now: dt.datetime,
-               wm: dt.datetime | None) -> dict[str, Any]:
+               wm: dt.datetime | None) -> Group:
     j = judge(t, settings, window, now, wm, aggregate=True)
     observed = None if window.in_window(now) else t.observed_calls  # from before the window: not "now"
     return {"status": j.status, "observed_calls": observed, "baseline_calls": t.baseline_calls,
@@ -476,14 +491,14 @@ def ack_is_active(ack: Acknowledgement, status: str, silent_uuids: set[str], set
     return ack.agreement_uuid is None or ack.agreement_uuid in silent_uuids
 
 
-def _ack_doc(ack: Acknowledgement, settings: CutoverSettings) -> dict[str, Any]:
+def _ack_doc(ack: Acknowledgement, settings: CutoverSettings) -> AckDoc:
     return {"id": ack.id, "agreement_uuid": ack.agreement_uuid, "note": ack.note,
-            "operator": mask_address(ack.operator),  # public pages and the API show no address
+            "operator": ack.operator,  # an address: whoever shows it to the public masks it (public_document)
             "status": ack.status, "created_at": iso(ack.created_at),
             "expires_at": iso(ack.created_at + dt.timedelta(hours=settings.ack_hours))}
 
 
-def ending_acknowledgements(inputs: Inputs, settings: CutoverSettings, doc: dict[str, Any]) -> list[int]:
+def ending_acknowledgements(inputs: Inputs, settings: CutoverSettings, doc: CutoverDocument) -> list[int]:
     """Ids of acknowledgements not yet marked ended that no longer hold in `doc`.
 
     The query layer stores their end, so that a municipality that turned green and then
@@ -501,7 +516,7 @@ def ending_acknowledgements(inputs: Inputs, settings: CutoverSettings, doc: dict
     return ending
 
 
-def _task_doc(t: Task) -> dict[str, Any]:
+def _task_doc(t: Task) -> TaskDoc:
     return {"task": t.task, "done": t.done, "deadline": t.deadline.isoformat() if t.deadline else None}
 
 
@@ -519,12 +534,12 @@ class Tallies:
 class PerMunicipality:
     """What the inputs hold for each municipality beside its traffic."""
 
-    changes: dict[str, list[dict[str, Any]]]  # frozen-zone changes as documents, oldest first
+    changes: dict[str, list[ChangeDoc]]  # frozen-zone changes as documents, oldest first
     tasks: dict[str, list[Task]]
     acknowledgements: dict[str, list[Acknowledgement]]  # newest first
 
 
-def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> dict[str, Any]:
+def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> CutoverDocument:
     """The GET /api/v1/cutover document for `inputs` (observed hours as given by `observed_span`)."""
     now, window, wm = inputs.now, inputs.window, inputs.watermark
     tallies = _tally(inputs, settings)
@@ -561,7 +576,7 @@ def _tally(inputs: Inputs, settings: CutoverSettings) -> Tallies:
 
 def _per_municipality(inputs: Inputs) -> PerMunicipality:
     """The frozen-zone changes, tasks and acknowledgements, grouped by municipality code."""
-    changes: dict[str, list[dict[str, Any]]] = {}
+    changes: dict[str, list[ChangeDoc]] = {}
     frozen_zone_start = inputs.window.frozen_zone_start
     if frozen_zone_start is not None:
         for c in sorted(inputs.changes, key=lambda c: (c.changed_at, c.agreement_uuid)):
@@ -590,16 +605,16 @@ def _active_acknowledgements(acks: Sequence[Acknowledgement], status: str, silen
 
 
 def _municipality_doc(code: str, name: str, t: Tally, per: PerMunicipality, inputs: Inputs,
-                     settings: CutoverSettings) -> dict[str, Any]:
+                     settings: CutoverSettings) -> MunicipalityStatus:
     """One element of the document's "municipalities": status, reasons, silent agreements, tasks."""
     now, window = inputs.now, inputs.window
     j = judge(t, settings, window, now, inputs.watermark)
     whole, per_agreement = _active_acknowledgements(per.acknowledgements.get(code, []), j.status, t.silent,
                                                    settings, now)
-    silent_docs = []
+    silent_docs: list[SilentAgreement] = []
     for a in sorted(t.silent, key=lambda a: (-a.baseline_calls, a.agreement_uuid)):
         acked = per_agreement.get(a.agreement_uuid)
-        silent_docs.append({**_silent_doc(a), "acknowledgement": _ack_doc(acked, settings) if acked else None})
+        silent_docs.append(_silent_doc(a, _ack_doc(acked, settings) if acked else None))
     done, total = inputs.tasks.get(code, (0, 0))
     tasks = sorted(per.tasks.get(code, []), key=lambda x: (x.done, x.deadline or dt.date.max, x.task))
     return {
@@ -615,7 +630,7 @@ def _municipality_doc(code: str, name: str, t: Tally, per: PerMunicipality, inpu
     }
 
 
-def _window_doc(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> dict[str, Any]:
+def _window_doc(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.datetime]) -> WindowDoc:
     """The document's "window": the window itself, the observed hours and the baseline hours they compare with."""
     now, window, wm = inputs.now, inputs.window, inputs.watermark
     compared = (inputs.compared if inputs.compared is not None
@@ -634,7 +649,7 @@ def _window_doc(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt
     }
 
 
-def _thresholds_doc(settings: CutoverSettings) -> dict[str, Any]:
+def _thresholds_doc(settings: CutoverSettings) -> Thresholds:
     """The document's "thresholds": every setting a status was judged by."""
     return {
         "green_ratio": settings.green_ratio, "red_ratio": settings.red_ratio,
@@ -645,16 +660,16 @@ def _thresholds_doc(settings: CutoverSettings) -> dict[str, Any]:
     }
 
 
-def _national_doc(tallies: Tallies, municipalities: Sequence[dict[str, Any]], inputs: Inputs,
-                 settings: CutoverSettings) -> dict[str, Any]:
+def _national_doc(tallies: Tallies, municipalities: Sequence[MunicipalityStatus], inputs: Inputs,
+                 settings: CutoverSettings) -> National:
     """The document's "national": the platform judged as one, the municipalities counted, services and suppliers."""
     now, window, wm = inputs.now, inputs.window, inputs.watermark
     counts = dict.fromkeys(STATUSES, 0)
     for m in municipalities:
         counts[m["status"]] += 1
-    services = [{"id": sid, "name": inputs.service_names.get(sid), **_group_doc(t, settings, window, now, wm)}
+    services: list[ServiceStatus] = [{"id": sid, "name": inputs.service_names.get(sid), **_group_doc(t, settings, window, now, wm)}
                 for sid, t in sorted(tallies.services.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
-    suppliers = [{"name": name or None, **_group_doc(t, settings, window, now, wm)}
+    suppliers: list[SupplierStatus] = [{"name": name or None, **_group_doc(t, settings, window, now, wm)}
                  for name, t in sorted(tallies.suppliers.items(), key=lambda kv: (-kv[1].baseline_calls, kv[0]))]
     return {
         **_group_doc(tallies.national, settings, window, now, wm),

@@ -27,6 +27,7 @@ from ..models import (
 from ..settings import Settings
 from . import core
 from .core import HOUR, Acknowledgement, AgreementTraffic, FrozenZoneChange, Inputs, Task, Window, floor_hour
+from .documents import CutoverDocument
 
 
 def _parse_instant(value: Any) -> dt.datetime | None:
@@ -191,7 +192,7 @@ def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inpu
     return inputs, observed
 
 
-def cutover_document(session: Session, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+def cutover_document(session: Session, settings: Settings, now: dt.datetime) -> CutoverDocument:
     """The GET /api/v1/cutover document at `now` (an aware datetime)."""
     inputs, observed = gather(session, settings, now)
     return core.evaluate(inputs, settings.cutover, observed)

@@ -99,8 +99,8 @@ def receive(session: Session, settings: Settings, group: Group, now: dt.datetime
         if session.scalar(select(SentOnce.id).where(SentOnce.kind == "alert", SentOnce.key == firing)) is None:
             return Outcome("not_mailed")  # nobody heard of the firing; the end is no news
     doc = cutover_document(session, settings, now)
-    entry = next((m for m in doc["municipalities"] if m["code"] == municipality.code), None) or {}
-    if group.status == "firing" and entry.get("acknowledgement"):
+    entry = next((m for m in doc["municipalities"] if m["code"] == municipality.code), None)
+    if group.status == "firing" and entry is not None and entry["acknowledgement"]:
         return Outcome("acknowledged")
     recipients = mailboxes(session, municipality.code, "alert")
     if not recipients:
@@ -108,8 +108,8 @@ def receive(session: Session, settings: Settings, group: Group, now: dt.datetime
     if not claim(session, "alert", _episode(group, group.status), now):
         return Outcome("repeated")
     payload: dict[str, Any] = {"code": municipality.code, "name": municipality.name, "status": group.status,
-                               "since": group.starts_at, "cutover_status": entry.get("status"),
-                               "reasons": list(entry.get("reasons") or [])}
+                               "since": group.starts_at, "cutover_status": entry["status"] if entry else None,
+                               "reasons": list(entry["reasons"]) if entry else []}
     for contact in recipients:
         queue_mail(session, "alert", contact.address, contact.language, contact=contact, payload=payload)
     return Outcome("queued", len(recipients))

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from ..cutover.documents import MunicipalityStatus
 from ..cutover.queries import cutover_document, window_for
 from ..settings import Settings
 from .contacts import mailboxes
@@ -29,13 +30,13 @@ JUDGED = ("red", "yellow", "green")
 WATCH_DAYS = 30  # how long after the window a municipality that is not yet green is watched
 
 
-def _payload(m: dict[str, Any], support_url: str | None, green: bool) -> dict[str, Any]:
-    silent = [{"it_system": (a.get("it_system") or {}).get("name") or (a.get("it_system") or {}).get("uuid"),
-               "supplier": a.get("supplier"), "services": list(a.get("services") or [])}
-              for a in m.get("silent_agreements") or []]
-    tasks = [{"task": t["task"], "deadline": t.get("deadline")} for t in m.get("tasks") or [] if not t.get("done")]
-    return {"code": m["code"], "name": m["name"], "status": m["status"], "reasons": list(m.get("reasons") or []),
-            "silent": silent, "open_tasks": tasks, "tasks_total": m.get("tasks_total", 0),
+def _payload(m: MunicipalityStatus, support_url: str | None, green: bool) -> dict[str, Any]:
+    silent = [{"it_system": a["it_system"]["name"] or a["it_system"]["uuid"],
+               "supplier": a["supplier"], "services": list(a["services"])}
+              for a in m["silent_agreements"]]
+    tasks = [{"task": t["task"], "deadline": t["deadline"]} for t in m["tasks"] if not t["done"]]
+    return {"code": m["code"], "name": m["name"], "status": m["status"], "reasons": list(m["reasons"]),
+            "silent": silent, "open_tasks": tasks, "tasks_total": m["tasks_total"],
             "support_url": support_url, "green": green}
 
 
@@ -58,7 +59,7 @@ def queue_reports(session: Session, settings: Settings, now: dt.datetime) -> int
         green = m["status"] == "green" and claim(session, "cutover_report", f"{m['code']}:{epoch}:green", now)
         if not (first or green):
             continue
-        payload = _payload(m, doc.get("support_url"), green)
+        payload = _payload(m, doc["support_url"], green)
         for contact in recipients:
             queue_mail(session, "cutover_report", contact.address, contact.language, contact=contact,
                        payload=payload)

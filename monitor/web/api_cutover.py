@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from ..cutover import cutover_document
 from ..cutover.core import iso
+from ..cutover.documents import public_document
 from .pages import documents
 from .state import db_session, state
 
@@ -44,8 +45,8 @@ def cutover() -> ResponseReturnValue:
         now = dt.datetime.now(dt.UTC)
         doc = documents.cutover_document(session, state().settings, now, documents.versions(session, now)["cutover"])
         # The same fingerprint gives the same document at any instant: only its time is this request's.
-        return jsonify({**doc, "now": iso(now)} if doc else doc)
+        return jsonify({**public_document(doc), "now": iso(now)})
     at = _now_argument(request.args.get("now"))
     if isinstance(at, str):
         return jsonify(error=at), 400
-    return jsonify(cutover_document(db_session(), state().settings, at))
+    return jsonify(public_document(cutover_document(db_session(), state().settings, at)))

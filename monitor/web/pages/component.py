@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from ... import availability as av
+from ... import doccache
 from ...cutover import window_for
 from ...noticeview import list_notices, notice_json
 from ..auth import now as clock_now
@@ -33,10 +34,7 @@ LONGEST_HISTORY = 3660
 
 def cached_records(session: Session, now: dt.datetime, days: int) -> list[av.ComponentRecord]:
     """Every component's last `days` days, cached per notice fingerprint and minute."""
-    settings = state().settings
-    minute = now.replace(second=0, microsecond=0)
-    key = ("availability", days, versions(session, now)["notices"], minute)
-    return cache().get_or_compute(key, lambda: av.component_records(session, settings, now, days))
+    return doccache.component_records(cache(), session, state().settings, now, days, versions(session, now)["notices"])
 
 
 def bar_row(record: av.ComponentRecord, weight: float, days: int = BAR_DAYS) -> dict[str, Any]:

@@ -15,10 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ... import cutover as cutover_seam
-from ... import fingerprints
+from ... import doccache, fingerprints
 from ... import noticeview as notices_seam
-from ...rating import service as rating_service
+from ...cutover.documents import CutoverDocument
 from ...rating.documents import MunicipalityDocument, RatingsDocument
 from ..state import state
 from .cache import cache
@@ -32,29 +31,19 @@ def versions(session: Session, now: dt.datetime | None = None) -> dict[str, tupl
 def ratings_document(session: Session, settings: Any, version: tuple[Any, ...],
                      as_of: dt.date | None = None) -> RatingsDocument:
     """The document of GET /api/v1/ratings, cached per data version."""
-    fn = rating_service.ratings_document
-    return cache().get_or_compute(("ratings", as_of, version), lambda: fn(session, settings, as_of=as_of))
+    return doccache.ratings(cache(), session, settings, version, as_of)
 
 
 def municipality_document(session: Session, settings: Any, code: str,
                           version: tuple[Any, ...]) -> MunicipalityDocument | None:
     """The document of GET /api/v1/municipalities/CODE, cached per data version; None for an unknown code."""
-    fn = rating_service.municipality_document
-
-    def compute() -> MunicipalityDocument | None:
-        try:
-            return fn(session, settings, code)
-        except LookupError:
-            return None
-
-    return cache().get_or_compute(("municipality", code, version), compute)
+    return doccache.municipality(cache(), session, settings, code, version)
 
 
 def cutover_document(session: Session, settings: Any, now: dt.datetime,
-                     version: tuple[Any, ...]) -> dict[str, Any] | None:
+                     version: tuple[Any, ...]) -> CutoverDocument:
     """The document of GET /api/v1/cutover, cached per fingerprint (the key the metrics collector uses too)."""
-    fn = cutover_seam.cutover_document
-    return cache().get_or_compute(("cutover", version), lambda: fn(session, settings, now))
+    return doccache.cutover(cache(), session, settings, now, version)
 
 
 def notices_document(session: Session, status: str, component: str | None,

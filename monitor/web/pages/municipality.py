@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
 
+from ...cutover.documents import public_municipality
 from ...rating import inputs
 from ...rating import queries as rating_queries
 from ...rating.documents import ItSystemDoc
@@ -96,7 +97,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     series = rating_queries.calls_by_day(session, code, last - dt.timedelta(days=89), last)
 
     cut = cutover_document(session, settings, clock_now(), v["cutover"])
-    cut_row = next((m for m in (cut or {}).get("municipalities", []) if m.get("code") == code), None)
+    cut_row = next((public_municipality(m) for m in cut["municipalities"] if m["code"] == code), None)
     english = locale_name() == "en"
     hints = [{"text": h["text_en"] if english else h["text_da"], "gain": h["gain"], "kind": h["kind"],
               "uuids": h["items"]}

@@ -8,7 +8,8 @@ and a dictionary look-up.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from flask import Response, render_template, request
 from flask.typing import ResponseReturnValue
@@ -107,7 +108,10 @@ def danish_key(text: str) -> str:
     return text.lower().replace("æ", "\ue001").replace("ø", "\ue002").replace("å", "\ue003").replace("aa", "\ue003")
 
 
-def search_rows(rows: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
+Row = TypeVar("Row", bound=Mapping[str, Any])
+
+
+def search_rows(rows: list[Row], query: str) -> list[Row]:
     """Rows whose name or code contains `query` ("0101" finds 101)."""
     q = query.strip().lower()
     if not q:

@@ -122,14 +122,14 @@ def cutover() -> ResponseReturnValue:
     raw = (asked if asked is not None else request.cookies.get(KOMMUNE_COOKIE, ""))[:8]
     query = request.args.get("q", "")[:QUERY_MAX_CHARS].strip()
     doc = cutover_document(session, state().settings, now, v["cutover"])
-    code = chosen_code(raw, {m["code"] for m in (doc or {}).get("municipalities", [])})
+    code = chosen_code(raw, {m["code"] for m in doc["municipalities"]})
     unknown_code = raw.strip() if raw.strip() and code is None and asked is not None else None
 
     def render() -> str:
-        page = build(doc, now, kommune=code, query=query) if doc else None
+        page = build(doc, now, kommune=code, query=query)
         notices = get_flashed_messages(category_filter=["cutover"]) if signed_in else []
-        phase = page.phase if page else None
-        return render_template("pages/cutover.html", page=page, doc=page.doc if page else None,
+        phase = page.phase
+        return render_template("pages/cutover.html", page=page, doc=page.doc,
                                unknown_code=unknown_code, notices=notices,
                                status_word=lambda s: phase_word(s, phase))
 
