@@ -72,6 +72,9 @@ def test_runs_of_every_job_are_worded_in_both_languages(app):
     rating = {"as_of": "2020-11-28", "revision": 2}
     assert _say(app, "da", run_summary, "rating", rating) == "beregnet for 28.11.2020, version 2"
     assert _say(app, "en", run_summary, "rating", rating) == "rated for 28 Nov 2020, revision 2"
+    same = {"as_of": "2020-11-28", "revision": 2, "unchanged": 1}
+    assert _say(app, "da", run_summary, "rating", same) == "beregnet for 28.11.2020: uændret, version 2 gælder fortsat"
+    assert _say(app, "en", run_summary, "rating", same) == "rated for 28 Nov 2020: unchanged, revision 2 still holds"
     unchanged = {"sources": [{"name": "Demo", "state": "not_modified"}]}
     assert _say(app, "da", run_summary, "notices", unchanged) == "Demo: uændret siden sidst"
     assert _say(app, "en", job_name, "notices") == "Fetching operational notices"

@@ -102,3 +102,23 @@ def test_a_day_is_complete_with_its_2300_hour_on_the_dst_days_too(session: Sessi
     session.commit()
     assert queries.day_complete(session, day)
     assert not queries.day_complete(session, day + dt.timedelta(days=1))
+
+
+def test_the_daily_run_after_the_catch_up_stores_no_copy_but_stores_a_change(
+        session: Session, engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    small_country(session)  # daily counts up to the day before AS_OF
+    tomorrow = AS_OF + dt.timedelta(days=1)
+    agreement = add_agreement(session, "hourly", it_system="sys-h")
+    for hour in range(24):
+        add_hourly(session, agreement, at(AS_OF, hour).replace(tzinfo=None), 5)
+    session.commit()
+    assert catch_up(engine, settings, at(tomorrow, 0).astimezone(dt.UTC)) == 1
+    assert service.run_daily(engine, settings, at(tomorrow, 6).astimezone(dt.UTC)) == 1  # nothing new
+    assert stored_days(session) == [(tomorrow, 1)]
+    late = add_agreement(session, "late", it_system="sys-late")  # a file that arrived after the catch-up
+    add_hourly(session, late, at(AS_OF, 12).replace(tzinfo=None), 40)
+    session.commit()
+    assert service.run_daily(engine, settings, at(tomorrow, 6).astimezone(dt.UTC)) == 2
+    assert stored_days(session) == [(tomorrow, 1), (tomorrow, 2)]
+    assert service.run_daily(engine, settings, at(tomorrow, 7).astimezone(dt.UTC)) == 2
+    assert store_snapshot(engine, settings, tomorrow) == 3  # `monitor rate` asked by hand always stores

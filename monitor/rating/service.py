@@ -197,11 +197,26 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _same_as_stored(run: RatingRun, settings: Settings, ratings: list[RatingDoc], summary: dict[str, Any]) -> bool:
+    """Whether a new revision would say exactly what `run` says: same method, parameters, summary and results."""
+    def text(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    stored = sorted((r.document for r in run.results), key=lambda d: d["municipality"]["code"])
+    fresh = sorted(ratings, key=lambda d: d["municipality"]["code"])
+    return (run.method_version == settings.rating.method_version
+            and text(run.parameters) == text(settings.rating.parameters())
+            and text(run.summary or {}) == text(summary) and text(stored) == text(fresh))
+
+
 def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.datetime | None = None,
-                   run: runs.JobRun | None = None) -> int:
+                   run: runs.JobRun | None = None, *, unless_unchanged: bool = False) -> int:
     """Compute and store a new revision for `as_of`; returns the revision number.
 
-    With a `run`, its record is finished in the transaction that stores the revision.
+    With a `run`, its record is finished in the transaction that stores the revision. With
+    `unless_unchanged`, a computation that says exactly what the newest revision of `as_of` says
+    stores nothing and returns that revision: a scheduled run after the catch-up adds no copy
+    to the history.
     """
     factory = session_factory(engine)
     for attempt in range(3):
@@ -209,6 +224,13 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
             with session_scope(factory) as session:
                 check_method(session, settings)
                 ratings, summary = compute(session, settings, as_of)
+                newest = _newest_run(session, as_of) if unless_unchanged else None
+                if newest is not None and _same_as_stored(newest, settings, ratings, summary):
+                    if run is not None:
+                        run.finish(session, True, f"as_of {as_of} revision {newest.revision} unchanged",
+                                   details={"as_of": as_of.isoformat(), "revision": newest.revision,
+                                            "unchanged": 1})
+                    return newest.revision
                 revision = 1 + (session.scalar(select(func.max(RatingRun.revision))
                                                .where(RatingRun.as_of == as_of)) or 0)
                 stored = RatingRun(as_of=as_of, revision=revision, method_version=settings.rating.method_version,
@@ -477,7 +499,10 @@ def catch_up(engine: Engine, settings: Settings, now: dt.datetime | None = None)
 def run_daily(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
     """The scheduler's daily job: store a snapshot for today's as_of; returns its revision.
 
+    When the catch-up stored today's already and nothing has changed since, no second copy is
+    stored (the run is recorded as unchanged).
+
     The run record is finished in the snapshot's transaction; a failed run leaves no snapshot.
     """
     with runs.recorded_run(session_factory(engine), "rating", now) as run:
-        return store_snapshot(engine, settings, today(run.started_at), now, run=run)
+        return store_snapshot(engine, settings, today(run.started_at), now, run=run, unless_unchanged=True)

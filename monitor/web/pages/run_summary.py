@@ -100,6 +100,9 @@ def run_summary(collector: str, details: dict[str, Any] | None) -> str | None:
         return "; ".join(_source(s) for s in details["sources"]) or _("ingen kilder er sat op")
     if collector == "notify" and "sent" in details:
         return ", ".join(_notify(details))
+    if collector == "rating" and details.get("unchanged"):
+        return _("beregnet for %(day)s: uændret, version %(revision)s gælder fortsat", day=day(details.get("as_of")),
+                 revision=details["revision"])
     if collector == "rating" and "revision" in details:
         return _("beregnet for %(day)s, version %(revision)s", day=day(details.get("as_of")),
                  revision=details["revision"])
