@@ -21,7 +21,7 @@ from monitor.users import recent_audit
 from tests.auth_helpers import csrf, sign_in
 from tests.cli_helpers import run_cli
 from tests.conftest import make_settings
-from tests.notify_helpers import SmtpServer, add_subscriber, smtp_section
+from tests.notify_helpers import SmtpServer, add_subscriber, parts, smtp_section
 from tests.rating_helpers import add_agreement
 from tests.test_subscribe import deliver
 
@@ -287,3 +287,47 @@ def test_the_manage_page_download_and_erasure_cover_inputs_by_the_subscribers_ad
     assert client.post(f"{manage}/delete",
                        data={"csrf_token": csrf(client, manage), "confirm": "yes"}).status_code == 200
     assert stored(session) == []
+
+
+def test_the_asker_is_mailed_the_answer_once_in_their_language_with_a_link_where_it_is_published(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    row = confirmed_input(client, smtp, session)
+    operator = sign_in(app.test_client())
+    answer(operator, row, "Vi tæller den nu som i brug.", publish=False)
+    deliver(client)
+    [mail] = smtp.inbox.to(LEAD)[1:]  # the first was the confirmation
+    text, html = parts(mail)
+    assert mail["Subject"] == "Svar på dit input til Infrastrukturmonitors metode"
+    assert "Aftalen 5f0c… er i brug" in text and "Vi tæller den nu som i brug." in text
+    assert "kun sendt til dig" in text and "/kommune/101" not in text
+    assert b"Svar p=C3=A5 dit input" in smtp.inbox.raw[-1] or b"=?utf-8?" in smtp.inbox.raw[-1].lower()
+
+    answer(operator, row, "Vi tæller den nu som i brug.", publish=True)  # published, same words: no new mail
+    deliver(client)
+    assert len(smtp.inbox.to(LEAD)) == 2
+    answer(operator, row, "Vi tæller den som i brug fra næste kørsel.", publish=True)
+    deliver(client)
+    mail = smtp.inbox.to(LEAD)[-1]
+    text, html = parts(mail)
+    assert len(smtp.inbox.to(LEAD)) == 3 and "fra næste kørsel" in text
+    assert re.search(r"https?://[^\s]+/kommune/101\?lang=da#svar", text), text
+    assert 'href="http' in html and "/kommune/101?lang=da#svar" in html
+
+
+def test_an_english_asker_gets_the_answer_in_english_and_an_unconfirmed_one_gets_none(
+        client: FlaskClient, app, session: Session, smtp: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/metode?lang=en").status_code == 200
+    row = confirmed_input(client, smtp, session, municipality="", part="method", text="Why 90 days?")
+    assert row.language == "en"
+    send(client, email="anden@kommune.dk", municipality="", part="method", text="Unconfirmed")
+    unconfirmed = stored(session)[-1]
+    operator = sign_in(app.test_client())
+    answer(operator, row, "Because a quarterly run must get to call.", publish=True)
+    answer(operator, unconfirmed, "An answer", publish=False)
+    deliver(client)
+    mail = smtp.inbox.to(LEAD)[-1]
+    text, _ = parts(mail)
+    assert mail["Subject"] == "Answer to your input on Infrastrukturmonitor's method"
+    assert "Our answer:" in text and "Because a quarterly run must get to call." in text
+    assert re.search(r"/metode\?lang=en#svar", text) and "Vores svar" not in text
+    assert len(smtp.inbox.to("anden@kommune.dk")) == 1  # its confirmation only

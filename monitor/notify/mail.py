@@ -43,7 +43,7 @@ from .wire import HeaderBlock, WireMessage, build
 
 # Placeholders for per-recipient links, unguessable so that upstream text cannot contain them.
 _MARK = secrets.token_hex(6)
-FILL_NAMES = ("confirm", "manage", "unsubscribe", "accept", "optout", "address")
+FILL_NAMES = ("confirm", "manage", "unsubscribe", "accept", "optout", "address", "page")
 PLACEHOLDERS = {name: f"https://fki-{_MARK}.invalid/{name}" for name in FILL_NAMES}
 MAIL_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"img", "picture", "source", "video", "audio", "iframe"}
 MAIL_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -207,6 +207,14 @@ def method_input_mail(settings: Settings, language: str, hours: int) -> Rendered
     gettext = translations(language).gettext
     subject = gettext("Bekræft dit input til Infrastrukturmonitors metode")
     return rendered(settings, "method_input", language, subject, hours=hours)
+
+
+def method_answer_mail(settings: Settings, language: str, question: str, answer: str, published: bool) -> Rendered:
+    """The operators' answer to a lead's confirmed input; the page where a published answer shows goes in as "page"."""
+    gettext = translations(language).gettext
+    subject = gettext("Svar på dit input til Infrastrukturmonitors metode")
+    return rendered(settings, "method_answer", language, subject, question=question, answer=answer,
+                    published=published)
 
 
 def manage_mail(settings: Settings, language: str) -> Rendered:

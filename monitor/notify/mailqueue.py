@@ -44,6 +44,7 @@ from .mail import (
     mail_link,
     manage_mail,
     message_id,
+    method_answer_mail,
     method_input_mail,
     sign_in_mail,
     subscriber_links,
@@ -224,6 +225,21 @@ def _method_input(ctx: MailContext, session: Session, mail: Mail) -> WireMessage
                         lambda: method_input_mail(ctx.settings, mail.language, hours))
     link = mail_link(ctx.settings, f"/metode/input/{row.key}", mail.language)
     return rendered.message(mail.address, {"confirm": link}, ctx.message_id(mail))
+
+
+@register_composer("method_answer")
+def _method_answer(ctx: MailContext, session: Session, mail: Mail) -> WireMessage | str:
+    # The payload names the input by its own key, never its id; the answer is read as it is now.
+    key = str((mail.payload or {}).get("input", ""))
+    row = session.scalars(select(MethodInput).where(MethodInput.key == key)).one_or_none() if key else None
+    if row is None or mail.address is None or row.address != mail.address:
+        return "input no longer there"
+    if row.answer is None:
+        return "input not answered"
+    path = f"/kommune/{row.municipality_code}" if row.municipality_code else "/metode"
+    rendered = method_answer_mail(ctx.settings, mail.language, row.text, row.answer, row.published)
+    return rendered.message(mail.address, {"page": mail_link(ctx.settings, path, mail.language) + "#svar"},
+                            ctx.message_id(mail))
 
 
 class NoComposer(LookupError):

@@ -49,14 +49,15 @@ BATCH = 100
 Outgoing = type[Delivery] | type[Mail]
 
 # The label values of fki_mail_sent_total (SPEC "Interfaces"), and the queue's kinds behind each.
-SENT_KINDS = ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login")
+SENT_KINDS = ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login",
+              "answer")
 SENT_KIND = {"notice": "notice", "summary": "notice", "reminder": "reminder", "digest": "digest",
              "cutover_report": "cutover_report", "alert": "alert", "confirm": "confirmation",
              "manage": "confirmation", "method_input": "confirmation", "invitation": "invitation",
-             "login": "login"}
+             "login": "login", "method_answer": "answer"}
 # The kinds of the `mails` table (a delivery is a "notice", its summary a "summary").
 KINDS = ("confirm", "manage", "invitation", "login", "reminder", "digest", "cutover_report", "alert",
-         "method_input")
+         "method_input", "method_answer")
 
 
 def _no_pause(table: str, ids: list[int]) -> None:

@@ -84,14 +84,20 @@ def confirm(row: MethodInput, now: dt.datetime) -> bool:
     return True
 
 
-def answer(row: MethodInput, text: str, publish: bool, operator: str, now: dt.datetime) -> None:
-    """Record the operator's answer, published or not (`InputRefused` for an empty or too long one)."""
+def answer(row: MethodInput, text: str, publish: bool, operator: str, now: dt.datetime) -> bool:
+    """Record the operator's answer, published or not (`InputRefused` for an empty or too long one).
+
+    Returns whether the asker should hear of it: a confirmed input whose answer is new or changed
+    (publishing an answer already sent, or saving it unchanged, mails nobody again).
+    """
     text = (text or "").strip()
     if not text:
         raise InputRefused("answer", "empty")
     if len(text) > MAX_ANSWER:
         raise InputRefused("answer", "too long")
+    news = row.confirmed_at is not None and row.answer != text
     row.answer, row.answered_at, row.answered_by, row.published = text, now, operator, publish
+    return news
 
 
 def recent(session: Session, limit: int = LIST_LIMIT) -> list[MethodInput]:

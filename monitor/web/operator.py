@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from .. import users
 from ..models import Delivery, MethodInput, NoticeSource, Subscriber
 from ..notify import held
+from ..notify.mailqueue import queue_mail
 from ..notify.subscriptions import AddressError, normalise_email
 from ..privacy import mask_address
 from ..rating import corrections, inputs
@@ -90,10 +91,12 @@ def answer_input(input_id: int) -> ResponseReturnValue:
         return render_template("pages/input_answer_refused.html", reason="unknown"), 404
     publish = request.form.get("publish") == "1"
     try:
-        inputs.answer(row, request.form.get("answer", "")[:inputs.MAX_ANSWER * 2], publish, actor(), now())
+        news = inputs.answer(row, request.form.get("answer", "")[:inputs.MAX_ANSWER * 2], publish, actor(), now())
     except inputs.InputRefused:
         dbs.rollback()
         return render_template("pages/input_answer_refused.html", reason="answer", max=inputs.MAX_ANSWER), 400
+    if news:  # the asker hears of the answer, in the language they wrote in
+        queue_mail(dbs, "method_answer", row.address, row.language, payload={"input": row.key})
     users.audit(dbs, actor(), "method_input.answer",
                 f"input {row.id}: {'published' if publish else 'not published'}", now())
     dbs.commit()

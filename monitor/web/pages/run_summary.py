@@ -30,7 +30,8 @@ CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "
               "manage": _l("links til at ændre tilmelding"), "invitation": _l("invitationer"),
               "login": _l("links til at logge ind"), "reminder": _l("påmindelser om vedligeholdelse"),
               "digest": _l("ugentlige overblik"), "cutover_report": _l("rapporter om skiftet"),
-              "alert": _l("alarmer til kommuner"), "method_input": _l("bekræftelser af input til metoden")}
+              "alert": _l("alarmer til kommuner"), "method_input": _l("bekræftelser af input til metoden"),
+              "method_answer": _l("svar på input til metoden")}
 
 
 def code_word(code: str | None) -> str:
