@@ -110,7 +110,8 @@ def test_the_values_are_those_in_the_database(filled, settings, now):
     # Every kind from the start, at 0 until its first mail; what the database counted for the rest.
     assert s["fki_mail_sent_total"] == {
         (("kind", kind),): 3.0 if kind == "notice" else 0.0
-        for kind in ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login")}
+        for kind in ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login",
+                     "answer")}
     assert s["fki_collector_runs_total"] == {(("collector", "calls"), ("outcome", "success")): 4}
     assert s["fki_notification_queue_depth"] == {(): 1}
     assert s["fki_import_held_rows"] == {(): 1}
