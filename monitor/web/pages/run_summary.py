@@ -14,6 +14,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
+from ...collectors.calls.kinds import KINDS as FILE_KINDS
+from ...collectors.notices.kinds import KINDS as SOURCE_KINDS
 from .format import day
 
 JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fra indbakken"),
@@ -21,10 +23,9 @@ JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fr
              "rating": _l("Daglig beregning af scorer")}
 
 
-# Codes the page shows in a column of their own: source kinds, file kinds, delivery channels, mail kinds.
-CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "calls": _l("kaldstal"),
-              "agreements": _l("serviceaftaler"), "municipalities": _l("kommuner"), "tasks": _l("opgaver"),
-              "email": _l("mail"), "webhook": _l("webhook"),
+# Codes the page shows in a column of their own: delivery channels and mail kinds here; the
+# kinds of source and of file carry their own label (collectors/*/kinds/, `code_word`).
+CODE_WORDS = {"email": _l("mail"), "webhook": _l("webhook"),
               # the outbox's kinds (notify/queue.py), for the queue depth per kind
               "notice": _l("driftsmeddelelser pr. mail"), "confirm": _l("bekræftelser af tilmelding"),
               "manage": _l("links til at ændre tilmelding"), "invitation": _l("invitationer"),
@@ -34,8 +35,15 @@ CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "
 
 
 def code_word(code: str | None) -> str:
-    """A code in words; an unknown code as it is."""
-    return str(CODE_WORDS.get(code or "", code or "–"))
+    """A code in words (a registered kind by its own label); an unknown code as it is."""
+    if not code:
+        return "–"
+    if code in CODE_WORDS:
+        return str(CODE_WORDS[code])
+    for registry in (SOURCE_KINDS, FILE_KINDS):
+        if code in registry:
+            return _(registry[code].label)
+    return code
 
 
 def job_name(code: str) -> str:
