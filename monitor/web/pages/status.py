@@ -35,7 +35,7 @@ from ..state import db_session, state
 from .blueprint import bp, page_key
 from .cache import cache
 from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
-from .documents import closed_notices_page, components_document, cutover_document, notices_document, versions
+from .documents import closed_notices_page, components, cutover_document, notices, versions
 
 CUTOVER_WORDS = {code: _l(word) for code, word in CUTOVER_STATUS.items()}
 # Before the window nothing has come "back": the lights judge the ordinary traffic of the moment.
@@ -94,11 +94,11 @@ def driftsstatus() -> ResponseReturnValue:
     key = page_key("driftsstatus", page, v["notices"], now.replace(second=0, microsecond=0))
 
     def render() -> str:
-        components = components_document(session, now, v["notices"])
-        names = {c["slug"]: c["name"] for c in (components or {}).get("components", [])}
+        listed = components(session, now, v["notices"])
+        names = {c.slug: c.name for c in listed}
         names.update({c.slug: c.name for c in state().settings.components if c.slug not in names})
-        open_, upcoming = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], now)
-        return render_template("pages/driftsstatus.html", components=(components or {}).get("components", []),
+        open_, upcoming = split_upcoming(notices(session, "open", None, v["notices"]), now)
+        return render_template("pages/driftsstatus.html", components=listed,
                                names=names, open_notices=open_, upcoming=upcoming, history=history,
                                polled=last_poll(session), page=page, older=older)
 
