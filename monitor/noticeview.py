@@ -1,8 +1,9 @@
 """Notices and component status as the API, pages, feeds and metrics read them.
 
 They leave this module as typed views (`NoticeView`, `UpdateView`, `ComponentView`, a
-`ComponentStatus` per component), so mypy checks what the pages, the Atom feed, the calendar
-and the metrics read from them; only the API (`web/api_notices.py`) turns them into JSON.
+`ComponentStatus` per component), so mypy checks what the pages, the Atom feed and the
+metrics read from them; only the API (`web/api_notices.py`) turns them into JSON.
+
 A notice that names no component concerns the whole infrastructure: it is listed under
 every component and counts towards every component's status.
 """

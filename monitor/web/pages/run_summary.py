@@ -8,7 +8,7 @@ ended in an exception, shows its message as it was written, marked as technical 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,6 +16,7 @@ from flask_babel import ngettext
 
 from ...collectors.calls.kinds import KINDS as FILE_KINDS
 from ...collectors.notices.kinds import KINDS as SOURCE_KINDS
+from ...runs import FilesDetails, NoticesDetails, NotifyDetails, RatingDetails, RunDetails, SourceDetails
 from .format import day
 
 JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fra indbakken"),
@@ -51,7 +52,7 @@ def job_name(code: str) -> str:
     return str(JOB_NAMES.get(code, code))
 
 
-def _files(details: dict[str, Any]) -> list[str]:
+def _files(details: FilesDetails) -> list[str]:
     files = details.get("files") or {}
     if not any(files.values()):
         return [_("ingen filer")]
@@ -67,7 +68,7 @@ def _files(details: dict[str, Any]) -> list[str]:
     return out
 
 
-def _source(src: dict[str, Any]) -> str:
+def _source(src: SourceDetails) -> str:
     name = str(src.get("name", ""))
     state = src.get("state")
     if state == "not_modified":
@@ -87,7 +88,7 @@ def _source(src: dict[str, Any]) -> str:
     return text
 
 
-def _notify(details: dict[str, Any]) -> list[str]:
+def _notify(details: NotifyDetails) -> list[str]:
     out = [ngettext("%(num)d sendt", "%(num)d sendt", details.get("sent", 0)),
            ngettext("%(num)d prøves igen", "%(num)d prøves igen", details.get("retry", 0)),
            ngettext("%(num)d opgivet", "%(num)d opgivet", details.get("failed", 0))]
@@ -98,19 +99,25 @@ def _notify(details: dict[str, Any]) -> list[str]:
     return out
 
 
-def run_summary(collector: str, details: dict[str, Any] | None) -> str | None:
-    """The run's details in words, or None when the run has none to word (show its message)."""
+def run_summary(collector: str, details: RunDetails | None) -> str | None:
+    """The run's details in words, or None when the run has none to word (show its message).
+
+    Which shape the details have is told by the job that recorded them (`runs.RunDetails`);
+    a run recorded by an older version may lack a key, so each is read with its default.
+    """
     if not isinstance(details, dict):
         return None
     if collector in ("calls", "import") and "files" in details:
-        return "; ".join(_files(details))
+        return "; ".join(_files(cast(FilesDetails, details)))
     if collector == "notices" and "sources" in details:
-        return "; ".join(_source(s) for s in details["sources"]) or _("ingen kilder er sat op")
+        sources = cast(NoticesDetails, details)["sources"]
+        return "; ".join(_source(s) for s in sources) or _("ingen kilder er sat op")
     if collector == "notify" and "sent" in details:
-        return ", ".join(_notify(details))
+        return ", ".join(_notify(cast(NotifyDetails, details)))
     if collector == "rating" and "revision" in details:
-        return _("beregnet for %(day)s, version %(revision)s", day=day(details.get("as_of")),
-                 revision=details["revision"])
+        rated = cast(RatingDetails, details)
+        return _("beregnet for %(day)s, version %(revision)s", day=day(rated.get("as_of")),
+                 revision=rated["revision"])
     return None
 
 
