@@ -289,30 +289,9 @@ def component_records(session: Session, settings: Settings, now: dt.datetime,
     return records(timelines(session, since), settings, now, days)
 
 
-# ---- the documents ---------------------------------------------------------------------------
-
-def _ratio(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
-
-
-def day_json(day: DayFigures, weight: float) -> dict[str, object]:
-    """One day in the shape of GET /api/v1/components/SLUG/availability."""
-    return {"date": day.day.isoformat(), "minutes": day.minutes, "major_minutes": day.major,
-            "partial_minutes": day.partial, "degraded_minutes": day.degraded,
-            "maintenance_minutes": day.maintenance, "availability": _ratio(day.availability(weight))}
-
-
-def windows_json(record: ComponentRecord, weight: float) -> dict[str, float | None]:
-    """Availability over the last 30 and 90 days (today up to now included)."""
-    return {f"{n}d": _ratio(availability(record.last(n), weight)) for n in (30, 90)}
-
-
-def component_document(session: Session, settings: Settings, slug: str, now: dt.datetime,
-                       days: int = 90) -> dict[str, object] | None:
-    """The document of GET /api/v1/components/SLUG/availability; None for an unknown component."""
+def component_record(session: Session, settings: Settings, slug: str, now: dt.datetime,
+                     days: int = 90) -> ComponentRecord | None:
+    """One component's last `days` days (at least the 90 its windows need); None for an unknown component."""
     if slug not in settings.component_slugs():
         return None
-    weight = settings.availability.partial_weight
-    record = next(r for r in component_records(session, settings, now, max(days, 90)) if r.slug == slug)
-    return {"component": slug, "now": now.astimezone(dt.UTC).isoformat(), "partial_weight": weight,
-            "days": [day_json(d, weight) for d in record.last(days)], "availability": windows_json(record, weight)}
+    return next(r for r in component_records(session, settings, now, max(days, 90)) if r.slug == slug)

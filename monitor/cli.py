@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,11 +15,29 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import logs
 from . import settings as settings_module
-from .collectors.calls.kinds import NAMES as FILE_KINDS
-from .collectors.notices.kinds import NAMES as SOURCE_KINDS
+from .collector_kinds import FILE_KINDS, SOURCE_KINDS
 from .db import engine_for
 from .localtime import CPH
 from .settings import database_url
+
+
+class KindChoice(click.Choice[str]):
+    """The names of a kind registry (`monitor/collector_kinds.py`), read when the command line is.
+
+    Only the names: the kinds' modules are loaded by the command that uses one.
+    """
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self._names = names
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._names)
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        """Click's own constructor sets the choices; they stay the registry's."""
 
 
 @dataclass
@@ -228,7 +247,7 @@ def demo_operator(ctx: Context) -> str:
 
 
 @cli.command("import")
-@click.argument("kind", type=click.Choice(FILE_KINDS))
+@click.argument("kind", type=KindChoice(FILE_KINDS))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_ctx
 def import_(ctx: Context, kind: str, files: tuple[Path, ...]) -> None:
@@ -248,7 +267,7 @@ def collect() -> None:
 
 @collect.command("notices")
 @click.option("--source", "source", metavar="URL_OR_PATH", help="Poll this feed instead of the configured sources.")
-@click.option("--kind", type=click.Choice(SOURCE_KINDS), help="Guessed from the content when not given.")
+@click.option("--kind", type=KindChoice(SOURCE_KINDS), help="Guessed from the content when not given.")
 @pass_ctx
 def collect_notices(ctx: Context, source: str | None, kind: str | None) -> None:
     """Poll the status-page sources once."""

@@ -47,8 +47,6 @@ from .fingerprints import versions
 from .models import (
     AGREEMENT_STATUSES,
     Agreement,
-    CollectorRun,
-    CounterValue,
     Delivery,
     HeldCallCount,
     Mail,
@@ -56,7 +54,7 @@ from .models import (
     RatingRun,
 )
 from .notify.queue import SENT_KINDS
-from .runs import parse_label_key
+from .runs import counter_values, last_successes
 from .settings import Settings
 from .version import __version__
 
@@ -394,24 +392,19 @@ class DatabaseCollector(Collector):
 
     def _work_families(self, session: Session) -> Iterator[Metric]:
         last = _gauge("fki_collector_last_success_timestamp_seconds")
-        stmt = (select(CollectorRun.collector, func.max(CollectorRun.finished_at))
-                .where(CollectorRun.outcome == "success").group_by(CollectorRun.collector)
-                .order_by(CollectorRun.collector))
-        for collector, finished in session.execute(stmt):
-            if finished is not None:
-                last.add_metric([collector], _as_utc(finished).timestamp())
+        for collector, finished in last_successes(session).items():
+            last.add_metric([collector], finished.timestamp())
         yield last
         counters = {name: CounterMetricFamily("fki_" + name, SPECS["fki_" + name].help,
                                               labels=SPECS["fki_" + name].labels) for name in DB_COUNTERS}
-        values = (select(CounterValue.metric, CounterValue.labels, CounterValue.value)
-                  .where(CounterValue.metric.in_(DB_COUNTERS)).order_by(CounterValue.metric, CounterValue.labels))
         mailed = dict.fromkeys(SENT_KINDS, 0.0)  # every kind from the start, so that rate() sees the first mail
-        for metric, labels, value in session.execute(values):
-            given = parse_label_key(labels)
-            if metric == "mail_sent_total" and given.get("kind") in mailed:
-                mailed[given["kind"]] = value
+        for reading in counter_values(session, DB_COUNTERS):
+            kind = reading.labels.get("kind", "")
+            if reading.metric == "mail_sent_total" and kind in mailed:
+                mailed[kind] = reading.value
                 continue
-            counters[metric].add_metric([given.get(name, "") for name in SPECS["fki_" + metric].labels], value)
+            counters[reading.metric].add_metric(
+                [reading.labels.get(name, "") for name in SPECS["fki_" + reading.metric].labels], reading.value)
         for kind, value in mailed.items():
             counters["mail_sent_total"].add_metric([kind], value)
         yield from counters.values()

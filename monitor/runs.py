@@ -8,6 +8,11 @@ its own (so a process killed mid-way leaves it "running"), and finished once, ei
 job's own data transaction (`JobRun.finish`) or, for a job that commits per file, source or
 batch, in a transaction of its own after the last one (`JobRun.report`). A run left
 "running" by a process that died is marked failed by the next run of the same job.
+
+What a run did crosses into /drift, the metrics and the command line typed: its `details` as
+one of the `RunDetails` shapes (stored as JSON), a run as a `RunView`, a job's recent runs as
+a `JobState` (`job_states`), the last successes (`last_successes`) and the counters
+(`counter_values`).
 """
 
 from __future__ import annotations
@@ -16,17 +21,108 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import dialect_insert, session_scope, utcnow
 from .models import CollectorRun, CounterValue
 
 log = logging.getLogger(__name__)
+
+
+# ---- what a run did, as codes and counts (its `details`) ---------------------------------------
+
+class FilesDetails(TypedDict):
+    """An import (`import`) or a pass over the inbox (`calls`)."""
+
+    files: dict[str, int]  # outcome (imported, unchanged, rejected, failed) → files
+    not_imported: list[str]  # the first 20 names
+    errors: int  # of the inbox itself (a file that could not be moved, say)
+
+
+class SourceDetails(TypedDict):
+    """One notice source in a run of the notice collector."""
+
+    name: str
+    state: str  # stored | partly | not_modified | failed
+    backfill: bool
+    problems: int
+    new_notices: int
+    new_updates: int
+    edited: int
+    queued: int
+
+
+class NoticesDetails(TypedDict):
+    """A run of the notice collector (`notices`)."""
+
+    sources: list[SourceDetails]
+
+
+class NotifyDetails(TypedDict):
+    """A run of the outbox (`notify`)."""
+
+    sent: int
+    retry: int
+    failed: int
+    cancelled: int
+    error: int  # 1 when the run stopped with an error
+
+
+class RatingDetails(TypedDict):
+    """A rating run (`rating`)."""
+
+    as_of: str  # the Copenhagen day rated, ISO
+    revision: int
+    unchanged: NotRequired[int]  # 1: the daily run found nothing new and stored no copy of `revision`
+
+
+RunDetails = FilesDetails | NoticesDetails | NotifyDetails | RatingDetails
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One recorded run as /drift shows it. `details` is None for a run that recorded none (an
+    old one, or one that ended in an exception): its `message` says what happened."""
+
+    id: int
+    collector: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    outcome: str  # running | success | failure
+    message: str
+    details: RunDetails | None
+
+    @classmethod
+    def of(cls, run: CollectorRun) -> RunView:
+        """The view of a stored run; its details as stored (JSON written from a `RunDetails`)."""
+        details = cast(RunDetails, run.details) if isinstance(run.details, dict) else None
+        return cls(run.id, run.collector, run.started_at, run.finished_at, run.outcome, run.message or "", details)
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job on /drift: its newest run, its last success and failure, its runs in the last 24 hours."""
+
+    name: str
+    last: RunView | None
+    success: RunView | None
+    failure: RunView | None
+    runs_24h: int
+
+
+@dataclass(frozen=True)
+class CounterReading:
+    """One counter kept in the database (`increment`), with its labels."""
+
+    metric: str
+    labels: dict[str, str]
+    value: float
 
 
 def label_key(labels: dict[str, str]) -> str:
@@ -115,7 +211,7 @@ def start_run(session: Session, collector: str, now: dt.datetime | None = None) 
 
 
 def _close(session: Session, run_id: int, collector: str, outcome: str, message: str,
-           details: dict[str, Any] | None, now: dt.datetime) -> int:
+           details: RunDetails | None, now: dt.datetime) -> int:
     """Finish a run still "running" and count it in ``fki_collector_runs_total``; 1 if it was, else 0.
 
     A run finished already (by the job's transaction, or by another process that found it
@@ -146,13 +242,13 @@ class JobRun:
         self.clock = clock
         self.ok = True
         self.message = ""
-        self.details: dict[str, Any] | None = None
+        self.details: RunDetails | None = None
 
-    def report(self, ok: bool, message: str = "", details: dict[str, Any] | None = None) -> None:
+    def report(self, ok: bool, message: str = "", details: RunDetails | None = None) -> None:
         """What the run did, written when the `recorded_run` block ends (for jobs that commit in parts)."""
         self.ok, self.message, self.details = ok, message, details
 
-    def finish(self, session: Session, ok: bool, message: str = "", details: dict[str, Any] | None = None) -> None:
+    def finish(self, session: Session, ok: bool, message: str = "", details: RunDetails | None = None) -> None:
         """Finish the record in the caller's transaction: the one that writes the job's data.
 
         Committed with the data or rolled back with it; after a rollback the block's end
@@ -188,7 +284,7 @@ def recorded_run(sessions: sessionmaker[Session], collector: str,
 
 
 def _close_apart(sessions: sessionmaker[Session], run: JobRun, ok: bool, message: str,
-                 details: dict[str, Any] | None) -> None:
+                 details: RunDetails | None) -> None:
     """Finish the run in a transaction of its own; a failure to do so is logged, never raised."""
     try:
         with session_scope(sessions) as session:
@@ -198,7 +294,48 @@ def _close_apart(sessions: sessionmaker[Session], run: JobRun, ok: bool, message
 
 
 def finish_run(session: Session, run: CollectorRun, outcome: str, message: str = "",
-               now: dt.datetime | None = None, details: dict[str, Any] | None = None) -> None:
+               now: dt.datetime | None = None, details: RunDetails | None = None) -> None:
     """Finish a run started with `start_run`, in the caller's transaction, and count it."""
     _close(session, run.id, run.collector, outcome, message, details, now or utcnow())
     _active.discard(run.id)
+
+
+# ---- reading the runs and counters ---------------------------------------------------------------
+
+def job_states(session: Session, now: dt.datetime) -> list[JobState]:
+    """Per job that ever ran (by name): its newest run, last success and last failure, and its
+    runs started in the 24 hours before `now`."""
+    out = []
+    for name in session.scalars(select(CollectorRun.collector).distinct().order_by(CollectorRun.collector)):
+        def newest(*conditions: Any, collector: str = name) -> RunView | None:
+            run = session.scalars(select(CollectorRun).where(CollectorRun.collector == collector, *conditions)
+                                  .order_by(CollectorRun.started_at.desc(), CollectorRun.id.desc()).limit(1)).first()
+            return None if run is None else RunView.of(run)
+
+        recent = session.scalar(select(func.count()).select_from(CollectorRun).where(
+            CollectorRun.collector == name, CollectorRun.started_at >= now - dt.timedelta(hours=24))) or 0
+        out.append(JobState(name, newest(), newest(CollectorRun.outcome == "success"),
+                            newest(CollectorRun.outcome == "failure"), recent))
+    return out
+
+
+def _as_utc(t: dt.datetime | str) -> dt.datetime:
+    # max() over a UTCDateTime column comes back raw (a string on SQLite, naive elsewhere).
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+
+
+def last_successes(session: Session) -> dict[str, dt.datetime]:
+    """When each job last finished a successful run (aware UTC), by job name."""
+    stmt = (select(CollectorRun.collector, func.max(CollectorRun.finished_at))
+            .where(CollectorRun.outcome == "success").group_by(CollectorRun.collector)
+            .order_by(CollectorRun.collector))
+    return {collector: _as_utc(finished) for collector, finished in session.execute(stmt) if finished is not None}
+
+
+def counter_values(session: Session, metrics: Sequence[str]) -> list[CounterReading]:
+    """The counters kept in the database for `metrics`, by metric and label key."""
+    stmt = (select(CounterValue.metric, CounterValue.labels, CounterValue.value)
+            .where(CounterValue.metric.in_(metrics)).order_by(CounterValue.metric, CounterValue.labels))
+    return [CounterReading(metric, parse_label_key(labels), value) for metric, labels, value in session.execute(stmt)]

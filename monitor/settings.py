@@ -16,8 +16,11 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .collector_kinds import SOURCE_KINDS
 
 DEFAULT_CONFIG = "config.toml"
 # The Flask-Limiter (limits) storages this service is meant to share its counts through.
@@ -494,11 +497,17 @@ def _check_notices(n: NoticesSettings, slugs: list[str], p: _Problems) -> None:
     p.check(len(hours) <= 5 and len(set(hours)) == len(hours) and all(1 <= h <= 720 for h in hours),
             "notices.reminders_hours", f"at most 5 different whole hours from 1 to 720, got {list(hours)}")
     for i, src in enumerate(n.sources):
-        p.check(src.kind in ("feed", "statuspage"), f"notices.sources[{i}].kind",
-                f"expected \"feed\" or \"statuspage\", got {src.kind!r}")
+        p.check(src.kind in SOURCE_KINDS, f"notices.sources[{i}].kind",
+                f"expected {_one_of(SOURCE_KINDS)}, got {src.kind!r}")
         for slug in src.components:
             p.check(slug in slugs, f"notices.sources[{i}].components", f"unknown component {slug!r}",
                     reads=("components",))
+
+
+def _one_of(names: Iterable[str]) -> str:
+    """`"a"`, `"a" or "b"`, `"a", "b" or "c"`."""
+    quoted = [f'"{n}"' for n in names]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 def _check_components(components: tuple[ComponentSettings, ...], p: _Problems) -> None:

@@ -1,63 +1,43 @@
 """A kind of import file or of notice source is one module and one line in its registry.
 
-Each test adds a kind the project does not have to the registry alone, and the importer or
-the notice collector, the command line and the guessing take it up with nothing else changed.
+Each test adds a kind the project does not have, its module in tests/kinds/ and its line in
+`monitor/collector_kinds.py` alone, and the importer or the notice collector, the settings,
+the command line, the guessing and /drift take it up with nothing else changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from monitor import cli
+from monitor import cli, collector_kinds
 from monitor.collectors.calls import importer
 from monitor.collectors.calls import kinds as file_kinds
-from monitor.collectors.calls.kinds import Stored
-from monitor.collectors.calls.parsing import Problem, Rejected, Table
 from monitor.collectors.notices import kinds as source_kinds
-from monitor.collectors.notices.httpfetch import Fetched, FetchError, read_path
+from monitor.collectors.notices.httpfetch import FetchError
 from monitor.collectors.notices.poll import SourceSpec, guess_kind, poll_sources
-from monitor.collectors.notices.upstream import ParsedNotice, ParsedUpdate, ParseResult
-from monitor.models import ImportedFile, Notice, NoticeSource, NoticeUpdate
+from monitor.models import ImportedFile, Notice, NoticeUpdate
 from monitor.settings import ConfigError, Settings, from_mapping
+from tests.auth_helpers import sign_in
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
-POSTED = dt.datetime(2020, 11, 28, 9, 0, tzinfo=dt.UTC)  # when every note of LinesKind was posted
-
-
-class NotesKind:
-    """A file of free-text notes: one column, no empty cell."""
-
-    name = "notes"
-    required = ("text",)
-    optional = ()
-    reads_municipalities = False
-
-    def parse(self, table: Table, municipalities: set[str], now: dt.datetime) -> list[str]:
-        i = table.index("text")
-        assert i is not None
-        problems, texts = [], []
-        for line, row in table.rows:
-            if row[i].strip():
-                texts.append(row[i].strip())
-            else:
-                problems.append(Problem(line, "text", row[i], "empty note"))
-        if problems or not texts:
-            raise Rejected(problems or [Problem(2, "", "", "no notes")], len(texts) + len(problems))
-        return texts
-
-    def store(self, session: Session, parsed: list[str], ledger_id: int, now: dt.datetime) -> Stored:
-        return Stored(len(parsed), len(parsed), notes=[f"{len(parsed)} note(s) read"])
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def notes_kind(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(file_kinds.KINDS, "notes", NotesKind())
+    """The one line a new kind of file adds (tests/kinds/notes.py is its module)."""
+    monkeypatch.setitem(collector_kinds.FILE_KINDS, "notes", "tests.kinds.notes")
 
 
 def test_a_file_kind_added_to_the_registry_goes_through_the_ledger_and_the_report(
@@ -81,11 +61,49 @@ def test_an_import_kind_outside_the_registry_is_refused(engine: Engine, now: dt.
         importer.import_content(engine, "notes", "n.csv", b"text\nhello\n", now)
 
 
+def test_every_registry_line_names_a_module_whose_kind_has_that_name_and_a_catalogued_label() -> None:
+    from babel.messages.pofile import read_po
+
+    with (ROOT / "monitor/translations/en/LC_MESSAGES/messages.po").open("rb") as fh:
+        catalogue = {m.id for m in read_po(fh)}
+    for registry in (file_kinds.KINDS, source_kinds.KINDS):
+        for name, kind in registry.items():
+            assert kind.name == name
+            assert kind.label in catalogue, f"{name}: its label is not in the catalogue"
+
+
 def test_the_command_line_offers_exactly_the_registered_kinds() -> None:
     import_kinds = next(p for p in cli.import_.params if p.name == "kind").type
     source_kind = next(p for p in cli.collect_notices.params if p.name == "kind").type
     assert tuple(import_kinds.choices) == tuple(file_kinds.KINDS) == ("municipalities", "agreements", "calls", "tasks")
     assert tuple(source_kind.choices) == tuple(source_kinds.KINDS) == ("feed", "statuspage")
+
+
+def test_the_command_line_offers_a_kind_added_to_the_registry(notes_kind: None, lines_kind: None) -> None:
+    import_kinds = next(p for p in cli.import_.params if p.name == "kind").type
+    source_kind = next(p for p in cli.collect_notices.params if p.name == "kind").type
+    assert tuple(import_kinds.choices)[-1] == "notes" and tuple(source_kind.choices)[-1] == "lines"
+    assert "tasks|notes}" in CliRunner().invoke(cli.cli, ["import", "--help"]).output
+
+
+def test_the_command_line_names_the_kinds_when_given_an_unknown_one() -> None:
+    runner = CliRunner()
+    imported = runner.invoke(cli.cli, ["import", "minutes", "x.csv"])
+    assert imported.exit_code == 2
+    assert "'minutes' is not one of 'municipalities', 'agreements', 'calls', 'tasks'" in imported.output
+    polled = runner.invoke(cli.cli, ["collect", "notices", "--kind", "rss"])
+    assert polled.exit_code == 2 and "'rss' is not one of 'feed', 'statuspage'" in polled.output
+    helped = runner.invoke(cli.cli, ["import", "--help"])
+    assert "{municipalities|agreements|calls|tasks} FILES..." in " ".join(helped.output.split())
+    assert "[feed|statuspage]" in runner.invoke(cli.cli, ["collect", "notices", "--help"]).output
+
+
+def test_importing_the_command_line_loads_no_kind() -> None:
+    code = ("import sys, monitor.cli; print(sorted(m for m in sys.modules if '.kinds.' in m "
+            "or m.startswith('monitor.collectors')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout.strip()
+    assert out == "[]", out
 
 
 @pytest.mark.parametrize("kind", sorted(source_kinds.KINDS))
@@ -95,43 +113,22 @@ def test_the_configuration_accepts_every_registered_source_kind(kind: str) -> No
 
 
 def test_the_configuration_refuses_a_source_kind_outside_the_registry() -> None:
-    with pytest.raises(ConfigError, match=r"notices\.sources\[0\]\.kind"):
+    with pytest.raises(ConfigError, match=r'notices\.sources\[0\]\.kind: expected "feed" or "statuspage"'):
         from_mapping({"notices": {"sources": [{"name": "s", "url": "https://status.example", "kind": "lines"}]}},
                      ".", environ={})
 
 
-class LinesKind:
-    """A text file of notices, `lines:` on the first line, then `id|title|status` a line."""
-
-    name = "lines"
-
-    def fetch(self, source: NoticeSource, location: str, client: httpx.Client, max_bytes: int
-              ) -> source_kinds.Fetch:
-        got = read_path(Path(location), source.etag, max_bytes)
-        return ({} if got.not_modified else {"lines": got.content or b""}), {"lines": got}
-
-    def keep_validators(self, source: NoticeSource, fetched: dict[str, Fetched]) -> None:
-        source.etag = fetched["lines"].etag
-
-    def parse(self, documents: dict[str, bytes], now: dt.datetime) -> ParseResult:
-        result = ParseResult()
-        for n, line in enumerate(documents["lines"].decode().splitlines()[1:], start=2):
-            parts = line.split("|")
-            if len(parts) != 3:
-                result.problems.append(f"line {n}: expected id|title|status")
-                continue
-            uid, title, status = parts
-            result.notices.append(ParsedNotice(uid, title, "incident", status, updates=[
-                ParsedUpdate(status, POSTED, f"<p>{title}</p>")]))
-        return result
-
-    def recognises(self, location: str, content: bytes | None, client: httpx.Client) -> bool:
-        return content is not None and content.startswith(b"lines:")
+def test_the_configuration_accepts_a_kind_added_to_the_registry(lines_kind: None) -> None:
+    sources = [{"name": "s", "url": "/srv/status.txt", "kind": "lines"}]
+    assert from_mapping({"notices": {"sources": sources}}, ".", environ={}).notices.sources[0].kind == "lines"
+    with pytest.raises(ConfigError, match=r'expected "feed", "statuspage" or "lines", got \'rss\''):
+        from_mapping({"notices": {"sources": [{**sources[0], "kind": "rss"}]}}, ".", environ={})
 
 
 @pytest.fixture
 def lines_kind(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(source_kinds.KINDS, "lines", LinesKind())
+    """The one line a new kind of source adds (tests/kinds/lines.py is its module)."""
+    monkeypatch.setitem(collector_kinds.SOURCE_KINDS, "lines", "tests.kinds.lines")
 
 
 def test_a_source_kind_added_to_the_registry_is_polled_backfilled_and_queued(
@@ -180,3 +177,16 @@ def test_a_source_of_a_kind_nobody_registered_fails_its_poll_and_the_others_go_o
     odd, fine = poll_sources(engine, settings, [unknown, good], queue=lambda s, u: 0, now=now)
     assert not odd.ok and "unknown kind 'lines'" in odd.summary
     assert fine.ok
+
+
+def test_drift_words_a_kind_added_to_the_registry_by_its_own_label(
+        engine: Engine, settings: Settings, session: Session, client: FlaskClient, app: Flask, tmp_path: Path,
+        notes_kind: None, lines_kind: None, now: dt.datetime) -> None:
+    path = tmp_path / "status.txt"
+    path.write_text("lines:\na|Nede|investigating\n", encoding="utf-8")
+    [polled] = poll_sources(engine, settings, [SourceSpec("Tekst", str(path), "lines")], queue=lambda s, u: 0, now=now)
+    assert polled.ok
+    assert importer.import_content(engine, "notes", "bad.csv", b"text\n \n", now).outcome == "rejected"
+    sign_in(client)
+    html = client.get("/drift?lang=da").get_data(as_text=True)
+    assert "tekstfil med linjer" in html and "noter fra leverandøren" in html

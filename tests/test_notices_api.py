@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor import noticeview
 from monitor.collectors.notices.poll import SourceSpec
 from monitor.models import Notice, NoticeComponent, NoticeSource, NoticeUpdate
-from monitor.noticeview import components_document, notices_document, open_notice_counts
+from monitor.noticeview import open_notice_counts
 from monitor.notify.collect import poll_sources
+from monitor.web import api_notices
 
 DANISH = Path(__file__).parent / "fixtures" / "feeds" / "danish-status.rss"
 T0 = dt.datetime(2021, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -43,8 +46,18 @@ def add_notice(session: Session, upstream_id: str, *, kind: str = "incident", st
     return notice
 
 
+def notices_document(session: Session, status: str, component: str | None = None) -> dict[str, Any]:
+    """The JSON of GET /api/v1/notices."""
+    return api_notices.notices_document(noticeview.notices(session, status, component))
+
+
+def components_document(session: Session, now: dt.datetime) -> dict[str, Any]:
+    """The JSON of GET /api/v1/components."""
+    return api_notices.components_document(noticeview.components(session, now))
+
+
 def statuses(session: Session, now: dt.datetime = T0) -> dict[str, str]:
-    return {c["slug"]: c["status"] for c in components_document(session, now)["components"]}
+    return {c.slug: c.status for c in noticeview.components(session, now)}
 
 
 def test_open_notices_carry_exactly_the_contract_fields(danish, session) -> None:

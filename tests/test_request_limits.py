@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from monitor import metrics
 from monitor.collectors.notices.poll import SourceSpec
-from monitor.notify.collect import poll_sources
 from monitor.doccache import DocumentCache as PageCache
 from monitor.doccache import approximate_size
+from monitor.notify.collect import poll_sources
 from monitor.web.pages.cache import cache
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options")

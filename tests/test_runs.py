@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import typing
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -150,3 +151,37 @@ def test_a_run_of_this_process_whose_end_was_never_written_is_failed_by_the_next
     got = {r.id: (r.outcome, r.message) for r in records_of(engine, "calls")}
     assert got[lost.id] == ("failure", f"interrupted: the run ({lost.message}) ended without recording its end")
     assert got[run.id] == ("success", "")
+
+
+def test_every_job_records_details_of_its_own_shape_and_the_readers_get_them_typed(
+        engine: Engine, settings: Settings, now: dt.datetime) -> None:
+    shapes = {"calls": runs.FilesDetails, "import": runs.FilesDetails, "notices": runs.NoticesDetails,
+              "notify": runs.NotifyDetails, "rating": runs.RatingDetails}
+    for job in sorted(JOBS):
+        JOBS[job](engine, settings, now)
+    later = now + dt.timedelta(hours=25)
+    JOBS["notify"](engine, settings, later)
+    with session_factory(engine)() as s:
+        states = {state.name: state for state in runs.job_states(s, later)}
+        assert sorted(states) == sorted(JOBS)
+        for job, shape in shapes.items():
+            last = states[job].last
+            assert last is not None and last.details is not None and last.outcome == "success"
+            hints = typing.get_type_hints(shape, include_extras=True)
+            required = {k for k, v in hints.items() if typing.get_origin(v) is not typing.NotRequired}
+            assert required <= set(last.details) <= set(hints), job
+            assert states[job].failure is None
+        assert states["notify"].runs_24h == 1 and states["rating"].runs_24h == 0  # counted back from `later`
+        assert states["notify"].last is not None and states["notify"].last.started_at == later
+        assert runs.last_successes(s) == {**dict.fromkeys(JOBS, now), "notify": later}
+        readings = {(r.metric, tuple(sorted(r.labels.items()))): r.value
+                    for r in runs.counter_values(s, ["collector_runs_total"])}
+        assert readings[("collector_runs_total", (("collector", "notify"), ("outcome", "success")))] == 2
+
+
+def test_a_run_without_details_is_read_as_none(engine: Engine, now: dt.datetime) -> None:
+    with session_scope(session_factory(engine)) as s:
+        s.add(CollectorRun(collector="old", started_at=now, finished_at=now, outcome="success", message="done"))
+    with session_factory(engine)() as s:
+        [state] = runs.job_states(s, now)
+        assert state.last is not None and (state.last.details, state.last.message) == (None, "done")

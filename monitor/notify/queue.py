@@ -80,10 +80,10 @@ class DeliveryReport:
     error: str = ""
     failures: list[str] = field(default_factory=list)
 
-    def details(self) -> dict[str, int]:
+    def details(self) -> runs.NotifyDetails:
         """The counts for the run record, which the service-health page words."""
-        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "cancelled": self.cancelled,
-                "error": 1 if self.error else 0}
+        return runs.NotifyDetails(sent=self.sent, retry=self.retry, failed=self.failed, cancelled=self.cancelled,
+                                  error=1 if self.error else 0)
 
     def summary(self) -> str:
         """One line for logs, the CLI and the run record."""

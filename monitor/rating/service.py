@@ -241,7 +241,7 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
                 session.add(stored)
                 if run is not None:
                     run.finish(session, True, f"as_of {as_of} revision {revision}",
-                               details={"as_of": as_of.isoformat(), "revision": revision})
+                               details=runs.RatingDetails(as_of=as_of.isoformat(), revision=revision))
             return revision
         except IntegrityError:
             # Another process stored the same revision number first: take the next one.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -13,6 +15,24 @@ from .state import db_session, state
 
 bp = Blueprint("api_availability", __name__, url_prefix="/api/v1")
 DEFAULT_DAYS = 90
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def day_json(day: av.DayFigures, weight: float) -> dict[str, object]:
+    """One day in the shape of GET /api/v1/components/SLUG/availability."""
+    return {"date": day.day.isoformat(), "minutes": day.minutes, "major_minutes": day.major,
+            "partial_minutes": day.partial, "degraded_minutes": day.degraded,
+            "maintenance_minutes": day.maintenance, "availability": _ratio(day.availability(weight))}
+
+
+def component_document(record: av.ComponentRecord, weight: float, now: dt.datetime, days: int) -> dict[str, object]:
+    """The document of GET /api/v1/components/SLUG/availability: the last `days` days and the 30 and 90 days."""
+    windows = {f"{n}d": _ratio(av.availability(record.last(n), weight)) for n in (30, 90)}
+    return {"component": record.slug, "now": now.astimezone(dt.UTC).isoformat(), "partial_weight": weight,
+            "days": [day_json(d, weight) for d in record.last(days)], "availability": windows}
 
 
 @bp.get("/components/<slug>/availability")
@@ -28,4 +48,9 @@ def component_availability(slug: str) -> ResponseReturnValue:
     session = db_session()
     now = clock_now()
     key = ("availability-api", slug, days, versions(session, now)["notices"], now.replace(second=0, microsecond=0))
-    return jsonify(cache().get_or_compute(key, lambda: av.component_document(session, settings, slug, now, days)))
+
+    def compute() -> dict[str, object] | None:
+        record = av.component_record(session, settings, slug, now, days)
+        return None if record is None else component_document(record, settings.availability.partial_weight, now, days)
+
+    return jsonify(cache().get_or_compute(key, compute))

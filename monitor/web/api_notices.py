@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from .. import noticeview
 from ..models import Component
-from ..noticeview import components_document, notices_document
+from ..noticeview import ComponentView, NoticeView
 from .state import db_session
 
 bp = Blueprint("api_notices", __name__, url_prefix="/api/v1")
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def notice_json(notice: NoticeView) -> dict[str, Any]:
+    """One notice in the shape of GET /api/v1/notices (updates newest first)."""
+    return {
+        "id": notice.id, "title": notice.title, "kind": notice.kind, "status": notice.status,
+        "impact": notice.impact, "components": list(notice.components), "url": notice.url,
+        "started_at": _iso(notice.started_at), "updated_at": _iso(notice.updated_at),
+        "resolved_at": _iso(notice.resolved_at), "scheduled_for": _iso(notice.scheduled_for),
+        "scheduled_until": _iso(notice.scheduled_until),
+        "updates": [{"status": u.status, "body_html": u.body_html, "at": _iso(u.at)} for u in notice.updates],
+    }
+
+
+def notices_document(views: list[NoticeView]) -> dict[str, Any]:
+    """The document of GET /api/v1/notices: ``{"notices": [...]}``."""
+    return {"notices": [notice_json(n) for n in views]}
+
+
+def components_document(views: list[ComponentView]) -> dict[str, Any]:
+    """The document of GET /api/v1/components: ``{"components": [{"slug", "name", "status"}]}``."""
+    return {"components": [{"slug": c.slug, "name": c.name, "status": c.status} for c in views]}
 
 
 @bp.get("/notices")
@@ -26,10 +56,10 @@ def notices() -> ResponseReturnValue:
     if component is not None and session.get(Component, component) is None:
         slugs = ", ".join(session.scalars(select(Component.slug).order_by(Component.position)))
         return jsonify(error=f"component: unknown component {component!r} (known: {slugs})"), 400
-    return jsonify(notices_document(session, status=status, component=component))
+    return jsonify(notices_document(noticeview.notices(session, status=status, component=component)))
 
 
 @bp.get("/components")
 def components() -> ResponseReturnValue:
     """Every configured component with its status derived from the open notices."""
-    return jsonify(components_document(db_session()))
+    return jsonify(components_document(noticeview.components(db_session())))

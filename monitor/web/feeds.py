@@ -1,6 +1,6 @@
 """The Atom feed of notices: ``GET /notices.atom[?component=SLUG][&lang=en]``.
 
-One entry per notice (read through `notices_document`), newest change first: its id is a tag
+One entry per notice (read through `noticeview.notices`), newest change first: its id is a tag
 URI that never changes, its title the notice's title as the operator wrote it, its content the
 update timeline with each status in words and each time in Copenhagen time with its zone (HTML
 sanitised again here), its categories the components. Danish unless `?lang=en`: a feed reader
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from ..collectors.notices.upstream import sanitize
 from ..links import root as links_root
 from ..models import Component
-from ..noticeview import notices_document
+from ..noticeview import NoticeView, notices
 from .pages.format import CPH, when
 from .pages.status import KIND_WORDS, NOTICE_WORDS
 from .state import db_session, state
@@ -40,20 +40,13 @@ LANGUAGES = ("da", "en")
 IMPACT_WORDS = {"minor": _l("mindre"), "major": _l("større"), "critical": _l("kritisk")}
 
 
-def _as_time(value: Any) -> dt.datetime | None:
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(str(value))
+def _notices(session: Session, slug: str | None) -> list[NoticeView]:
+    """Every notice (open and closed), of one component or all."""
+    return notices(session, status="all", component=slug)
 
 
-def _notices(session: Session, slug: str | None) -> list[dict[str, Any]]:
-    """Every notice (open and closed) in the shape of ``GET /api/v1/notices``."""
-    return list(notices_document(session, status="all", component=slug)["notices"])
-
-
-def _updated(notice: dict[str, Any]) -> dt.datetime:
-    times = [_as_time(notice.get("updated_at")), _as_time(notice.get("started_at"))]
-    times += [_as_time(u.get("at")) for u in notice.get("updates", [])]
+def _updated(notice: NoticeView) -> dt.datetime:
+    times = [notice.updated_at, notice.started_at, *(u.at for u in notice.updates)]
     present = [t for t in times if t is not None]
     return max(present) if present else EPOCH
 
@@ -67,25 +60,24 @@ def _local(value: dt.datetime) -> str:
     return value.astimezone(CPH).isoformat()
 
 
-def _timeline(notice: dict[str, Any], names: dict[str, str], lang: str) -> str:
+def _timeline(notice: NoticeView, names: dict[str, str], lang: str) -> str:
     """The entry's HTML: what the notice is, then each update, newest first, with its local time."""
-    components = ", ".join(names.get(c, c) for c in notice.get("components", [])) or _("Hele infrastrukturen")
-    head = [_word(KIND_WORDS, notice.get("kind")), _word(NOTICE_WORDS, notice.get("status")), components]
-    if notice.get("impact") in IMPACT_WORDS:
-        head.insert(2, _("påvirkning: %(impact)s", impact=_word(IMPACT_WORDS, notice["impact"])))
-    started, planned = _as_time(notice.get("started_at")), _as_time(notice.get("scheduled_for"))
+    components = ", ".join(names.get(c, c) for c in notice.components) or _("Hele infrastrukturen")
+    head = [_word(KIND_WORDS, notice.kind), _word(NOTICE_WORDS, notice.status), components]
+    if notice.impact in IMPACT_WORDS:
+        head.insert(2, _("påvirkning: %(impact)s", impact=_word(IMPACT_WORDS, notice.impact)))
+    started, planned = notice.started_at, notice.scheduled_for
     if planned:  # a maintenance is planned from … to …; when it was announced is not when it starts
-        until = _as_time(notice.get("scheduled_until"))
+        until = notice.scheduled_until
         head.append(_("planlagt fra %(start)s til %(end)s", start=when(planned, lang), end=when(until, lang))
                     if until else _("planlagt fra %(start)s", start=when(planned, lang)))
     elif started:
         head.append(_("startet %(when)s", when=when(started, lang)))
     parts = ["<p>" + html.escape(" · ".join(head)) + "</p>"]
-    for u in sorted(notice.get("updates", []), key=lambda u: _as_time(u["at"]) or EPOCH, reverse=True):
-        at = _as_time(u["at"])
-        stamp = f" · {html.escape(when(at, lang))}" if at else ""
-        parts.append(f"<p><strong>{html.escape(_word(NOTICE_WORDS, u.get('status')))}</strong>{stamp}</p>"
-                     f"{sanitize(u.get('body_html') or '')}")
+    for u in sorted(notice.updates, key=lambda u: u.at, reverse=True):
+        stamp = f" · {html.escape(when(u.at, lang))}"
+        parts.append(f"<p><strong>{html.escape(_word(NOTICE_WORDS, u.status))}</strong>{stamp}</p>"
+                     f"{sanitize(u.body_html)}")
     return "".join(parts)
 
 
@@ -96,14 +88,14 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return el
 
 
-def atom_document(notices: list[dict[str, Any]], base_url: str, names: dict[str, str],
+def atom_document(notices: list[NoticeView], base_url: str, names: dict[str, str],
                   slug: str | None, lang: str = "da") -> bytes:
     """The Atom XML for `notices` (already filtered and sorted), its text in `lang`."""
     with force_locale(lang):
         return _atom(notices, base_url, names, slug, lang)
 
 
-def _atom(notices: list[dict[str, Any]], base_url: str, names: dict[str, str], slug: str | None,
+def _atom(notices: list[NoticeView], base_url: str, names: dict[str, str], slug: str | None,
           lang: str) -> bytes:
     host = urlsplit(base_url).hostname or "localhost"
     feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": lang})
@@ -124,16 +116,15 @@ def _atom(notices: list[dict[str, Any]], base_url: str, names: dict[str, str], s
     _sub(author, "name", "Infrastrukturmonitor")
     for n in entries:
         entry = _sub(feed, "entry")
-        _sub(entry, "id", f"tag:{host},2020:notice-{n['id']}")
-        _sub(entry, "title", str(n["title"]))
+        _sub(entry, "id", f"tag:{host},2020:notice-{n.id}")
+        _sub(entry, "title", n.title)
         _sub(entry, "updated", _local(_updated(n)))
-        started = _as_time(n.get("started_at"))
-        if started:
-            _sub(entry, "published", _local(started))
-        _sub(entry, "link", rel="alternate", href=f"{base_url}/driftsstatus#notice-{n['id']}", type="text/html")
-        if n.get("url"):
-            _sub(entry, "link", rel="related", href=str(n["url"]))
-        for c in n.get("components", []):
+        if n.started_at:
+            _sub(entry, "published", _local(n.started_at))
+        _sub(entry, "link", rel="alternate", href=f"{base_url}/driftsstatus#notice-{n.id}", type="text/html")
+        if n.url:
+            _sub(entry, "link", rel="related", href=n.url)
+        for c in n.components:
             _sub(entry, "category", term=c, label=names.get(c, c))
         _sub(entry, "content", _timeline(n, names, lang), type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

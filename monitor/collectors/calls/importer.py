@@ -241,12 +241,12 @@ def _summary(results: list[FileResult]) -> str:
     return "; ".join([text, *bad])
 
 
-def _details(results: list[FileResult], errors: int = 0) -> dict[str, Any]:
+def _details(results: list[FileResult], errors: int = 0) -> runs.FilesDetails:
     """Files per outcome and the files that were not imported, for the service-health page."""
     counts: dict[str, int] = {}
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return {"files": counts, "not_imported": [r.name for r in results if not r.ok][:20], "errors": errors}
+    return runs.FilesDetails(files=counts, not_imported=[r.name for r in results if not r.ok][:20], errors=errors)
 
 
 # --- the inbox ----------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
@@ -61,12 +60,12 @@ class Outcome:
     counts: StoreCounts | None = None
     backfill: bool = False
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> runs.SourceDetails:
         """This source's part of the run record, which the service-health page words."""
         c = self.counts or StoreCounts()
-        return {"name": self.name, "state": self.state, "backfill": self.backfill, "problems": len(self.problems),
-                "new_notices": c.new_notices, "new_updates": c.new_updates, "edited": c.edited_updates,
-                "queued": c.queued}
+        return runs.SourceDetails(name=self.name, state=self.state, backfill=self.backfill,
+                                  problems=len(self.problems), new_notices=c.new_notices,
+                                  new_updates=c.new_updates, edited=c.edited_updates, queued=c.queued)
 
     def lines(self) -> list[str]:
         """The report lines for the command line and the run record."""
@@ -115,7 +114,7 @@ def poll_sources(engine: Engine, settings: Settings, sources: list[SourceSpec], 
             if own_client:
                 client.close()
         run.report(all(o.ok for o in outcomes), "\n".join(line for o in outcomes for line in o.lines()),
-                   {"sources": [o.details() for o in outcomes]})
+                   runs.NoticesDetails(sources=[o.details() for o in outcomes]))
     return outcomes
 
 

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from ... import availability as av
 from ... import doccache
 from ...cutover import window_for
-from ...noticeview import list_notices, notice_json
+from ...noticeview import NoticeView, list_notices, notice_view
 from ..auth import now as clock_now
 from ..state import db_session, state
 from .blueprint import bp, page_key
 from .cache import cache
-from .documents import components_document, versions
+from .documents import components, versions
 from .status import last_poll
 
 BAR_DAYS = 90
@@ -80,15 +80,15 @@ def _day_arg(value: str | None, today: dt.date) -> dt.date | None:
     return day
 
 
-def _day_notices(session: Session, slug: str, day: dt.date, now: dt.datetime) -> list[dict[str, Any]]:
+def _day_notices(session: Session, slug: str, day: dt.date, now: dt.datetime) -> list[NoticeView]:
     """The notices concerning the component that ran on `day` (Copenhagen), oldest first."""
     start, end = av.day_bounds(day)
     found = []
     for notice in list_notices(session, "all", slug):
         span = av.notice_span(av.timeline(notice), now)
         if span is not None and span.start < end and span.end > start:
-            found.append((span.start, notice_json(notice)))
-    return [n for _, n in sorted(found, key=lambda pair: (pair[0], pair[1]["id"]))]
+            found.append((span.start, notice_view(notice)))
+    return [n for _, n in sorted(found, key=lambda pair: (pair[0], pair[1].id))]
 
 
 @bp.get("/driftsstatus/<slug>")
@@ -126,10 +126,9 @@ def component(slug: str) -> ResponseReturnValue:
             before, after = av.before_after(record.days, window.start, window.end, COMPARE_DAYS)
             compare = [_period(before, weight), _period(after, weight)]
         figures = next((d for d in record.days if d.day == chosen), None)
-        components = components_document(session, now, v["notices"]) or {}
-        status = next((c["status"] for c in components.get("components", []) if c["slug"] == slug), None)
+        status = next((c.status for c in components(session, now, v["notices"]) if c.slug == slug), None)
         names = {c.slug: c.name for c in settings.components}
-        notices = [notice_json(n) for n in list_notices(session, "all", slug)][:20]
+        notices = [notice_view(n) for n in list_notices(session, "all", slug)][:20]
         return render_template(
             "pages/component.html", slug=slug, name=record.name, supplier=record.supplier, status=status,
             row=bar_row(record, weight), weight=weight, months=list(reversed(months)), target=target,

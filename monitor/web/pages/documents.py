@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ... import doccache, fingerprints
 from ... import noticeview as notices_seam
 from ...cutover.documents import CutoverDocument
+from ...noticeview import ComponentView, NoticeView
 from ...rating.documents import MunicipalityDocument, RatingsDocument
 from ..state import state
 from .cache import cache
@@ -46,23 +47,23 @@ def cutover_document(session: Session, settings: Any, now: dt.datetime,
     return doccache.cutover(cache(), session, settings, now, version)
 
 
-def notices_document(session: Session, status: str, component: str | None,
-                     version: tuple[Any, ...]) -> dict[str, Any]:
-    """The document of GET /api/v1/notices, cached per notice version."""
-    fn = notices_seam.notices_document
+def notices(session: Session, status: str, component: str | None,
+            version: tuple[Any, ...]) -> list[NoticeView]:
+    """The notices of GET /api/v1/notices (`noticeview.notices`), cached per notice version."""
+    fn = notices_seam.notices
     return cache().get_or_compute(("notices", status, component, version),
                                   lambda: fn(session, status, component))
 
 
-def components_document(session: Session, now: dt.datetime, version: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The document of GET /api/v1/components, cached per notice version and minute."""
-    fn = notices_seam.components_document
+def components(session: Session, now: dt.datetime, version: tuple[Any, ...]) -> list[ComponentView]:
+    """The components and their status (`noticeview.components`), cached per notice version and minute."""
+    fn = notices_seam.components
     minute = now.replace(second=0, microsecond=0)  # maintenance starts and ends by the clock
     return cache().get_or_compute(("components", version, minute), lambda: fn(session, now))
 
 
 def closed_notices_page(session: Session, page: int, size: int,
-                        version: tuple[Any, ...]) -> tuple[list[dict[str, Any]], bool]:
+                        version: tuple[Any, ...]) -> tuple[list[NoticeView], bool]:
     """One page of the notice history (`noticeview.closed_notices_page`), cached per page and notice version."""
     fn = notices_seam.closed_notices_page
     return cache().get_or_compute(("closed_notices", page, size, version), lambda: fn(session, page, size))

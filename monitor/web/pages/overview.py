@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-from ...noticeview import split_upcoming
+from ...noticeview import NoticeView, split_upcoming
 from ...rating.documents import MunicipalityDocument, RatingDoc, RatingsDocument, ScoreOnDay
 from ...rating.method import PARTS
 from ...rating.service import last_conclusive_scores
@@ -27,7 +27,7 @@ from ..state import db_session, state
 from . import charts
 from .blueprint import PART_LABELS, bp, page_key
 from .cache import cache
-from .documents import notices_document, ratings_document, versions
+from .documents import notices, ratings_document, versions
 from .format import day, locale_name
 from .queries import scores_last_month
 
@@ -148,17 +148,17 @@ def overview() -> ResponseReturnValue:
     direction = "asc" if request.args.get("dir", "asc" if sort in ("name", "code") else "desc") == "asc" else "desc"
     query = request.args.get("q", "")
     # A planned maintenance moves from "planned" to the open notices when its window begins.
-    notices = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], clock_now())
+    listed = split_upcoming(notices(session, "open", None, v["notices"]), clock_now())
     if query.strip():  # a search is rendered from the cached documents, never kept per query
-        return _render_overview(session, sort, direction, query, notices)
+        return _render_overview(session, sort, direction, query, listed)
     # Only the arguments that change the page are in the key: made-up ones cannot fill the cache.
     key = page_key("overview", sort, direction, v["ratings"], v["notices"],
-                   tuple(n["id"] for n in notices[1]))
-    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, "", notices))
+                   tuple(n.id for n in listed[1]))
+    return cache().get_or_compute(key, lambda: _render_overview(session, sort, direction, "", listed))
 
 
 def _render_overview(session: Any, sort: str, direction: str, query: str,
-                     notices: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> str:
+                     notices: tuple[list[NoticeView], list[NoticeView]]) -> str:
     doc, rows, v = overview_data(session)
     shown = search_rows(sort_rows(rows, sort, direction == "desc"), query)
     open_notices, upcoming = notices

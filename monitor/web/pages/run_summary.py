@@ -8,12 +8,15 @@ ended in an exception, shows its message as it was written, marked as technical 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
+from ...collectors.calls.kinds import KINDS as FILE_KINDS
+from ...collectors.notices.kinds import KINDS as SOURCE_KINDS
+from ...runs import FilesDetails, NoticesDetails, NotifyDetails, RatingDetails, RunDetails, SourceDetails
 from .format import day
 
 JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fra indbakken"),
@@ -21,10 +24,9 @@ JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fr
              "rating": _l("Daglig beregning af scorer")}
 
 
-# Codes the page shows in a column of their own: source kinds, file kinds, delivery channels, mail kinds.
-CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "calls": _l("kaldstal"),
-              "agreements": _l("serviceaftaler"), "municipalities": _l("kommuner"), "tasks": _l("opgaver"),
-              "email": _l("mail"), "webhook": _l("webhook"),
+# Codes the page shows in a column of their own: delivery channels and mail kinds here; the
+# kinds of source and of file carry their own label (collectors/*/kinds/, `code_word`).
+CODE_WORDS = {"email": _l("mail"), "webhook": _l("webhook"),
               # the outbox's kinds (notify/queue.py), for the queue depth per kind
               "notice": _l("driftsmeddelelser pr. mail"), "confirm": _l("bekræftelser af tilmelding"),
               "manage": _l("links til at ændre tilmelding"), "invitation": _l("invitationer"),
@@ -35,8 +37,15 @@ CODE_WORDS = {"feed": _l("RSS/Atom-feed"), "statuspage": _l("Statuspage-API"), "
 
 
 def code_word(code: str | None) -> str:
-    """A code in words; an unknown code as it is."""
-    return str(CODE_WORDS.get(code or "", code or "–"))
+    """A code in words (a registered kind by its own label); an unknown code as it is."""
+    if not code:
+        return "–"
+    if code in CODE_WORDS:
+        return str(CODE_WORDS[code])
+    for registry in (SOURCE_KINDS, FILE_KINDS):
+        if code in registry:
+            return _(registry[code].label)
+    return code
 
 
 def job_name(code: str) -> str:
@@ -44,7 +53,7 @@ def job_name(code: str) -> str:
     return str(JOB_NAMES.get(code, code))
 
 
-def _files(details: dict[str, Any]) -> list[str]:
+def _files(details: FilesDetails) -> list[str]:
     files = details.get("files") or {}
     if not any(files.values()):
         return [_("ingen filer")]
@@ -60,7 +69,7 @@ def _files(details: dict[str, Any]) -> list[str]:
     return out
 
 
-def _source(src: dict[str, Any]) -> str:
+def _source(src: SourceDetails) -> str:
     name = str(src.get("name", ""))
     state = src.get("state")
     if state == "not_modified":
@@ -80,7 +89,7 @@ def _source(src: dict[str, Any]) -> str:
     return text
 
 
-def _notify(details: dict[str, Any]) -> list[str]:
+def _notify(details: NotifyDetails) -> list[str]:
     out = [ngettext("%(num)d sendt", "%(num)d sendt", details.get("sent", 0)),
            ngettext("%(num)d prøves igen", "%(num)d prøves igen", details.get("retry", 0)),
            ngettext("%(num)d opgivet", "%(num)d opgivet", details.get("failed", 0))]
@@ -91,22 +100,28 @@ def _notify(details: dict[str, Any]) -> list[str]:
     return out
 
 
-def run_summary(collector: str, details: dict[str, Any] | None) -> str | None:
-    """The run's details in words, or None when the run has none to word (show its message)."""
+def run_summary(collector: str, details: RunDetails | None) -> str | None:
+    """The run's details in words, or None when the run has none to word (show its message).
+
+    Which shape the details have is told by the job that recorded them (`runs.RunDetails`);
+    a run recorded by an older version may lack a key, so each is read with its default.
+    """
     if not isinstance(details, dict):
         return None
     if collector in ("calls", "import") and "files" in details:
-        return "; ".join(_files(details))
+        return "; ".join(_files(cast(FilesDetails, details)))
     if collector == "notices" and "sources" in details:
-        return "; ".join(_source(s) for s in details["sources"]) or _("ingen kilder er sat op")
+        sources = cast(NoticesDetails, details)["sources"]
+        return "; ".join(_source(s) for s in sources) or _("ingen kilder er sat op")
     if collector == "notify" and "sent" in details:
-        return ", ".join(_notify(details))
-    if collector == "rating" and details.get("unchanged"):
-        return _("beregnet for %(day)s: uændret, version %(revision)s gælder fortsat", day=day(details.get("as_of")),
-                 revision=details["revision"])
+        return ", ".join(_notify(cast(NotifyDetails, details)))
     if collector == "rating" and "revision" in details:
-        return _("beregnet for %(day)s, version %(revision)s", day=day(details.get("as_of")),
-                 revision=details["revision"])
+        rated = cast(RatingDetails, details)
+        if rated.get("unchanged"):
+            return _("beregnet for %(day)s: uændret, version %(revision)s gælder fortsat", day=day(rated.get("as_of")),
+                     revision=rated["revision"])
+        return _("beregnet for %(day)s, version %(revision)s", day=day(rated.get("as_of")),
+                 revision=rated["revision"])
     return None
 
 

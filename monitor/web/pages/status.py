@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from ...integrity import table_sizes
 from ...models import (
-    CollectorRun,
     Delivery,
     HeldCallCount,
     ImportedFile,
@@ -26,6 +25,7 @@ from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...rating import corrections, inputs
+from ...runs import job_states
 from ...users import recent_audit
 from ...vocabulary import COMPONENT_STATUS, CUTOVER_STATUS, NOTICE_KIND, NOTICE_STATUS
 from ..auth import is_operator, operator_required
@@ -35,7 +35,7 @@ from ..state import db_session, state
 from .blueprint import bp, page_key
 from .cache import cache
 from .cutover_page import QUERY_MAX_CHARS, build, chosen_code
-from .documents import closed_notices_page, components_document, cutover_document, notices_document, versions
+from .documents import closed_notices_page, components, cutover_document, notices, versions
 
 CUTOVER_WORDS = {code: _l(word) for code, word in CUTOVER_STATUS.items()}
 # Before the window nothing has come "back": the lights judge the ordinary traffic of the moment.
@@ -94,11 +94,11 @@ def driftsstatus() -> ResponseReturnValue:
     key = page_key("driftsstatus", page, v["notices"], now.replace(second=0, microsecond=0))
 
     def render() -> str:
-        components = components_document(session, now, v["notices"])
-        names = {c["slug"]: c["name"] for c in (components or {}).get("components", [])}
+        listed = components(session, now, v["notices"])
+        names = {c.slug: c.name for c in listed}
         names.update({c.slug: c.name for c in state().settings.components if c.slug not in names})
-        open_, upcoming = split_upcoming(notices_document(session, "open", None, v["notices"])["notices"], now)
-        return render_template("pages/driftsstatus.html", components=(components or {}).get("components", []),
+        open_, upcoming = split_upcoming(notices(session, "open", None, v["notices"]), now)
+        return render_template("pages/driftsstatus.html", components=listed,
                                names=names, open_notices=open_, upcoming=upcoming, history=history,
                                polled=last_poll(session), page=page, older=older)
 
@@ -151,27 +151,12 @@ def phase_word(status: str | None, phase: str | None) -> str:
     return _words(CUTOVER_WORDS, status)
 
 
-def collector_state(session: Session) -> list[dict[str, Any]]:
-    """Per collector: its newest run, its last success and its last failure."""
-    out = []
-    for (name,) in session.execute(select(CollectorRun.collector).distinct().order_by(CollectorRun.collector)):
-        def newest(*conditions: Any, collector: str = name) -> CollectorRun | None:
-            return session.scalars(select(CollectorRun).where(CollectorRun.collector == collector, *conditions)
-                                   .order_by(CollectorRun.started_at.desc(), CollectorRun.id.desc()).limit(1)).first()
-
-        out.append({"name": name, "last": newest(), "success": newest(CollectorRun.outcome == "success"),
-                    "failure": newest(CollectorRun.outcome == "failure"),
-                    "runs_24h": session.scalar(select(func.count()).select_from(CollectorRun).where(
-                        CollectorRun.collector == name,
-                        CollectorRun.started_at >= dt.datetime.now(dt.UTC) - dt.timedelta(hours=24)))})
-    return out
-
-
 @bp.get("/drift")
 @operator_required
 def service_health() -> ResponseReturnValue:
     """The operator's page: collectors and runs, notice sources, rejected files, held rows, outbox."""
     session = db_session()
+    now = clock_now()
     rejected = session.scalars(select(ImportedFile).where(ImportedFile.status == "rejected")
                                .order_by(ImportedFile.imported_at.desc(), ImportedFile.id.desc()).limit(20)).all()
     held = session.execute(
@@ -186,7 +171,7 @@ def service_health() -> ResponseReturnValue:
     last_import = session.scalar(select(func.max(ImportedFile.imported_at)))
     recent_inputs = inputs.recent(session)
     return render_template(
-        "pages/health.html", collectors=collector_state(session),
+        "pages/health.html", collectors=job_states(session, now),
         sources=session.scalars(select(NoticeSource).order_by(NoticeSource.name)).all(),
         rejected=rejected, held=held, held_total=sum(n for _, n, _ in held), queue=queue,
         queue_depth=outbox["depth"], queue_kinds=outbox["kinds"], failures=outbox["failures"], oldest_queued=oldest_queued,
@@ -197,7 +182,7 @@ def service_health() -> ResponseReturnValue:
         correction_max=corrections.MAX_REASON,
         municipality_names={c: n for c, n in session.execute(select(Municipality.code, Municipality.name))},
         contacts=mailbox_rows(session), table_sizes=table_sizes(session),
-        hourly_days=state().settings.retention.hourly_days, now=dt.datetime.now(dt.UTC))
+        hourly_days=state().settings.retention.hourly_days, now=now)
 
 
 def mailbox_rows(session: Session) -> list[tuple[Municipality, MunicipalityContact]]:

@@ -1,18 +1,14 @@
-"""The kinds of import file, by name. A new kind is one module here and one line below."""
+"""The kinds of import file, by name: each a module here, named by one line of
+`monitor/collector_kinds.py` (`FILE_KINDS`) and imported when first used."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import agreements, calls, municipalities, tasks
+from ....collector_kinds import FILE_KINDS
+from ...registry import Registry
 from .base import FileKind, Stored
 
-KINDS: dict[str, FileKind[Any]] = {kind.name: kind for kind in (
-    municipalities.KIND,
-    agreements.KIND,
-    calls.KIND,
-    tasks.KIND,
-)}
-NAMES = tuple(KINDS)
+KINDS: Registry[FileKind[Any]] = Registry(FILE_KINDS)
 
-__all__ = ["KINDS", "NAMES", "FileKind", "Stored"]
+__all__ = ["KINDS", "FileKind", "Stored"]

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from ....vocabulary import N_
 from .. import loaders, records
 from ..parsing import Table
 from .base import Stored
@@ -15,6 +16,7 @@ class AgreementsKind:
     """Service agreements with their IT systems and services."""
 
     name = "agreements"
+    label = N_("serviceaftaler")
     required = records.AGREEMENTS_REQUIRED
     optional = records.AGREEMENTS_OPTIONAL
     reads_municipalities = True

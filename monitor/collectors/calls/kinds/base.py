@@ -1,7 +1,7 @@
 """What a kind of import file is: its columns, how its rows are checked and how they are stored.
 
-A kind is one module beside this one with a `KIND` of this shape, and one line in the
-registry (`kinds/__init__.py`). What every kind shares (reading the table, the ledger by
+A kind is one module beside this one with a `KIND` of this shape, and one line naming that
+module in `monitor/collector_kinds.py` (`FILE_KINDS`). What every kind shares (reading the table, the ledger by
 content hash, all-or-nothing, the rejection report, the counters) stays in `importer.py`.
 """
 
@@ -35,6 +35,11 @@ class FileKind(Protocol[P]):
     @property
     def name(self) -> str:
         """`monitor import NAME`."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """What /drift calls the kind: Danish, marked with `vocabulary.N_` for the catalogue."""
         ...
 
     @property

@@ -11,6 +11,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from ....vocabulary import N_
 from .. import loaders, records
 from ..parsing import Table
 from .base import Stored
@@ -20,6 +21,7 @@ class CallsKind:
     """Call counts per agreement and day or hour."""
 
     name = "calls"
+    label = N_("kaldstal")
     required = records.CALLS_REQUIRED
     optional = records.CALLS_OPTIONAL
     reads_municipalities = False

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from ....migrate import reference_municipalities
+from ....vocabulary import N_
 from .. import loaders, records
 from ..parsing import Table
 from .base import Stored
@@ -18,6 +19,7 @@ class MunicipalitiesKind:
     """Names, regions, populations and Adgangsstyring for brugere of the 98."""
 
     name = "municipalities"
+    label = N_("kommuner")
     required = records.MUNICIPALITIES_REQUIRED
     optional = records.MUNICIPALITIES_OPTIONAL
     reads_municipalities = False  # the 98 codes come with the package

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from ....vocabulary import N_
 from .. import loaders, records
 from ..parsing import Table
 from .base import Stored
@@ -17,6 +18,7 @@ class TasksKind:
     """Cut-over tasks per municipality."""
 
     name = "tasks"
+    label = N_("opgaver")
     required = records.TASKS_REQUIRED
     optional = records.TASKS_OPTIONAL
     reads_municipalities = True

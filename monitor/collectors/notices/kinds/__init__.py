@@ -1,4 +1,5 @@
-"""The kinds of notice source, by name. A new kind is one module here and one line below.
+"""The kinds of notice source, by name: each a module here, named by one line of
+`monitor/collector_kinds.py` (`SOURCE_KINDS`) and imported when first used.
 
 The order is the order in which `monitor collect notices --source` tries them when no
 `--kind` is given.
@@ -6,13 +7,10 @@ The order is the order in which `monitor collect notices --source` tries them wh
 
 from __future__ import annotations
 
-from . import feed, statuspage
+from ....collector_kinds import SOURCE_KINDS
+from ...registry import Registry
 from .base import Fetch, SourceKind
 
-KINDS: dict[str, SourceKind] = {kind.name: kind for kind in (
-    feed.KIND,
-    statuspage.KIND,
-)}
-NAMES = tuple(KINDS)
+KINDS: Registry[SourceKind] = Registry(SOURCE_KINDS)
 
-__all__ = ["KINDS", "NAMES", "Fetch", "SourceKind"]
+__all__ = ["KINDS", "Fetch", "SourceKind"]

@@ -1,7 +1,7 @@
 """What a kind of notice source is: how its documents are fetched, remembered, recognised and parsed.
 
-A kind is one module beside this one with a `KIND` of this shape, and one line in the
-registry (`kinds/__init__.py`); its name is the `kind` of `[[notices.sources]]` and of
+A kind is one module beside this one with a `KIND` of this shape, and one line naming that
+module in `monitor/collector_kinds.py` (`SOURCE_KINDS`); its name is the `kind` of `[[notices.sources]]` and of
 `monitor collect notices --kind`. What every kind shares (backoff, the backfill, limits,
 storing, the run record) stays in `poll.py`.
 """
@@ -27,6 +27,11 @@ class SourceKind(Protocol):
     @property
     def name(self) -> str:
         """The `kind` of `[[notices.sources]]` and of `monitor collect notices --kind`."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """What /drift calls the kind: Danish, marked with `vocabulary.N_` for the catalogue."""
         ...
 
     def fetch(self, source: NoticeSource, location: str, client: httpx.Client, max_bytes: int) -> Fetch:

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from ....models import NoticeSource
+from ....vocabulary import N_
 from .. import feedparse
 from ..httpfetch import Fetched, fetch_url, is_url, read_path
 from ..upstream import ParseResult
@@ -18,6 +19,7 @@ class FeedKind:
     """RSS or Atom, one item per notice."""
 
     name = "feed"
+    label = N_("RSS/Atom-feed")
 
     def fetch(self, source: NoticeSource, location: str, client: httpx.Client, max_bytes: int) -> Fetch:
         got = (fetch_url(client, location, source.etag, source.last_modified, max_bytes)

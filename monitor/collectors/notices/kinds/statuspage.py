@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from ....models import NoticeSource
+from ....vocabulary import N_
 from .. import statuspage
 from ..httpfetch import Fetched, FetchError, fetch_url, is_url, read_path
 from ..upstream import ParseResult
@@ -22,6 +23,7 @@ class StatuspageKind:
     """Statuspage's JSON API (`/api/v2/…`), or its documents as files."""
 
     name = "statuspage"
+    label = N_("Statuspage-API")
 
     def fetch(self, source: NoticeSource, location: str, client: httpx.Client, max_bytes: int) -> Fetch:
         previous = _validators(source)
