@@ -5,11 +5,19 @@ command line as these JSON-ready documents (a stored revision keeps them as they
 their shape is the contract of GET /api/v1/ratings and /api/v1/municipalities/CODE). Typed
 here, a page or the metrics reading a key the rating does not write is a type error, not a
 `None` on a page. A part's `inputs` differ per part and stay an open mapping.
+
+`to_document` turns the pure maths' `Rating` into its document; `method.py` knows no JSON.
+A hint's words (`text_da`, `text_en`) and `reason_text` are part of what a revision said and are
+stored with it: a score's explanation must read the same later, even after the wording of a
+newer method changed. The pages pick the reader's language from the two.
 """
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from .method import Rating
 
 
 class MunicipalityRef(TypedDict):
@@ -167,3 +175,21 @@ class MunicipalityDocument(TypedDict):
     agreements: list[AgreementDoc]
     it_systems: list[ItSystemDoc]
     price: dict[str, Any]
+
+
+def to_document(r: Rating) -> RatingDoc:
+    """One element of the "ratings" list of GET /api/v1/ratings (unrounded floats)."""
+    return {
+        "municipality": {"code": r.code, "name": r.name},
+        "score": r.score,
+        "status": r.status,
+        "reason": r.reason,
+        "reason_text": r.reason_text,
+        "rank": r.rank,
+        "percentile": r.percentile,
+        "parts": {k: {"score": p.score, "weight": p.weight, "reason": p.reason, "inputs": p.inputs}
+                  for k, p in r.parts.items()},
+        "planned_outage_days": [d.isoformat() for d in r.planned_days],
+        "hints": [{"kind": h.kind, "count": h.count, "items": list(h.items), "gain": h.gain,
+                   "text_da": h.text_da, "text_en": h.text_en} for h in r.hints],
+    }

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from ..settings import RatingSettings, RatingWeights
-from .documents import RatingDoc
 
 PARTS = ("service_agreements", "calls_per_citizen", "it_systems_with_calls")
 
@@ -518,21 +517,3 @@ def rate_all(inputs: Iterable[MunicipalityInput], as_of: dt.date, params: Parame
         parts = {**r.parts, "calls_per_citizen": replace(cpc, inputs={**cpc.inputs, "peer_percentile": cpc_pct})}
         out.append(replace(r, rank=rank, percentile=pct, parts=parts))
     return out
-
-
-def to_document(r: Rating) -> RatingDoc:
-    """One element of the "ratings" list of GET /api/v1/ratings (unrounded floats)."""
-    return {
-        "municipality": {"code": r.code, "name": r.name},
-        "score": r.score,
-        "status": r.status,
-        "reason": r.reason,
-        "reason_text": r.reason_text,
-        "rank": r.rank,
-        "percentile": r.percentile,
-        "parts": {k: {"score": p.score, "weight": p.weight, "reason": p.reason, "inputs": p.inputs}
-                  for k, p in r.parts.items()},
-        "planned_outage_days": [d.isoformat() for d in r.planned_days],
-        "hints": [{"kind": h.kind, "count": h.count, "items": list(h.items), "gain": h.gain,
-                   "text_da": h.text_da, "text_en": h.text_en} for h in r.hints],
-    }

@@ -36,6 +36,7 @@ from .documents import (
     RatingsDocument,
     ScoreOnDay,
     WindowDoc,
+    to_document,
 )
 from .method import (
     PARTS,
@@ -45,7 +46,6 @@ from .method import (
     active_on,
     rate_all,
     rate_one,
-    to_document,
     uncovered_days,
     window,
 )
