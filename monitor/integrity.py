@@ -94,20 +94,27 @@ class TableSize:
 def table_sizes(session: Session) -> list[TableSize]:
     """The row count of each table in `SIZED_TABLES`.
 
-    On PostgreSQL the planner's estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE),
-    which costs nothing where counting a year of hourly rows would read them all; a table
-    never analysed is counted. On SQLite every table is counted.
+    On PostgreSQL the planner's estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE,
+    summed over the partitions of a partitioned table), which costs nothing where counting a
+    year of hourly rows would read them all; a table never analysed is counted. On SQLite every table is counted.
     """
     estimates: dict[str, int] = {}
     if is_postgres(session):
         # Only tables analysed at least once: before that, reltuples is -1 (PostgreSQL 14+) or 0 (13).
+        # A partitioned table (hourly_calls) holds no rows itself: its partitions are summed, and
+        # it counts as estimated only when every partition has been analysed.
         found = session.execute(text(
-            "SELECT c.relname, c.reltuples::bigint FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+            "SELECT p.relname, sum(c.reltuples)::bigint, "
+            "bool_and(coalesce(s.last_analyze, s.last_autoanalyze) IS NOT NULL) "
+            "FROM pg_class p "
+            "JOIN pg_namespace n ON n.oid = p.relnamespace AND n.nspname = current_schema() "
+            "CROSS JOIN LATERAL (SELECT relid FROM pg_partition_tree(p.oid) WHERE isleaf "
+            "                    UNION ALL SELECT p.oid WHERE p.relkind = 'r') t "
+            "JOIN pg_class c ON c.oid = t.relid "
             "JOIN pg_stat_all_tables s ON s.relid = c.oid "
-            "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:names) "
-            "AND coalesce(s.last_analyze, s.last_autoanalyze) IS NOT NULL"), {"names": list(SIZED_TABLES)})
-        estimates = {name: int(n) for name, n in found if n is not None and n >= 0}
+            "WHERE p.relkind IN ('r', 'p') AND p.relname = ANY(:names) "
+            "GROUP BY p.relname"), {"names": list(SIZED_TABLES)})
+        estimates = {name: int(n) for name, n, analysed in found if analysed and n is not None and n >= 0}
     sizes = []
     for name in SIZED_TABLES:
         if name in estimates:
