@@ -181,3 +181,41 @@ def test_a_300000_row_import_takes_no_exclusive_lock_on_a_table_that_pages_read(
     assert reads == ["after COPY into hourly_calls", "after the day rows"]
     assert {name for oid, name in seen.items() if oid in before} == set()
     assert pg_partitions(engine) == ["hourly_calls_2020_10", "hourly_calls_2020_11"]  # made by the import
+
+
+# --- the migration ------------------------------------------------------------------------------
+
+def test_the_migration_keeps_every_count_and_its_downgrade_puts_the_foreign_keys_back(agreements, now):
+    from alembic import command
+
+    from monitor.migrate import alembic_config
+
+    hours = "".join(f"2020-{m:02d}-10T{h:02d}:00:00+00:00,{a},{h},0\n" for m in (10, 11) for h in range(3)
+                    for a in (A1, A2))
+    assert load(agreements, "calls", HEADER + hours + f"2020-11-01,{A1},7,1\n", now).outcome == "imported"
+    counts = "SELECT agreement_id, hour, day, calls, errors FROM hourly_calls ORDER BY 1, 2"
+    hourly, daily = rows(agreements, counts), rows(agreements, "SELECT * FROM daily_calls")
+    postgres = agreements.dialect.name == "postgresql"
+
+    def foreign_keys() -> int:
+        if postgres:
+            return len(rows(agreements, "SELECT 1 FROM pg_constraint WHERE contype = 'f' "
+                                        "AND conrelid IN ('daily_calls'::regclass, 'hourly_calls'::regclass)"))
+        return len(rows(agreements, "SELECT 1 FROM pragma_foreign_key_list('daily_calls') UNION ALL "
+                                    "SELECT 1 FROM pragma_foreign_key_list('hourly_calls')"))
+
+    with agreements.begin() as conn:
+        command.downgrade(alembic_config(conn), "0021")
+    assert (rows(agreements, counts), rows(agreements, "SELECT * FROM daily_calls")) == (hourly, daily)
+    assert foreign_keys() == 2
+    triggers = ("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'agreements_never_%'" if postgres else
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'agreements_never_%'")
+    assert rows(agreements, triggers) == []
+    with agreements.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert (rows(agreements, counts), rows(agreements, "SELECT * FROM daily_calls")) == (hourly, daily)
+    assert foreign_keys() == 0
+    if postgres:
+        assert pg_partitions(agreements) == ["hourly_calls_2020_10", "hourly_calls_2020_11"]
+    with pytest.raises(DatabaseError, match="agreements are never deleted"), agreements.begin() as conn:
+        conn.execute(text("DELETE FROM agreements"))
