@@ -8,7 +8,8 @@ partitions included), the shape of a supplier's backfill after an outage. Then, 
 
 - idle: `--rounds` rounds of GET /skift and GET /metrics, one after the other;
 - during the import: the same rounds, without pause, from the moment `monitor import calls`
-  starts until it exits.
+  starts until it has committed (it prints its report); requests after that meet the new data
+  (a page computed afresh) and are not counted.
 
 It prints each page's median, p95 and maximum latency in both phases and their ratios. An
 import that locked the tables the pages read would show as a maximum near the import's own
@@ -71,20 +72,44 @@ def catch_up_file(path: Path, url: str, rows: int) -> tuple[int, str, str]:
             for i, a in enumerate(agreements):
                 if written == rows:
                     break
-                f.write(f"{stamp},{a},{(i * 7 + h) % 500},{h % 3}\n")
+                calls = (i * 7 + h) % 500 + 3
+                f.write(f"{stamp},{a},{calls},{h % 3}\n")
                 written += 1
     return written, f"{first:%Y-%m-%d %H:00}", f"{oldest:%Y-%m-%d %H:00}"
 
 
-def rounds(base: str, until: subprocess.Popen[bytes] | None, count: int) -> dict[str, list[float]]:
-    """GET each page in turn: `count` rounds, or as long as `until` runs."""
-    times: dict[str, list[float]] = {p: [] for p in PAGES}
-    n = 0
-    while (until.poll() is None) if until is not None else n < count:
-        for page in PAGES:
-            times[page].append(get(base + page))
-        n += 1
-    return times
+def rounds(base: str, count: int) -> dict[str, list[float]]:
+    """GET each page in turn, `count` rounds."""
+    return {page: [get(base + page) for _ in range(count)] for page in PAGES}
+
+
+LOCK_WAITS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+              "AND wait_event_type = 'Lock'")
+
+
+def rounds_during(base: str, importing: subprocess.Popen[bytes], report: Path, url: str
+                  ) -> tuple[dict[str, list[tuple[float, float]]], int, int]:
+    """GET each page in turn until the import has committed (its report is printed), then until it
+    exits: each request's (start, seconds) before the commit, the number of requests after it (not
+    counted: those are the pages computing the new data, not waiting for the import), and how
+    many times a look at `pg_stat_activity` between requests found a backend waiting for a lock."""
+    times: dict[str, list[tuple[float, float]]] = {p: [] for p in PAGES}
+    after = waits = 0
+    start = time.perf_counter()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as watcher:
+        while importing.poll() is None:
+            for page in PAGES:
+                committed = report.stat().st_size > 0
+                at = time.perf_counter() - start
+                took = get(base + page)
+                if committed:
+                    after += 1
+                else:
+                    times[page].append((at, took))
+                waits += int(watcher.execute(text(LOCK_WAITS)).scalar() or 0)
+    engine.dispose()
+    return times, after, waits
 
 
 def main() -> None:
@@ -115,16 +140,19 @@ def main() -> None:
             file = work / "catch-up.csv"
             written, first, last = catch_up_file(file, url, args.rows)
             with serving(env) as base:
-                for page in PAGES:  # warm: the first request computes what later ones reuse
-                    get(base + page)
-                idle = rounds(base, None, args.rounds)
+                # Warm: the first request computes what later ones reuse (its time is the cold cost).
+                cold = {page: get(base + page) for page in PAGES}
+                idle = rounds(base, args.rounds)
                 t = time.perf_counter()
-                importing = subprocess.Popen([*MONITOR, "import", "calls", str(file)], env=env, cwd=ROOT,
-                                             stdout=subprocess.DEVNULL)
-                busy = rounds(base, importing, 0)
+                report = work / "import.txt"
+                with report.open("wb") as out:
+                    importing = subprocess.Popen([*MONITOR, "import", "calls", str(file)],
+                                                 env={**env, "PYTHONUNBUFFERED": "1"}, cwd=ROOT,
+                                                 stdout=out, stderr=subprocess.DEVNULL)
+                    busy, after, waits = rounds_during(base, importing, report, url)
                 took = time.perf_counter() - t
                 if importing.returncode != 0:
-                    sys.exit(f"the import failed ({importing.returncode})")
+                    sys.exit(f"the import failed ({importing.returncode}):\n{report.read_text()[-3000:]}")
     finally:
         if not args.keep:
             with admin.connect() as conn:
@@ -132,13 +160,18 @@ def main() -> None:
         admin.dispose()
 
     print(f"\nmachine: {machine()}; PostgreSQL; catch-up of {written:,} hourly rows ({first} – {last} UTC), "
-          f"import {took:.1f} s; {args.rounds} idle rounds, {len(busy[PAGES[0]])} rounds during the import\n")
+          f"import {took:.1f} s; {args.rounds} idle rounds, {len(busy[PAGES[0]])} rounds during the import "
+          f"before its commit ({after} request(s) after it not counted); backends found waiting for a lock "
+          f"during the import: {waits}; cold (first request, computing the page's documents): "
+          + ", ".join(f"`{page}` {cold[page] * 1000:.0f} ms" for page in PAGES) + "\n")
     print("| page | idle median · p95 · max | during the import median · p95 · max | ratio median · p95 |")
     print("|---|---|---|---|")
     for page in PAGES:
-        (im, ip, ix), (bm, bp, bx) = summary(idle[page]), summary(busy[page])
+        (im, ip, ix), (bm, bp, bx) = summary(idle[page]), summary([took for _, took in busy[page]])
+        at = max(busy[page], key=lambda r: r[1])[0]
         print(f"| `{page}` | {im * 1000:.0f} · {ip * 1000:.0f} · {ix * 1000:.0f} ms "
-              f"| {bm * 1000:.0f} · {bp * 1000:.0f} · {bx * 1000:.0f} ms | {bm / im:.2f}× · {bp / ip:.2f}× |")
+              f"| {bm * 1000:.0f} · {bp * 1000:.0f} · {bx * 1000:.0f} ms (the slowest {at:.1f} s in) "
+              f"| {bm / im:.2f}× · {bp / ip:.2f}× |")
 
 
 if __name__ == "__main__":

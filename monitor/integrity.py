@@ -1,7 +1,8 @@
 """The database's own health: rows that point at nothing (`monitor db check`), and table sizes (/drift).
 
-The count tables are the service's largest, and an import may write them without a foreign
-key checked per row; `check` is what says that they still hold together. Each check is one
+The count tables are the service's largest and have no foreign key (agreements are never
+deleted, and the import checks its ids in one query); `check` is what says that they still
+hold together. Each check is one
 set-based query that counts; none changes anything.
 """
 
