@@ -222,21 +222,12 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
     def straight(lines: list[str]) -> Callable[[Any], None]:
         return lambda cur: loaders._copy(cur, "daily_calls", cols, text(lines))
 
-    def keys_after(lines: list[str]) -> Callable[[Any], None]:
-        def run(cur: Any) -> None:
-            with loaders._foreign_keys_checked_after(cur, "daily_calls") as dropped:
-                assert dropped, "the foreign key's lock did not come"
-                loaders._copy(cur, "daily_calls", cols, text(lines))
-        return run
-
     options: dict[str, Callable[[Any], None]] = {
         "staging table + INSERT … ON CONFLICT DO UPDATE (the previous path), key order": staged(by_key, upsert),
         "staging table + INSERT … SELECT without a conflict target, key order":
             staged(by_key, f"INSERT INTO daily_calls ({cols}) SELECT {cols} FROM stage"),
         "COPY straight into daily_calls, file order (day by day)": straight(by_day),
-        "COPY straight into daily_calls, key order, foreign key checked per row": straight(by_key),
-        "COPY straight into daily_calls, key order, foreign key dropped and added back (the bulk path)":
-            keys_after(by_key),
+        "COPY straight into daily_calls, key order (no foreign key since migration 0022)": straight(by_key),
     }
     times: dict[str, list[float]] = {name: [] for name in options}
     raw = engine.raw_connection()

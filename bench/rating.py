@@ -38,7 +38,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
-from monitor import daytable
+from monitor import daytable, partitions
 from monitor.bulk import storage_text
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
@@ -120,6 +120,12 @@ COVERING = ("CREATE INDEX bench_daily_covering ON daily_calls (day, agreement_id
 def load(engine: Engine, scale: float, seed: int, covering: bool = False) -> tuple[float, int]:
     """Load the country and its call counts in bulk; (seconds it took, agreements)."""
     systems, agreements, services, calling = country(scale, seed)
+    if engine.dialect.name == "postgresql":  # the partitions of the (under a month of) hours, before the COPY
+        first = dt.datetime.combine(AS_OF - dt.timedelta(days=HOURLY_DAYS), dt.time(), dt.UTC) - dt.timedelta(hours=1)
+        last = dt.datetime.combine(AS_OF, dt.time(), dt.UTC)
+        with engine.begin() as conn:
+            for month in sorted(partitions.months_of([first, last])):
+                partitions.create(conn, month)
     t0 = time.perf_counter()
     raw = engine.raw_connection()
     try:

@@ -1,7 +1,5 @@
 """Bulk writes that skip the ORM: COPY on PostgreSQL, one executemany on SQLite.
 
-On PostgreSQL, `foreign_keys_checked_after` has a large COPY's foreign keys checked in one join.
-
 Values must already be in storage form: instants as naive UTC datetimes, days as dates.
 On SQLite they are written in the exact text form SQLAlchemy itself writes, so that
 comparisons with bound parameters stay correct.
@@ -10,8 +8,7 @@ comparisons with bound parameters stay correct.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -73,45 +70,3 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Iter
         n += len(batch)
     cur.close()
     return n
-
-
-@contextmanager
-def foreign_keys_checked_after(cur: Any, table: str, lock_timeout: str = "2s") -> Iterator[bool]:
-    """PostgreSQL: `table`'s foreign keys dropped for the block and added back after it, checking every row.
-
-    PostgreSQL checks a foreign key with one look-up per inserted row; adding one checks every
-    row of the table in one join, a fraction of the cost for a large COPY. All of it happens in
-    the caller's transaction (`cur`'s), so a rollback restores the constraints as they were.
-    Dropping a foreign key locks the table and the one it refers to exclusively until the commit.
-
-    Yields whether they were dropped: False when their locks did not come within `lock_timeout`
-    (a long read of either table), waiting for them would deadlock, or the database user does
-    not own the table, and the block's rows are then checked one by one as usual. Either way
-    every row is checked before the commit, and the constraints afterwards are the ones before,
-    by name and definition.
-    """
-    from psycopg.errors import (  # installed with PostgreSQL only
-        DeadlockDetected,
-        InsufficientPrivilege,
-        LockNotAvailable,
-    )
-
-    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", (table,))
-    keys: list[tuple[str, str]] = cur.fetchall()
-    cur.execute("SELECT current_setting('lock_timeout')")
-    before = cur.fetchone()[0]
-    cur.execute("SAVEPOINT bulk_foreign_keys")
-    cur.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
-    try:
-        for name, _ in keys:
-            cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    except (LockNotAvailable, DeadlockDetected, InsufficientPrivilege):
-        cur.execute("ROLLBACK TO SAVEPOINT bulk_foreign_keys")  # also takes the lock_timeout back
-        yield False
-        return
-    cur.execute("RELEASE SAVEPOINT bulk_foreign_keys")
-    cur.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
-    yield True
-    for name, definition in keys:
-        cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')

@@ -17,7 +17,6 @@ approval, among them at the smallest island municipality, which still has three 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import math
@@ -28,15 +27,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from . import daytable, demo_feed
-from .bulk import bulk_insert, foreign_keys_checked_after, storage_text
+from . import daytable, demo_feed, partitions
+from .bulk import bulk_insert, storage_text
 from .db import is_postgres
 from .demo_inputs import add_demo_inputs
 from .localtime import CPH
 from .models import (
+    AGREEMENTS_DELETABLE,
     Agreement,
     AgreementDay,
     AgreementEvent,
@@ -418,22 +418,14 @@ def generate_calls(p: DemoPlan, seed: int, size: str) -> Iterator[tuple[str, tup
 
 
 def _clear(session: Session) -> None:
+    """Delete what an earlier demo wrote: agreements too, which only the demo may (see `AGREEMENTS_DELETABLE`)."""
+    session.add(Meta(key=AGREEMENTS_DELETABLE, value=True))  # the triggers let this transaction delete them
+    session.flush()
     for model in (RatingCorrection, MethodInput, RatingResult, RatingRun, AgreementDay, HourlyCallCount, DailyCallCount,
                   HeldCallCount, AgreementEvent,
                   AgreementService, Agreement, ItSystem, CutoverTask):
         session.execute(delete(model))
-
-
-@contextlib.contextmanager
-def _keys_checked_after(conn: Connection, table: str) -> Iterator[None]:
-    """On PostgreSQL, the call rows' foreign keys checked in one join after the COPY, not per row."""
-    if not is_postgres(conn):
-        yield
-        return
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cur, foreign_keys_checked_after(cur, table):
-        yield
+    session.execute(delete(Meta).where(Meta.key == AGREEMENTS_DELETABLE))  # gone before the commit: never seen
 
 
 def _demo_mailboxes(session: Session, codes: list[str]) -> None:
@@ -480,12 +472,14 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         for kind, row in generate_calls(p, seed, size):
             (hourly if kind == "hour" else daily).append(row)
         daily.sort(key=daily_key_order)  # the table's key order: appends at the right edge of its B-tree
-        with _keys_checked_after(conn, "hourly_calls"):
-            n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
-                                   prepared=True)
-        with _keys_checked_after(conn, "daily_calls"):
-            n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
-                                  prepared=True)
+        if is_postgres(conn):  # the months' partitions, made in this transaction (`conn` is bound)
+            for month in sorted(partitions.months_of(dt.datetime.fromisoformat(row[1]) for row in hourly)
+                                - set(partitions.existing(conn))):
+                partitions.create(conn, month)
+        n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
+                               prepared=True)
+        n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
+                              prepared=True)
         daytable.refresh_days(session)  # one row per agreement and day, from the counts just written
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
                     ((c, t, d, loaded) for c, t, d in p.tasks))

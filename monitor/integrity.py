@@ -1,7 +1,8 @@
 """The database's own health: rows that point at nothing (`monitor db check`), and table sizes (/drift).
 
-The count tables are the service's largest, and an import may write them without a foreign
-key checked per row; `check` is what says that they still hold together. Each check is one
+The count tables are the service's largest and have no foreign key (agreements are never
+deleted, and the import checks its ids in one query); `check` is what says that they still
+hold together. Each check is one
 set-based query that counts; none changes anything.
 """
 
@@ -94,20 +95,27 @@ class TableSize:
 def table_sizes(session: Session) -> list[TableSize]:
     """The row count of each table in `SIZED_TABLES`.
 
-    On PostgreSQL the planner's estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE),
-    which costs nothing where counting a year of hourly rows would read them all; a table
-    never analysed is counted. On SQLite every table is counted.
+    On PostgreSQL the planner's estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE,
+    summed over the partitions of a partitioned table), which costs nothing where counting a
+    year of hourly rows would read them all; a table never analysed is counted. On SQLite every table is counted.
     """
     estimates: dict[str, int] = {}
     if is_postgres(session):
         # Only tables analysed at least once: before that, reltuples is -1 (PostgreSQL 14+) or 0 (13).
+        # A partitioned table (hourly_calls) holds no rows itself: its partitions are summed, and
+        # it counts as estimated only when every partition has been analysed.
         found = session.execute(text(
-            "SELECT c.relname, c.reltuples::bigint FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+            "SELECT p.relname, sum(c.reltuples)::bigint, "
+            "bool_and(coalesce(s.last_analyze, s.last_autoanalyze) IS NOT NULL) "
+            "FROM pg_class p "
+            "JOIN pg_namespace n ON n.oid = p.relnamespace AND n.nspname = current_schema() "
+            "CROSS JOIN LATERAL (SELECT relid FROM pg_partition_tree(p.oid) WHERE isleaf "
+            "                    UNION ALL SELECT p.oid WHERE p.relkind = 'r') t "
+            "JOIN pg_class c ON c.oid = t.relid "
             "JOIN pg_stat_all_tables s ON s.relid = c.oid "
-            "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:names) "
-            "AND coalesce(s.last_analyze, s.last_autoanalyze) IS NOT NULL"), {"names": list(SIZED_TABLES)})
-        estimates = {name: int(n) for name, n in found if n is not None and n >= 0}
+            "WHERE p.relkind IN ('r', 'p') AND p.relname = ANY(:names) "
+            "GROUP BY p.relname"), {"names": list(SIZED_TABLES)})
+        estimates = {name: int(n) for name, n, analysed in found if analysed and n is not None and n >= 0}
     sizes = []
     for name in SIZED_TABLES:
         if name in estimates:

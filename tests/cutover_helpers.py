@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from monitor import daytable
+from monitor import daytable, partitions
 from monitor.localtime import CPH
 from monitor.models import Agreement, AgreementService, HourlyCallCount, ItSystem, Service
 
@@ -36,6 +36,8 @@ def add_agreement(session: Session, uuid: str, municipality: str, *, services: I
 def add_hours(session: Session, agreement: Agreement, hours: Iterable[dt.datetime], calls: int,
               errors: int | None = None) -> None:
     """The same count in each of `hours` (UTC starts); their day rows follow, as after an import."""
+    hours = list(hours)
+    partitions.ensure_hourly(session, hours)  # PostgreSQL: the months' partitions, as a writer makes them
     days = set()
     for h in hours:
         session.merge(HourlyCallCount(agreement_id=agreement.id, hour=h, day=h.astimezone(CPH).date(),

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from monitor import daytable
+from monitor import daytable, partitions
 from monitor.localtime import CPH
 from monitor.models import (
     Agreement,
@@ -54,6 +54,7 @@ def add_daily(session: Session, agreement_id: int, days: list[dt.date] | dt.date
 def add_hourly(session: Session, agreement_id: int, local_hour: dt.datetime, calls: int) -> None:
     """An hourly count for the Copenhagen wall-clock hour `local_hour` (naive)."""
     start = local_hour.replace(tzinfo=CPH)
+    partitions.ensure_hourly(session, [start])  # PostgreSQL: the month's partition, as a writer makes it
     session.execute(insert(HourlyCallCount).values(
         agreement_id=agreement_id, hour=start.astimezone(dt.UTC), day=start.date(), calls=calls))
     daytable.refresh(session, [], [(agreement_id, start.date())])

@@ -69,7 +69,6 @@ def three(engine):  # type: ignore[no-untyped-def]
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_the_day_table_is_the_daily_count_else_the_sum_of_the_hours_after_any_imports(engine, three, monkeypatch,
                                                                                        steps):
-    monkeypatch.setattr(loaders, "BULK_ROWS", 10)  # larger files take PostgreSQL's bulk path
     with Session(engine) as session, session.begin():
         for model in (AgreementDay, HourlyCallCount, DailyCallCount):
             session.execute(delete(model))

@@ -66,7 +66,9 @@ def test_an_agreement_quiet_before_the_load_calls_again_in_the_live_hours(engine
     plan = loaded_plan(session)
     assert plan is not None
     end = plan.cutover_end
-    after_end = set(session.scalars(select(Agreement.uuid).join(HourlyCallCount).where(HourlyCallCount.hour >= end)))
+    after_end = set(session.scalars(select(Agreement.uuid)
+                                    .join(HourlyCallCount, HourlyCallCount.agreement_id == Agreement.id)
+                                    .where(HourlyCallCount.hour >= end)))
     story_silent = {a.uuid for a in plan.agreements if a.silent_after_cutover}
     files = demo_live.write_call_files(engine, settings, now=MORNING)
     calling = {line.split(",")[1] for f in files for line in f.read_text().splitlines()[1:]}

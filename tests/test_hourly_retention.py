@@ -124,6 +124,39 @@ def test_the_rating_before_and_after_the_rollup_is_the_same(loaded, retention_se
     assert len(before[0]) == 98
 
 
+SEPTEMBER = dt.date(2020, 9, 15)  # its month lies wholly before the cut-off: dropped on PostgreSQL
+FIRST_OF_OCTOBER = dt.date(2020, 10, 1)  # its first two hours are September's in UTC
+
+
+def test_months_wholly_before_the_cutoff_go_whole_on_postgresql_and_by_the_day_on_sqlite(
+        engine, retention_settings, now):
+    load(engine, "agreements", AGREEMENTS, now)
+    plan = ((A1, SEPTEMBER, 10), (A2, FIRST_OF_OCTOBER, 5), (A1, OLD, 3), (A1, KEPT, 3))
+    assert load(engine, "calls", hourly_file(*plan), now, name="hours.csv").ok
+    days_before = rows(engine, "SELECT day, agreement_id, calls FROM agreement_days ORDER BY 1, 2")
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+        assert partition_names(engine) == ["hourly_calls_2020_09", "hourly_calls_2020_10"]
+    result = apply_hourly_retention(engine, retention_settings, now)
+    assert (result.days, result.daily_rows, result.hourly_rows) == (3, 3, 3 * 24)
+    assert result.partitions == (1 if postgres else 0)
+    counts = daily(engine)
+    assert counts[(A1, str(SEPTEMBER))] == (day_sum(24, 10), 24)
+    assert counts[(A2, str(FIRST_OF_OCTOBER))] == (day_sum(24, 5), 24)
+    assert hourly_days(engine) == {str(KEPT): 24}
+    assert rows(engine, "SELECT day, agreement_id, calls FROM agreement_days ORDER BY 1, 2") == days_before
+    if postgres:
+        assert partition_names(engine) == ["hourly_calls_2020_10"]
+        assert rows(engine, "SELECT to_regclass('hourly_calls_2020_09')") == [(None,)]
+    again = apply_hourly_retention(engine, retention_settings, now)
+    assert (again.days, again.daily_rows, again.hourly_rows, again.partitions) == (0, 0, 0, 0)
+
+
+def partition_names(engine) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(r[0] for r in rows(engine, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                             "WHERE i.inhparent = 'hourly_calls'::regclass"))
+
+
 def test_the_scheduler_rolls_up_old_hours_every_night(retention_settings):
     jobs = {job.id: job for job in job_table(retention_settings)}
     job = jobs["hourly-retention"]
@@ -152,13 +185,13 @@ def test_the_table_sizes_on_postgresql_are_its_estimates_once_analysed(engine, n
     from monitor.integrity import table_sizes
 
     load(engine, "agreements", AGREEMENTS, now)
-    load(engine, "calls", hourly_file((A1, OLD, 1)), now, name="hours.csv")
+    load(engine, "calls", hourly_file((A1, OLD, 1), (A1, SEPTEMBER, 1)), now, name="hours.csv")
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE hourly_calls")
     with session_factory(engine)() as session:
         sizes = {size.table: size for size in table_sizes(session)}
-    assert sizes["hourly_calls"].rows == 24
+    assert sizes["hourly_calls"].rows == 48  # on PostgreSQL the sum of its two monthly partitions
     assert sizes["hourly_calls"].estimated == (engine.dialect.name == "postgresql")
     assert sizes["agreements"].rows == 2
 

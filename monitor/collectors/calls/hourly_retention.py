@@ -9,6 +9,14 @@ its hours commit together, so a day is rolled up exactly once, and a day is only
 whole. Hours of an agreement that does not exist are left alone for `monitor db check` to report.
 The day's rows in `agreement_days` are brought up to date in the same transaction (their calls
 do not change: the new daily counts are the sums they already held).
+
+On PostgreSQL `hourly_calls` is partitioned by month (`monitor.partitions`): the days whose hours
+all lie in months wholly before the cut-off are rolled up without deleting, one per transaction,
+and then those months' partitions are detached concurrently and dropped, which frees their
+space at once and costs no reader a wait. A drop that fails leaves its month for the next pass,
+whose roll-up then finds the daily counts made and makes none. The rest of the days before the
+cut-off (the cut-off's own month) are deleted day by day as on SQLite. A dropped partition takes
+the hours of agreements that do not exist with it.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from ... import daytable
-from ...db import session_factory, session_scope, utcnow
+from ... import daytable, partitions
+from ...db import is_postgres, session_factory, session_scope, utcnow
 from ...localtime import CPH
 from ...models import Agreement, DailyCallCount, HourlyCallCount
 from ...settings import Settings
@@ -31,12 +39,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RetentionResult:
-    """What one pass did: the days taken, the daily counts made, the hourly rows deleted."""
+    """What one pass did: the days taken, the daily counts made, the hourly rows deleted (by the
+    day or with their month's partition), the partitions dropped."""
 
     cutoff: dt.date
     days: int = 0
     daily_rows: int = 0
     hourly_rows: int = 0
+    partitions: int = 0
 
 
 def cutoff_day(settings: Settings, now: dt.datetime) -> dt.date:
@@ -44,8 +54,11 @@ def cutoff_day(settings: Settings, now: dt.datetime) -> dt.date:
     return now.astimezone(CPH).date() - dt.timedelta(days=settings.retention.hourly_days)
 
 
-def roll_up_day(session: Session, day: dt.date) -> tuple[int, int]:
-    """Roll one day's hours into daily counts where none exists, and delete them; (made, deleted)."""
+def roll_up_day(session: Session, day: dt.date, *, delete_hours: bool = True) -> tuple[int, int]:
+    """Roll one day's hours into daily counts where none exists, and delete them; (made, deleted).
+
+    Without `delete_hours` the hours stay, for their partition to be dropped whole.
+    """
     known = exists().where(Agreement.id == HourlyCallCount.agreement_id)
     has_daily = exists().where(DailyCallCount.agreement_id == HourlyCallCount.agreement_id,
                                DailyCallCount.day == HourlyCallCount.day)
@@ -57,25 +70,46 @@ def roll_up_day(session: Session, day: dt.date) -> tuple[int, int]:
     # RETURNING: psycopg gives no row count for INSERT … SELECT through SQLAlchemy's insert().
     made = len(conn.execute(insert(DailyCallCount).from_select(["agreement_id", "day", "calls", "errors"], sums)
                             .returning(DailyCallCount.agreement_id)).all())
-    deleted = conn.execute(delete(HourlyCallCount).where(and_(HourlyCallCount.day == day, known))).rowcount
+    deleted = 0
+    if delete_hours:
+        deleted = conn.execute(delete(HourlyCallCount).where(and_(HourlyCallCount.day == day, known))).rowcount
     daytable.refresh_days(session, day, day)  # the same calls as before, now from the daily counts
     return made, max(deleted, 0)
 
 
+def droppable_months(session: Session, cutoff: dt.date) -> list[partitions.Month]:
+    """PostgreSQL: the partitions whose every hour lies before the cut-off day's first hour."""
+    if not is_postgres(session):
+        return []
+    first_kept = daytable.day_span(cutoff)[0].astimezone(dt.UTC).replace(tzinfo=None)
+    return sorted(m for m in partitions.existing(session) if m.end <= first_kept)
+
+
 def apply_hourly_retention(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> RetentionResult:
-    """The scheduler's job: roll up and delete every whole day of hours older than the retention."""
+    """The scheduler's job: roll up every whole day of hours older than the retention, and delete
+    them: by the day, or on PostgreSQL by dropping the months wholly before the cut-off."""
     result = RetentionResult(cutoff_day(settings, now or utcnow()))
     factory = session_factory(engine)
     with factory() as session:
         days = list(session.scalars(select(HourlyCallCount.day).where(HourlyCallCount.day < result.cutoff)
                                     .distinct().order_by(HourlyCallCount.day)))
+        dropping = droppable_months(session, result.cutoff)
+    # Days whose every hour is in a partition that is dropped below are only rolled up.
+    dropped_until = dropping[-1].end.replace(tzinfo=dt.UTC) if dropping else None
     for day in days:  # one day per transaction: a batch of at most agreements × 25 hours
+        whole = dropped_until is not None and daytable.day_span(day)[1] <= dropped_until
         with session_scope(factory) as session:
-            made, deleted = roll_up_day(session, day)
+            made, deleted = roll_up_day(session, day, delete_hours=not whole)
         result.days += 1
         result.daily_rows += made
         result.hourly_rows += deleted
-    if days:
-        log.info("hourly counts before %s: %d day(s) rolled up into %d daily count(s), %d hourly row(s) deleted",
-                 result.cutoff, result.days, result.daily_rows, result.hourly_rows)
+    for month in dropping:  # every day in it is rolled up and committed
+        rows = partitions.rows_in(engine, month)
+        partitions.drop(engine, month)
+        result.partitions += 1
+        result.hourly_rows += rows
+    if days or dropping:
+        log.info("hourly counts before %s: %d day(s) rolled up into %d daily count(s), %d hourly row(s) deleted, "
+                 "%d monthly partition(s) dropped", result.cutoff, result.days, result.daily_rows,
+                 result.hourly_rows, result.partitions)
     return result

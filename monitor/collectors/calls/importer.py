@@ -136,6 +136,9 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
         return _reject(factory, result, [_crash_problem(exc)], 0, now)
     try:
         return _write(factory, file_kind, name, sha, parsed, result, now)
+    except Rejected as exc:  # a check against the stored data (the write was rolled back)
+        result.notes.clear()
+        return _reject(factory, result, exc.problems, exc.rows, now)
     except VALUE_REFUSED as exc:  # the database refused a value the checks let through: the file is bad
         log.exception("storing %s failed", name)
         result.notes.clear()

@@ -8,24 +8,25 @@ a temporary staging table and one set-based upsert. Both skip rows whose stored 
 already the same, so a corrected file rewrites only what changed. The foreign key, the keys
 and the checks are the same on both paths, and both run inside the caller's transaction.
 
-PostgreSQL checks a foreign key with one look-up per inserted row, which costs three times
-writing the row itself. A large straight ``COPY`` (`BULK_ROWS` or more) therefore has the
-table's foreign keys checked in one join after it (`bulk.foreign_keys_checked_after`) when
-their lock comes within `BULK_LOCK_TIMEOUT`; otherwise the rows are checked one by one as for
-a small file (docs/performance.md, "Importing call counts").
+The count tables have no foreign key: a key checked per row costs three times writing the row,
+and dropping it for a large file locked the tables that every page reads. Agreements are never
+deleted (a trigger refuses it), so `check_agreements` checks a file's agreement ids against
+them in one query before anything is written; `monitor db check` counts orphans. On PostgreSQL
+the monthly partitions of the hours written are made first (`partitions.ensure_hourly`), in a
+short transaction of their own; nothing here takes an exclusive lock on a table that is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from ... import daytable
-from ...bulk import foreign_keys_checked_after
+from ... import daytable, partitions
 from ...db import dialect_insert, is_postgres
 from ...localtime import CPH
 from ...models import (
@@ -44,11 +45,6 @@ from ...models import (
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 10_000
-# From this many rows into one table, PostgreSQL checks the foreign keys in one join after a
-# straight COPY instead of per row: a backfill, never a day's or an hour's file (the whole
-# country's hours of one day are about 100,000 rows), so day-to-day imports take no table lock.
-BULK_ROWS = 200_000
-BULK_LOCK_TIMEOUT = "2s"
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
 DailyRow = tuple[int, dt.date, int, int | None]
@@ -93,11 +89,37 @@ def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow
     return daily, hourly, held
 
 
+class UnknownAgreements(Exception):
+    """Counts name agreement ids that do not exist (a bug: ids come from the agreements table)."""
+
+    def __init__(self, ids: list[int]):
+        super().__init__(f"no agreement with id {', '.join(map(str, ids[:10]))}")
+        self.ids = ids
+
+
+def check_agreements(session: Session, ids: set[int]) -> list[int]:
+    """The ids among `ids` that name no agreement, in one query joining them with `agreements`."""
+    if not ids:
+        return []
+    if is_postgres(session):
+        query = text("SELECT x.id FROM unnest(CAST(:ids AS integer[])) AS x(id) "
+                     "WHERE NOT EXISTS (SELECT 1 FROM agreements a WHERE a.id = x.id) ORDER BY x.id")
+        return list(session.scalars(query, {"ids": sorted(ids)}))
+    query = text("SELECT x.value FROM json_each(:ids) AS x "
+                 "WHERE NOT EXISTS (SELECT 1 FROM agreements a WHERE a.id = x.value) ORDER BY x.value")
+    return list(session.scalars(query, {"ids": json.dumps(sorted(ids))}))
+
+
 def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     """Upsert counts by (agreement, bucket): a later value for the same bucket replaces the earlier.
 
     The day rows of the buckets written (`agreement_days`) follow in the same transaction.
+    Raises `UnknownAgreements` (and writes nothing) when a row's agreement id does not exist.
     """
+    missing = check_agreements(session, {row[0] for row in daily} | {row[0] for row in hourly})
+    if missing:
+        raise UnknownAgreements(missing)
+    partitions.ensure_hourly(session, {row[1] for row in hourly})
     if is_postgres(session):
         _copy_upsert(session, daily, hourly)
     else:
@@ -155,13 +177,13 @@ def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
             _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
                               ("integer", "date", "bigint", "bigint"), ("day", "agreement_id"), _daily_text(daily),
-                              len(daily), "day", span)
+                              "day", span)
         if hourly:
             first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
                            for h in (min(row[1] for row in hourly), max(row[1] for row in hourly)))
             _copy_then_upsert(cur, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"),
                               ("integer", "timestamp", "date", "bigint", "bigint"), ("agreement_id", "hour"),
-                              _hourly_text(hourly), len(hourly), "hour", (first, last))
+                              _hourly_text(hourly), "hour", (first, last))
 
 
 NULL = r"\N"
@@ -198,9 +220,9 @@ def _hourly_text(rows: list[HourlyRow]) -> Chunks:
 
 
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      text: Chunks, rows: int, period: str, span: tuple[Any, Any]) -> None:
+                      text: Chunks, period: str, span: tuple[Any, Any]) -> None:
     cols = ", ".join(columns)
-    if _copy_if_all_new(cur, table, cols, text, rows, period, span):
+    if _copy_if_all_new(cur, table, cols, text, period, span):
         return
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
@@ -226,7 +248,7 @@ def _stored_between(cur: Any, table: str, period: str, span: tuple[Any, Any]) ->
     return bool(cur.fetchone()[0])
 
 
-def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, rows: int, period: str,
+def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
                      span: tuple[Any, Any]) -> bool:
     """COPY straight into `table` when no stored count lies in the file's periods; False when one does.
 
@@ -240,11 +262,7 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, rows: int, p
         return False
     cur.execute("SAVEPOINT import_copy")
     try:
-        if rows >= BULK_ROWS:
-            with foreign_keys_checked_after(cur, table, BULK_LOCK_TIMEOUT):
-                _copy(cur, table, cols, text)
-        else:
-            _copy(cur, table, cols, text)
+        _copy(cur, table, cols, text)
     except UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT import_copy")
         return False

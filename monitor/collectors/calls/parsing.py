@@ -58,6 +58,7 @@ MESSAGES = {
     "in_future": "more than one day in the future (after {latest})",
     "not_one_of_98": "not one of the 98 municipalities; a municipalities file only updates them",
     "too_deep": "nested too deeply to read",
+    "agreement_gone": "the agreement's id {id} is not in the agreements table; nothing was imported",
     "unreadable": "the file could not be read ({detail}); nothing was imported",
 }
 

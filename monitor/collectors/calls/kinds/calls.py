@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ....vocabulary import N_
 from .. import loaders, records
-from ..parsing import Table
+from ..parsing import Problem, Rejected, Table, message
 from .base import Stored
 
 
@@ -33,13 +33,24 @@ class CallsKind:
         ids = loaders.agreement_ids(session)
         released, agreements = loaders.release_held(session, ids)
         daily, hourly, held = loaders.split_counts(parsed, ids)
-        loaders.store_counts(session, daily, hourly)
+        try:
+            loaders.store_counts(session, daily, hourly)
+        except loaders.UnknownAgreements as exc:
+            raise Rejected(_lines_of(parsed, ids, set(exc.ids)), parsed.rows) from exc
         loaders.hold_counts(session, held, ledger_id, now)
         notes = [f"{len(daily):,} daily and {len(hourly):,} hourly count(s) stored"]
         if released:
             notes.append(f"{released:,} held count(s) of {agreements:,} agreement(s) counted now")
         return Stored(parsed.rows, len(daily) + len(hourly), len(held),
                       sorted({h["agreement_uuid"] for h in held}), notes)
+
+
+def _lines_of(parsed: records.CallCounts, ids: dict[str, int], missing: set[int]) -> list[Problem]:
+    """A problem for each line whose agreement id is among `missing`."""
+    return [Problem(line, "agreement_uuid", uuid, message("agreement_gone", id=ids[uuid]))
+            for counts in (parsed.daily, parsed.hourly)
+            for (uuid, _), (_, _, line) in counts.items()
+            if ids.get(uuid) in missing]
 
 
 KIND = CallsKind()
