@@ -10,7 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import DateTime, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -98,10 +98,18 @@ def _traffic(session: Session, compared: list[core.Comparison]) -> dict[int, tup
     sums: dict[int, list[int]] = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(stmt)}
     # The baseline needs each hour apart (a median per hour over the weeks): one row per
     # agreement and baseline hour, only for rows that exist.
+    # They are many (agreements × baseline hours) and hold few distinct hours: each hour is read as
+    # the stored naive UTC value and turned into the aware hour once, not once per row.
     base_hours = sorted({b for _, weeks in compared for b in weeks})
     calls: dict[int, dict[dt.datetime, int]] = defaultdict(dict)
-    for agreement_id, hour, n in session.execute(select(h.agreement_id, h.hour, h.calls).where(h.hour.in_(base_hours))):
-        calls[agreement_id][floor_hour(hour)] = int(n or 0)
+    aware: dict[dt.datetime, dt.datetime] = {}
+    stored_hour = type_coerce(h.hour, DateTime())
+    for agreement_id, hour, n in session.connection().execute(
+            select(h.agreement_id, stored_hour, h.calls).where(h.hour.in_(base_hours))):
+        key = aware.get(hour)
+        if key is None:
+            key = aware[hour] = floor_hour(hour.replace(tzinfo=dt.UTC))
+        calls[agreement_id][key] = int(n or 0)
     out = {}
     for agreement_id in sums.keys() | calls.keys():
         obs = sums.get(agreement_id, [0, 0, 0, 0])

@@ -32,11 +32,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Engine, bindparam, select, update
+from sqlalchemy import ColumnElement, Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs
-from ..db import UTCDateTime, is_postgres
+from ..bulk import storage_text
+from ..db import is_postgres
 from ..models import Delivery, Mail
 from ..settings import Settings
 from .retry import SMTP_DOWN, backoff, error_text, gives_up
@@ -156,32 +157,39 @@ class SentMarker:
 
     This is the per-mail cost that keeps a crash from doubling more than the one mail in
     flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
-    is its own transaction). On PostgreSQL these commits do not wait for the WAL flush
-    (`synchronous_commit = off` on this connection only): a database crash may forget the
-    last marks, and those mails are then sent once more, as after a process crash, with their
-    Message-ID unchanged.
+    is its own transaction), and no SQLAlchemy between the call and the driver (the statement
+    is plain SQL, prepared on PostgreSQL; the instant is bound as SQLAlchemy stores it). On
+    PostgreSQL these commits do not wait for the WAL flush (`synchronous_commit = off` on
+    this connection only): a database crash may forget the last marks, and those mails are
+    then sent once more, as after a process crash, with their Message-ID unchanged.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        self.stmts = {}
-        for model in (Delivery, Mail):
-            table = model.__table__
-            self.stmts[model.__tablename__] = (
-                update(table).where(table.c.id == bindparam("row_id"), table.c.status == "sending")
-                .values(status="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None))
         self.postgres = is_postgres(engine)
+        mark = "%s" if self.postgres else "?"
+        self.stmts = {model.__tablename__: f"UPDATE {model.__tablename__} SET status = 'sent', sent_at = {mark}, "
+                                           f"last_error = NULL WHERE id = {mark} AND status = 'sending'"
+                      for model in (Delivery, Mail)}
         if self.postgres:
             self.conn.exec_driver_sql("SET synchronous_commit = off")
+        driver = self.conn.connection.driver_connection  # already in autocommit mode
+        assert driver is not None
+        self.cursor = driver.cursor()
 
     def sent(self, table: Outgoing, row_id: int, now: dt.datetime) -> bool:
         """Mark one row sent; False when it is gone or no longer this run's (cancelled or purged meanwhile)."""
         stmt = self.stmts[table.__tablename__]
-        return self.conn.execute(stmt, {"row_id": row_id, "sent_at": now}).rowcount == 1
+        if self.postgres:
+            self.cursor.execute(stmt, (now.astimezone(dt.UTC).replace(tzinfo=None), row_id), prepare=True)
+        else:
+            self.cursor.execute(stmt, (storage_text(now), row_id))
+        return bool(self.cursor.rowcount == 1)
 
     def close(self) -> None:
         """Give the connection back as it was found."""
         try:
+            self.cursor.close()
             if self.postgres:
                 self.conn.exec_driver_sql("RESET synchronous_commit")
         finally:

@@ -49,10 +49,11 @@ def ratings() -> ResponseReturnValue:
         return jsonify(error=as_of), 400
     session = db_session()
     version = documents.versions(session)["ratings"]
-    # The document is cached with the pages' fingerprint of its data, and so is its JSON text.
-    text = cache().get_or_compute(("ratings.json", as_of, version), lambda: json.dumps(
-        documents.ratings_document(session, state().settings, version, as_of), ensure_ascii=False))
-    return Response(text, mimetype="application/json")
+    # The document is cached with the pages' fingerprint of its data, and so are its JSON bytes
+    # (encoded once, not on every request: the document is some 440 kB for the whole country).
+    body = cache().get_or_compute(("ratings.json", as_of, version), lambda: json.dumps(
+        documents.ratings_document(session, state().settings, version, as_of), ensure_ascii=False).encode("utf-8"))
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/municipalities/<code>")
@@ -64,8 +65,12 @@ def municipality(code: str) -> ResponseReturnValue:
     session = db_session()
     doc: MunicipalityDocument | None
     if as_of is None:
-        doc = documents.municipality_document(session, state().settings, code,
-                                               documents.versions(session)["ratings"])
+        version = documents.versions(session)["ratings"]
+        doc = documents.municipality_document(session, state().settings, code, version)
+        if doc is not None:  # its JSON bytes cached beside it, as the ratings' are
+            found = doc
+            body = cache().get_or_compute(("municipality.json", code, version), lambda: jsonify(found).get_data())
+            return Response(body, mimetype="application/json")
     else:
         doc = municipality_document(session, state().settings, code, as_of)
     if doc is None:
