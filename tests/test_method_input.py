@@ -331,3 +331,22 @@ def test_an_english_asker_gets_the_answer_in_english_and_an_unconfirmed_one_gets
     assert "Our answer:" in text and "Because a quarterly run must get to call." in text
     assert re.search(r"/metode\?lang=en#svar", text) and "Vores svar" not in text
     assert len(smtp.inbox.to("anden@kommune.dk")) == 1  # its confirmation only
+
+
+def test_an_input_never_confirmed_is_deleted_a_day_after_its_link_expired_and_a_confirmed_one_stays(
+        client: FlaskClient, session: Session, settings: Settings, smtp: SmtpServer, now: dt.datetime) -> None:
+    from monitor.db import make_engine
+    from monitor.notify.retention import apply_retention
+
+    confirmed = confirmed_input(client, smtp, session)
+    send(client, email="anden@kommune.dk", text="Aldrig bekræftet")
+    unconfirmed = stored(session)[-1]
+    created = unconfirmed.created_at
+    engine = make_engine(settings.database.url)
+    expired = created + dt.timedelta(hours=settings.web.confirm_max_age_hours)
+    apply_retention(engine, settings, expired + dt.timedelta(hours=23))  # expired, but not a day ago
+    assert [r.id for r in stored(session)] == [confirmed.id, unconfirmed.id]
+    apply_retention(engine, settings, expired + dt.timedelta(days=1, minutes=1))
+    assert [r.id for r in stored(session)] == [confirmed.id]
+    assert confirmed.text.startswith("Aftalen 5f0c")
+    engine.dispose()

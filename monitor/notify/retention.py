@@ -5,7 +5,8 @@ after the unsubscribe grace period, see `purge_unsubscribed`) and in the text of
 error, where a mail server's refusal quotes the address. After `[mail] retention_days` the
 addresses in that text are masked (``r…1@example.dk``), so the row still tells what happened
 but no longer who it happened to. Sign-in links and operator sessions are deleted a day after
-they expire (or a session ended).
+they expire (or a session ended). Inputs on the method that were never confirmed are deleted a
+day after their link expired (`rating.inputs.purge_unconfirmed`).
 The scheduler runs this daily; it logs instead of raising.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..models import Delivery
 from ..privacy import ADDRESS, mask_addresses
+from ..rating.inputs import purge_unconfirmed
 from ..settings import Settings
 from ..users import purge_links, purge_sessions
 
@@ -49,15 +51,17 @@ def forget_delivery_addresses(session: Session, settings: Settings, now: dt.date
 
 
 def apply_retention(engine: Engine, settings: Settings, now: dt.datetime | None = None) -> int:
-    """The daily job: old delivery rows lose their addresses, spent sign-in links go."""
+    """The daily job: old delivery rows lose their addresses; spent sign-in links and unconfirmed inputs go."""
     now = now or utcnow()
     try:
         with Session(engine) as session, session.begin():
             changed = forget_delivery_addresses(session, settings, now)
             links = purge_links(session, now) + purge_sessions(session, now)
+            inputs = purge_unconfirmed(session, dt.timedelta(hours=settings.web.confirm_max_age_hours), now)
     except Exception:
         log.exception("applying the retention rules failed")
         return 0
-    if changed or links:
-        log.info("retention: %d delivery rows lost their address, %d sign-in links and sessions deleted", changed, links)
+    if changed or links or inputs:
+        log.info("retention: %d delivery rows lost their address, %d sign-in links and sessions deleted, "
+                 "%d unconfirmed inputs deleted", changed, links, inputs)
     return changed

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..models import MethodInput, Municipality
@@ -98,6 +99,17 @@ def answer(row: MethodInput, text: str, publish: bool, operator: str, now: dt.da
     news = row.confirmed_at is not None and row.answer != text
     row.answer, row.answered_at, row.answered_by, row.published = text, now, operator, publish
     return news
+
+
+def purge_unconfirmed(session: Session, max_age: dt.timedelta, now: dt.datetime) -> int:
+    """Delete the inputs never confirmed whose link expired a day ago or more; returns how many.
+
+    Nobody vouched for them, so their text and address are kept no longer than the link that
+    could have confirmed them (and a day, so an operator can still see one that just expired).
+    """
+    cutoff = now - max_age - dt.timedelta(days=1)
+    stale = delete(MethodInput).where(MethodInput.confirmed_at.is_(None), MethodInput.created_at < cutoff)
+    return int(cast(CursorResult[Any], session.execute(stale)).rowcount or 0)
 
 
 def recent(session: Session, limit: int = LIST_LIMIT) -> list[MethodInput]:
