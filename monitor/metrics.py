@@ -110,6 +110,8 @@ SPECS = {s.name: s for s in (
     MetricSpec("fki_cutover_window_start_timestamp_seconds", "gauge", (), "Start of the cut-over window."),
     MetricSpec("fki_cutover_window_end_timestamp_seconds", "gauge", (), "End of the cut-over window."),
     MetricSpec("fki_cutover_frozen_zone_start_timestamp_seconds", "gauge", (), "Start of the frozen zone."),
+    MetricSpec("fki_cutover_threshold_ratio", "gauge", ("threshold",),
+               "The call ratios a status is judged by ([cutover] green_ratio and red_ratio): the alert rules read them."),
     MetricSpec("fki_notices_open", "gauge", ("component", "kind"),
                "Open notices per component (\"all\": naming none) and kind."),
     MetricSpec("fki_component_status", "gauge", ("component", "status"),
@@ -329,6 +331,10 @@ class DatabaseCollector(Collector):
             if instant is not None:
                 family.add_metric([], _ts(instant))
             yield family
+        thresholds = _gauge("fki_cutover_threshold_ratio")
+        thresholds.add_metric(["green"], doc["thresholds"]["green_ratio"])
+        thresholds.add_metric(["red"], doc["thresholds"]["red_ratio"])
+        yield thresholds
 
     def _notice_families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
         from .noticeview import component_statuses, open_notice_counts
