@@ -88,6 +88,24 @@ def test_a_moved_maintenance_is_announced_once_and_reminded_at_its_new_time(engi
     assert [w for _, w, h in reminders(session)] == ["moved", "moved", "reminder", "reminder"]
 
 
+def test_a_maintenance_moved_back_to_its_first_time_is_announced_again(engine, settings, session, planned):
+    run(engine, settings, START - dt.timedelta(hours=72))
+    later = START + dt.timedelta(days=1)
+    move(session, planned, later)
+    run(engine, settings, START - dt.timedelta(hours=71))
+    move(session, planned, START)  # A → B → A: back to the first time
+    run(engine, settings, START - dt.timedelta(hours=70))
+    run(engine, settings, START - dt.timedelta(hours=69))  # seen again: no news
+    session.expire_all()
+    moved = [m.payload for m in session.scalars(select(Mail).where(Mail.kind == "reminder").order_by(Mail.id))
+             if m.address == "beskeder@kommune.example.dk"]
+    assert [(p["start"], p["previous_start"]) for p in moved] == [
+        (later.isoformat(), START.isoformat()), (START.isoformat(), later.isoformat())]
+    move(session, planned, later)  # and forth once more
+    run(engine, settings, START - dt.timedelta(hours=68))
+    assert [w for a, w, _ in reminders(session) if a == "beskeder@kommune.example.dk"] == ["moved"] * 3
+
+
 def test_the_mails_on_the_wire_say_when_in_the_subscribers_language_with_their_links(engine, settings, session,
                                                                                       planned):
     run(engine, settings, START - dt.timedelta(hours=48))

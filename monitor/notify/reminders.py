@@ -5,8 +5,8 @@ The `reminders` job looks at the maintenance notices still "scheduled" (not star
 completed or cancelled) whose start lies ahead. Each reminder claims (notice, scheduled start,
 hours) in `sent_once` with its mails, so it goes out once; a job that runs late sends only the
 nearest reminder that is due. Every scheduled start seen is recorded too: a start that differs
-from one recorded before means the time moved, and the subscribers get a mail saying so (the
-reminders then follow the new time).
+from the one recorded last means the time moved, and the subscribers get a mail saying so (the
+reminders then follow the new time) — a time moved back to an earlier one too.
 """
 
 from __future__ import annotations
@@ -46,6 +46,25 @@ def _queue(session: Session, notice: Notice, what: str, hours: int | None, previ
     return len(subscribers)
 
 
+def _time_change(session: Session, notice: Notice, prefix: str, start: str, now: dt.datetime) -> int:
+    """Record `start` when it differs from the start recorded last, and mail the move; the mails queued.
+
+    Each start seen is a row `NOTICE:START`, a later return to a start seen before a row
+    `NOTICE:START#N` (N: the rows so far), so a time moved back (A → B → A) is news again. The
+    first start seen is recorded without a mail: nothing moved.
+    """
+    recorded = list(session.scalars(select(SentOnce.key).where(
+        SentOnce.kind == "maintenance_time", SentOnce.key.startswith(prefix, autoescape=True))
+        .order_by(SentOnce.id)))
+    last = recorded[-1][len(prefix):].split("#")[0] if recorded else None
+    if last == start:
+        return 0
+    key = prefix + start if prefix + start not in recorded else f"{prefix}{start}#{len(recorded)}"
+    if not claim(session, "maintenance_time", key, now) or last is None:
+        return 0  # another run recorded it first, or the first time seen
+    return _queue(session, notice, "moved", None, last)
+
+
 def queue_reminders(session: Session, settings: Settings, now: dt.datetime) -> int:
     """Queue the reminders and time changes due at `now`; the number of mails (the caller commits)."""
     queued = 0
@@ -55,12 +74,7 @@ def queue_reminders(session: Session, settings: Settings, now: dt.datetime) -> i
         assert notice.scheduled_for is not None
         start = notice.scheduled_for.astimezone(dt.UTC).isoformat()
         prefix = f"{notice.id}:"
-        if claim(session, "maintenance_time", prefix + start, now):
-            before = session.scalars(select(SentOnce.key).where(
-                SentOnce.kind == "maintenance_time", SentOnce.key.startswith(prefix, autoescape=True),
-                SentOnce.key != prefix + start).order_by(SentOnce.id.desc()).limit(1)).first()
-            if before is not None:
-                queued += _queue(session, notice, "moved", None, before[len(prefix):])
+        queued += _time_change(session, notice, prefix, start, now)
         due = sorted(h for h in settings.notices.reminders_hours
                      if notice.scheduled_for - dt.timedelta(hours=h) <= now)
         claimed = [h for h in due if claim(session, "reminder", f"{prefix}{start}:{h}h", now)]
