@@ -150,3 +150,26 @@ def test_prometheus_scrapes_the_app_and_every_panel_gets_series(prometheus):
     pending = query(prometheus, 'fki:cutover_municipalities:count_by_status{status="pending"}')["result"]
     assert pending[0]["value"][1] == "1"
     assert query(prometheus, "sum(fki:cutover_municipalities:count_by_status)")["result"][0]["value"][1] == "98"
+
+
+def test_every_panel_showing_a_status_code_shows_the_glossarys_danish_word_for_it():
+    from monitor.cutover import STATUSES
+    from tests.test_glossary import glossary
+
+    words = glossary()
+    component_codes = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
+    checked = 0
+    for p in dashboards()["fki-cutover"]["panels"]:
+        exprs = " ".join(t["expr"] for t in p["targets"])
+        codes = STATUSES if "fki_cutover_status" in exprs else component_codes if "fki_component_status" in exprs else ()
+        if not codes:
+            continue
+        config = p["fieldConfig"]
+        shown = {c: m["text"] for mapping in config["defaults"].get("mappings", []) for c, m in mapping["options"].items()}
+        for override in config["overrides"]:
+            names = [prop["value"] for prop in override["properties"] if prop["id"] == "displayName"]
+            if override["matcher"]["id"] == "byName" and names:
+                shown[override["matcher"]["options"]] = names[0]
+        assert {c: shown.get(c) for c in codes} == {c: words[c][0] for c in codes}, p["title"]
+        checked += 1
+    assert checked == 3
