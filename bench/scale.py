@@ -106,16 +106,21 @@ def load_country(engine: Engine, scale: float, seed: int) -> int:
 
 def add_days(engine: Engine, first: dt.date, last: dt.date, *, daily: bool) -> float:
     """Hours (and, with `daily`, daily counts) for the days `first`..`last`, then their day rows; seconds."""
-    from monitor import daytable
+    from monitor import daytable, partitions
 
     t = time.perf_counter()
+    first_hour, end_hour = utc_midnight(first), utc_midnight(last + dt.timedelta(days=1))
+    with session_factory(engine)() as session, session.begin():  # the months' partitions, as an importer makes them
+        span = int((end_hour - first_hour).total_seconds()) // 3600
+        partitions.ensure_hourly(session, [first_hour + dt.timedelta(hours=h) for h in range(0, span, 24)]
+                                 + [end_hour - dt.timedelta(hours=1)])
     with engine.begin() as conn:
         # The rows come from the agreements table itself, so no row can name a missing agreement;
         # the foreign keys' per-row checks are skipped for this transaction (superuser only).
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         if daily:
             conn.execute(text(DAILY), {"first": first, "last": last - dt.timedelta(days=HOURLY_ONLY_DAYS)})
-        conn.execute(text(HOURS), {"first": utc_midnight(first), "last": utc_midnight(last + dt.timedelta(days=1))})
+        conn.execute(text(HOURS), {"first": first_hour, "last": end_hour})
     with session_factory(engine)() as session, session.begin():
         daytable.refresh_days(session, first, last)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -3,9 +3,9 @@
 Computing the rating, cut-over and notice documents is the expensive part of a page or a
 scrape; each is kept here under a key that carries the fingerprint of the data it was computed
 from (`monitor.fingerprints`), so nothing is ever invalidated by hand: a changed fingerprint
-makes a new key and the old entry ages out. The keyed readers below (`cutover`, `ratings`,
-`municipality`) are the one place a key is spelled, so a page and a scrape in the same minute
-compute a document once. The web keeps its rendered pages in the same cache
+makes a new key and the old entry ages out. The keyed readers below (`cutover`,
+`cutover_municipality`, `ratings`, `municipality`) are the one place a key is spelled, so a page
+and a scrape in the same minute compute a document once. The web keeps its rendered pages in the same cache
 (`monitor.web.pages.cache`), bounded by `[web] cache_bytes`.
 """
 
@@ -21,8 +21,8 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.orm import Session
 
 from . import availability as av
-from .cutover import cutover_document
-from .cutover.documents import CutoverDocument
+from .cutover import cutover_document, municipality_status
+from .cutover.documents import CutoverDocument, MunicipalityStatus
 from .rating import service as rating_service
 from .rating.documents import MunicipalityDocument, RatingsDocument
 from .settings import Settings
@@ -68,7 +68,8 @@ class DocumentCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def _get(self, key: Hashable) -> tuple[bool, Any]:
+    def peek(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, the value) when `key` is cached, else (False, None); computes nothing."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -81,13 +82,13 @@ class DocumentCache:
         One thread computes a missing key while the others asking for it wait for its result:
         under load, a cold cache must not start the same expensive computation in every thread.
         """
-        found, kept = self._get(key)
+        found, kept = self.peek(key)
         if found:  # kept under this key by a compute of the same key, so of the same type
             return cast(T, kept)
         with self._lock:
             key_lock = self._computing.setdefault(key, threading.Lock())
         with key_lock:
-            found, kept = self._get(key)
+            found, kept = self.peek(key)
             if found:
                 return cast(T, kept)
             try:
@@ -123,6 +124,22 @@ def cutover(cache: DocumentCache, session: Session, settings: Settings, now: dt.
             version: Version) -> CutoverDocument:
     """The GET /api/v1/cutover document, computed once per cut-over fingerprint `version`."""
     return cache.get_or_compute(("cutover", version), lambda: cutover_document(session, settings, now))
+
+
+def cutover_municipality(cache: DocumentCache, session: Session, settings: Settings, now: dt.datetime, code: str,
+                         version: Version) -> MunicipalityStatus | None:
+    """The municipality `code`'s element of the cut-over document per fingerprint `version`; None for an unknown code.
+
+    Taken from the whole document when that is cached already; else computed from the
+    municipality's own rows (`municipality_status`, a fraction of the country's) and kept per
+    code: a page about one municipality does not pay for the other 97.
+    """
+    found, doc = cache.peek(("cutover", version))
+    if found:
+        whole: CutoverDocument = doc
+        return next((m for m in whole["municipalities"] if m["code"] == code), None)
+    return cache.get_or_compute(("cutover", version, code),
+                                lambda: municipality_status(session, settings, now, code))
 
 
 def ratings(cache: DocumentCache, session: Session, settings: Settings, version: Version,

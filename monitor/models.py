@@ -157,13 +157,16 @@ class AgreementDay(Base):
     of its hours that day. Derived from the two count tables, in the transaction that writes them
     (`monitor.daytable`); the rating, the charts and the probes for missing days read only this.
 
-    Keyed (day, agreement_id) and WITHOUT ROWID on SQLite, as `daily_calls`. No foreign key: the
-    rows are made from counts whose agreement exists, and `monitor db check` compares them with
-    their source.
+    Keyed (day, agreement_id) and WITHOUT ROWID on SQLite, as `daily_calls`; indexed by
+    (agreement_id, day, calls) too, so that one municipality's days are read from the index alone
+    (migration 0023). No foreign key: the rows are made from counts whose agreement exists, and
+    `monitor db check` compares them with their source.
     """
 
     __tablename__ = "agreement_days"
-    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"), {"sqlite_with_rowid": False})
+    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"),
+                      Index("ix_agreement_days_agreement_day", "agreement_id", "day", "calls"),
+                      {"sqlite_with_rowid": False})
 
     day: Mapped[dt.date] = mapped_column(Date)
     agreement_id: Mapped[int] = mapped_column(Integer)

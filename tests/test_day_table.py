@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, inspect, select, text
 from sqlalchemy.orm import Session
 
 from monitor import daytable
@@ -159,3 +159,17 @@ def test_the_migration_fills_the_day_table_from_the_counts_there_are(engine, bef
     if engine.dialect.name == "sqlite":  # the rows live in the key's B-tree, as daily_calls'
         with engine.connect() as conn:
             assert "WITHOUT ROWID" in conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'agreement_days'"))
+
+
+def test_one_agreements_days_are_indexed_with_their_calls_and_the_downgrade_drops_the_index(engine):
+    def indexes() -> set[str]:
+        with engine.connect() as conn:
+            return {i["name"] for i in inspect(conn).get_indexes("agreement_days")}
+
+    assert "ix_agreement_days_agreement_day" in indexes()
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0022")
+    assert "ix_agreement_days_agreement_day" not in indexes()
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert "ix_agreement_days_agreement_day" in indexes()

@@ -558,6 +558,20 @@ def evaluate(inputs: Inputs, settings: CutoverSettings, observed: Sequence[dt.da
     }
 
 
+def evaluate_municipality(inputs: Inputs, settings: CutoverSettings, code: str) -> MunicipalityStatus | None:
+    """The element of `evaluate(...)["municipalities"]` for `code`; None when `inputs` do not list it.
+
+    A municipality's status reads only its own tally (its agreements' traffic), its own
+    frozen-zone changes, tasks and acknowledgements, and the window, the watermark and `now`:
+    inputs holding only that municipality give the same element as the whole country's.
+    """
+    name = next((n for c, n in inputs.municipalities if c == code), None)
+    if name is None:
+        return None
+    tallies = _tally(inputs, settings)
+    return _municipality_doc(code, name, tallies.municipalities[code], _per_municipality(inputs), inputs, settings)
+
+
 def _tally(inputs: Inputs, settings: CutoverSettings) -> Tallies:
     """Add each agreement's traffic to its municipality, its services, its supplier and the platform."""
     tallies = Tallies(municipalities={code: Tally() for code, _ in inputs.municipalities})

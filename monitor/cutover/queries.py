@@ -1,7 +1,9 @@
 """Cut-over health, the query part: gathers the inputs of `core.evaluate` with SQL aggregates.
 
 Call rows are only ever summed in the database, per agreement, over the handful of observed
-and baseline hours; what comes back is one row per agreement that had traffic.
+and baseline hours; what comes back is one row per agreement that had traffic. For one
+municipality (`municipality_status`) the same queries read only its agreements, tasks and
+acknowledgements; the window, the watermark and the hours compared are the country's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import DateTime, case, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, DateTime, case, func, or_, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -27,7 +29,7 @@ from ..models import (
 from ..settings import Settings
 from . import core
 from .core import HOUR, Acknowledgement, AgreementTraffic, FrozenZoneChange, Inputs, Task, Window, floor_hour
-from .documents import CutoverDocument
+from .documents import CutoverDocument, MunicipalityStatus
 
 
 def _parse_instant(value: Any) -> dt.datetime | None:
@@ -81,11 +83,20 @@ def compared_hours(session: Session, settings: Settings, window: Window, observe
     return core.comparisons(observed, settings.cutover, left_out, with_data)
 
 
-def _traffic(session: Session, compared: list[core.Comparison]) -> dict[int, tuple[int, ...]]:
-    """Per agreement: observed calls, errors, error calls, error rows, baseline calls, baseline rows."""
+def _of(code: str | None) -> ColumnElement[bool]:
+    """Agreements of the municipality `code`, or all of them for None."""
+    return true() if code is None else Agreement.municipality_code == code
+
+
+def _traffic(session: Session, compared: list[core.Comparison], code: str | None = None
+             ) -> dict[int, tuple[int, ...]]:
+    """Per agreement (of the municipality `code`, or of all): observed calls, errors, error calls,
+    error rows, baseline calls, baseline rows."""
     if not compared:
         return {}
     h = HourlyCallCount
+    # The primary key (agreement_id, hour) finds one municipality's rows without reading the hour's others.
+    mine = true() if code is None else h.agreement_id.in_(select(Agreement.id).where(_of(code)))
     observed = [o for o, _ in compared]
     in_obs = h.hour.in_(observed)
     stmt = (select(h.agreement_id,
@@ -93,7 +104,7 @@ def _traffic(session: Session, compared: list[core.Comparison]) -> dict[int, tup
                    func.sum(func.coalesce(h.errors, 0)),
                    func.sum(case((h.errors.is_not(None), h.calls), else_=0)),
                    func.count(case((h.errors.is_not(None), 1))))
-            .where(in_obs)
+            .where(in_obs, mine)
             .group_by(h.agreement_id))
     sums: dict[int, list[int]] = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(stmt)}
     # The baseline needs each hour apart (a median per hour over the weeks): one row per
@@ -105,7 +116,7 @@ def _traffic(session: Session, compared: list[core.Comparison]) -> dict[int, tup
     aware: dict[dt.datetime, dt.datetime] = {}
     stored_hour = type_coerce(h.hour, DateTime())
     for agreement_id, hour, n in session.connection().execute(
-            select(h.agreement_id, stored_hour, h.calls).where(h.hour.in_(base_hours))):
+            select(h.agreement_id, stored_hour, h.calls).where(h.hour.in_(base_hours), mine)):
         key = aware.get(hour)
         if key is None:
             key = aware[hour] = floor_hour(hour.replace(tzinfo=dt.UTC))
@@ -138,48 +149,60 @@ def _agreement_info(session: Session, ids: list[int] | None = None) -> dict[int,
             for row in session.execute(stmt)}
 
 
-def _changes(session: Session, frozen_zone_start: dt.datetime | None, now: dt.datetime) -> list[FrozenZoneChange]:
+def _changes(session: Session, frozen_zone_start: dt.datetime | None, now: dt.datetime,
+             code: str | None = None) -> list[FrozenZoneChange]:
     if frozen_zone_start is None:
         return []
     ids = list(session.scalars(select(Agreement.id).where(
         or_((Agreement.first_seen_at > frozen_zone_start) & (Agreement.first_seen_at <= now),
-            (Agreement.changed_at > frozen_zone_start) & (Agreement.changed_at <= now)))))
+            (Agreement.changed_at > frozen_zone_start) & (Agreement.changed_at <= now)), _of(code))))
     info = _agreement_info(session, ids) if ids else {}
     return [FrozenZoneChange(i["uuid"], i["municipality_code"], i["status"], i["it_system_uuid"],
                              i["it_system_name"], i["supplier"], i["services"], i["first_seen_at"],
                              i["changed_at"]) for i in info.values()]
 
 
-def _tasks(session: Session) -> dict[str, tuple[int, int]]:
-    stmt = (select(CutoverTask.municipality_code,
-                   func.count(case((CutoverTask.done.is_(True), 1))), func.count())
-            .group_by(CutoverTask.municipality_code))
-    return {code: (int(done), int(total)) for code, done, total in session.execute(stmt)}
+def _task_list(session: Session, code: str | None = None) -> list[Task]:
+    stmt = select(CutoverTask)
+    if code is not None:
+        stmt = stmt.where(CutoverTask.municipality_code == code)
+    return [Task(t.municipality_code, t.task, bool(t.done), t.deadline) for t in session.scalars(stmt)]
 
 
-def _task_list(session: Session) -> list[Task]:
-    return [Task(t.municipality_code, t.task, bool(t.done), t.deadline)
-            for t in session.scalars(select(CutoverTask))]
+def _tasks(tasks: list[Task]) -> dict[str, tuple[int, int]]:
+    """Per municipality: (tasks done, tasks)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for t in tasks:
+        done, total = counts.get(t.municipality_code, (0, 0))
+        counts[t.municipality_code] = (done + t.done, total + 1)
+    return counts
 
 
-def _acknowledgements(session: Session, settings: Settings, now: dt.datetime) -> list[Acknowledgement]:
+def _acknowledgements(session: Session, settings: Settings, now: dt.datetime,
+                      code: str | None = None) -> list[Acknowledgement]:
     """The acknowledgements that may still hold at `now`: not ended, given within `ack_hours`."""
     since = now - dt.timedelta(hours=settings.cutover.ack_hours)
-    rows = session.scalars(select(CutoverAcknowledgement).where(
-        CutoverAcknowledgement.ended_at.is_(None), CutoverAcknowledgement.created_at > since,
-        CutoverAcknowledgement.created_at <= now))
+    a = CutoverAcknowledgement
+    rows = session.scalars(select(a).where(
+        a.ended_at.is_(None), a.created_at > since, a.created_at <= now,
+        true() if code is None else a.municipality_code == code))
     return [Acknowledgement(r.id, r.municipality_code, r.agreement_uuid, r.note, r.operator, r.created_at,
                             r.status, r.ended_at) for r in rows]
 
 
-def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inputs, list[dt.datetime]]:
-    """The inputs of `core.evaluate` at `now`, and the observed hours."""
+def gather(session: Session, settings: Settings, now: dt.datetime, code: str | None = None
+           ) -> tuple[Inputs, list[dt.datetime]]:
+    """The inputs of `core.evaluate` at `now`, and the observed hours.
+
+    With `code`, the inputs of that municipality alone: its agreements' traffic, its changes,
+    tasks and acknowledgements, and no service names (only the national view uses them).
+    """
     now = now.astimezone(dt.UTC)
     window = window_for(session, settings)
     wm = core.watermark(newest_complete_hour(session, now), now)
     observed = core.observed_span(window, now, wm, settings.cutover.lookback_hours)
     compared = compared_hours(session, settings, window, observed)
-    sums = _traffic(session, compared)
+    sums = _traffic(session, compared, code)
     info = _agreement_info(session, list(sums)) if sums else {}
     traffic = []
     for agreement_id, (obs, errs, err_calls, err_rows, base, base_rows) in sums.items():
@@ -191,12 +214,16 @@ def gather(session: Session, settings: Settings, now: dt.datetime) -> tuple[Inpu
             i["supplier"], i["services"], observed_calls=obs, observed_errors=errs,
             observed_error_calls=err_calls, observed_error_rows=err_rows,
             baseline_calls=base, baseline_rows=base_rows))
-    municipalities = [(m.code, m.name) for m in session.execute(select(Municipality.code, Municipality.name))]
-    service_names = {sid: name for sid, name in session.execute(select(Service.id, Service.name))}
+    m = Municipality
+    municipalities = [(row.code, row.name) for row in session.execute(
+        select(m.code, m.name).where(true() if code is None else m.code == code))]
+    service_names = ({} if code is not None
+                     else {sid: name for sid, name in session.execute(select(Service.id, Service.name))})
+    task_list = _task_list(session, code)
     inputs = Inputs(now=now, window=window, watermark=wm, municipalities=municipalities, traffic=traffic,
-                    changes=_changes(session, window.frozen_zone_start, now), tasks=_tasks(session),
-                    service_names=service_names, task_list=_task_list(session),
-                    acknowledgements=_acknowledgements(session, settings, now), compared=compared)
+                    changes=_changes(session, window.frozen_zone_start, now, code), tasks=_tasks(task_list),
+                    service_names=service_names, task_list=task_list,
+                    acknowledgements=_acknowledgements(session, settings, now, code), compared=compared)
     return inputs, observed
 
 
@@ -204,3 +231,11 @@ def cutover_document(session: Session, settings: Settings, now: dt.datetime) -> 
     """The GET /api/v1/cutover document at `now` (an aware datetime)."""
     inputs, observed = gather(session, settings, now)
     return core.evaluate(inputs, settings.cutover, observed)
+
+
+def municipality_status(session: Session, settings: Settings, now: dt.datetime, code: str
+                        ) -> MunicipalityStatus | None:
+    """The municipality `code`'s element of `cutover_document(session, settings, now)`, read from
+    its own rows only; None for an unknown code."""
+    inputs, _ = gather(session, settings, now, code)
+    return core.evaluate_municipality(inputs, settings.cutover, code)

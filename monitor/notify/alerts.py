@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..cutover.queries import cutover_document
+from ..cutover.queries import municipality_status
 from ..models import Municipality, SentOnce
 from ..settings import Settings
 from .contacts import mailboxes
@@ -98,8 +98,7 @@ def receive(session: Session, settings: Settings, group: Group, now: dt.datetime
         firing = _episode(group, "firing")
         if session.scalar(select(SentOnce.id).where(SentOnce.kind == "alert", SentOnce.key == firing)) is None:
             return Outcome("not_mailed")  # nobody heard of the firing; the end is no news
-    doc = cutover_document(session, settings, now)
-    entry = next((m for m in doc["municipalities"] if m["code"] == municipality.code), None)
+    entry = municipality_status(session, settings, now, municipality.code)
     if group.status == "firing" and entry is not None and entry["acknowledgement"]:
         return Outcome("acknowledged")
     recipients = mailboxes(session, municipality.code, "alert")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ... import doccache, fingerprints
 from ... import noticeview as notices_seam
-from ...cutover.documents import CutoverDocument
+from ...cutover.documents import CutoverDocument, MunicipalityStatus
 from ...noticeview import ComponentView, NoticeView
 from ...rating.documents import MunicipalityDocument, RatingsDocument
 from ..state import state
@@ -45,6 +45,13 @@ def cutover_document(session: Session, settings: Any, now: dt.datetime,
                      version: tuple[Any, ...]) -> CutoverDocument:
     """The document of GET /api/v1/cutover, cached per fingerprint (the key the metrics collector uses too)."""
     return doccache.cutover(cache(), session, settings, now, version)
+
+
+def cutover_municipality(session: Session, settings: Any, now: dt.datetime, code: str,
+                         version: tuple[Any, ...]) -> MunicipalityStatus | None:
+    """One municipality's element of the cut-over document: from the cached document when there
+    is one, else from its own rows, cached per code and fingerprint."""
+    return doccache.cutover_municipality(cache(), session, settings, now, code, version)
 
 
 def notices(session: Session, status: str, component: str | None,

@@ -23,7 +23,7 @@ from ..state import db_session, state
 from . import charts
 from .blueprint import bp, page_key
 from .cache import cache
-from .documents import cutover_document, municipality_document, versions
+from .documents import cutover_municipality, municipality_document, versions
 from .format import locale_name
 from .overview import danish_key, data_through, missing_days_of, reason_text
 from .queries import municipality_codes
@@ -96,8 +96,8 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
     last = as_of - dt.timedelta(days=1)
     series = rating_queries.calls_by_day(session, code, last - dt.timedelta(days=89), last)
 
-    cut = cutover_document(session, settings, clock_now(), v["cutover"])
-    cut_row = next((public_municipality(m) for m in cut["municipalities"] if m["code"] == code), None)
+    cut = cutover_municipality(session, settings, clock_now(), code, v["cutover"])
+    cut_row = public_municipality(cut) if cut is not None else None
     english = locale_name() == "en"
     hints = [{"text": h["text_en"] if english else h["text_da"], "gain": h["gain"], "kind": h["kind"],
               "uuids": h["items"]}
