@@ -187,8 +187,8 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
 
 def _sqlite_stored_between(conn: Any, table: str, span: tuple[Any, Any]) -> bool:
     """Whether `table` holds any row from day span[0] to span[1] (one probe of its key)."""
-    return conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE day BETWEEN ? AND ?)",
-                                span).scalar() == 1
+    found = conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE day BETWEEN ? AND ?)", span).scalar()
+    return bool(found)
 
 
 def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
