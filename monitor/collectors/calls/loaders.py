@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, text, update
@@ -40,11 +41,11 @@ from ...models import (
     ItSystem,
     Municipality,
     Service,
-    daily_key_order,
 )
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 10_000
+first = itemgetter(0)
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
 DailyRow = tuple[int, dt.date, int, int | None]
@@ -154,8 +155,7 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
     to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     if daily:
         days = {d: to_day(d) for d in {row[1] for row in daily}}
-        rows: list[tuple[Any, ...]] = [(a, days[d], c, e) for a, d, c, e in daily]
-        rows.sort(key=daily_key_order)
+        rows: list[tuple[Any, ...]] = in_daily_key_order([(a, days[d], c, e) for a, d, c, e in daily])
         span = (rows[0][1], rows[-1][1])
         all_new = not _sqlite_stored_between(conn, "daily_calls", span)
         conn.exec_driver_sql(
@@ -183,6 +183,24 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
             "ON CONFLICT (agreement_id, hour) DO UPDATE SET day = excluded.day, calls = excluded.calls, "
             "errors = excluded.errors WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors",
             rows)
+
+
+def in_daily_key_order(rows: list[Any]) -> list[Any]:
+    """(agreement_id, day, …) rows in `daily_calls`' key order, (day, agreement_id): rows written in
+    it are appended at the right edge of the B-tree. Grouped by day, then each day's rows sorted by
+    agreement id: several times faster than one sort by a Python key function."""
+    by_day: dict[Any, list[Any]] = {}
+    for row in rows:
+        group = by_day.get(row[1])
+        if group is None:
+            group = by_day[row[1]] = []
+        group.append(row)
+    ordered: list[Any] = []
+    for day in sorted(by_day):
+        group = by_day[day]
+        group.sort(key=first)
+        ordered += group
+    return ordered
 
 
 def _sqlite_stored_between(conn: Any, table: str, span: tuple[Any, Any]) -> bool:
@@ -227,7 +245,7 @@ def _in_chunks(rows: list[Any], text_of: Callable[[list[Any]], str]) -> Chunks:
 def _daily_text(rows: list[DailyRow]) -> Chunks:
     """COPY text, in key order (day, agreement), which keeps the key's inserts local."""
     days = {d: d.isoformat() for d in {row[1] for row in rows}}
-    rows.sort(key=daily_key_order)
+    rows = in_daily_key_order(rows)
     return _in_chunks(rows, lambda part: "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
                                                   for a, d, c, e in part]))
 
