@@ -163,11 +163,16 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
             "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
             "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors", rows)
         # The day rows: when the span held no daily count before, its daily counts are exactly the
-        # file's, and the database copies them itself; otherwise from the same rows.
+        # file's, and the database copies them itself; so too when the file is most of its span (a
+        # daily count is its day's calls, and an unchanged row is not written); otherwise from the
+        # same rows.
         if all_new:
             conn.exec_driver_sql(daytable.daily_rows("daily_calls", "day BETWEEN ? AND ?",
                                                      upsert=_sqlite_stored_between(conn, "agreement_days", span)),
                                  span)
+        elif conn.exec_driver_sql("SELECT count(*) FROM daily_calls WHERE day BETWEEN ? AND ?",
+                                  span).scalar_one() <= 2 * len(rows):
+            conn.exec_driver_sql(daytable.daily_rows("daily_calls", "day BETWEEN ? AND ?"), span)
         else:
             conn.exec_driver_sql(
                 "INSERT INTO agreement_days (day, agreement_id, calls) VALUES (?, ?, ?) "
