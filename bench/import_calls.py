@@ -12,7 +12,8 @@ Each is run on SQLite and on PostgreSQL, on a daily file of --rows rows (default
 and on an hourly file of --hourly-rows rows (default 100,000: the whole country's day).
 The cases run in turns, --repeat times (default 3), each (c) on a database of its own, and
 the table gives the median of each: the load of a shared machine falls on all of them alike.
---options measures, on PostgreSQL, the server-side ways of writing the same checked rows.
+--options measures, on PostgreSQL, the server-side ways of writing the same checked rows, and the
+import's own server work (the keyed COPY and the day rows), to set against the floor.
 
     .venv/bin/python bench/import_calls.py [--rows N] [--hourly-rows N] [--repeat 3]
         [--databases sqlite,postgresql] [--pandas] [--options]
@@ -228,6 +229,10 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
             staged(by_key, f"INSERT INTO daily_calls ({cols}) SELECT {cols} FROM stage"),
         "COPY straight into daily_calls, file order (day by day)": straight(by_day),
         "COPY straight into daily_calls, key order (no foreign key since migration 0022)": straight(by_key),
+        "the import's server work: that COPY, then INSERT … SELECT of its day rows into agreement_days":
+            lambda cur: (straight(by_key)(cur), cur.execute(
+                "INSERT INTO agreement_days (day, agreement_id, calls) SELECT day, agreement_id, calls "
+                "FROM daily_calls")),
     }
     times: dict[str, list[float]] = {name: [] for name in options}
     raw = engine.raw_connection()
@@ -286,7 +291,7 @@ def main() -> None:
                     timed["(c2) again, every bucket replaced"] = monitor_import(engine, changed)
                     if args.options and db == "postgresql" and label == "daily" and run == 0:
                         with engine.begin() as conn:
-                            conn.execute(text("TRUNCATE daily_calls"))
+                            conn.execute(text("TRUNCATE daily_calls, agreement_days"))
                         option_rows = pg_options(engine, path, args.repeat)
                     engine.dispose()
                     for case, seconds in timed.items():

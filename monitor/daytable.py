@@ -8,6 +8,8 @@ what a month does.
 
 Every writer of counts calls one of these in its own transaction, after writing them:
 
+- `daily_rows(...)`: the statement an import runs on the server for the daily counts it wrote,
+  from the rows it already holds there (no second pass over them in Python);
 - `refresh(session, daily, hours)`: the keys an import touched (the importer, the HTTP import,
   held counts released, the live demo's files through the inbox);
 - `refresh_days(session, first, last)`: every key of a span of days, set-based (the demo loader,
@@ -49,6 +51,21 @@ SELECT day, agreement_id, calls FROM fresh WHERE calls IS NOT NULL
 ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls
 WHERE agreement_days.calls <> excluded.calls
 """
+
+
+def daily_rows(source: str, where: str, upsert: bool = True) -> str:
+    """The statement writing the day rows of daily counts just written, from `source` (a table with
+    day, agreement_id and calls columns: `daily_calls` over the file's span of days, or an import's
+    staging table) filtered by `where`: a daily count is its day's calls, whatever the hours say.
+
+    With `upsert` False a plain INSERT, for a span of days that holds no day row yet.
+    """
+    select = f"SELECT day, agreement_id, calls FROM {source} WHERE {where}"
+    if not upsert:
+        return f"INSERT INTO agreement_days (day, agreement_id, calls) {select}"
+    return (f"INSERT INTO agreement_days (day, agreement_id, calls) {select} "
+            "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls "
+            "WHERE agreement_days.calls <> excluded.calls")
 
 
 def _definition(where_daily: str = "", where_hourly: str = "") -> str:

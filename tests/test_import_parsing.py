@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 
+import pyarrow.compute  # noqa: F401  (the columns' reader imports these on first use: here, not in an example)
+import pyarrow.csv  # noqa: F401
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.collectors.calls import columnar
 from monitor.collectors.calls.parsing import (
     FieldError,
     Rejected,
@@ -30,8 +34,26 @@ from monitor.collectors.calls.records import (
 from monitor.localtime import CPH
 
 
+def read_calls(data: bytes, by_columns: bool):
+    """`parse_calls` with the columns' reader (pyarrow) tried on any size of file, or never tried."""
+    saved = columnar.MIN_BYTES
+    columnar.MIN_BYTES = 0 if by_columns else 1 << 62
+    try:
+        return parse_calls(open_table(data, CALLS_REQUIRED, CALLS_OPTIONAL))
+    except Rejected as exc:
+        return exc
+    finally:
+        columnar.MIN_BYTES = saved
+
+
 def calls_of(data: bytes):
-    return parse_calls(open_table(data, CALLS_REQUIRED, CALLS_OPTIONAL))
+    """The file read both ways: the columns' reader takes a file only to give exactly what the rows' reader gives."""
+    by_rows, by_columns = read_calls(data, False), read_calls(data, True)
+    if isinstance(by_rows, Rejected):
+        assert isinstance(by_columns, Rejected) and by_columns.problems == by_rows.problems
+        raise by_rows
+    assert by_columns == by_rows
+    return by_rows
 
 
 def rejected(data: bytes, parse=calls_of) -> Rejected:
@@ -182,7 +204,7 @@ def count_file(draw):
 
 
 @given(count_file())
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_any_valid_calls_file_round_trips_exactly(generated):
     data, rows, first = generated
     parsed = calls_of(data)
@@ -209,7 +231,7 @@ CORRUPTIONS = {
 
 
 @given(count_rows(), st.data(), st.sampled_from(sorted(CORRUPTIONS)), st.sampled_from([",", ";"]))
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_any_corruption_of_one_row_rejects_the_whole_file_naming_that_line(rows, data, corruption, sep):
     target = data.draw(st.integers(0, len(rows) - 1))
     column, corrupt, reason = CORRUPTIONS[corruption]
@@ -223,7 +245,7 @@ def test_any_corruption_of_one_row_rejects_the_whole_file_naming_that_line(rows,
 
 
 @given(count_rows(), st.data())
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_a_repeated_bucket_with_another_count_is_a_conflict_naming_both_lines(rows, data):
     target = data.draw(st.integers(0, len(rows) - 1))
     u, _, c, e, t = rows[target]
@@ -294,3 +316,47 @@ def test_the_header_and_the_first_character_are_found_as_strip_and_splitlines_wo
     if text.strip():
         assert text[start] == text.lstrip()[0]
         assert text[:parsing._end_of(parsing._FIRST_LINE, text)] == text.splitlines()[0]
+
+
+# --- the columns' reader ----------------------------------------------------------------------
+
+PLAIN = ("period_start,agreement_uuid,calls,errors\n2020-11-27,A1,5,1\n2020-11-28,a1,6,\n"
+         "2020-11-28T10:00:00+01:00,a2,7,0\n")
+
+
+@pytest.mark.parametrize("data", [
+    PLAIN.encode(), PLAIN.replace("\n", "\r\n").encode(), PLAIN.replace("\n", "\r").encode(),
+    b"\xef\xbb\xbf" + PLAIN.replace(",", ";").encode(), PLAIN.rstrip("\n").encode(),
+    PLAIN.replace("calls,errors", "calls").replace(",1\n", "\n").replace(",\n", "\n").replace(",0\n", "\n").encode(),
+    "".join(line + ",x\n" for line in PLAIN.splitlines()).encode(),
+], ids=["lf", "crlf", "cr", "bom-semicolon", "no-final-newline", "no-errors-column", "extra-column"])
+def test_a_plain_file_is_read_by_columns_with_its_line_numbers(data):
+    table = open_table(data, CALLS_REQUIRED, CALLS_OPTIONAL)
+    saved, columnar.MIN_BYTES = columnar.MIN_BYTES, 0
+    try:
+        assert columnar.parse_calls(table, None) is not None
+    finally:
+        columnar.MIN_BYTES = saved
+    parsed = calls_of(data)
+    assert parsed.daily[("a1", dt.date(2020, 11, 28))][2] == 3
+
+
+@pytest.mark.parametrize("data", [
+    PLAIN.replace("\n2020-11-28,", "\n\n2020-11-28,"),  # a blank line
+    PLAIN.replace("a2", '"a2"'),  # a quote
+    PLAIN.replace("a2", "æ2"),  # not ASCII
+    PLAIN.replace(",7,", ", 7,"),  # a space around a count
+    PLAIN.replace("a1,6", "A1,6").replace("2020-11-28,", "2020-11-27,"),  # the same key twice, identical
+    PLAIN.replace(",6,", ",6,7"),  # errors above calls
+    PLAIN.replace("2020-11-28,a1", "2030-11-28,a1"),  # in the future
+    PLAIN.replace(",5,1", ",5"),  # a field short
+])
+def test_a_file_the_columns_reader_cannot_read_exactly_goes_row_by_row(data):
+    table = open_table(data.encode(), CALLS_REQUIRED, CALLS_OPTIONAL)
+    saved, columnar.MIN_BYTES = columnar.MIN_BYTES, 0
+    try:
+        assert columnar.parse_calls(table, dt.datetime(2026, 12, 7, tzinfo=dt.UTC)) is None
+    finally:
+        columnar.MIN_BYTES = saved
+    with contextlib.suppress(Rejected):  # a bad file: rejected alike by both, as calls_of checks
+        calls_of(data.encode())

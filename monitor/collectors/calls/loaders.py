@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, text, update
@@ -40,11 +41,11 @@ from ...models import (
     ItSystem,
     Municipality,
     Service,
-    daily_key_order,
 )
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 10_000
+first = itemgetter(0)
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
 DailyRow = tuple[int, dt.date, int, int | None]
@@ -124,7 +125,10 @@ def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
         _copy_upsert(session, daily, hourly)
     else:
         _sqlite_upsert(session, daily, hourly)
-    daytable.refresh(session, ((a, d, c) for a, d, c, _ in daily), ((a, d) for a, _, d, _, _ in hourly))
+    # The day rows of the daily counts were written beside them, from the same rows; an hour's day
+    # is its stored daily count, else the sum of its stored hours.
+    written = {(a, d) for a, d, _, _ in daily} if daily and hourly else set()
+    daytable.refresh(session, (), ((a, d) for a, _, d, _, _ in hourly if (a, d) not in written))
 
 
 SQLITE_IMPORT_CACHE_KIB = 65_536
@@ -151,12 +155,29 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
     to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     if daily:
         days = {d: to_day(d) for d in {row[1] for row in daily}}
-        rows: list[tuple[Any, ...]] = [(a, days[d], c, e) for a, d, c, e in daily]
-        rows.sort(key=daily_key_order)
+        rows: list[tuple[Any, ...]] = in_daily_key_order([(a, days[d], c, e) for a, d, c, e in daily])
+        span = (rows[0][1], rows[-1][1])
+        all_new = not _sqlite_stored_between(conn, "daily_calls", span)
         conn.exec_driver_sql(
             "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
             "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors", rows)
+        # The day rows: when the span held no daily count before, its daily counts are exactly the
+        # file's, and the database copies them itself; so too when the file is most of its span (a
+        # daily count is its day's calls, and an unchanged row is not written); otherwise from the
+        # same rows.
+        if all_new:
+            conn.exec_driver_sql(daytable.daily_rows("daily_calls", "day BETWEEN ? AND ?",
+                                                     upsert=_sqlite_stored_between(conn, "agreement_days", span)),
+                                 span)
+        elif conn.exec_driver_sql("SELECT count(*) FROM daily_calls WHERE day BETWEEN ? AND ?",
+                                  span).scalar_one() <= 2 * len(rows):
+            conn.exec_driver_sql(daytable.daily_rows("daily_calls", "day BETWEEN ? AND ?"), span)
+        else:
+            conn.exec_driver_sql(
+                "INSERT INTO agreement_days (day, agreement_id, calls) VALUES (?, ?, ?) "
+                "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls "
+                "WHERE agreement_days.calls <> excluded.calls", [(d, a, c) for a, d, c, _ in rows])
     if hourly:
         hours = {h: to_hour(h) for h in {row[1] for row in hourly}}
         days = {d: to_day(d) for d in {row[2] for row in hourly}}
@@ -169,6 +190,30 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
             rows)
 
 
+def in_daily_key_order(rows: list[Any]) -> list[Any]:
+    """(agreement_id, day, …) rows in `daily_calls`' key order, (day, agreement_id): rows written in
+    it are appended at the right edge of the B-tree. Grouped by day, then each day's rows sorted by
+    agreement id: several times faster than one sort by a Python key function."""
+    by_day: dict[Any, list[Any]] = {}
+    for row in rows:
+        group = by_day.get(row[1])
+        if group is None:
+            group = by_day[row[1]] = []
+        group.append(row)
+    ordered: list[Any] = []
+    for day in sorted(by_day):
+        group = by_day[day]
+        group.sort(key=first)
+        ordered += group
+    return ordered
+
+
+def _sqlite_stored_between(conn: Any, table: str, span: tuple[Any, Any]) -> bool:
+    """Whether `table` holds any row from day span[0] to span[1] (one probe of its key)."""
+    found = conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE day BETWEEN ? AND ?)", span).scalar()
+    return bool(found)
+
+
 def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     dbapi = session.connection().connection.driver_connection  # psycopg's own connection
     assert dbapi is not None
@@ -177,7 +222,7 @@ def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
             _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
                               ("integer", "date", "bigint", "bigint"), ("day", "agreement_id"), _daily_text(daily),
-                              "day", span)
+                              "day", span, then=_day_rows)
         if hourly:
             first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
                            for h in (min(row[1] for row in hourly), max(row[1] for row in hourly)))
@@ -205,7 +250,7 @@ def _in_chunks(rows: list[Any], text_of: Callable[[list[Any]], str]) -> Chunks:
 def _daily_text(rows: list[DailyRow]) -> Chunks:
     """COPY text, in key order (day, agreement), which keeps the key's inserts local."""
     days = {d: d.isoformat() for d in {row[1] for row in rows}}
-    rows.sort(key=daily_key_order)
+    rows = in_daily_key_order(rows)
     return _in_chunks(rows, lambda part: "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
                                                   for a, d, c, e in part]))
 
@@ -219,10 +264,37 @@ def _hourly_text(rows: list[HourlyRow]) -> Chunks:
                                                   for a, h, d, c, e in part]))
 
 
+# What follows the rows on the server, from where they now are: (cursor, table, its WHERE, parameters, span).
+Then = Callable[[Any, str, str, tuple[Any, ...], tuple[Any, Any]], None]
+
+
+def _day_rows(cur: Any, source: str, where: str, params: tuple[Any, ...], span: tuple[Any, Any]) -> None:
+    """The day rows of the daily counts just written, copied on the server from `source`.
+
+    A plain INSERT when no day row lies in the span yet; should a writer commit one meanwhile,
+    the savepoint takes the INSERT back and the upsert writes the same rows.
+    """
+    from psycopg.errors import UniqueViolation  # psycopg is installed with PostgreSQL only
+
+    if not _stored_between(cur, "agreement_days", "day", span):
+        cur.execute("SAVEPOINT import_days")
+        try:
+            cur.execute(daytable.daily_rows(source, where, upsert=False), params)
+        except UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT import_days")
+        else:
+            cur.execute("RELEASE SAVEPOINT import_days")
+            return
+    cur.execute(daytable.daily_rows(source, where), params)
+
+
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      text: Chunks, period: str, span: tuple[Any, Any]) -> None:
+                      text: Chunks, period: str, span: tuple[Any, Any], then: Then | None = None) -> None:
     cols = ", ".join(columns)
     if _copy_if_all_new(cur, table, cols, text, period, span):
+        # Every count of the span is the file's (or, should a writer commit meanwhile, as new as it).
+        if then is not None:
+            then(cur, table, f"{period} BETWEEN %s AND %s", span, span)
         return
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
@@ -233,6 +305,8 @@ def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tup
                 f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
                 f"WHERE {table}.calls IS DISTINCT FROM EXCLUDED.calls "
                 f"OR {table}.errors IS DISTINCT FROM EXCLUDED.errors")
+    if then is not None:
+        then(cur, stage, "true", (), span)
     cur.execute(f"DROP TABLE {stage}")
 
 

@@ -133,6 +133,8 @@ class Table:
     rows: Iterator[tuple[int, list[str]]]
     format: str
     warnings: list[str] = field(default_factory=list)
+    source: bytes | None = None  # a CSV file's bytes, for a reader that takes them whole
+    delimiter: str = ","
 
     def index(self, name: str) -> int | None:
         """The position of column `name`, or None when the file does not have it."""
@@ -189,7 +191,7 @@ def open_table(data: bytes, required: Sequence[str], optional: Sequence[str] = (
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader)
     name = "CSV, semicolon-separated" if delimiter == ";" else "CSV, comma-separated"
-    table = Table(columns, _csv_rows(reader), name)
+    table = Table(columns, _csv_rows(reader), name, source=data, delimiter=delimiter)
     known = set(required) | set(optional)
     ignored = [c for c in columns if c and c not in known]
     if ignored:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from ...localtime import CPH
+from . import columnar
 from .parsing import (
     LATEST_VALIDITY,
     MAX_POPULATION,
@@ -84,12 +85,16 @@ def parse_calls(table: Table, now: dt.datetime | None = None) -> CallCounts:
 
     Periods before 2000-01-01 are refused, and with `now` given those after tomorrow too.
     """
+    result = CallCounts()
+    read = columnar.parse_calls(table, now)
+    if read is not None:
+        result.daily, result.hourly, result.rows = read
+        return result
     latest = latest_day(now) if now is not None else None
     ip, ia, ic = (table.index(c) for c in CALLS_REQUIRED)
     ie = table.index("errors")
     assert ip is not None and ia is not None and ic is not None
     width = len(table.columns)
-    result = CallCounts()
     daily = result.daily
     # Keyed by datetimes, a subclass of date: the periods cache below holds both kinds as dates.
     hourly = cast("dict[tuple[str, dt.date], Count]", result.hourly)

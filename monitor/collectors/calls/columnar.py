@@ -1,0 +1,154 @@
+"""The calls file read column by column (pyarrow), for the large plain files nearly every supplier sends.
+
+`parse_calls` in `records` checks a file row by row in Python, which is most of a million-row
+import. This reads the same file with pyarrow's CSV reader and checks each column at once: a
+file has few distinct periods and agreement ids, so each distinct text goes through the same
+field parsers as in the row-by-row path, and the counts are checked as whole columns.
+
+It takes only files it can read exactly as `csv.reader` does, and only files without a single
+problem: plain ASCII, no quotes, no control characters, no blank lines (so a row's line number
+is its position), every count plain digits, no key twice. For anything else it returns None,
+and the row-by-row path reads the file, naming every bad line with its usual messages. A file
+it takes gives the same `CallCounts` as that path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from ...localtime import CPH
+from .parsing import Table, check_day, latest_day, parse_period, parse_uuid
+
+# Smaller files are read row by row: importing pyarrow costs more than it saves on them.
+MIN_BYTES = 256 * 1024
+# Bytes that `csv.reader` and pyarrow read alike: printable ASCII but the quote, and the line ends
+# (\n, \r\n or \r: a line each for both). A blank line is a row of empty values to pyarrow, which
+# fails the counts' check below; control characters (some of which `open_table` treats as line
+# ends in the header) and any other byte send the file to the row-by-row path.
+_PLAIN = bytes(b for b in range(0x20, 0x7F) if b != ord('"')) + b"\r\n"
+COUNT_DIGITS = 15  # 15 digits are always below 2^53, as in `parsing.parse_count`'s fast path
+
+
+# The daily and the hourly counts ((agreement UUID, period) -> (calls, errors, line)), and the rows.
+Counts = tuple[dict[tuple[str, dt.date], tuple[int, int | None, int]],
+               dict[tuple[str, dt.datetime], tuple[int, int | None, int]], int]
+
+
+def parse_calls(table: Table, now: dt.datetime | None) -> Counts | None:
+    """The counts of `table`'s file read by columns, or None when the row-by-row path must read it."""
+    data = table.source
+    if data is None or len(data) < MIN_BYTES or table.delimiter not in (",", ";"):
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if data.translate(None, _PLAIN):  # a byte other than plain ASCII
+        return None
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    if not ends or data[:1].isspace():
+        return None
+    header_end = min(ends)
+    body = data[header_end + (2 if data[header_end:header_end + 2] == b"\r\n" else 1):]
+    if not body:
+        return None
+    try:
+        return _parse(table, body, now)
+    except (ImportError, ValueError, OverflowError):  # FieldError and pyarrow's ArrowInvalid are ValueErrors
+        return None
+
+
+def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    width = len(table.columns)
+    names = [f"c{i}" for i in range(width)]
+    try:
+        frame = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=table.delimiter, quote_char=False, escape_char=False,
+                                             newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a row with another number of fields
+        return None
+    rows = frame.num_rows
+    if rows == 0:
+        return None
+
+    def column(name: str) -> Any:
+        position = table.index(name)
+        assert position is not None
+        return frame.column(position).combine_chunks()
+
+    calls_col = column("calls")
+    if not _plain_counts(pc, calls_col, empty_allowed=False):
+        return None
+    calls = pc.cast(calls_col, pa.int64())
+    errors: Any = None
+    if table.index("errors") is not None:
+        errors_col = column("errors")
+        if not _plain_counts(pc, errors_col, empty_allowed=True):
+            return None
+        errors = pc.cast(pc.if_else(pc.equal(errors_col, ""), pa.scalar(None, pa.string()), errors_col), pa.int64())
+        if pc.any(pc.greater(errors, calls)).as_py():
+            return None
+
+    # Each distinct text once through the field parsers; texts of the same value share one index.
+    latest = latest_day(now) if now is not None else None
+    periods = column("period_start").dictionary_encode()
+    period_values: list[tuple[bool, dt.date]] = []
+    period_index: dict[tuple[bool, dt.date], int] = {}
+    period_of: list[int] = []
+    for text in periods.dictionary.to_pylist():
+        period = parse_period(text)
+        check_day(period.astimezone(CPH).date() if isinstance(period, dt.datetime) else period, latest)
+        key = (type(period) is dt.datetime, period)
+        period_of.append(period_index.setdefault(key, len(period_index)))
+        if len(period_values) < len(period_index):
+            period_values.append(key)
+    uuids = column("agreement_uuid").dictionary_encode()
+    uuid_values: list[str] = []
+    uuid_index: dict[str, int] = {}
+    uuid_of: list[int] = []
+    for text in uuids.dictionary.to_pylist():
+        uuid = parse_uuid(text)
+        uuid_of.append(uuid_index.setdefault(uuid, len(uuid_index)))
+        if len(uuid_values) < len(uuid_index):
+            uuid_values.append(uuid)
+
+    period_at = pc.take(pa.array(period_of, pa.int64()), periods.indices)
+    uuid_at = pc.take(pa.array(uuid_of, pa.int64()), uuids.indices)
+    keys = pc.add(pc.multiply(uuid_at, len(period_values)), period_at)
+    if pc.count_distinct(keys).as_py() != rows:  # a key twice: the row-by-row path merges or names it
+        return None
+
+    period_list = period_at.to_pylist()
+    uuid_list = uuid_at.to_pylist()
+    calls_list = calls.to_pylist()
+    errors_list = errors.to_pylist() if errors is not None else [None] * rows
+    lines = range(2, rows + 2)  # the header is line 1, and no row spans or skips a line
+    hourly_periods = {i for i, (is_hour, _) in enumerate(period_values) if is_hour}
+    day_of = [period for _, period in period_values]
+    daily: dict[tuple[str, dt.date], tuple[int, int | None, int]] = {}
+    hourly: dict[tuple[str, dt.date], tuple[int, int | None, int]] = {}
+    if not hourly_periods:
+        daily = dict(zip(zip([uuid_values[u] for u in uuid_list], [day_of[p] for p in period_list], strict=True),
+                         zip(calls_list, errors_list, lines, strict=True), strict=True))
+    else:
+        for i, (u, p) in enumerate(zip(uuid_list, period_list, strict=True)):
+            target = hourly if p in hourly_periods else daily
+            target[uuid_values[u], day_of[p]] = (calls_list[i], errors_list[i], i + 2)
+    # Keyed by datetimes, a subclass of date, as `records.parse_calls` keys them.
+    return daily, cast("dict[tuple[str, dt.datetime], tuple[int, int | None, int]]", hourly), rows
+
+
+def _plain_counts(pc: Any, values: Any, empty_allowed: bool) -> bool:
+    """Whether every value is 1 to 15 ASCII digits (or, when allowed, empty)."""
+    lengths = pc.utf8_length(values)
+    plain = pc.and_(pc.ascii_is_decimal(values), pc.less_equal(lengths, COUNT_DIGITS))
+    if empty_allowed:
+        plain = pc.or_(plain, pc.equal(lengths, 0))
+    return bool(pc.all(plain).as_py())
