@@ -75,6 +75,9 @@ def test_the_next_monitor_rate_uses_a_correction_and_the_history_keeps_the_score
     with time_machine.travel(NOW, tick=False):  # the pages show "today"
         page = app.test_client().get("/kommune/101").get_data(as_text=True)
     assert "Rettet efter input:" in page and "Kaldes kun ved årsafslutningen." in page
+    corrected = page[page.index('id="rettelse"'):page.index("</ul>", page.index('id="rettelse"'))]
+    assert "tælles som i brug" in corrected and "Aftale b-silent" not in corrected  # named, not by its id
+    assert 'title="b-silent"' in corrected  # the whole id in the reference's title
     assert f"{score(first):.1f}".replace(".", ",") in page and f"{score(second):.1f}".replace(".", ",") in page
 
 

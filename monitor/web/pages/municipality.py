@@ -108,6 +108,7 @@ def _render_municipality(session: Any, code: str, v: dict[str, Any]) -> str:
         history=doc["history"], history_chart=charts.history(history, _("Scorens udvikling")),
         series=series, calls_chart=charts.calls(series, _("Kald pr. dag, seneste 90 dage")),
         agreements=doc["agreements"], it_systems=silent_first(doc["it_systems"]),
+        agreements_by_uuid={a["uuid"]: a for a in doc["agreements"]},
         price=doc["price"], cut=cut_row, hints=hints,
         reason=reason_text(rating, missing_days_of(doc)),
         last_conclusive=doc["last_conclusive"],
