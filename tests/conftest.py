@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,11 @@ from monitor import create_app
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
 from monitor.settings import Settings, from_mapping
+
+# No time limit in a test, Hypothesis's per-example deadline included: a shared machine's load
+# made a 0.3 ms example take 260 ms once. Every @settings(...) without its own deadline inherits this.
+hypothesis_settings.register_profile("monitor", deadline=None)
+hypothesis_settings.load_profile("monitor")
 
 PG_ADMIN_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE = os.environ.get("MONITOR_REQUIRE_SERVICES") == "1"
