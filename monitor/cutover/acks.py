@@ -19,7 +19,7 @@ from ..models import CutoverAcknowledgement, Municipality
 from ..settings import Settings
 from . import core
 from .documents import MunicipalityStatus
-from .queries import gather
+from .queries import gather, municipality_status
 
 NOTE_MAX_CHARS = 1000
 # One form acknowledges the whole municipality or some of its silent agreements; never more than this.
@@ -37,12 +37,10 @@ class AckRefused(ValueError):
 
 
 def _municipality_doc(session: Session, settings: Settings, code: str, now: dt.datetime) -> MunicipalityStatus:
-    inputs, observed = gather(session, settings, now)
-    doc = core.evaluate(inputs, settings.cutover, observed)
-    for m in doc["municipalities"]:
-        if m["code"] == code:
-            return m
-    raise AckRefused("unknown_municipality")
+    found = municipality_status(session, settings, now, code)  # its own rows, not the country's
+    if found is None:
+        raise AckRefused("unknown_municipality")
+    return found
 
 
 def _code(municipality: str) -> str:
