@@ -73,8 +73,8 @@ FROM bench_calling a, generate_series(CAST(:first AS timestamp), CAST(:last AS t
                                       interval '1 hour') AS h
 """
 DAILY = """
-INSERT INTO daily_calls (agreement_id, day, calls)
-SELECT a.id, d::date, a.volume + (a.id + extract(doy FROM d)::int) % 7
+INSERT INTO agreement_days (agreement_id, day, calls, daily)
+SELECT a.id, d::date, a.volume + (a.id + extract(doy FROM d)::int) % 7, true
 FROM bench_calling a, generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') AS d
 """
 
@@ -124,7 +124,7 @@ def add_days(engine: Engine, first: dt.date, last: dt.date, *, daily: bool) -> f
     with session_factory(engine)() as session, session.begin():
         daytable.refresh_days(session, first, last)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("daily_calls", "hourly_calls", "agreement_days"):
+        for table in ("hourly_calls", "agreement_days"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
     return time.perf_counter() - t
 

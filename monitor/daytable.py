@@ -3,15 +3,16 @@
 A day's calls under an agreement are its daily count when one exists, else the sum of its
 hourly counts that Copenhagen day, never both (SPEC, "Input formats"). The rating, the
 municipality charts and the probes for missing days read that from `agreement_days` instead of
-computing it from the two count tables on every read: a year of hourly rows then costs them
-what a month does.
+computing it from the counts on every read: a year of hourly rows then costs them what a month
+does.
 
-Every writer of counts calls one of these in its own transaction, after writing them:
+A daily count is written once, as its day row (`daily` true, with its errors): the import of
+daily counts writes `agreement_days` and nothing else, and an hour of that day changes nothing.
+The rows of days without a daily count (`daily` false) are the sums of their hours; every
+writer of hourly counts calls one of these in its own transaction, after writing them:
 
-- `daily_rows(...)`: the statement an import runs on the server for the daily counts it wrote,
-  from the rows it already holds there (no second pass over them in Python);
-- `refresh(session, daily, hours)`: the keys an import touched (the importer, the HTTP import,
-  held counts released, the live demo's files through the inbox);
+- `refresh(session, hours)`: the (agreement, day) keys of the hours it wrote (the importer, the
+  HTTP import, held counts released, the live demo's files through the inbox);
 - `refresh_days(session, first, last)`: every key of a span of days, set-based (the demo loader,
   the hourly retention); with no span, the whole table.
 
@@ -33,48 +34,33 @@ from .db import is_postgres
 from .localtime import CPH
 
 STAGE = "agreement_days_stage"
-NULL = r"\N"  # COPY's text for NULL
 
-# The keys' fresh values, upserted: the day's count from the caller when it wrote a daily count,
-# else the stored daily count, else the sum of the hours (the hourly key's range: one probe each).
-# MATERIALIZED: each key's value is computed once, not again for the WHERE.
+# A day row that is a daily count stays what it is, whatever the hours say.
+KEEP_DAILY = "NOT agreement_days.daily AND agreement_days.calls <> excluded.calls"
+
+# The keys' fresh sums of hours, upserted where no daily count holds the key (the hourly key's
+# range: one probe each). MATERIALIZED: each key's sum is computed once, not again for the WHERE.
 _UPSERT_STAGED = f"""
 WITH fresh AS MATERIALIZED (
     SELECT k.day AS day, k.agreement_id AS agreement_id,
-           COALESCE(k.calls,
-                    (SELECT d.calls FROM daily_calls d WHERE d.day = k.day AND d.agreement_id = k.agreement_id),
-                    (SELECT sum(h.calls) FROM hourly_calls h
-                     WHERE h.agreement_id = k.agreement_id AND h.hour >= k.lo AND h.hour < k.hi)) AS calls
-    FROM {STAGE} k)
+           (SELECT sum(h.calls) FROM hourly_calls h
+            WHERE h.agreement_id = k.agreement_id AND h.hour >= k.lo AND h.hour < k.hi) AS calls
+    FROM {STAGE} k
+    WHERE NOT EXISTS (SELECT 1 FROM agreement_days d
+                      WHERE d.day = k.day AND d.agreement_id = k.agreement_id AND d.daily))
 INSERT INTO agreement_days (day, agreement_id, calls)
 SELECT day, agreement_id, calls FROM fresh WHERE calls IS NOT NULL
 ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls
-WHERE agreement_days.calls <> excluded.calls
+WHERE {KEEP_DAILY}
 """
 
 
-def daily_rows(source: str, where: str, upsert: bool = True) -> str:
-    """The statement writing the day rows of daily counts just written, from `source` (a table with
-    day, agreement_id and calls columns: `daily_calls` over the file's span of days, or an import's
-    staging table) filtered by `where`: a daily count is its day's calls, whatever the hours say.
-
-    With `upsert` False a plain INSERT, for a span of days that holds no day row yet.
-    """
-    select = f"SELECT day, agreement_id, calls FROM {source} WHERE {where}"
-    if not upsert:
-        return f"INSERT INTO agreement_days (day, agreement_id, calls) {select}"
-    return (f"INSERT INTO agreement_days (day, agreement_id, calls) {select} "
-            "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls "
-            "WHERE agreement_days.calls <> excluded.calls")
-
-
-def _definition(where_daily: str = "", where_hourly: str = "") -> str:
-    """The day rows as the count tables define them: (day, agreement_id, calls)."""
-    return ("SELECT day, agreement_id, calls FROM daily_calls" + (f" WHERE {where_daily}" if where_daily else "")
-            + " UNION ALL SELECT h.day, h.agreement_id, sum(h.calls) FROM hourly_calls h WHERE "
+def _hour_sums(where_hourly: str = "") -> str:
+    """The day rows of days without a daily count, as the hours define them: (day, agreement_id, calls)."""
+    return ("SELECT h.day AS day, h.agreement_id AS agreement_id, sum(h.calls) AS calls FROM hourly_calls h WHERE "
             + (f"{where_hourly} AND " if where_hourly else "")
-            + "NOT EXISTS (SELECT 1 FROM daily_calls d WHERE d.day = h.day AND d.agreement_id = h.agreement_id)"
-            + " GROUP BY h.day, h.agreement_id")
+            + "NOT EXISTS (SELECT 1 FROM agreement_days d WHERE d.day = h.day AND d.agreement_id = h.agreement_id "
+              "AND d.daily) GROUP BY h.day, h.agreement_id")
 
 
 def day_span(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -84,20 +70,14 @@ def day_span(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def refresh(session: Session, daily: Iterable[tuple[int, dt.date, int]],
-            hours: Iterable[tuple[int, dt.date]]) -> int:
-    """Bring the day rows of the keys just written up to date; returns the number of keys.
+def refresh(session: Session, hours: Iterable[tuple[int, dt.date]]) -> int:
+    """Bring the day rows of the hours just written up to date; returns the number of keys.
 
-    `daily` are the (agreement id, day, calls) daily counts the caller wrote, `hours` the
-    (agreement id, Copenhagen day) of the hourly counts it wrote. A daily count written decides
-    its day; an hour's day is its stored daily count, else the sum of its stored hours. Counts
-    are only ever added or replaced, so every key touched has a source and keeps a row.
+    `hours` are the (agreement id, Copenhagen day) of the hourly counts the caller wrote. A key
+    whose day row is a daily count is left as it is; any other becomes the sum of its stored
+    hours. Counts are only ever added or replaced, so every key touched has hours and keeps a row.
     """
-    keys: dict[tuple[int, dt.date], int | None] = {}
-    for agreement_id, day in hours:
-        keys[agreement_id, day] = None
-    for agreement_id, day, calls in daily:
-        keys[agreement_id, day] = calls
+    keys = set(hours)
     if not keys:
         return 0
     spans = {day: day_span(day) for day in {day for _, day in keys}}
@@ -108,75 +88,73 @@ def refresh(session: Session, daily: Iterable[tuple[int, dt.date, int]],
     return len(keys)
 
 
-def _refresh_postgres(session: Session, keys: dict[tuple[int, dt.date], int | None],
+def _refresh_postgres(session: Session, keys: set[tuple[int, dt.date]],
                       spans: dict[dt.date, tuple[dt.datetime, dt.datetime]]) -> None:
     raw = session.connection().connection.driver_connection  # psycopg's own connection: COPY
     assert raw is not None
     texts = {day: f"{day.isoformat()}\t{storage_text(lo)}\t{storage_text(hi)}" for day, (lo, hi) in spans.items()}
     with raw.cursor() as cur:
-        cur.execute(f"CREATE TEMP TABLE {STAGE} (agreement_id integer, day date, lo timestamp, hi timestamp, "
-                    "calls bigint) ON COMMIT DROP")
-        with cur.copy(f"COPY {STAGE} (agreement_id, day, lo, hi, calls) FROM STDIN") as copy:
-            items = list(keys.items())
+        cur.execute(f"CREATE TEMP TABLE {STAGE} (agreement_id integer, day date, lo timestamp, hi timestamp) "
+                    "ON COMMIT DROP")
+        with cur.copy(f"COPY {STAGE} (agreement_id, day, lo, hi) FROM STDIN") as copy:
+            items = list(keys)
             for start in range(0, len(items), 10_000):
-                copy.write("".join([f"{a}\t{texts[d]}\t{NULL if c is None else c}\n"
-                                    for (a, d), c in items[start:start + 10_000]]))
+                copy.write("".join([f"{a}\t{texts[d]}\n" for a, d in items[start:start + 10_000]]))
         cur.execute(f"ANALYZE {STAGE}")  # a plan for its real size, not the default guess
         cur.execute(_UPSERT_STAGED)
         cur.execute(f"DROP TABLE {STAGE}")
 
 
-def _refresh_sqlite(session: Session, keys: dict[tuple[int, dt.date], int | None],
+def _refresh_sqlite(session: Session, keys: set[tuple[int, dt.date]],
                     spans: dict[dt.date, tuple[dt.datetime, dt.datetime]]) -> None:
     conn = session.connection()
     # TEXT columns: the values are compared with the count tables' stored text as they are.
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (agreement_id INTEGER, day TEXT, lo TEXT, "
-                         "hi TEXT, calls INTEGER)")
+                         "hi TEXT)")
     conn.exec_driver_sql(f"DELETE FROM {STAGE}")
     texts = {day: (day.isoformat(), storage_text(lo), storage_text(hi)) for day, (lo, hi) in spans.items()}
-    rows: list[tuple[Any, ...]] = [(a, *texts[d], c) for (a, d), c in keys.items()]
-    conn.exec_driver_sql(f"INSERT INTO {STAGE} (agreement_id, day, lo, hi, calls) VALUES (?, ?, ?, ?, ?)", rows)
+    rows: list[tuple[Any, ...]] = [(a, *texts[d]) for a, d in keys]
+    conn.exec_driver_sql(f"INSERT INTO {STAGE} (agreement_id, day, lo, hi) VALUES (?, ?, ?, ?)", rows)
     conn.exec_driver_sql(_UPSERT_STAGED)
     conn.exec_driver_sql(f"DELETE FROM {STAGE}")
 
 
 def refresh_days(session: Session, first: dt.date | None = None, last: dt.date | None = None) -> None:
-    """Make the day rows from `first` to `last` (inclusive; None: unbounded) what the count tables say.
+    """Make the day rows from `first` to `last` (inclusive; None: unbounded) of days without a
+    daily count the sums of their stored hours.
 
-    Set-based: one upsert of the span's definition, then the span's rows with no count left deleted.
+    Set-based: one upsert of the span's sums, then the span's rows of hours with no hour left deleted.
     """
     bounds = [("{t}day >= :first", first), ("{t}day <= :last", last)]
     where = " AND ".join(condition for condition, value in bounds if value is not None)
     params = {name: value for name, value in (("first", first), ("last", last)) if value is not None}
     binds = [bindparam(name, type_=Date()) for name in params]
-    definition = _definition(where.format(t=""), where.format(t="h."))
     conn = session.connection()
     conn.execute(text(
         f"INSERT INTO agreement_days (day, agreement_id, calls) SELECT day, agreement_id, calls "
-        f"FROM ({definition}) AS fresh WHERE true "
-        "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls "
-        "WHERE agreement_days.calls <> excluded.calls").bindparams(*binds), params)
+        f"FROM ({_hour_sums(where.format(t='h.'))}) AS fresh WHERE true "
+        f"ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls WHERE {KEEP_DAILY}")
+        .bindparams(*binds), params)
     conn.execute(text(
-        "DELETE FROM agreement_days WHERE " + (f"{where.format(t='')} AND " if where else "")
-        + "NOT EXISTS (SELECT 1 FROM daily_calls d WHERE d.day = agreement_days.day "
-          "AND d.agreement_id = agreement_days.agreement_id) "
-          # Correlated, not a row-value NOT IN over the hourly table: SQLite ran that per row.
-          "AND NOT EXISTS (SELECT 1 FROM hourly_calls h WHERE h.day = agreement_days.day "
-          "AND h.agreement_id = agreement_days.agreement_id)").bindparams(*binds), params)
+        "DELETE FROM agreement_days WHERE " + (f"{where.format(t='')} AND " if where else "") + "NOT daily "
+        # Correlated, not a row-value NOT IN over the hourly table: SQLite ran that per row.
+        "AND NOT EXISTS (SELECT 1 FROM hourly_calls h WHERE h.day = agreement_days.day "
+        "AND h.agreement_id = agreement_days.agreement_id)").bindparams(*binds), params)
 
 
 def _mismatch_count() -> TextClause:
-    definition = f"SELECT day, agreement_id, calls FROM ({_definition()}) AS definition"
-    stored = "SELECT day, agreement_id, calls FROM agreement_days"
+    definition = f"SELECT day, agreement_id, calls FROM ({_hour_sums()}) AS definition"
+    stored = "SELECT day, agreement_id, calls FROM agreement_days WHERE NOT daily"
     return text(f"SELECT count(*) FROM (SELECT day, agreement_id FROM ({stored} EXCEPT {definition}) AS extra "
                 f"UNION SELECT day, agreement_id FROM ({definition} EXCEPT {stored}) AS missing) AS differing")
 
 
-# How many (agreement, day) keys the table holds otherwise than the count tables define them: a row
-# with another value, a row with no count behind it, or a count with no row. Reads both tables whole.
+# How many (agreement, day) keys without a daily count the table holds otherwise than their hours
+# define them: a row with another sum, a row with no hour behind it, or hours with no row. Reads
+# both tables whole.
 MISMATCH_COUNT = _mismatch_count()
 
 
 def mismatches(session: Session) -> int:
-    """The number of keys `agreement_days` holds otherwise than the count tables define them (0 when kept)."""
+    """The number of keys `agreement_days` holds otherwise than their hours define them (0 when kept)."""
     return int(session.connection().execute(MISMATCH_COUNT).scalar_one())

@@ -42,7 +42,6 @@ from .models import (
     AgreementEvent,
     AgreementService,
     CutoverTask,
-    DailyCallCount,
     HeldCallCount,
     HourlyCallCount,
     ItSystem,
@@ -421,7 +420,7 @@ def _clear(session: Session) -> None:
     """Delete what an earlier demo wrote: agreements too, which only the demo may (see `AGREEMENTS_DELETABLE`)."""
     session.add(Meta(key=AGREEMENTS_DELETABLE, value=True))  # the triggers let this transaction delete them
     session.flush()
-    for model in (RatingCorrection, MethodInput, RatingResult, RatingRun, AgreementDay, HourlyCallCount, DailyCallCount,
+    for model in (RatingCorrection, MethodInput, RatingResult, RatingRun, AgreementDay, HourlyCallCount,
                   HeldCallCount, AgreementEvent,
                   AgreementService, Agreement, ItSystem, CutoverTask):
         session.execute(delete(model))
@@ -478,9 +477,9 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
                 partitions.create(conn, month)
         n_hourly = bulk_insert(conn, "hourly_calls", ("agreement_id", "hour", "day", "calls", "errors"), hourly,
                                prepared=True)
-        n_daily = bulk_insert(conn, "daily_calls", ("agreement_id", "day", "calls", "errors"), daily,
-                              prepared=True)
-        daytable.refresh_days(session)  # one row per agreement and day, from the counts just written
+        n_daily = bulk_insert(conn, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
+                              (row + (True,) for row in daily), prepared=True)  # a daily count is its day's row
+        daytable.refresh_days(session)  # the other days' rows: the sums of the hours just written
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
                     ((c, t, d, loaded) for c, t, d in p.tasks))
         _demo_mailboxes(session, [code for code, _ in munis])

@@ -21,10 +21,10 @@ from .cutover.queries import window_from
 from .localtime import CPH
 from .models import (
     Agreement,
+    AgreementDay,
     AgreementService,
     CutoverAcknowledgement,
     CutoverTask,
-    DailyCallCount,
     HourlyCallCount,
     ImportedFile,
     Meta,
@@ -47,7 +47,7 @@ def _statement() -> Select[Any]:
         "agreements": select(func.max(Agreement.changed_at)),
         "agreement_count": select(func.count()).select_from(Agreement),
         "services": select(func.count()).select_from(AgreementService),
-        "day": select(func.max(DailyCallCount.day)),
+        "day": select(func.max(AgreementDay.day)),
         "hour": select(func.max(HourlyCallCount.hour)),
         # The newest hour that had ended an hour before `now`: what the cut-over watermark is made of.
         "complete_hour": select(func.max(HourlyCallCount.hour))

@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select, table, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql import Select, TextClause
+from sqlalchemy.sql import ColumnElement, Select, TextClause
 
 from . import daytable
 from .db import Base, is_postgres
 from .models import (
     Agreement,
+    AgreementDay,
     AgreementEvent,
     AgreementService,
-    DailyCallCount,
     HourlyCallCount,
     ItSystem,
     Municipality,
@@ -38,20 +38,20 @@ class Finding:
     count: int
 
 
-def _orphans(table: type[Base], column: InstrumentedAttribute[Any], key: InstrumentedAttribute[Any]
-             ) -> Select[int]:
-    """Rows of `table` whose `column` names no row by `key` (another table's key column)."""
-    return select(func.count()).select_from(table).where(not_(exists().where(key == column)))
+def _orphans(table: type[Base], column: InstrumentedAttribute[Any], key: InstrumentedAttribute[Any],
+             *where: ColumnElement[bool]) -> Select[int]:
+    """Rows of `table` (those matching `where`) whose `column` names no row by `key` (another table's key column)."""
+    return select(func.count()).select_from(table).where(*where, not_(exists().where(key == column)))
 
 
-def _bad_counts(table: type[DailyCallCount] | type[HourlyCallCount]) -> Select[int]:
-    return select(func.count()).select_from(table).where(or_(
+def _bad_counts(table: type[AgreementDay] | type[HourlyCallCount], *where: ColumnElement[bool]) -> Select[int]:
+    return select(func.count()).select_from(table).where(*where, or_(
         table.calls < 0, table.errors < 0, and_(table.errors.is_not(None), table.errors > table.calls)))
 
 
 CHECKS: tuple[tuple[str, str, Select[int] | TextClause], ...] = (
     ("daily_calls_without_agreement", "daily counts whose agreement does not exist",
-     _orphans(DailyCallCount, DailyCallCount.agreement_id, Agreement.id)),
+     _orphans(AgreementDay, AgreementDay.agreement_id, Agreement.id, AgreementDay.daily.is_(True))),
     ("hourly_calls_without_agreement", "hourly counts whose agreement does not exist",
      _orphans(HourlyCallCount, HourlyCallCount.agreement_id, Agreement.id)),
     ("agreements_without_municipality", "agreements whose municipality does not exist",
@@ -65,7 +65,7 @@ CHECKS: tuple[tuple[str, str, Select[int] | TextClause], ...] = (
     ("agreement_events_without_agreement", "agreement history rows whose agreement does not exist",
      _orphans(AgreementEvent, AgreementEvent.agreement_id, Agreement.id)),
     ("daily_calls_impossible", "daily counts with negative calls or errors, or more errors than calls",
-     _bad_counts(DailyCallCount)),
+     _bad_counts(AgreementDay, AgreementDay.daily.is_(True))),
     ("hourly_calls_impossible", "hourly counts with negative calls or errors, or more errors than calls",
      _bad_counts(HourlyCallCount)),
     ("agreement_days_disagreeing", "day rows (agreement_days) other than the daily count, else the sum of the hours",
@@ -79,7 +79,7 @@ def check(session: Session) -> list[Finding]:
 
 
 # The tables that grow with the data, largest first as a rule; /drift shows their sizes.
-SIZED_TABLES = ("hourly_calls", "daily_calls", "agreement_days", "held_calls", "agreements", "imported_files", "rating_results",
+SIZED_TABLES = ("hourly_calls", "agreement_days", "held_calls", "agreements", "imported_files", "rating_results",
                 "notice_updates", "deliveries", "mails", "collector_runs")
 
 

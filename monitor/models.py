@@ -1,10 +1,10 @@
 """The data model (SQLAlchemy 2.0 typed style). No commits in here: callers own sessions.
 
 Instants are stored as UTC (`UTCDateTime`); Copenhagen calendar days as `Date`.
-Call counts live in two tables, one per granularity, as they were imported; each hourly row
-carries its Copenhagen day. "A day's calls are its daily count when one exists, otherwise the
-sum of its hour buckets" is kept in a third, `agreement_days`, one row per agreement and day,
-which the import's transaction keeps up to date (`monitor.daytable`) and every reader of days uses.
+Call counts live in two tables. `agreement_days` holds one row per agreement and Copenhagen day:
+the daily count as imported where one exists ("daily"), else the sum of that day's hours, which
+the import's transaction keeps up to date (`monitor.daytable`); every reader of days uses it.
+`hourly_calls` holds the hour buckets as imported, each with its Copenhagen day.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -109,28 +110,8 @@ class AgreementEvent(Base):
     imported_file_id: Mapped[int | None] = mapped_column(ForeignKey("imported_files.id"))
 
 
-class DailyCallCount(Base):
-    """A Copenhagen day's calls under one agreement.
-
-    The key starts with the day, so it is also the day index the rating, the probes for missing
-    days and the pages read through; on SQLite the table is stored WITHOUT ROWID, so the rows
-    live in that key's B-tree and an import maintains one B-tree instead of three
-    (docs/performance.md, "The layout of the daily counts").
-    """
-
-    __tablename__ = "daily_calls"
-    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"), {"sqlite_with_rowid": False})
-
-    # No foreign key: agreements are never deleted (a trigger refuses it), the import checks its
-    # ids in one query, and `monitor db check` counts orphans (docs/operations.md).
-    agreement_id: Mapped[int] = mapped_column(Integer)
-    day: Mapped[dt.date] = mapped_column(Date)
-    calls: Mapped[int] = mapped_column(BigInteger)
-    errors: Mapped[int | None] = mapped_column(BigInteger)
-
-
 def daily_key_order(row: tuple[Any, ...]) -> tuple[Any, Any]:
-    """Sort key of (agreement_id, day, …) rows in `daily_calls`' key order, (day, agreement_id):
+    """Sort key of (agreement_id, day, …) rows in `agreement_days`' key order, (day, agreement_id):
     rows written in it are appended at the right edge of the table's B-tree."""
     return row[1], row[0]
 
@@ -138,8 +119,9 @@ def daily_key_order(row: tuple[Any, ...]) -> tuple[Any, Any]:
 class HourlyCallCount(Base):
     """One hour's calls under one agreement; `hour` is the bucket's start in UTC.
 
-    On PostgreSQL partitioned by month on `hour` (`monitor.partitions`); no foreign key, as
-    `DailyCallCount`.
+    On PostgreSQL partitioned by month on `hour` (`monitor.partitions`). No foreign key:
+    agreements are never deleted (a trigger refuses it), the import checks its ids in one query,
+    and `monitor db check` counts orphans (docs/operations.md).
     """
 
     __tablename__ = "hourly_calls"
@@ -154,23 +136,28 @@ class HourlyCallCount(Base):
 
 class AgreementDay(Base):
     """One agreement's calls on one Copenhagen day: its daily count when one exists, else the sum
-    of its hours that day. Derived from the two count tables, in the transaction that writes them
-    (`monitor.daytable`); the rating, the charts and the probes for missing days read only this.
+    of its hours that day. The rating, the charts and the probes for missing days read only this.
 
-    Keyed (day, agreement_id) and WITHOUT ROWID on SQLite, as `daily_calls`; indexed by
-    (agreement_id, day, calls) too, so that one municipality's days are read from the index alone
-    (migration 0023). No foreign key: the rows are made from counts whose agreement exists, and
-    `monitor db check` compares them with their source.
+    A row with `daily` true *is* the supplier's daily count for that day, with its errors: the
+    import of daily counts writes it and nothing else, and hours of that day change nothing.
+    A row with `daily` false is derived from `hourly_calls`, in the transaction that writes
+    them (`monitor.daytable`); its `errors` is NULL.
+
+    The key starts with the day, so it is also the day index the rating and the probes for
+    missing days read through; on SQLite the table is stored WITHOUT ROWID, so the rows live in
+    that key's B-tree (docs/performance.md, "The layout of the daily counts"). No other index:
+    one by agreement (migration 0023) cost an import more than all else on the server, and was
+    dropped by migration 0024. No foreign key, as `HourlyCallCount`.
     """
 
     __tablename__ = "agreement_days"
-    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"),
-                      Index("ix_agreement_days_agreement_day", "agreement_id", "day", "calls"),
-                      {"sqlite_with_rowid": False})
+    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"), {"sqlite_with_rowid": False})
 
     day: Mapped[dt.date] = mapped_column(Date)
     agreement_id: Mapped[int] = mapped_column(Integer)
     calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int | None] = mapped_column(BigInteger)
+    daily: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class HeldCallCount(Base):

@@ -44,7 +44,7 @@ def add_hours(session: Session, agreement: Agreement, hours: Iterable[dt.datetim
                                       calls=calls, errors=errors))
         days.add(h.astimezone(CPH).date())
     session.flush()
-    daytable.refresh(session, [], [(agreement.id, d) for d in days])
+    daytable.refresh(session, [(agreement.id, d) for d in days])
 
 
 def hours(start: dt.datetime, count: int) -> list[dt.datetime]:

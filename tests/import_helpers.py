@@ -10,7 +10,7 @@ from monitor.collectors.calls.importer import FileResult, import_content
 from monitor.models import CounterValue
 
 DATA_TABLES = ("municipalities", "it_systems", "services", "agreements", "agreement_services", "agreement_events",
-               "daily_calls", "hourly_calls", "agreement_days", "held_calls", "cutover_tasks")
+               "hourly_calls", "agreement_days", "held_calls", "cutover_tasks")
 
 AGREEMENTS = """agreement_uuid,municipality_code,it_system_uuid,it_system_name,service,service_name,supplier,status
 aaaaaaaa-0000-4000-8000-000000000001,101,5e000000-0000-4000-8000-000000000001,Sag,SF1520,CPR,KMD,active

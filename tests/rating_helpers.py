@@ -9,11 +9,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor import daytable, partitions
+from monitor.collectors.calls.loaders import store_counts
 from monitor.localtime import CPH
 from monitor.models import (
     Agreement,
     AgreementService,
-    DailyCallCount,
     HourlyCallCount,
     ItSystem,
     Municipality,
@@ -47,8 +47,7 @@ def add_agreement(session: Session, uuid: str, municipality: str = "101", it_sys
 def add_daily(session: Session, agreement_id: int, days: list[dt.date] | dt.date, calls: int) -> None:
     """A daily count of `calls` on each of `days`."""
     days = days if isinstance(days, list) else [days]
-    session.execute(insert(DailyCallCount), [{"agreement_id": agreement_id, "day": d, "calls": calls} for d in days])
-    daytable.refresh(session, [(agreement_id, d, calls) for d in days], [])
+    store_counts(session, [(agreement_id, d, calls, None) for d in days], [])  # as an import writes them
 
 
 def add_hourly(session: Session, agreement_id: int, local_hour: dt.datetime, calls: int) -> None:
@@ -57,7 +56,7 @@ def add_hourly(session: Session, agreement_id: int, local_hour: dt.datetime, cal
     partitions.ensure_hourly(session, [start])  # PostgreSQL: the month's partition, as a writer makes it
     session.execute(insert(HourlyCallCount).values(
         agreement_id=agreement_id, hour=start.astimezone(dt.UTC), day=start.date(), calls=calls))
-    daytable.refresh(session, [], [(agreement_id, start.date())])
+    daytable.refresh(session, [(agreement_id, start.date())])
 
 
 def cover_window(session: Session, as_of: dt.date = AS_OF, days: int = 90) -> int:

@@ -1,5 +1,6 @@
-"""The daily counts' layout: keyed (day, agreement_id), no separate day index, WITHOUT ROWID on
-SQLite; the migration to it and back keeps every row (docs/performance.md)."""
+"""The daily counts' layout: keyed (day, agreement_id), WITHOUT ROWID on SQLite, since migration
+0024 as the day rows of `agreement_days` (`daily_calls` is a view of them); the migrations to it
+and back keep every row (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,15 @@ def stored(engine: Engine) -> list[tuple[str, int, int, int | None]]:
                                   "ORDER BY agreement_id, day"))]
 
 
-def layout(engine: Engine) -> tuple[list[str], list[str], bool | None]:
+def layout(engine: Engine, table: str = "agreement_days") -> tuple[list[str], list[str], bool | None]:
     """The key's columns, the table's index names, and (SQLite) whether it has a rowid."""
     found = inspect(engine)
-    key = found.get_pk_constraint("daily_calls")["constrained_columns"]
-    indexes = [i["name"] for i in found.get_indexes("daily_calls")]
+    key = found.get_pk_constraint(table)["constrained_columns"]
+    indexes = [i["name"] for i in found.get_indexes(table)]
     without_rowid = None
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
-            sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'daily_calls'"))
+            sql = conn.scalar(text(f"SELECT sql FROM sqlite_master WHERE name = '{table}'"))
         without_rowid = "WITHOUT ROWID" in sql
     return key, indexes, without_rowid
 
@@ -66,7 +67,7 @@ def test_the_migration_to_the_day_first_layout_and_back_keeps_every_row(engine):
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0003")
     assert stored(engine) == before
-    key, indexes, without_rowid = layout(engine)
+    key, indexes, without_rowid = layout(engine, "daily_calls")
     assert key == ["agreement_id", "day"] and indexes == ["ix_daily_calls_day"] and without_rowid in (None, False)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")

@@ -1,5 +1,5 @@
 """One row per agreement and day: `agreement_days` holds a day's daily count where one exists, else
-the sum of its hours, after every writer of counts, and the migration fills it from the counts."""
+the sum of its hours, after every writer of counts, and the migrations fill it from the counts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, inspect, select, text
+from sqlalchemy import Engine, column, delete, inspect, select, table, text
 from sqlalchemy.orm import Session
 
 from monitor import daytable
@@ -18,7 +18,7 @@ from monitor.collectors.calls import loaders
 from monitor.collectors.calls.hourly_retention import roll_up_day
 from monitor.localtime import CPH
 from monitor.migrate import alembic_config
-from monitor.models import AgreementDay, DailyCallCount, HeldCallCount, HourlyCallCount
+from monitor.models import AgreementDay, HeldCallCount, HourlyCallCount
 from tests.cutover_helpers import add_agreement
 from tests.import_helpers import A1, A2, AGREEMENTS, load
 
@@ -32,6 +32,13 @@ def stored_days(engine: Engine) -> dict[tuple[int, dt.date], int]:
     with Session(engine) as session:
         return {(a, d): c for d, a, c in session.execute(select(AgreementDay.day, AgreementDay.agreement_id,
                                                                 AgreementDay.calls))}
+
+
+def stored_daily(engine: Engine) -> dict[tuple[int, dt.date], int]:
+    """The day rows that are daily counts."""
+    with Session(engine) as session:
+        return {(a, d): c for d, a, c in session.execute(select(AgreementDay.day, AgreementDay.agreement_id,
+                                                                AgreementDay.calls).where(AgreementDay.daily))}
 
 
 def defined_days(daily: dict[tuple[int, dt.date], int], hourly: dict[tuple[int, dt.datetime], int]
@@ -70,7 +77,7 @@ def three(engine):  # type: ignore[no-untyped-def]
 def test_the_day_table_is_the_daily_count_else_the_sum_of_the_hours_after_any_imports(engine, three, monkeypatch,
                                                                                        steps):
     with Session(engine) as session, session.begin():
-        for model in (AgreementDay, HourlyCallCount, DailyCallCount):
+        for model in (AgreementDay, HourlyCallCount):
             session.execute(delete(model))
     daily: dict[tuple[int, dt.date], int] = {}
     hourly: dict[tuple[int, dt.datetime], int] = {}
@@ -93,6 +100,7 @@ def test_the_day_table_is_the_daily_count_else_the_sum_of_the_hours_after_any_im
         daily.update({(three[i], d): c for (i, d), c in first.items()})
         hourly.update({(three[i], h): c for (i, h), c in second.items()})
     assert stored_days(engine) == defined_days(daily, hourly)
+    assert stored_daily(engine) == daily  # a daily count is kept as written, marked daily
     with Session(engine) as session:
         assert daytable.mismatches(session) == 0
 
@@ -117,20 +125,26 @@ def test_held_counts_get_their_day_rows_when_their_agreement_arrives(engine, now
     assert list(stored_days(engine).values()) == [12]
 
 
-def test_refreshing_a_span_of_days_drops_the_rows_whose_counts_are_gone(engine):
-    (a,) = agreements(engine, 1)
+def test_refreshing_a_span_of_days_drops_the_rows_whose_hours_are_gone_and_keeps_daily_counts(engine):
+    a, b = agreements(engine, 2)
     day = dt.date(2026, 10, 25)
+    first, _ = daytable.day_span(day)
     with Session(engine) as session, session.begin():
-        loaders.store_counts(session, [(a, day, 5, None), (a, day + dt.timedelta(days=1), 6, None)], [])
-        session.execute(delete(DailyCallCount).where(DailyCallCount.day == day))
+        loaders.store_counts(session, [(b, day, 6, 1)], [(a, first, day, 5, None), (b, first, day, 9, None)])
+        assert stored_days(engine) == {}  # not committed yet: another session sees nothing
+        session.execute(delete(HourlyCallCount).where(HourlyCallCount.day == day))
         daytable.refresh_days(session, day, day)
-    assert stored_days(engine) == {(a, day + dt.timedelta(days=1)): 6}
+    assert stored_days(engine) == {(b, day): 6} and stored_daily(engine) == {(b, day): 6}
 
 
 def test_the_copenhagen_day_of_the_change_to_winter_time_has_25_hours():
     start, end = daytable.day_span(dt.date(2026, 10, 25))
     assert (end - start) == dt.timedelta(hours=25)
     assert start == dt.datetime(2026, 10, 24, 22, tzinfo=dt.UTC)
+
+
+# The table of daily counts before migration 0024 merged it into `agreement_days`.
+DAILY_CALLS = table("daily_calls", column("agreement_id"), column("day"), column("calls"), column("errors"))
 
 
 @pytest.fixture
@@ -141,7 +155,7 @@ def before_the_table(engine):  # type: ignore[no-untyped-def]
         command.downgrade(alembic_config(conn), "0020")
     day = dt.date(2026, 10, 25)
     with engine.begin() as conn:
-        conn.execute(DailyCallCount.__table__.insert(), [
+        conn.execute(DAILY_CALLS.insert(), [
             {"agreement_id": a, "day": day, "calls": 100}, {"agreement_id": b, "day": day - dt.timedelta(days=1),
                                                             "calls": 9}])
         first, end = daytable.day_span(day)
@@ -161,15 +175,49 @@ def test_the_migration_fills_the_day_table_from_the_counts_there_are(engine, bef
             assert "WITHOUT ROWID" in conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'agreement_days'"))
 
 
-def test_one_agreements_days_are_indexed_with_their_calls_and_the_downgrade_drops_the_index(engine):
+def test_the_index_by_agreement_lives_only_between_migrations_0023_and_0024(engine):
     def indexes() -> set[str]:
         with engine.connect() as conn:
             return {i["name"] for i in inspect(conn).get_indexes("agreement_days")}
 
+    assert "ix_agreement_days_agreement_day" not in indexes()
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0023")
     assert "ix_agreement_days_agreement_day" in indexes()
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0022")
     assert "ix_agreement_days_agreement_day" not in indexes()
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")
-    assert "ix_agreement_days_agreement_day" in indexes()
+    assert "ix_agreement_days_agreement_day" not in indexes()
+
+
+def test_the_daily_counts_move_into_their_day_rows_and_back(engine):
+    """Migration 0024: each daily count becomes its day row, marked daily with its errors; a day of
+    hours only stays their sum; `daily_calls` is then a view of the daily rows; the downgrade makes
+    the table again with the same rows."""
+    a, b = agreements(engine, 2)
+    day = dt.date(2026, 10, 25)
+    first, _ = daytable.day_span(day)
+    with Session(engine) as session, session.begin():
+        loaders.store_counts(session, [(a, day, 100, 3), (b, day - dt.timedelta(days=1), 9, None)],
+                             [(a, first, day, 1, 0), (b, first, day, 2, 0)])
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0023")
+    with engine.connect() as conn:
+        before = sorted(conn.execute(text("SELECT agreement_id, day, calls, errors FROM daily_calls")).all())
+        assert [(r[0], r[2], r[3]) for r in before] == sorted([(a, 100, 3), (b, 9, None)])
+        assert sorted(conn.execute(text("SELECT agreement_id, calls FROM agreement_days")).all()) == sorted(
+            [(a, 100), (b, 9), (b, 2)])
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert stored_daily(engine) == {(a, day): 100, (b, day - dt.timedelta(days=1)): 9}
+    assert stored_days(engine) == {(a, day): 100, (b, day - dt.timedelta(days=1)): 9, (b, day): 2}
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT agreement_id, day, calls, errors FROM daily_calls")).all()) == before
+        kinds = {name: kind for name, kind in conn.execute(text(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_name = 'daily_calls'"
+            if engine.dialect.name == "postgresql" else
+            "SELECT name, upper(type) FROM sqlite_master WHERE name = 'daily_calls'"))}
+        assert kinds == {"daily_calls": "VIEW"}
+        assert daytable.mismatches(Session(bind=conn)) == 0

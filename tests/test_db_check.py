@@ -60,8 +60,8 @@ def test_an_orphan_count_and_an_agreement_without_municipality_are_found_and_fai
         monkeypatch, settings, demo):
     without_foreign_keys(
         demo,
-        "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (987654, '2020-11-20', 5, 0)",
-        "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (987654, '2020-11-21', 6, 0)",
+        "INSERT INTO agreement_days (agreement_id, day, calls, errors, daily) VALUES (987654, '2020-11-20', 5, 0, true)",
+        "INSERT INTO agreement_days (agreement_id, day, calls, errors, daily) VALUES (987654, '2020-11-21', 6, 0, true)",
         "INSERT INTO hourly_calls (agreement_id, hour, day, calls, errors) "
         "VALUES (987655, '2020-11-20 10:00:00', '2020-11-20', 5, 9)",
         "UPDATE agreements SET municipality_code = '999' WHERE id = (SELECT min(id) FROM agreements)",
@@ -74,18 +74,21 @@ def test_an_orphan_count_and_an_agreement_without_municipality_are_found_and_fai
     assert found["hourly_calls_impossible"] == 1  # 9 errors among 5 calls
     assert found["agreements_without_municipality"] == 1
     assert found["daily_calls_impossible"] == 0 and found["agreement_services_without_agreement"] == 0
-    assert found["agreement_days_disagreeing"] == 3  # counts written past the import have no day rows
-    assert "8 row(s) with integrity problems, of 5 kind(s)" in result.output
+    assert found["agreement_days_disagreeing"] == 1  # hours written past the import have no day row
+    assert "6 row(s) with integrity problems, of 5 kind(s)" in result.output
 
 
 def test_day_rows_that_disagree_with_their_counts_are_found_and_fail_the_check(monkeypatch, settings, demo):
     with demo.begin() as conn:
-        conn.execute(text("UPDATE agreement_days SET calls = calls + 1 WHERE day = "
-                          "(SELECT max(day) FROM daily_calls) AND agreement_id = (SELECT min(agreement_id) "
-                          "FROM daily_calls WHERE day = (SELECT max(day) FROM daily_calls))"))
-        conn.execute(text("DELETE FROM agreement_days WHERE day = (SELECT min(day) FROM daily_calls) AND "
-                          "agreement_id = (SELECT min(agreement_id) FROM daily_calls WHERE day = "
-                          "(SELECT min(day) FROM daily_calls))"))
+        # Rows of days without a daily count (the sums of their hours): today's, which has no daily count yet.
+        hours_day = "(SELECT max(day) FROM agreement_days WHERE NOT daily)"
+        conn.execute(text(f"UPDATE agreement_days SET calls = calls + 1 WHERE day = {hours_day} AND agreement_id = "
+                          f"(SELECT min(agreement_id) FROM agreement_days WHERE NOT daily AND day = {hours_day})"))
+        conn.execute(text(f"DELETE FROM agreement_days WHERE day = {hours_day} AND agreement_id = "
+                          f"(SELECT max(agreement_id) FROM agreement_days WHERE NOT daily AND day = {hours_day})"))
+        # A daily count is its own source: changing one is no disagreement.
+        conn.execute(text("UPDATE agreement_days SET calls = calls + 1 WHERE daily AND day = "
+                          "(SELECT min(day) FROM agreement_days WHERE daily)"))
         conn.execute(text("INSERT INTO agreement_days (day, agreement_id, calls) "
                           "VALUES ('2001-01-01', (SELECT min(id) FROM agreements), 3)"))
     result = run_cli(monkeypatch, settings, "db", "check")

@@ -16,7 +16,6 @@ from monitor.localtime import CPH
 from monitor.models import (
     Agreement,
     AgreementDay,
-    DailyCallCount,
     HourlyCallCount,
     Meta,
     Municipality,
@@ -29,7 +28,7 @@ NOW = dt.datetime(2020, 11, 29, 22, 30, tzinfo=CPH)
 def snapshot(session):  # type: ignore[no-untyped-def]
     agreements = sorted(session.execute(select(Agreement.uuid, Agreement.municipality_code, Agreement.status))
                         .all())
-    calls = (session.scalar(select(func.sum(DailyCallCount.calls))),
+    calls = (session.scalar(select(func.sum(AgreementDay.calls)).where(AgreementDay.daily)),
              session.scalar(select(func.sum(HourlyCallCount.calls))))
     return agreements, calls
 
@@ -67,13 +66,13 @@ def test_the_demo_covers_every_municipality_and_tells_its_stories(engine, settin
 
 def test_daily_counts_end_yesterday_and_equal_their_hours_where_both_exist(engine, settings, session):
     load_demo(engine, settings, seed=3, size="small", now=NOW)
-    assert session.scalar(select(func.max(DailyCallCount.day))) == dt.date(2020, 11, 28)
+    assert session.scalar(select(func.max(AgreementDay.day)).where(AgreementDay.daily)) == dt.date(2020, 11, 28)
     newest_hour = session.scalar(select(func.max(HourlyCallCount.hour)))
     assert newest_hour == dt.datetime(2020, 11, 29, 20, 0, tzinfo=dt.UTC)  # the last complete hour
     hourly = dict(session.execute(select(HourlyCallCount.day, func.sum(HourlyCallCount.calls))
                                   .group_by(HourlyCallCount.day)).all())
-    daily = dict(session.execute(select(DailyCallCount.day, func.sum(DailyCallCount.calls))
-                                 .group_by(DailyCallCount.day)).all())
+    daily = dict(session.execute(select(AgreementDay.day, func.sum(AgreementDay.calls)).where(AgreementDay.daily)
+                                 .group_by(AgreementDay.day)).all())
     shared = [d for d in hourly if d in daily]
     assert len(shared) >= 8
     assert all(hourly[d] == daily[d] for d in shared)
@@ -170,8 +169,8 @@ def test_the_cli_loads_the_demo(tmp_path, size, sqlite_url):
 def test_every_municipality_calls_and_traffic_grows_with_population(engine, settings, session):
     load_demo(engine, settings, seed=5, size="small", now=NOW)
     calls = dict(session.execute(
-        select(Agreement.municipality_code, func.sum(DailyCallCount.calls))
-        .join(DailyCallCount, DailyCallCount.agreement_id == Agreement.id)
+        select(Agreement.municipality_code, func.sum(AgreementDay.calls))
+        .join(AgreementDay, AgreementDay.agreement_id == Agreement.id).where(AgreementDay.daily)
         .group_by(Agreement.municipality_code)).all())
     munis = sorted(session.scalars(select(Municipality)), key=lambda m: m.population)
     # All but a few call, the smallest island too: churn may leave a municipality whose only calling

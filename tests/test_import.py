@@ -392,8 +392,8 @@ def test_a_failure_after_some_rows_were_written_leaves_nothing_half_written(engi
     def rows_in_transaction(session):
         from sqlalchemy import func
 
-        from monitor.models import DailyCallCount
-        return session.scalar(select(func.count()).select_from(DailyCallCount))
+        from monitor.models import AgreementDay
+        return session.scalar(select(func.count()).select_from(AgreementDay).where(AgreementDay.daily))
 
     monkeypatch.setattr(loaders, "store_counts", write_half_then_fail)
     before = snapshot(engine)

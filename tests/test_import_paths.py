@@ -126,10 +126,10 @@ def test_a_failure_after_the_counts_were_written_leaves_nothing_of_the_file(engi
 def foreign_keys(engine) -> list[tuple]:
     """The count tables' foreign keys (there are none)."""
     if engine.dialect.name == "sqlite":
-        return [("daily_calls", *r) for r in rows(engine, "SELECT * FROM pragma_foreign_key_list('daily_calls')")] + \
+        return [("agreement_days", *r) for r in rows(engine, "SELECT * FROM pragma_foreign_key_list('agreement_days')")] + \
                [("hourly_calls", *r) for r in rows(engine, "SELECT * FROM pragma_foreign_key_list('hourly_calls')")]
     return rows(engine, "SELECT conrelid::regclass::text, conname FROM pg_constraint "
-                        "WHERE contype = 'f' AND conrelid IN ('daily_calls'::regclass, 'hourly_calls'::regclass)")
+                        "WHERE contype = 'f' AND conrelid IN ('agreement_days'::regclass, 'hourly_calls'::regclass)")
 
 
 def test_the_count_tables_have_no_foreign_key(engine):
@@ -178,7 +178,7 @@ def daily_file(buckets: dict) -> str:
 
 def reset(engine) -> None:
     with engine.begin() as conn:
-        for table in ("daily_calls", "hourly_calls", "held_calls"):
+        for table in ("agreement_days", "hourly_calls", "held_calls"):
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DELETE FROM imported_files WHERE kind = 'calls'"))
 

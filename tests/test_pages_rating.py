@@ -12,7 +12,7 @@ import time_machine
 from sqlalchemy import delete
 
 from monitor import create_app, daytable
-from monitor.models import DailyCallCount
+from monitor.models import AgreementDay
 from monitor.rating.service import store_snapshot
 from tests.rating_helpers import AS_OF, add_agreement, small_country
 
@@ -27,7 +27,7 @@ def gap_client(session, engine, settings):  # type: ignore[no-untyped-def]
     add_agreement(session, "c-waiting", it_system="sys-3", services=("SF1470",), status="pending")
     session.commit()
     store_snapshot(engine, settings, AS_OF - dt.timedelta(days=30), now=NOON)
-    session.execute(delete(DailyCallCount).where(DailyCallCount.day == GAP))
+    session.execute(delete(AgreementDay).where(AgreementDay.day == GAP))
     daytable.refresh_days(session, GAP, GAP)
     session.commit()
     store_snapshot(engine, settings, AS_OF, now=NOON)  # today's, as the daily run stores it (the pages compute none)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from monitor import daytable
-from monitor.models import DailyCallCount, RatingRun
+from monitor.models import AgreementDay, RatingRun
 from monitor.rating.method import (
     REASON_MISSING_DATA,
     AgreementInput,
@@ -150,7 +150,7 @@ def outage_country(session):
     add_agreement(session, "b-silent", it_system="sys-2")
     add_daily(session, busy, [d for d in days_before(AS_OF, 90) if d != OUTAGE_DAY], 100)
     cover_window(session)
-    session.execute(delete(DailyCallCount).where(DailyCallCount.day == OUTAGE_DAY))
+    session.execute(delete(AgreementDay).where(AgreementDay.day == OUTAGE_DAY))
     daytable.refresh_days(session, OUTAGE_DAY, OUTAGE_DAY)
     session.commit()
     return session

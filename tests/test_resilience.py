@@ -60,7 +60,7 @@ def test_a_full_disk_in_the_inbox_loses_nothing_and_counts_nothing_twice(engine,
     from sqlalchemy.orm import Session
 
     from monitor.collectors.calls import importer
-    from monitor.models import DailyCallCount
+    from monitor.models import AgreementDay
 
     agreements = tmp_path / "agreements.csv"
     agreements.write_text("agreement_uuid,municipality_code,it_system_uuid,service,status\n"
@@ -80,7 +80,7 @@ def test_a_full_disk_in_the_inbox_loses_nothing_and_counts_nothing_twice(engine,
 
     def total() -> int:
         with Session(engine) as s:
-            return s.scalar(select(func.sum(DailyCallCount.calls))) or 0
+            return s.scalar(select(func.sum(AgreementDay.calls)).where(AgreementDay.daily)) or 0
 
     assert total() == 40
     monkeypatch.undo()

@@ -23,7 +23,6 @@ from ..models import (
     Agreement,
     AgreementDay,
     AgreementService,
-    DailyCallCount,
     HourlyCallCount,
     ItSystem,
     Municipality,
@@ -121,9 +120,10 @@ def day_complete(session: Session, day: dt.date) -> bool:
     Hourly files arrive in order, so a file for a later hour means the day before is whole.
     """
     last_hour = dt.datetime.combine(day, dt.time(23), CPH).astimezone(dt.UTC)
-    daily, hourly = DailyCallCount.__table__, HourlyCallCount.__table__
-    probes = [exists().where(daily.c.day == day), exists().where(hourly.c.hour == last_hour),
-              exists().where(daily.c.day > day), exists().where(hourly.c.day > day)]
+    days, hourly = AgreementDay.__table__, HourlyCallCount.__table__
+    # Any day row after `day`, a daily count's or an hour's: every count has one.
+    probes = [exists().where(days.c.day == day, days.c.daily), exists().where(hourly.c.hour == last_hour),
+              exists().where(days.c.day > day)]
     return bool(session.execute(select(or_(*probes))).scalar())
 
 

@@ -4,11 +4,11 @@ Hourly counts of Copenhagen days older than `hourly_days` before today are rolle
 counts and deleted, one day per transaction, so the table stops growing and no single
 transaction holds a year of rows. A day's calls stay what the rating reads ("the daily count
 when one exists, else the sum of that day's hours"): where a daily count exists it is kept as
-it is, and where none exists the day's hours become one, their sum. Rolling a day and deleting
-its hours commit together, so a day is rolled up exactly once, and a day is only ever taken
-whole. Hours of an agreement that does not exist are left alone for `monitor db check` to report.
-The day's rows in `agreement_days` are brought up to date in the same transaction (their calls
-do not change: the new daily counts are the sums they already held).
+it is, and where none exists the day's row in `agreement_days` becomes one, the sum of its
+hours and their errors (its calls do not change: the row already held that sum). Rolling a day
+and deleting its hours commit together, so a day is rolled up exactly once, and a day is only
+ever taken whole. Hours of an agreement that does not exist are left alone for `monitor db
+check` to report.
 
 On PostgreSQL `hourly_calls` is partitioned by month (`monitor.partitions`): the days whose hours
 all lie in months wholly before the cut-off are rolled up without deleting, one per transaction,
@@ -25,13 +25,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, delete, exists, func, insert, select
+from sqlalchemy import Engine, and_, delete, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from ... import daytable, partitions
-from ...db import is_postgres, session_factory, session_scope, utcnow
+from ...db import dialect_insert, is_postgres, session_factory, session_scope, utcnow
 from ...localtime import CPH
-from ...models import Agreement, DailyCallCount, HourlyCallCount
+from ...models import Agreement, AgreementDay, HourlyCallCount
 from ...settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,24 @@ def roll_up_day(session: Session, day: dt.date, *, delete_hours: bool = True) ->
     Without `delete_hours` the hours stay, for their partition to be dropped whole.
     """
     known = exists().where(Agreement.id == HourlyCallCount.agreement_id)
-    has_daily = exists().where(DailyCallCount.agreement_id == HourlyCallCount.agreement_id,
-                               DailyCallCount.day == HourlyCallCount.day)
+    has_daily = exists().where(AgreementDay.agreement_id == HourlyCallCount.agreement_id,
+                               AgreementDay.day == HourlyCallCount.day, AgreementDay.daily)
     sums = (select(HourlyCallCount.agreement_id, HourlyCallCount.day, func.sum(HourlyCallCount.calls),
-                   func.sum(HourlyCallCount.errors))
+                   func.sum(HourlyCallCount.errors), true())
             .where(HourlyCallCount.day == day, known, ~has_daily)
             .group_by(HourlyCallCount.agreement_id, HourlyCallCount.day))
+    stmt = dialect_insert(session)(AgreementDay).from_select(["agreement_id", "day", "calls", "errors", "daily"], sums)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "agreement_id"],
+        set_={"calls": stmt.excluded.calls, "errors": stmt.excluded.errors, "daily": stmt.excluded.daily},
+        where=~AgreementDay.daily)
     conn = session.connection()  # Core statements: their row counts, not the ORM's bulk paths
     # RETURNING: psycopg gives no row count for INSERT … SELECT through SQLAlchemy's insert().
-    made = len(conn.execute(insert(DailyCallCount).from_select(["agreement_id", "day", "calls", "errors"], sums)
-                            .returning(DailyCallCount.agreement_id)).all())
+    made = len(conn.execute(stmt.returning(AgreementDay.agreement_id)).all())
     deleted = 0
     if delete_hours:
         deleted = conn.execute(delete(HourlyCallCount).where(and_(HourlyCallCount.day == day, known))).rowcount
-    daytable.refresh_days(session, day, day)  # the same calls as before, now from the daily counts
+    daytable.refresh_days(session, day, day)  # hours of unknown agreements, if any, keep their row
     return made, max(deleted, 0)
 
 

@@ -32,10 +32,10 @@ from ...db import dialect_insert, is_postgres
 from ...localtime import CPH
 from ...models import (
     Agreement,
+    AgreementDay,
     AgreementEvent,
     AgreementService,
     CutoverTask,
-    DailyCallCount,
     HeldCallCount,
     HourlyCallCount,
     ItSystem,
@@ -114,7 +114,8 @@ def check_agreements(session: Session, ids: set[int]) -> list[int]:
 def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     """Upsert counts by (agreement, bucket): a later value for the same bucket replaces the earlier.
 
-    The day rows of the buckets written (`agreement_days`) follow in the same transaction.
+    A daily count is written as its day row (`agreement_days`, marked daily); the day rows of the
+    hours written follow in the same transaction.
     Raises `UnknownAgreements` (and writes nothing) when a row's agreement id does not exist.
     """
     missing = check_agreements(session, {row[0] for row in daily} | {row[0] for row in hourly})
@@ -125,10 +126,10 @@ def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
         _copy_upsert(session, daily, hourly)
     else:
         _sqlite_upsert(session, daily, hourly)
-    # The day rows of the daily counts were written beside them, from the same rows; an hour's day
-    # is its stored daily count, else the sum of its stored hours.
+    # An hour's day is its daily count when one is stored (the file's own included), else the sum
+    # of its stored hours.
     written = {(a, d) for a, d, _, _ in daily} if daily and hourly else set()
-    daytable.refresh(session, (), ((a, d) for a, _, d, _, _ in hourly if (a, d) not in written))
+    daytable.refresh(session, ((a, d) for a, _, d, _, _ in hourly if (a, d) not in written))
 
 
 SQLITE_IMPORT_CACHE_KIB = 65_536
@@ -151,33 +152,17 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
     dialect = conn.dialect
     # Values become what SQLAlchemy itself would store, computed once per distinct value; rows go
     # in sorted by key, which keeps the primary-key index appends local.
-    to_day = DailyCallCount.__table__.c.day.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+    to_day = AgreementDay.__table__.c.day.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     if daily:
         days = {d: to_day(d) for d in {row[1] for row in daily}}
         rows: list[tuple[Any, ...]] = in_daily_key_order([(a, days[d], c, e) for a, d, c, e in daily])
-        span = (rows[0][1], rows[-1][1])
-        all_new = not _sqlite_stored_between(conn, "daily_calls", span)
+        # A daily count is its day's row, whatever the hours said; an unchanged one is not written.
         conn.exec_driver_sql(
-            "INSERT INTO daily_calls (agreement_id, day, calls, errors) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls, errors = excluded.errors "
-            "WHERE calls IS NOT excluded.calls OR errors IS NOT excluded.errors", rows)
-        # The day rows: when the span held no daily count before, its daily counts are exactly the
-        # file's, and the database copies them itself; so too when the file is most of its span (a
-        # daily count is its day's calls, and an unchanged row is not written); otherwise from the
-        # same rows.
-        if all_new:
-            conn.exec_driver_sql(daytable.daily_rows("daily_calls", "day BETWEEN ? AND ?",
-                                                     upsert=_sqlite_stored_between(conn, "agreement_days", span)),
-                                 span)
-        elif conn.exec_driver_sql("SELECT count(*) FROM daily_calls WHERE day BETWEEN ? AND ?",
-                                  span).scalar_one() <= 2 * len(rows):
-            conn.exec_driver_sql(daytable.daily_rows("daily_calls", "day BETWEEN ? AND ?"), span)
-        else:
-            conn.exec_driver_sql(
-                "INSERT INTO agreement_days (day, agreement_id, calls) VALUES (?, ?, ?) "
-                "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls "
-                "WHERE agreement_days.calls <> excluded.calls", [(d, a, c) for a, d, c, _ in rows])
+            "INSERT INTO agreement_days (agreement_id, day, calls, errors, daily) VALUES (?, ?, ?, ?, 1) "
+            "ON CONFLICT (day, agreement_id) DO UPDATE SET calls = excluded.calls, errors = excluded.errors, daily = 1 "
+            "WHERE NOT agreement_days.daily OR agreement_days.calls IS NOT excluded.calls "
+            "OR agreement_days.errors IS NOT excluded.errors", rows)
     if hourly:
         hours = {h: to_hour(h) for h in {row[1] for row in hourly}}
         days = {d: to_day(d) for d in {row[2] for row in hourly}}
@@ -191,7 +176,7 @@ def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow
 
 
 def in_daily_key_order(rows: list[Any]) -> list[Any]:
-    """(agreement_id, day, …) rows in `daily_calls`' key order, (day, agreement_id): rows written in
+    """(agreement_id, day, …) rows in `agreement_days`' key order, (day, agreement_id): rows written in
     it are appended at the right edge of the B-tree. Grouped by day, then each day's rows sorted by
     agreement id: several times faster than one sort by a Python key function."""
     by_day: dict[Any, list[Any]] = {}
@@ -208,21 +193,15 @@ def in_daily_key_order(rows: list[Any]) -> list[Any]:
     return ordered
 
 
-def _sqlite_stored_between(conn: Any, table: str, span: tuple[Any, Any]) -> bool:
-    """Whether `table` holds any row from day span[0] to span[1] (one probe of its key)."""
-    found = conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE day BETWEEN ? AND ?)", span).scalar()
-    return bool(found)
-
-
 def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
     dbapi = session.connection().connection.driver_connection  # psycopg's own connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
         if daily:
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
-            _copy_then_upsert(cur, "daily_calls", ("agreement_id", "day", "calls", "errors"),
-                              ("integer", "date", "bigint", "bigint"), ("day", "agreement_id"), _daily_text(daily),
-                              "day", span, then=_day_rows)
+            _copy_then_upsert(cur, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
+                              ("integer", "date", "bigint", "bigint", "boolean"), ("day", "agreement_id"),
+                              _daily_text(daily), "day", span)
         if hourly:
             first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
                            for h in (min(row[1] for row in hourly), max(row[1] for row in hourly)))
@@ -251,7 +230,7 @@ def _daily_text(rows: list[DailyRow]) -> Chunks:
     """COPY text, in key order (day, agreement), which keeps the key's inserts local."""
     days = {d: d.isoformat() for d in {row[1] for row in rows}}
     rows = in_daily_key_order(rows)
-    return _in_chunks(rows, lambda part: "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\n"
+    return _in_chunks(rows, lambda part: "".join([f"{a}\t{days[d]}\t{c}\t{NULL if e is None else e}\tt\n"
                                                   for a, d, c, e in part]))
 
 
@@ -264,49 +243,20 @@ def _hourly_text(rows: list[HourlyRow]) -> Chunks:
                                                   for a, h, d, c, e in part]))
 
 
-# What follows the rows on the server, from where they now are: (cursor, table, its WHERE, parameters, span).
-Then = Callable[[Any, str, str, tuple[Any, ...], tuple[Any, Any]], None]
-
-
-def _day_rows(cur: Any, source: str, where: str, params: tuple[Any, ...], span: tuple[Any, Any]) -> None:
-    """The day rows of the daily counts just written, copied on the server from `source`.
-
-    A plain INSERT when no day row lies in the span yet; should a writer commit one meanwhile,
-    the savepoint takes the INSERT back and the upsert writes the same rows.
-    """
-    from psycopg.errors import UniqueViolation  # psycopg is installed with PostgreSQL only
-
-    if not _stored_between(cur, "agreement_days", "day", span):
-        cur.execute("SAVEPOINT import_days")
-        try:
-            cur.execute(daytable.daily_rows(source, where, upsert=False), params)
-        except UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT import_days")
-        else:
-            cur.execute("RELEASE SAVEPOINT import_days")
-            return
-    cur.execute(daytable.daily_rows(source, where), params)
-
-
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      text: Chunks, period: str, span: tuple[Any, Any], then: Then | None = None) -> None:
+                      text: Chunks, period: str, span: tuple[Any, Any]) -> None:
     cols = ", ".join(columns)
     if _copy_if_all_new(cur, table, cols, text, period, span):
-        # Every count of the span is the file's (or, should a writer commit meanwhile, as new as it).
-        if then is not None:
-            then(cur, table, f"{period} BETWEEN %s AND %s", span, span)
-        return
+        return  # every row of the span is the file's (or, should a writer commit meanwhile, as new as it)
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
                 " ON COMMIT DROP")
     _copy(cur, stage, cols, text)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    values = [c for c in columns if c not in key]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
+    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in values)
     cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
-                f"WHERE {table}.calls IS DISTINCT FROM EXCLUDED.calls "
-                f"OR {table}.errors IS DISTINCT FROM EXCLUDED.errors")
-    if then is not None:
-        then(cur, stage, "true", (), span)
+                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}")  # unchanged: not written
     cur.execute(f"DROP TABLE {stage}")
 
 
