@@ -225,3 +225,33 @@ def test_listing_the_impacts_own_state_from_the_start_to_the_end_counts_as_the_w
     notice = incident(45, impact=impact, states=((0, (("api", listing),)),))
     assert component_spans(notice, "api", at(60)) == [notice_span(notice, at(60))]
     assert minutes_in(component_spans(notice, "api", at(60))) == {COMPONENT_STATE[listing]: 45}
+
+
+# --- the pages ---------------------------------------------------------------------------------------------
+
+def test_the_component_page_counts_and_lists_a_notice_whose_updates_list_the_component_down(app, engine):
+    from monitor.localtime import CPH
+    from monitor.models import NoticeComponent
+
+    day = dt.datetime(2026, 11, 19, 10, 0, tzinfo=CPH)
+    with session_factory(engine)() as session, session.begin():
+        source = NoticeSource(name="driftstatus", url="https://status.example", kind="statuspage")
+        session.add(source)
+        session.flush()
+        # Impact none: the notice as a whole counts nothing, but an update lists the component down for 30 minutes.
+        notice = Notice(source_id=source.id, upstream_id="x", kind="incident", title="Kald afvises kortvarigt",
+                        status="resolved", impact="none", started_at=day, updated_at=day + dt.timedelta(hours=1),
+                        resolved_at=day + dt.timedelta(hours=1))
+        session.add(notice)
+        session.flush()
+        session.add(NoticeComponent(notice_id=notice.id, component_slug="serviceplatformen"))
+        for minutes, status, state in ((0, "investigating", "major_outage"), (30, "monitoring", "operational"),
+                                       (60, "resolved", "operational")):
+            session.add(NoticeUpdate(notice_id=notice.id, status=status, at=day + dt.timedelta(minutes=minutes),
+                                     body_html="<p>…</p>", component_states={"serviceplatformen": state}))
+    app.config["MONITOR_CLOCK"] = lambda: dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    client = app.test_client()
+    html = client.get("/driftsstatus/serviceplatformen?dag=2026-11-19").get_data(as_text=True)
+    assert "Kald afvises kortvarigt" in html.split('id="dag"')[1].split('id="maaneder"')[0]
+    document = client.get("/api/v1/components/serviceplatformen/availability?days=2").get_json()
+    assert [d["major_minutes"] for d in document["days"]] == [30, 0], document["days"]
