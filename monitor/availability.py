@@ -1,7 +1,8 @@
 """Availability per component and Copenhagen day, from the notices' own timelines.
 
 The core is pure: a notice's `Timeline` and a `now` in, its `Span` (from when to when, in
-which state) out; spans resolved per component so that every minute counts once, in its
+which state) out, per component where the source gave each update's component states
+(`component_spans`); spans resolved per component so that every minute counts once, in its
 worst state; `DayFigures` per day; availability over any run of days, per component or per
 supplier. `component_records` is the thin query on top. The rules, with examples, are in
 docs/notices.md ("Availability").
@@ -28,6 +29,10 @@ RANK = {state: i for i, state in enumerate(STATES)}
 IMPACT_STATE: dict[str, str | None] = {"critical": "major", "major": "partial", "minor": "degraded", "none": None}
 MAINTENANCE_RUNNING = ("in_progress", "verifying")
 MAINTENANCE_DONE = ("completed",)
+# A component's state from an update's component status (Statuspage's words); operational is None.
+COMPONENT_STATE: dict[str, str | None] = {"operational": None, "degraded_performance": "degraded",
+                                          "partial_outage": "partial", "major_outage": "major",
+                                          "under_maintenance": "maintenance"}
 WINDOWS = (1, 30, 90)
 MAX_DAYS = 366
 
@@ -45,6 +50,9 @@ class Timeline:
     scheduled_until: dt.datetime | None = None
     updates: tuple[tuple[str, dt.datetime], ...] = ()  # (status, at), in any order
     components: tuple[str, ...] = ()  # none: the whole infrastructure
+    # (at, ((component slug, its status from then on), ...)) of each update that lists component
+    # states (Statuspage); empty when the source gives none per update (RSS, Atom).
+    states: tuple[tuple[dt.datetime, tuple[tuple[str, str], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,16 @@ def notice_span(notice: Timeline, now: dt.datetime) -> Span | None:
     (else `scheduled_for`) to its completion (else `scheduled_until`); one in progress and not
     completed runs up to `now`.
     """
+    window = notice_window(notice, now)
+    if window is None:
+        return None
+    state, start, end = window
+    return Span(start, end, state) if state is not None else None
+
+
+def notice_window(notice: Timeline, now: dt.datetime) -> tuple[str | None, dt.datetime, dt.datetime] | None:
+    """The notice's state (None: its impact makes nothing unavailable) and its run in whole
+    minutes, as `notice_span` reads them; None when it has not run (yet)."""
     times = [at for _, at in notice.updates]
     closed = notice.status in CLOSED_STATUSES
     if notice.kind == "maintenance":
@@ -141,10 +159,43 @@ def notice_span(notice: Timeline, now: dt.datetime) -> Span | None:
         state = IMPACT_STATE.get(notice.impact, "degraded") if notice.impact else "degraded"
         start = notice.started_at or (min(times) if times else None)
         end = (notice.resolved_at or (max(times) if times else None)) if closed else now
-    if state is None or start is None or end is None:
+    if start is None or end is None:
         return None
     start, end = minute(start), min(minute(end), minute(now))
-    return Span(start, end, state) if end > start else None
+    return (state, start, end) if end > start else None
+
+
+def component_spans(notice: Timeline, slug: str, now: dt.datetime) -> list[Span]:
+    """When the notice made the component `slug` unavailable, and how, in time order.
+
+    Where the notice's updates list the component's status (`Timeline.states`), each status
+    holds from its update until the next update that lists the component, or the end of the
+    notice's run; an operational status counts nothing. What the source does not say is not
+    counted as available: before the first update that lists the component, and for a status
+    word not known, the notice's own state holds. A component that no update lists, and every
+    component of a notice whose source gives no states per update, is counted over the
+    notice's whole run (`notice_span`).
+    """
+    window = notice_window(notice, now)
+    if window is None:
+        return []
+    state, start, end = window
+    listed = sorted(((at, status) for at, states in notice.states for s, status in states if s == slug),
+                    key=lambda pair: pair[0])  # stable: two statuses of one instant keep upstream's order
+    if not listed:
+        return [Span(start, end, state)] if state is not None else []
+    pieces: list[tuple[dt.datetime, str | None]] = [(start, state)]
+    pieces += [(minute(at), COMPONENT_STATE.get(status, state)) for at, status in listed]
+    out: list[Span] = []
+    for (at, piece_state), (until, _) in zip(pieces, [*pieces[1:], (end, None)], strict=True):
+        a, b = max(at, start), min(until, end)
+        if piece_state is None or b <= a:
+            continue
+        if out and out[-1].end == a and out[-1].state == piece_state:
+            out[-1] = Span(out[-1].start, b, piece_state)
+        else:
+            out.append(Span(a, b, piece_state))
+    return out
 
 
 def resolve(spans: Iterable[Span]) -> list[Span]:
@@ -254,7 +305,10 @@ def timeline(notice: Notice) -> Timeline:
                     resolved_at=notice.resolved_at, scheduled_for=notice.scheduled_for,
                     scheduled_until=notice.scheduled_until,
                     updates=tuple((u.status, u.at) for u in notice.updates),
-                    components=tuple(sorted(c.component_slug for c in notice.components)))
+                    components=tuple(sorted(c.component_slug for c in notice.components)),
+                    states=tuple((u.at, tuple(sorted(u.component_states.items())))
+                                 for u in sorted(notice.updates, key=lambda u: (u.at, u.id))
+                                 if u.component_states))
 
 
 def timelines(session: Session, since: dt.datetime) -> list[Timeline]:
@@ -271,12 +325,12 @@ def records(notices: Iterable[Timeline], settings: Settings, now: dt.datetime, d
     """
     spans: dict[str, list[Span]] = {c.slug: [] for c in settings.components}
     for notice in notices:
-        span = notice_span(notice, now)
-        if span is None:
+        span = None if notice.states else notice_span(notice, now)  # the same for every component
+        if span is None and not notice.states:
             continue
         for slug in notice.components or tuple(spans):
             if slug in spans:
-                spans[slug].append(span)
+                spans[slug].extend([span] if span is not None else component_spans(notice, slug, now))
     return [ComponentRecord(c.slug, c.name, c.supplier, daily_figures(spans[c.slug], days, now))
             for c in settings.components]
 

@@ -207,6 +207,30 @@ def db_check(ctx: Context) -> None:
     click.echo("no integrity problems found")
 
 
+@db.command("partitions")
+@click.option("--now", "now_text", metavar="TIME", help="Pretend it is TIME (ISO 8601; default now).")
+@pass_ctx
+def db_partitions(ctx: Context, now_text: str | None) -> None:
+    """Make this and next month's partitions of hourly_calls (PostgreSQL; run as its owner) and list them."""
+    from sqlalchemy.orm import Session
+
+    from . import partitions
+    from .db import is_postgres
+
+    if not is_postgres(ctx.engine):
+        click.echo("SQLite keeps hourly_calls in one table: there are no partitions to make")
+        return
+    now = parse_now(now_text)
+    try:
+        made = partitions.ensure_ahead(ctx.engine, ctx.settings, now)
+    except partitions.PartitionsNotAllowed as exc:
+        raise click.ClickException(str(exc)) from None
+    with Session(ctx.engine) as session:
+        months = sorted(partitions.existing(session))
+    click.echo(f"made: {', '.join(map(str, made)) or 'none (they existed)'}")
+    click.echo(f"partitions of hourly_calls: {', '.join(map(str, months))}")
+
+
 @cli.command()
 @click.option("--seed", type=int, default=2020, show_default=True, help="Random seed (same seed and --now, same country).")
 @click.option("--size", type=click.Choice(["small", "full"]), default="full", show_default=True)

@@ -335,6 +335,10 @@ class NoticeUpdate(Base):
     # Held with the rest of a poll that brought more than `[notices] max_new_per_poll`: no mail
     # is queued until an operator releases it on /drift (or discards it).
     held: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Component slug → its status from this update on (operational, degraded_performance,
+    # partial_outage, major_outage, under_maintenance), as Statuspage lists them; NULL when the
+    # source gives none per update (RSS, Atom). Availability reads it (monitor/availability.py).
+    component_states: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     notice: Mapped[Notice] = relationship(back_populates="updates")
 

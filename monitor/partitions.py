@@ -10,6 +10,11 @@ UPDATE EXCLUSIVE lock on `hourly_calls`, which readers and writers pass, and the
 on the new, empty table that nobody reads yet (`CREATE TABLE … PARTITION OF` would lock the
 whole parent exclusively). Made in a short transaction of its own before the writer's, so an
 import never holds a lock on the table for its whole length.
+
+Only the owner of `hourly_calls` may attach a partition. The scheduler's `partitions` job (and
+`monitor db partitions`) makes this and next month's in advance (`ensure_ahead`), so that a
+service user that owns no table never needs to; when one would and may not, the writer gets
+`PartitionsNotAllowed`, whose message says what the operator should run.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from .db import is_postgres
+from . import runs
+from .db import is_postgres, session_factory
+from .settings import Settings
 
 PARENT = "hourly_calls"
 
@@ -54,6 +62,33 @@ class Month:
     def name(self) -> str:
         """The partition's table name."""
         return f"{PARENT}_{self.year:04d}_{self.month:02d}"
+
+    @property
+    def next(self) -> Month:
+        """The month after this one."""
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+# PostgreSQL's SQLSTATE for "must be owner of table" and other refused privileges.
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+class PartitionsNotAllowed(Exception):
+    """Months without a partition that this database user may not make (it does not own `hourly_calls`)."""
+
+    def __init__(self, months: Iterable[Month], user: str = "", owner: str = "") -> None:
+        self.months = sorted(months)
+        self.user, self.owner = user, owner
+        who = f"the database user {user}" if user else "this database user"
+        by = f" ({owner})" if owner else ""
+        super().__init__(
+            f"hourly_calls has no partition for {', '.join(map(str, self.months))}, and {who} may not make one: "
+            f"only the owner of hourly_calls{by} can. Run `monitor db partitions` as the owner "
+            f"(MONITOR_DATABASE_URL set to the owner's connection), or let the scheduler's partitions job run "
+            f"as the owner; it makes this and next month's partitions in advance")
 
 
 def months_of(hours: Iterable[dt.datetime]) -> set[Month]:
@@ -100,13 +135,67 @@ def ensure_hourly(session: Session, hours: Iterable[dt.datetime]) -> list[Month]
     bind = session.get_bind()
     if isinstance(bind, Engine):
         with bind.begin() as conn:
-            for month in missing:
-                create(conn, month)
+            _create_all(conn, missing)
     else:
-        conn = session.connection()
-        for month in missing:
-            create(conn, month)
+        _create_all(session.connection(), missing)
     return missing
+
+
+def _create_all(conn: Connection, months: list[Month]) -> None:
+    """Make `months`; a refused privilege becomes `PartitionsNotAllowed` (the transaction is then aborted)."""
+    user, owner = conn.execute(text("SELECT current_user, pg_get_userbyid(relowner) FROM pg_class "
+                                    "WHERE oid = CAST(:parent AS regclass)"), {"parent": PARENT}).one()
+    try:
+        for month in months:
+            create(conn, month)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise PartitionsNotAllowed(months, user, owner) from exc
+
+
+def months_ahead(now: dt.datetime) -> list[Month]:
+    """The months a writer may need soon: the UTC month of `now` and the next one."""
+    this = Month.of(now)
+    return [this, this.next]
+
+
+def ensure_ahead(engine: Engine, settings: Settings | None = None, now: dt.datetime | None = None) -> list[Month]:
+    """The scheduler's `partitions` job: make this and next month's partitions where missing.
+
+    Returns the months made. On SQLite nothing, and no run is recorded. On PostgreSQL the run
+    is recorded (job `partitions`); a user that may not make them fails the run with
+    `PartitionsNotAllowed`, whose message says what to run instead.
+    """
+    if not is_postgres(engine):
+        return []
+    sessions = session_factory(engine)
+    with runs.recorded_run(sessions, "partitions", now) as run:
+        wanted = months_ahead(run.started_at)
+        with sessions() as session:
+            made = ensure_hourly(session, [m.start for m in wanted])
+            months = sorted(existing(session))
+        run.report(True, f"made {', '.join(map(str, made)) or 'none'}; partitions for "
+                         f"{', '.join(map(str, months))}",
+                   runs.PartitionsDetails(made=[str(m) for m in made], months=[str(m) for m in months]))
+    return made
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The monthly partitions as /drift shows them: every month that has one, and those of the
+    current and next month that are missing."""
+
+    months: list[Month]
+    missing_ahead: list[Month]
+
+
+def overview(session: Session, now: dt.datetime) -> Overview | None:
+    """The partitions and what is missing ahead of `now`; None on SQLite (no partitions)."""
+    if not is_postgres(session):
+        return None
+    months = sorted(existing(session))
+    return Overview(months, [m for m in months_ahead(now) if m not in months])
 
 
 def rows_in(engine: Engine, month: Month) -> int:

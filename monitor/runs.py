@@ -82,7 +82,14 @@ class RatingDetails(TypedDict):
     unchanged: NotRequired[int]  # 1: the daily run found nothing new and stored no copy of `revision`
 
 
-RunDetails = FilesDetails | NoticesDetails | NotifyDetails | RatingDetails
+class PartitionsDetails(TypedDict):
+    """A run of the partitions job (`partitions`): months as YYYY-MM."""
+
+    made: list[str]  # the months whose partition this run made
+    months: list[str]  # every month with a partition after the run
+
+
+RunDetails = FilesDetails | NoticesDetails | NotifyDetails | RatingDetails | PartitionsDetails
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ def job_table(settings: Settings) -> list[Job]:
         # Before the 06:00 rating, after the night's files; a day's rollup does not change the rating.
         Job("hourly-retention", "monitor.collectors.calls.hourly_retention:apply_hourly_retention",
             CronTrigger(hour=4, minute=15, timezone=TZ), run_at_start=False),
+        # This and next month's partitions of hourly_calls (PostgreSQL), long before a file needs them.
+        Job("partitions", "monitor.partitions:ensure_ahead", CronTrigger(hour=0, minute=20, timezone=TZ)),
     ]
     if settings.demo.enabled:
         jobs += [

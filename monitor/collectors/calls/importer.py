@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from ... import runs
+from ... import partitions, runs
 from ...db import session_factory, session_scope, utcnow
 from ...models import ImportedFile
 from ...settings import Settings
@@ -139,6 +139,10 @@ def import_content(engine: Engine, kind: str, name: str, data: bytes, now: dt.da
     except Rejected as exc:  # a check against the stored data (the write was rolled back)
         result.notes.clear()
         return _reject(factory, result, exc.problems, exc.rows, now)
+    except partitions.PartitionsNotAllowed as exc:  # this user may not make a month: say who must
+        log.warning("storing %s: %s", name, exc)
+        result.notes.clear()
+        return _reject(factory, result, [Problem(0, "", "", message("no_partition", detail=exc))], result.rows, now)
     except VALUE_REFUSED as exc:  # the database refused a value the checks let through: the file is bad
         log.exception("storing %s failed", name)
         result.notes.clear()

@@ -60,6 +60,8 @@ MESSAGES = {
     "too_deep": "nested too deeply to read",
     "agreement_gone": "the agreement's id {id} is not in the agreements table; nothing was imported",
     "unreadable": "the file could not be read ({detail}); nothing was imported",
+    "no_partition": "{detail}. The file itself is fine: once the partition exists, import it again "
+                    "(copy it back into the inbox, or post it again); nothing was imported",
 }
 
 # Bounds on values (SPEC "Limits and bad input").

@@ -195,5 +195,5 @@ def resolve_statuses(raw: list[RawUpdate], kind: str) -> list[ParsedUpdate]:
         while (current, at) in seen:
             at += dt.timedelta(microseconds=1)
         seen.add((current, at))
-        oldest_first.append(ParsedUpdate(status=current, at=at, body_html=u.body_html))
+        oldest_first.append(ParsedUpdate(status=current, at=at, body_html=u.body_html, components=u.components))
     return list(reversed(oldest_first))

@@ -139,12 +139,18 @@ def parse_incident(item: Any, maintenance: bool, component_names: dict[str, str]
         if at is None:
             problems.append(f"update {u.get('id')!r} has no readable time: left out")
             continue
-        raw.append(RawUpdate(word=str(u.get("status") or ""), at=at, body_html=_body_html(u.get("body"))))
+        states: list[tuple[str, str]] = []
         for c in _list(u.get("affected_components")):
             if isinstance(c, dict):
                 name = c.get("name") or component_names.get(str(c.get("code")))
                 if name and name not in names:
                     names.append(str(name))
+                if name and isinstance(c.get("new_status"), str):
+                    states.append((str(name), c["new_status"]))
+        # An update without the key says nothing per component; with it (even empty) it does.
+        listed = tuple(states) if isinstance(u.get("affected_components"), list) else None
+        raw.append(RawUpdate(word=str(u.get("status") or ""), at=at, body_html=_body_html(u.get("body")),
+                             components=listed))
     raw.sort(key=lambda r: r.at, reverse=True)
     scheduled_for = _time(item.get("scheduled_for"))
     is_maintenance = (maintenance or scheduled_for is not None

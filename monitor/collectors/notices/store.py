@@ -5,7 +5,9 @@ stored text and notifies nobody; a new update that is not part of a backfill is 
 the same transaction, to the `queue` the caller passes in (`notify.outbox.enqueue_for_update`:
 the collector knows nothing of subscribers, notify depends on it and not the reverse). A poll that brings more than `[notices]
 max_new_per_poll` new updates queues no mail at all: they are stored held, and an operator
-releases or discards them on /drift (`monitor.notify.held`).
+releases or discards them on /drift (`monitor.notify.held`). Where the source lists each
+update's component states (Statuspage), they are kept by component slug with the update
+(filled in on an update stored before, without a mail), for availability to read.
 """
 
 from __future__ import annotations
@@ -57,11 +59,7 @@ def resolve_components(notice: ParsedNotice, components: Sequence[Component],
     """
     found: set[str] = set()
     for name in notice.component_names:
-        low = name.strip().lower()
-        for c in components:
-            keywords = [k.lower() for k in c.keywords or []]
-            if low in (c.name.lower(), c.slug) or any(k and k in low for k in keywords):
-                found.add(c.slug)
+        found.update(named_slugs(name, components))
     text = f"{notice.title} {notice.text}".lower()
     for c in components:
         if any(k and k.lower() in text for k in c.keywords or []):
@@ -70,6 +68,29 @@ def resolve_components(notice: ParsedNotice, components: Sequence[Component],
     if not found:
         found = {slug for slug in defaults if slug in known}
     return [c.slug for c in components if c.slug in found]
+
+
+def named_slugs(name: str, components: Sequence[Component]) -> list[str]:
+    """The components a name upstream gives means: by name, slug or keyword."""
+    low = name.strip().lower()
+    return [c.slug for c in components
+            if low in (c.name.lower(), c.slug) or any(k and k.lower() in low for k in c.keywords or [])]
+
+
+def component_states(states: Sequence[tuple[str, str]] | None, components: Sequence[Component]
+                     ) -> dict[str, str] | None:
+    """An update's (name, status) pairs as component slug → status; None when the source gives none.
+
+    A name that means several components sets each; a component named twice keeps the status
+    listed last.
+    """
+    if states is None:
+        return None
+    out: dict[str, str] = {}
+    for name, status in states:
+        for slug in named_slugs(name, components):
+            out[slug] = status
+    return out
 
 
 def store_notices(session: Session, source: NoticeSource, notices: Sequence[ParsedNotice], *,
@@ -106,7 +127,7 @@ def upsert_notices(session: Session, source: NoticeSource, notices: Sequence[Par
         if sorted(c.component_slug for c in notice.components) != sorted(slugs):
             notice.components = [NoticeComponent(component_slug=s) for s in slugs]
         session.flush()
-        _store_updates(session, notice, parsed, backfill, now, counts, fresh)
+        _store_updates(session, notice, parsed, backfill, now, counts, fresh, components)
     return fresh
 
 
@@ -154,20 +175,24 @@ def _apply_fields(notice: Notice, parsed: ParsedNotice) -> None:
 
 
 def _store_updates(session: Session, notice: Notice, parsed: ParsedNotice, backfill: bool,
-                   now: dt.datetime, counts: StoreCounts, fresh: list[NoticeUpdate]) -> None:
+                   now: dt.datetime, counts: StoreCounts, fresh: list[NoticeUpdate],
+                   components: Sequence[Component]) -> None:
     existing = {(u.status, u.at): u for u in notice.updates}
     wanted = {(u.status, u.at) for u in parsed.updates}
     # An update whose status word was edited upstream is the same update at the same time.
     by_time = {u.at: u for key, u in existing.items() if key not in wanted}
     for p in reversed(parsed.updates):  # oldest first: ids grow with time
         row = existing.get((p.status, p.at)) or by_time.pop(p.at, None)
+        states = component_states(p.components, components)
         if row is not None:
             if row.body_html != p.body_html or row.status != p.status:
                 row.body_html, row.status = p.body_html, p.status
                 counts.edited_updates += 1
+            if states is not None and row.component_states != states:  # filled in, or corrected: no mail
+                row.component_states = states
             continue
         row = NoticeUpdate(notice=notice, status=p.status, at=p.at, body_html=p.body_html,
-                           first_seen_at=now, backfilled=backfill)
+                           first_seen_at=now, backfilled=backfill, component_states=states)
         session.add(row)
         session.flush()
         counts.new_updates += 1

@@ -42,6 +42,7 @@ class RawUpdate:
     word: str
     at: dt.datetime
     body_html: str
+    components: tuple[tuple[str, str], ...] | None = None  # (name, status) where the source lists them
 
 
 def plain(fragment: str) -> str:

@@ -107,6 +107,10 @@ class ParsedUpdate:
     status: str
     at: dt.datetime
     body_html: str
+    # Each component's status from this update on, as (name, status) pairs in upstream's words
+    # (Statuspage: operational, degraded_performance, partial_outage, major_outage,
+    # under_maintenance); None when the source gives none per update.
+    components: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass
@@ -193,9 +197,17 @@ def admit(result: ParseResult) -> None:
         notice.impact = notice.impact if notice.impact in IMPACTS else None
         notice.component_names = [n for n in (" ".join(clean_text(c).split()) for c in notice.component_names) if n]
         notice.text = clean_text(notice.text)
-        notice.updates = [ParsedUpdate(clean_text(u.status), u.at, clean_text(u.body_html)) for u in notice.updates]
+        notice.updates = [ParsedUpdate(clean_text(u.status), u.at, clean_text(u.body_html), _clean_states(u.components))
+                          for u in notice.updates]
         kept.append(notice)
     result.notices = kept
+
+
+def _clean_states(states: tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...] | None:
+    if states is None:
+        return None
+    cleaned = ((" ".join(clean_text(name).split()), clean_text(status).strip()[:40]) for name, status in states)
+    return tuple((name, status) for name, status in cleaned if name and status)
 
 
 def resolved_time(status: str, updates: list[ParsedUpdate]) -> dt.datetime | None:

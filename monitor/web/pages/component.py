@@ -85,9 +85,12 @@ def _day_notices(session: Session, slug: str, day: dt.date, now: dt.datetime) ->
     start, end = av.day_bounds(day)
     found = []
     for notice in list_notices(session, "all", slug):
-        span = av.notice_span(av.timeline(notice), now)
-        if span is not None and span.start < end and span.end > start:
-            found.append((span.start, notice_view(notice)))
+        timeline = av.timeline(notice)
+        # The notice's run, and where its updates list the component, what they list (an impact
+        # of none may still list the component as down).
+        spans = [s for s in (av.notice_span(timeline, now), *av.component_spans(timeline, slug, now)) if s]
+        if any(s.start < end and s.end > start for s in spans):
+            found.append((min(s.start for s in spans), notice_view(notice)))
     return [n for _, n in sorted(found, key=lambda pair: (pair[0], pair[1].id))]
 
 

@@ -16,12 +16,21 @@ from flask_babel import ngettext
 
 from ...collectors.calls.kinds import KINDS as FILE_KINDS
 from ...collectors.notices.kinds import KINDS as SOURCE_KINDS
-from ...runs import FilesDetails, NoticesDetails, NotifyDetails, RatingDetails, RunDetails, SourceDetails
+from ...runs import (
+    FilesDetails,
+    NoticesDetails,
+    NotifyDetails,
+    PartitionsDetails,
+    RatingDetails,
+    RunDetails,
+    SourceDetails,
+)
 from .format import day
 
 JOB_NAMES = {"notices": _l("Driftsmeddelelser hentes"), "calls": _l("Kaldstal fra indbakken"),
              "import": _l("Import fra kommandolinjen"), "notify": _l("Udsendelse af meddelelser"),
-             "rating": _l("Daglig beregning af scorer")}
+             "rating": _l("Daglig beregning af scorer"),
+             "partitions": _l("Månedspartitioner for timekaldstal")}
 
 
 # Codes the page shows in a column of their own: delivery channels and mail kinds here; the
@@ -122,7 +131,17 @@ def run_summary(collector: str, details: RunDetails | None) -> str | None:
                      revision=rated["revision"])
         return _("beregnet for %(day)s, version %(revision)s", day=day(rated.get("as_of")),
                  revision=rated["revision"])
+    if collector == "partitions" and "months" in details:
+        return _partitions(cast(PartitionsDetails, details))
     return None
+
+
+def _partitions(details: PartitionsDetails) -> str:
+    made = details.get("made") or []
+    months = details.get("months") or []
+    done = (ngettext("%(num)d måned oprettet: %(months)s", "%(num)d måneder oprettet: %(months)s", len(made),
+                     months=", ".join(made)) if made else _("ingen nye måneder"))
+    return _("%(done)s; partitioner findes for %(months)s", done=done, months=", ".join(months) or "–")
 
 
 def register(bp: Any) -> None:

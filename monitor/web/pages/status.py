@@ -23,6 +23,7 @@ from ...models import (
 from ...noticeview import split_upcoming
 from ...notify.held import held_groups
 from ...notify.outbox import queue_summary
+from ...partitions import overview as partition_overview
 from ...privacy import mask_address, mask_addresses, strip_paths, summarise_error
 from ...rating import corrections, inputs
 from ...runs import job_states
@@ -182,6 +183,7 @@ def service_health() -> ResponseReturnValue:
         correction_max=corrections.MAX_REASON,
         municipality_names={c: n for c, n in session.execute(select(Municipality.code, Municipality.name))},
         contacts=mailbox_rows(session), table_sizes=table_sizes(session),
+        partitions=partition_overview(session, now),
         hourly_days=state().settings.retention.hourly_days, now=now)
 
 
