@@ -1,7 +1,7 @@
 """notice_updates.component_states: each component's status as one update gives it (Statuspage)
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-07 19:00:00
 
 Statuspage lists, on each update of an incident or maintenance, the components it changed and
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0025'
-down_revision: str | None = '0023'
+down_revision: str | None = '0024'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
