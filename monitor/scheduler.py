@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import runs
+from .collectors.calls import columnar
 from .collectors.calls.inboxwatch import InboxWatcher, Wake
 from .db import engine_for, is_postgres, utcnow
 from .localtime import TIMEZONE as TZ
@@ -264,6 +265,8 @@ class Runner:
         sched.start()
         self.scheduler = sched
         self.watcher = watch_inbox(sched, self.settings)
+        # The large-file reader's library, loaded before a file arrives rather than by the first one.
+        threading.Thread(target=columnar.preload, name="preload", daemon=True).start()
         log.info("scheduler running %d jobs as %s", len(sched.get_jobs()), self.lock.holder)
 
     def _fail_interrupted_runs(self) -> None:

@@ -129,3 +129,28 @@ def test_a_second_runner_waits_idle_and_takes_over_when_the_first_stops(engine, 
     wait_until(second.running_jobs, "the second runner to take over")
     second.stop()
     t2.join(PATIENCE_SECONDS)
+
+
+def test_the_scheduler_loads_the_large_file_reader_as_it_starts_its_jobs(engine, settings, monkeypatch):
+    monkeypatch.setattr(sched, "job_table", lambda s: [])
+    loaded = threading.Event()
+    monkeypatch.setattr(sched.columnar, "preload", loaded.set)
+    runner = sched.Runner(settings, engine, poll_seconds=0.05)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        assert loaded.wait(PATIENCE_SECONDS), "the scheduler started its jobs without loading pyarrow"
+    finally:
+        runner.stop()
+        thread.join(PATIENCE_SECONDS)
+
+
+def test_preloading_imports_pyarrow_once_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = ("import sys; from monitor.collectors.calls import columnar; "
+            "assert 'pyarrow' not in sys.modules, 'imported too early'; "
+            "assert columnar.preload() and 'pyarrow.csv' in sys.modules; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "ok", done.stderr
