@@ -303,3 +303,29 @@ def test_one_agreement_that_is_not_silent_refuses_the_whole_form(red_weekend):
     assert response.status_code == 400
     with app.extensions["monitor"].sessions() as s:
         assert s.scalars(select(CutoverAcknowledgement)).all() == []
+
+
+@pytest.mark.parametrize("one_by_one", [10, 0], ids=["own-rows", "whole-country"])
+def test_ending_stale_acknowledgements_reads_only_their_municipalities_and_agrees_with_the_country(
+        red_weekend, monkeypatch, one_by_one):
+    app, settings = red_weekend
+    with app.extensions["monitor"].sessions() as s, s.begin():
+        for code in ("157", "147"):
+            acknowledge(s, settings, NOW, municipality=code, agreement=None, note="kendt", operator="drift@example.dk")
+    later = NOW + dt.timedelta(hours=1)
+    with app.extensions["monitor"].sessions() as s:  # 157's calls come back; 147 keeps its silent agreement
+        from monitor.models import Agreement
+        a = s.scalars(select(Agreement).where(Agreement.uuid == "a157")).one()
+        add_hours(s, a, hours(dt.datetime(2020, 11, 29, 17, tzinfo=UTC), 4), 100)
+        s.commit()
+    import monitor.cutover.acks as acks
+
+    monkeypatch.setattr(acks, "ONE_BY_ONE", one_by_one)
+    if one_by_one:
+        def whole_country(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("the whole country was evaluated for two municipalities")
+        monkeypatch.setattr(core, "evaluate", whole_country)
+    end_stale_job(app.extensions["monitor"].engine, settings, later)
+    with app.extensions["monitor"].sessions() as s:
+        ended = {row.municipality_code: row.ended_at for row in s.scalars(select(CutoverAcknowledgement))}
+    assert ended == {"157": later, "147": None}

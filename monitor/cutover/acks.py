@@ -118,11 +118,25 @@ def withdraw(session: Session, settings: Settings, now: dt.datetime, *, municipa
     return rows
 
 
+# Up to this many municipalities with an open acknowledgement are judged one by one, from their
+# own rows; more, and the whole country's document is cheaper than that many reads.
+ONE_BY_ONE = 10
+
+
 def end_stale(session: Session, settings: Settings, now: dt.datetime) -> int:
     """Mark ended every acknowledgement that no longer holds at `now`; returns how many."""
-    inputs, observed = gather(session, settings, now)
-    doc = core.evaluate(inputs, settings.cutover, observed)
-    ids = core.ending_acknowledgements(inputs, settings.cutover, doc)
+    codes = list(session.scalars(select(CutoverAcknowledgement.municipality_code)
+                                 .where(CutoverAcknowledgement.ended_at.is_(None)).distinct()))
+    ids: list[int] = []
+    if len(codes) <= ONE_BY_ONE:
+        for code in codes:
+            inputs, _ = gather(session, settings, now, code)
+            status = core.evaluate_municipality(inputs, settings.cutover, code)
+            if status is not None:
+                ids += core.ending_in_municipality(inputs, settings.cutover, status)
+    else:
+        inputs, observed = gather(session, settings, now)
+        ids = core.ending_acknowledgements(inputs, settings.cutover, core.evaluate(inputs, settings.cutover, observed))
     if ids:
         session.execute(update(CutoverAcknowledgement).where(CutoverAcknowledgement.id.in_(ids))
                         .values(ended_at=now))

@@ -504,7 +504,15 @@ def ending_acknowledgements(inputs: Inputs, settings: CutoverSettings, doc: Cuto
     The query layer stores their end, so that a municipality that turned green and then
     yellow again is not covered by an old note.
     """
-    by_code = {m["code"]: m for m in doc["municipalities"]}
+    return _ending(inputs, settings, {m["code"]: m for m in doc["municipalities"]})
+
+
+def ending_in_municipality(inputs: Inputs, settings: CutoverSettings, status: MunicipalityStatus) -> list[int]:
+    """`ending_acknowledgements` for one municipality: `inputs` and its `status` (`evaluate_municipality`)."""
+    return _ending(inputs, settings, {status["code"]: status})
+
+
+def _ending(inputs: Inputs, settings: CutoverSettings, by_code: dict[str, MunicipalityStatus]) -> list[int]:
     ending = []
     for ack in inputs.acknowledgements:
         m = by_code.get(ack.municipality_code)
