@@ -68,7 +68,7 @@ CHECKS: tuple[tuple[str, str, Select[int] | TextClause], ...] = (
      _bad_counts(AgreementDay, AgreementDay.daily.is_(True))),
     ("hourly_calls_impossible", "hourly counts with negative calls or errors, or more errors than calls",
      _bad_counts(HourlyCallCount)),
-    ("agreement_days_disagreeing", "day rows (agreement_days) other than the daily count, else the sum of the hours",
+    ("agreement_days_disagreeing", "day rows of hours (agreement_days, no daily count) other than the sum of their hours",
      daytable.MISMATCH_COUNT),
 )
 
