@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from ..localtime import CPH
@@ -71,21 +71,37 @@ def _span(as_of: dt.date, params: Parameters) -> tuple[dt.date, dt.date, dt.date
     return min(window_start, recent_start), window_start, recent_start, end
 
 
-def call_sums(session: Session, as_of: dt.date, params: Parameters,
-              municipality_code: str | None = None) -> dict[int, CallSums]:
-    """Per agreement id: calls in the window and in the redundant_after_days before as_of."""
+def _sums(session: Session, as_of: dt.date, params: Parameters) -> tuple[FromClause, ColumnElement[bool]]:
+    """A FROM clause of each agreement's (window, recent) calls, joined to `Agreement` on true.
+
+    On PostgreSQL a LATERAL subquery: each agreement's span is one range of the
+    (agreement_id, day, calls) index, summed without hashing the span's rows of every agreement.
+    Elsewhere the span's rows grouped by agreement, joined on the agreement's id. An agreement
+    without day rows in the span gets NULL sums.
+    """
     start, window_start, recent_start, end = _span(as_of, params)
     calls = DAYS.c.calls
-    q = (select(DAYS.c.agreement_id,
-                func.sum(case((DAYS.c.day >= window_start, calls), else_=0)),
-                func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)))
-         .where(DAYS.c.day.between(start, end))
-         .group_by(DAYS.c.agreement_id))
+    sums = (func.sum(case((DAYS.c.day >= window_start, calls), else_=0)).label("window"),
+            func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)).label("recent"))
+    if session.get_bind().dialect.name == "postgresql":
+        per_agreement = select(*sums).where(DAYS.c.agreement_id == Agreement.id, DAYS.c.day.between(start, end))
+        return per_agreement.lateral("sums"), true()
+    grouped = (select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
+               .group_by(DAYS.c.agreement_id).subquery("sums"))
+    return grouped, grouped.c.agreement_id == Agreement.id
+
+
+def call_sums(session: Session, as_of: dt.date, params: Parameters,
+              municipality_code: str | None = None) -> dict[int, CallSums]:
+    """Per agreement id with day rows in the span: calls in the window and in the redundant_after_days
+    before as_of."""
+    sums, on = _sums(session, as_of, params)
+    q = select(Agreement.id, sums.c.window, sums.c.recent).join(sums, on)
     if municipality_code is not None:
-        q = q.where(DAYS.c.agreement_id.in_(select(Agreement.id)
-                                            .where(Agreement.municipality_code == municipality_code)))
+        q = q.where(Agreement.municipality_code == municipality_code)
     return {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
-            for agreement_id, in_window, recent in session.connection().execute(q)}
+            for agreement_id, in_window, recent in session.connection().execute(q).all()
+            if in_window is not None}
 
 
 def calls_by_day(session: Session, municipality_code: str, first: dt.date, last: dt.date
@@ -130,13 +146,8 @@ def day_complete(session: Session, day: dt.date) -> bool:
 SERVICE_SEPARATOR = "\x1f"  # the ASCII unit separator, a control character that service ids (SF1520) lack
 
 
-def agreement_rows(session: Session, municipality_code: str | None = None,
-                   active_on: dt.date | None = None) -> list[AgreementRow]:
-    """Agreements with IT system and services; only those active on `active_on` when given.
-
-    One query: each agreement's services are joined into one string in the database
-    (string_agg / group_concat), so Python sees one row per agreement, not per service.
-    """
+def _agreements(municipality_code: str | None = None, active_on: dt.date | None = None) -> Select[Any]:
+    """Agreements with IT system and services (joined into one string), optionally filtered."""
     services = (select(AgreementService.agreement_id.label("agreement_id"),
                        func.aggregate_strings(AgreementService.service_id, SERVICE_SEPARATOR).label("ids"))
                 .group_by(AgreementService.agreement_id).subquery())
@@ -154,31 +165,43 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
                        or_(Agreement.valid_to.is_(None), Agreement.valid_to > active_on)]
     if conditions:
         q = q.where(and_(*conditions))
+    return q
+
+
+def agreement_rows(session: Session, municipality_code: str | None = None,
+                   active_on: dt.date | None = None) -> list[AgreementRow]:
+    """Agreements with IT system and services; only those active on `active_on` when given.
+
+    One query: each agreement's services are joined into one string in the database
+    (string_agg / group_concat), so Python sees one row per agreement, not per service.
+    """
     none: frozenset[str] = frozenset()
     split = SERVICE_SEPARATOR
     return [AgreementRow._make((*row[:9], frozenset(row[9].split(split)) if row[9] else none))
-            for row in session.connection().execute(q).all()]
+            for row in session.connection().execute(_agreements(municipality_code, active_on)).all()]
 
 
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     """The inputs of every municipality for `as_of`, the window's missing days and data_through."""
     window_start, end = window(as_of, params.window_days)
-    sums = call_sums(session, as_of, params)
+    sums, on = _sums(session, as_of, params)
+    q = _agreements().add_columns(sums.c.window, sums.c.recent).outerjoin(sums, on)
     active: dict[str, list[AgreementInput]] = defaultdict(list)
     pending: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
-    nothing = CallSums()
-    # One row per agreement (not per call): sums were made in the database.
-    for (id_, uuid, code, system, system_name, supplier, status, valid_from, valid_to,
-         services) in agreement_rows(session):
-        in_window, recent = sums.get(id_, nothing)
+    none: frozenset[str] = frozenset()
+    split = SERVICE_SEPARATOR
+    # One row per agreement (not per call), with its sums: they were made in the database.
+    for (_id, uuid, code, system, system_name, supplier, status, valid_from, valid_to, services,
+         in_window, recent) in session.connection().execute(q).all():
+        in_window = int(in_window or 0)
         per_municipality[code] += in_window  # calls under every agreement, active or not
         if is_active(status, valid_from, valid_to, end):
-            active[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
-                                               system_name, supplier))
+            active[code].append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
+                                               valid_from, in_window, int(recent or 0), system_name, supplier))
         elif status == "pending":
-            pending[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
-                                                system_name, supplier))
+            pending[code].append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
+                                                valid_from, in_window, int(recent or 0), system_name, supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(
