@@ -71,13 +71,15 @@ def _span(as_of: dt.date, params: Parameters) -> tuple[dt.date, dt.date, dt.date
     return min(window_start, recent_start), window_start, recent_start, end
 
 
-def _sums(session: Session, as_of: dt.date, params: Parameters) -> tuple[FromClause, ColumnElement[bool]]:
-    """A FROM clause of each agreement's (window, recent) calls, joined to `Agreement` on true.
+def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_code: str | None = None
+          ) -> tuple[FromClause, ColumnElement[bool]]:
+    """A FROM clause of each agreement's (window, recent) calls and its ON clause with `Agreement`.
 
     On PostgreSQL a LATERAL subquery: each agreement's span is one range of the
     (agreement_id, day, calls) index, summed without hashing the span's rows of every agreement.
-    Elsewhere the span's rows grouped by agreement, joined on the agreement's id. An agreement
-    without day rows in the span gets NULL sums.
+    Elsewhere the span's rows grouped by agreement (only `municipality_code`'s agreements' rows
+    when given), joined on the agreement's id. An agreement without day rows in the span gets
+    NULL sums.
     """
     start, window_start, recent_start, end = _span(as_of, params)
     calls = DAYS.c.calls
@@ -86,16 +88,19 @@ def _sums(session: Session, as_of: dt.date, params: Parameters) -> tuple[FromCla
     if session.get_bind().dialect.name == "postgresql":
         per_agreement = select(*sums).where(DAYS.c.agreement_id == Agreement.id, DAYS.c.day.between(start, end))
         return per_agreement.lateral("sums"), true()
-    grouped = (select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
-               .group_by(DAYS.c.agreement_id).subquery("sums"))
-    return grouped, grouped.c.agreement_id == Agreement.id
+    grouped = select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
+    if municipality_code is not None:
+        grouped = grouped.where(DAYS.c.agreement_id.in_(
+            select(Agreement.id).where(Agreement.municipality_code == municipality_code).correlate(None)))
+    in_span = grouped.group_by(DAYS.c.agreement_id).subquery("sums")
+    return in_span, in_span.c.agreement_id == Agreement.id
 
 
 def call_sums(session: Session, as_of: dt.date, params: Parameters,
               municipality_code: str | None = None) -> dict[int, CallSums]:
     """Per agreement id with day rows in the span: calls in the window and in the redundant_after_days
     before as_of."""
-    sums, on = _sums(session, as_of, params)
+    sums, on = _sums(session, as_of, params, municipality_code)
     q = select(Agreement.id, sums.c.window, sums.c.recent).join(sums, on)
     if municipality_code is not None:
         q = q.where(Agreement.municipality_code == municipality_code)
