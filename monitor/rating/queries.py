@@ -1,7 +1,8 @@
 """The thin query layer: gathers the rating's inputs with aggregate SQL.
 
-Call rows are summed in the database (GROUP BY agreement); Python only sees one row per
-agreement. A day's calls for an agreement are its daily count when one exists, else the sum
+Call rows are summed in the database (per agreement: on PostgreSQL one range of the
+(agreement_id, day, calls) index each, elsewhere GROUP BY agreement); Python only sees one
+row per agreement. A day's calls for an agreement are its daily count when one exists, else the sum
 of its hourly counts with that Copenhagen day: every query here reads them from
 `agreement_days`, one row per agreement and day, kept so by every import (`monitor.daytable`),
 so a year of hourly rows costs the rating what a month does. The pages' charts of calls per day
