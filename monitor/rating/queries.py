@@ -227,11 +227,13 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
         in_window = int(in_window or 0)
         per_municipality[code] += in_window  # calls under every agreement, active or not
         if is_active(status, valid_from, valid_to, end):
-            active[code].append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
-                                               valid_from, in_window, int(recent or 0), system_name, supplier))
+            into = active[code]
         elif status == "pending":
-            pending[code].append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
-                                                valid_from, in_window, int(recent or 0), system_name, supplier))
+            into = pending[code]
+        else:
+            continue
+        into.append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
+                                   valid_from, in_window, int(recent or 0), system_name, supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(
