@@ -10,6 +10,9 @@ the demo has them. In the rating's 90-day span that is about 2.9 hourly rows per
   rating   the real thing: queries.gather + rate_all + the documents, nothing stored
   floor    the least the database must do for the same numbers: one GROUP BY agreement over
            the span's day rows (one per agreement and day: the daily count, else the hours' sum)
+  own aggregate  the rating's own sums query alone (`queries.call_sums`: on PostgreSQL one range
+           of the (agreement_id, day, calls) index per agreement), so that rating − own aggregate
+           is the rating's work beyond its query; shown beside the floor, not instead of it
   pandas   (--pandas) the daily rows read into pandas, then a groupby
 
 The cases run in turns, --repeat times, and each figure is the median (the machines are
@@ -43,6 +46,7 @@ from monitor.bulk import storage_text
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
 from monitor.rating.method import Parameters, window
+from monitor.rating.queries import call_sums
 from monitor.rating.service import compute
 from monitor.settings import Settings, from_mapping
 
@@ -59,7 +63,7 @@ SELECT agreement_id,
        SUM(CASE WHEN day >= :recent_start THEN calls ELSE 0 END)
 FROM agreement_days WHERE day BETWEEN :start AND :end GROUP BY agreement_id
 """
-PANDAS_SQL = "SELECT agreement_id, day, calls FROM daily_calls WHERE day BETWEEN :start AND :end"
+PANDAS_SQL = "SELECT agreement_id, day, calls FROM agreement_days WHERE day BETWEEN :start AND :end"
 
 
 def country(scale: float, seed: int) -> tuple[list[tuple], list[tuple], list[tuple], list[int]]:
@@ -113,7 +117,7 @@ def hourly_rows(calling: list[int]) -> Iterator[tuple[int, dt.datetime, dt.date,
                 yield a, hour, day, 1 + (a + d + h) % 50
 
 
-COVERING = ("CREATE INDEX bench_daily_covering ON daily_calls (day, agreement_id, calls)",
+COVERING = ("CREATE INDEX bench_daily_covering ON agreement_days (day, agreement_id, calls)",
             "CREATE INDEX bench_hourly_covering ON hourly_calls (day, agreement_id, calls)")
 
 
@@ -144,14 +148,15 @@ def load(engine: Engine, scale: float, seed: int, covering: bool = False) -> tup
              [(*a, now, now, now) for a in agreements])
         many("INSERT INTO agreement_services (agreement_id, service_id) VALUES (?, ?)", services)
         if postgres:
-            with cur.copy("COPY daily_calls (agreement_id, day, calls) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            # A daily count is its day row (`daily`), as the import writes it.
+            with cur.copy("COPY agreement_days (agreement_id, day, calls, daily) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for row in daily_rows(calling, seed):
-                    copy.write_row(row)
+                    copy.write_row((*row, True))
             with cur.copy("COPY hourly_calls (agreement_id, hour, day, calls) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for a, hour, day, calls in hourly_rows(calling):
                     copy.write_row((a, hour.replace(tzinfo=None), day, calls))
         else:
-            for sql, rows in (("INSERT INTO daily_calls (agreement_id, day, calls) VALUES (?, ?, ?)",
+            for sql, rows in (("INSERT INTO agreement_days (agreement_id, day, calls, daily) VALUES (?, ?, ?, 1)",
                                ((a, day.isoformat(), c) for a, day, c in daily_rows(calling, seed))),
                               ("INSERT INTO hourly_calls (agreement_id, hour, day, calls) VALUES (?, ?, ?, ?)",
                                ((a, storage_text(h), day.isoformat(), c) for a, h, day, c in hourly_rows(calling)))):
@@ -173,7 +178,6 @@ def load(engine: Engine, scale: float, seed: int, covering: bool = False) -> tup
         raw.close()
     if engine.dialect.name == "postgresql":  # as autovacuum would: the visibility map for index-only scans
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE daily_calls"))
             conn.execute(text("VACUUM ANALYZE hourly_calls"))
             conn.execute(text("VACUUM ANALYZE agreement_days"))
     return time.perf_counter() - t0, len(agreements)
@@ -197,6 +201,10 @@ def measure(engine: Engine, settings: Settings, repeat: int, with_pandas: bool) 
         with engine.connect() as conn:
             conn.execute(text(FLOOR), span).all()
 
+    def own_aggregate() -> None:  # the rating's own sums query alone, to show the Python work beside it
+        with factory() as session:
+            call_sums(session, AS_OF, params)
+
     def pandas() -> None:
         import pandas as pd  # imported here: the rating is measured in a process without it, as served
 
@@ -207,7 +215,7 @@ def measure(engine: Engine, settings: Settings, repeat: int, with_pandas: bool) 
         frame["recent"] = frame["calls"].where(frame["day"] >= pd.Timestamp(recent_start), 0)
         frame.groupby("agreement_id")[["in_window", "recent"]].sum()
 
-    cases: dict[str, Callable[[], None]] = {"rating": rating, "floor": floor}
+    cases: dict[str, Callable[[], None]] = {"rating": rating, "floor": floor, "own aggregate": own_aggregate}
     if with_pandas:
         cases["pandas"] = pandas
     for fn in cases.values():  # warm the caches alike for all
@@ -246,7 +254,8 @@ def run(name: str, url: str, scale: float, seed: int, repeat: int, with_pandas: 
     ratios = [r / f for r, f in zip(times["rating"], times["floor"], strict=True)]
     print(f"{name} {scale:g}×: {agreements:,} agreements, span {daily:,} daily + {hourly:,} hourly rows, "
           f"loaded in {loaded:.0f} s; rating {statistics.median(times['rating']):.3f} s, floor "
-          f"{statistics.median(times['floor']):.3f} s, ratios {' · '.join(f'{r:.2f}' for r in ratios)}",
+          f"{statistics.median(times['floor']):.3f} s, own aggregate {statistics.median(times['own aggregate']):.3f} s, "
+          f"ratios {' · '.join(f'{r:.2f}' for r in ratios)}",
           file=sys.stderr, flush=True)
     return name, scale, agreements, daily, hourly, times
 
@@ -291,16 +300,17 @@ def main() -> None:
           f"load average {load_avg}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print()
-    print(f"| database | scale | agreements | span rows: daily + hourly | rating | floor | rating / floor, "
-          f"median of {args.repeat} | each run | rating s per M rows |" + (" pandas |" if args.pandas else ""))
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|" + ("---:|" if args.pandas else ""))
+    print(f"| database | scale | agreements | span rows: daily + hourly | rating | floor | own aggregate | "
+          f"rating / floor, median of {args.repeat} | each run | rating s per M rows |" + (" pandas |" if args.pandas else ""))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|" + ("---:|" if args.pandas else ""))
     for name, scale, agreements, daily, hourly, times in rows:
         rating, floor = statistics.median(times["rating"]), statistics.median(times["floor"])
         ratios = [r / f for r, f in zip(times["rating"], times["floor"], strict=True)]
         per_m = rating / ((daily + hourly) / 1e6)
         extra = f" {statistics.median(times['pandas']):.3f} s |" if args.pandas else ""
+        own = statistics.median(times["own aggregate"])
         print(f"| {name} | {scale:g}× | {agreements:,} | {daily:,} + {hourly:,} | {rating:.3f} s | {floor:.3f} s | "
-              f"{statistics.median(ratios):.2f} | {' · '.join(f'{r:.2f}' for r in ratios)} | {per_m:.3f} |{extra}")
+              f"{own:.3f} s | {statistics.median(ratios):.2f} | {' · '.join(f'{r:.2f}' for r in ratios)} | {per_m:.3f} |{extra}")
 
 
 if __name__ == "__main__":

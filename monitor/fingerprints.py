@@ -28,6 +28,7 @@ from .models import (
     HourlyCallCount,
     ImportedFile,
     Meta,
+    MethodInput,
     Municipality,
     Notice,
     NoticeSource,
@@ -64,6 +65,9 @@ def _statement() -> Select[Any]:
         "notices": select(func.max(Notice.updated_at)),
         "notice_count": select(func.count()).select_from(Notice),
         "polled": select(func.max(NoticeSource.last_success_at)),
+        # The published answers to inputs on the method, which a municipality's page shows.
+        "answers": select(func.count()).select_from(MethodInput).where(MethodInput.published.is_(True)),
+        "answered": select(func.max(MethodInput.answered_at)).where(MethodInput.published.is_(True)),
     }
     return select(*[q.scalar_subquery().label(k) for k, q in sq.items()])
 
@@ -72,7 +76,7 @@ STATEMENT = _statement()
 
 
 def versions(session: Session, settings: Settings, now: dt.datetime) -> dict[str, tuple[Any, ...]]:
-    """Fingerprints of the data behind the documents: "ratings", "notices" and "cutover".
+    """Fingerprints of the data behind the documents: "ratings", "notices", "cutover" and "answers".
 
     The cut-over one holds the window, the watermark and the phase rather than the newest
     call bucket (an hour still being filled changes nothing): two instants with the same
@@ -93,4 +97,5 @@ def versions(session: Session, settings: Settings, now: dt.datetime) -> dict[str
     cutover = (window, wm, phase, row["files"], row["file_count"], row["agreements"], row["agreement_count"],
                row["services"], row["municipalities"], row["tasks"], row["task_count"], row["acks"],
                row["acks_ended"], now.replace(second=0, microsecond=0) if row["acks"] is not None else None)
-    return {"ratings": data, "notices": notices, "cutover": cutover}
+    answers = (row["answers"], row["answered"])
+    return {"ratings": data, "notices": notices, "cutover": cutover, "answers": answers}

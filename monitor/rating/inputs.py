@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from ..models import MethodInput, Municipality
@@ -127,13 +127,6 @@ def published(session: Session, code: str | None) -> list[Published]:
                            .order_by(MethodInput.answered_at.desc(), MethodInput.id.desc()).limit(LIST_LIMIT))
     return [Published(r.municipality_code, r.part, r.text, r.answer or "", r.answered_at or r.created_at)
             for r in rows]
-
-
-def published_version(session: Session) -> tuple[int, str]:
-    """A fingerprint of the published answers (how many, the newest time), for the page cache's key."""
-    count, newest = session.execute(select(func.count(), func.max(MethodInput.answered_at))
-                                    .where(MethodInput.published.is_(True))).one()
-    return int(count or 0), newest.isoformat() if newest is not None else ""
 
 
 def for_address(session: Session, address: str) -> list[MethodInput]:

@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import math
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -181,16 +182,22 @@ def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date, in_use: 
     found: dict[str, tuple[list[str], str | None]] = {}
     by_system: dict[str, list[AgreementInput]] = {}
     for a in active:
-        if (a.calls_recent == 0 and a.uuid not in in_use
-                and not (a.valid_from is not None and a.valid_from >= grace_start)):
+        if a.calls_recent == 0 and a.uuid not in in_use and (a.valid_from is None or a.valid_from < grace_start):
             found[a.uuid] = (["no_calls"], None)
-        by_system.setdefault(a.it_system_uuid, []).append(a)
+        group = by_system.get(a.it_system_uuid)
+        if group is None:
+            by_system[a.it_system_uuid] = [a]
+        else:
+            group.append(a)
     for group in by_system.values():
         if len(group) < 2:
             continue
+        # Most calls first, ties by the lowest uuid: two stable sorts, without a key tuple per agreement.
+        group.sort(key=_UUID)
+        group.sort(key=_CALLS_RECENT, reverse=True)
         kept: list[AgreementInput] = []
         covered: set[str] = set()  # the services of the kept ones: most agreements miss them all
-        for a in sorted(group, key=_most_calls_first):
+        for a in group:
             if covered.isdisjoint(a.services):
                 kept.append(a)
                 covered |= a.services
@@ -201,8 +208,8 @@ def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date, in_use: 
     return found
 
 
-def _most_calls_first(a: AgreementInput) -> tuple[int, str]:
-    return -a.calls_recent, a.uuid
+_UUID = operator.itemgetter(0)  # AgreementInput.uuid
+_CALLS_RECENT = operator.itemgetter(5)  # AgreementInput.calls_recent
 
 
 def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, params: Parameters,
@@ -331,22 +338,45 @@ def _score(m: MunicipalityInput, as_of: dt.date, params: Parameters, calling_ext
     """
     if redundant is None:
         redundant = redundant_agreements(m.active, as_of, params, m.in_use)
-    return total(_parts(m, params, redundant, calling_extra))
+    return _total_of(m.active, len(redundant), m.user_access_control, m, params, calling_extra)
+
+
+def _total_of(active: Sequence[AgreementInput], n_redundant: int, access_control: bool | None,
+              m: MunicipalityInput, params: Parameters, calling_extra: int = 0) -> float | None:
+    """`total(_parts(...))` of `m` with these active agreements, redundant ones and Adgangsstyring.
+
+    The same values in the same order as the parts compute them, without building their inputs.
+    """
+    if not active or not m.population:
+        return None
+    systems: set[str] = set()
+    calling: set[str] = set()
+    for a in active:
+        systems.add(a.it_system_uuid)
+        if a.calls_window > 0:
+            calling.add(a.it_system_uuid)
+    w = params.weights
+    x_sa = service_agreements_x(len(active), n_redundant, access_control, params.active_ref, params.sub_weights)
+    x_cpc = calls_per_citizen_x(calls_per_citizen(m.calls_window, m.population, params.window_days),
+                                params.cpc_lo, params.cpc_hi)
+    x_its = min(len(systems), len(calling) + calling_extra) / len(systems)
+    return scale(sum([w["service_agreements"] * x_sa, w["calls_per_citizen"] * x_cpc,
+                      w["it_systems_with_calls"] * x_its]))
 
 
 def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Sequence[Redundant],
                              closed: Sequence[Redundant], as_of: dt.date, params: Parameters,
-                             in_use: frozenset[str] = frozenset()) -> tuple[Redundant, ...]:
-    """The redundant agreements among `remaining` once the `closed` ones are gone.
+                             in_use: frozenset[str] = frozenset()) -> int:
+    """How many of `remaining` are redundant once the `closed` ones are gone.
 
     Whether an agreement is unused depends on it alone, and duplicates are found within one
     IT system: only the IT systems that lost an agreement are looked at again; elsewhere the
     redundant agreements stay what they were.
     """
     touched = {r.it_system_uuid for r in closed}
-    unchanged = tuple(r for r in redundant if r.it_system_uuid not in touched)
-    return unchanged + redundant_agreements([a for a in remaining if a.it_system_uuid in touched], as_of, params,
-                                            in_use)
+    unchanged = sum(1 for r in redundant if r.it_system_uuid not in touched)
+    return unchanged + len(_redundancy([a for a in remaining if a.it_system_uuid in touched],
+                                       window(as_of, params.redundant_after_days)[0], in_use))
 
 
 def describe_systems(entries: Iterable[tuple[str, str | None, str | None, Iterable[str]]]) -> str:
@@ -401,14 +431,14 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
     for kind, rs, da, en in groups:
         if not rs:
             continue
-        closed = {r.uuid for r in rs}
-        after = replace(m, active=tuple(a for a in m.active if a.uuid not in closed))
         items = tuple(r.uuid for r in rs)
         names = describe_systems((r.it_system_uuid, r.it_system_name, r.supplier, r.services) for r in rs)
-        after_score = (_score(after, as_of, params,
-                              redundant=_redundant_after_closing(after.active, redundant, rs, as_of, params,
-                                                                 m.in_use))
-                       if after.active else None)
+        after_score = None
+        if score is not None:  # else there is no gain to tell
+            closed = set(items)
+            after = tuple(a for a in m.active if a.uuid not in closed)
+            after_score = _total_of(after, _redundant_after_closing(after, redundant, rs, as_of, params, m.in_use),
+                                    m.user_access_control, m, params)
         hints.append(Hint(kind, len(rs), items, gain(after_score),
                           counted(da, n=len(rs), d=days, items=names), counted(en, n=len(rs), d=days, items=names)))
     systems, calling = _it_systems(m.active)
@@ -416,8 +446,10 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
     if silent:
         names = describe_systems((a.it_system_uuid, a.it_system_name, a.supplier, a.services)
                                  for a in m.active if a.it_system_uuid not in calling)
+        after_score = (_total_of(m.active, len(redundant), m.user_access_control, m, params, len(silent))
+                       if score is not None else None)
         hints.append(Hint(
-            "silent_it_systems", len(silent), tuple(silent), gain(_score(m, as_of, params, len(silent), redundant)),
+            "silent_it_systems", len(silent), tuple(silent), gain(after_score),
             counted("{n} {it-system|it-systemer} med aktive aftaler har ikke kaldt i de seneste {d} {dag|dage}: "
                     "{items}. Få {det|dem} i brug, eller luk aftalerne.", n=len(silent), d=params.window_days,
                     items=names),
@@ -435,7 +467,7 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
                     "{Approve it if it will be used, otherwise reject it|Approve those that will be used and "
                     "reject the rest}.", n=len(m.pending), items=names)))
     if m.user_access_control is not True and m.active:
-        after_score = _score(replace(m, user_access_control=True), as_of, params, redundant=redundant)
+        after_score = _total_of(m.active, len(redundant), True, m, params) if score is not None else None
         unknown = m.user_access_control is None
         hints.append(Hint(
             "access_control", 1, (), gain(after_score),

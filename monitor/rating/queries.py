@@ -1,7 +1,8 @@
 """The thin query layer: gathers the rating's inputs with aggregate SQL.
 
-Call rows are summed in the database (GROUP BY agreement); Python only sees one row per
-agreement. A day's calls for an agreement are its daily count when one exists, else the sum
+Call rows are summed in the database (per agreement: on PostgreSQL one range of the
+(agreement_id, day, calls) index each, elsewhere GROUP BY agreement); Python only sees one
+row per agreement. A day's calls for an agreement are its daily count when one exists, else the sum
 of its hourly counts with that Copenhagen day: every query here reads them from
 `agreement_days`, one row per agreement and day, kept so by every import (`monitor.daytable`),
 so a year of hourly rows costs the rating what a month does. The pages' charts of calls per day
@@ -13,9 +14,22 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    FromClause,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from ..localtime import CPH
@@ -70,21 +84,42 @@ def _span(as_of: dt.date, params: Parameters) -> tuple[dt.date, dt.date, dt.date
     return min(window_start, recent_start), window_start, recent_start, end
 
 
-def call_sums(session: Session, as_of: dt.date, params: Parameters,
-              municipality_code: str | None = None) -> dict[int, CallSums]:
-    """Per agreement id: calls in the window and in the redundant_after_days before as_of."""
+def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_code: str | None = None
+          ) -> tuple[FromClause, ColumnElement[bool]]:
+    """A FROM clause of each agreement's (window, recent) calls and its ON clause with `Agreement`.
+
+    On PostgreSQL a LATERAL subquery: each agreement's span is one range of the
+    (agreement_id, day, calls) index, summed without hashing the span's rows of every agreement.
+    Elsewhere the span's rows grouped by agreement (only `municipality_code`'s agreements' rows
+    when given), joined on the agreement's id. An agreement without day rows in the span gets
+    NULL sums.
+    """
     start, window_start, recent_start, end = _span(as_of, params)
     calls = DAYS.c.calls
-    q = (select(DAYS.c.agreement_id,
-                func.sum(case((DAYS.c.day >= window_start, calls), else_=0)),
-                func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)))
-         .where(DAYS.c.day.between(start, end))
-         .group_by(DAYS.c.agreement_id))
+    sums = (func.sum(case((DAYS.c.day >= window_start, calls), else_=0)).label("window"),
+            func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)).label("recent"))
+    if session.get_bind().dialect.name == "postgresql":
+        per_agreement = select(*sums).where(DAYS.c.agreement_id == Agreement.id, DAYS.c.day.between(start, end))
+        return per_agreement.lateral("sums"), true()
+    grouped = select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
     if municipality_code is not None:
-        q = q.where(DAYS.c.agreement_id.in_(select(Agreement.id)
-                                            .where(Agreement.municipality_code == municipality_code)))
+        grouped = grouped.where(DAYS.c.agreement_id.in_(
+            select(Agreement.id).where(Agreement.municipality_code == municipality_code).correlate(None)))
+    in_span = grouped.group_by(DAYS.c.agreement_id).subquery("sums")
+    return in_span, in_span.c.agreement_id == Agreement.id
+
+
+def call_sums(session: Session, as_of: dt.date, params: Parameters,
+              municipality_code: str | None = None) -> dict[int, CallSums]:
+    """Per agreement id with day rows in the span: calls in the window and in the redundant_after_days
+    before as_of."""
+    sums, on = _sums(session, as_of, params, municipality_code)
+    q = select(Agreement.id, sums.c.window, sums.c.recent).join(sums, on)
+    if municipality_code is not None:
+        q = q.where(Agreement.municipality_code == municipality_code)
     return {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
-            for agreement_id, in_window, recent in session.connection().execute(q)}
+            for agreement_id, in_window, recent in session.connection().execute(q).all()
+            if in_window is not None}
 
 
 def calls_by_day(session: Session, municipality_code: str, first: dt.date, last: dt.date
@@ -98,15 +133,26 @@ def calls_by_day(session: Session, municipality_code: str, first: dt.date, last:
     return [(d, per_day.get(d, 0)) for d in (first + dt.timedelta(days=i) for i in range((last - first).days + 1))]
 
 
+# The days that have day rows, each found by one probe of the key (day, agreement_id) after the
+# one before: as many probes as days, in one static statement (compiled once).
+PRESENT_DAYS = text("""
+WITH RECURSIVE present(day) AS (
+    SELECT min(day) FROM agreement_days WHERE day BETWEEN :start AND :end
+    UNION ALL
+    SELECT (SELECT min(later.day) FROM agreement_days AS later WHERE later.day > present.day AND later.day <= :end)
+    FROM present WHERE present.day IS NOT NULL
+)
+SELECT day FROM present WHERE day IS NOT NULL
+""").columns(day=Date)
+
+
 def missing_days(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:
     """Days from start to end (inclusive) with no count at all, daily or hourly, for any agreement."""
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     if not days:
         return []
-    # One round trip; each column is one probe of the day rows' key.
-    probes = [exists().where(DAYS.c.day == d).label(f"d{i}") for i, d in enumerate(days)]
-    row = session.execute(select(*probes)).one()
-    return [d for d, present in zip(days, row, strict=True) if not present]
+    present = set(session.scalars(PRESENT_DAYS, {"start": start, "end": end}))
+    return [d for d in days if d not in present]
 
 
 def data_through(session: Session) -> dt.date | None:
@@ -130,13 +176,8 @@ def day_complete(session: Session, day: dt.date) -> bool:
 SERVICE_SEPARATOR = "\x1f"  # the ASCII unit separator, a control character that service ids (SF1520) lack
 
 
-def agreement_rows(session: Session, municipality_code: str | None = None,
-                   active_on: dt.date | None = None) -> list[AgreementRow]:
-    """Agreements with IT system and services; only those active on `active_on` when given.
-
-    One query: each agreement's services are joined into one string in the database
-    (string_agg / group_concat), so Python sees one row per agreement, not per service.
-    """
+def _agreements(municipality_code: str | None = None, active_on: dt.date | None = None) -> Select[Any]:
+    """Agreements with IT system and services (joined into one string), optionally filtered."""
     services = (select(AgreementService.agreement_id.label("agreement_id"),
                        func.aggregate_strings(AgreementService.service_id, SERVICE_SEPARATOR).label("ids"))
                 .group_by(AgreementService.agreement_id).subquery())
@@ -154,31 +195,45 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
                        or_(Agreement.valid_to.is_(None), Agreement.valid_to > active_on)]
     if conditions:
         q = q.where(and_(*conditions))
+    return q
+
+
+def agreement_rows(session: Session, municipality_code: str | None = None,
+                   active_on: dt.date | None = None) -> list[AgreementRow]:
+    """Agreements with IT system and services; only those active on `active_on` when given.
+
+    One query: each agreement's services are joined into one string in the database
+    (string_agg / group_concat), so Python sees one row per agreement, not per service.
+    """
     none: frozenset[str] = frozenset()
     split = SERVICE_SEPARATOR
     return [AgreementRow._make((*row[:9], frozenset(row[9].split(split)) if row[9] else none))
-            for row in session.connection().execute(q).all()]
+            for row in session.connection().execute(_agreements(municipality_code, active_on)).all()]
 
 
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     """The inputs of every municipality for `as_of`, the window's missing days and data_through."""
     window_start, end = window(as_of, params.window_days)
-    sums = call_sums(session, as_of, params)
+    sums, on = _sums(session, as_of, params)
+    q = _agreements().add_columns(sums.c.window, sums.c.recent).outerjoin(sums, on)
     active: dict[str, list[AgreementInput]] = defaultdict(list)
     pending: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
-    nothing = CallSums()
-    # One row per agreement (not per call): sums were made in the database.
-    for (id_, uuid, code, system, system_name, supplier, status, valid_from, valid_to,
-         services) in agreement_rows(session):
-        in_window, recent = sums.get(id_, nothing)
+    none: frozenset[str] = frozenset()
+    split = SERVICE_SEPARATOR
+    # One row per agreement (not per call), with its sums: they were made in the database.
+    for (_id, uuid, code, system, system_name, supplier, status, valid_from, valid_to, services,
+         in_window, recent) in session.connection().execute(q).all():
+        in_window = int(in_window or 0)
         per_municipality[code] += in_window  # calls under every agreement, active or not
         if is_active(status, valid_from, valid_to, end):
-            active[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
-                                               system_name, supplier))
+            into = active[code]
         elif status == "pending":
-            pending[code].append(AgreementInput(uuid, system, services, valid_from, in_window, recent,
-                                                system_name, supplier))
+            into = pending[code]
+        else:
+            continue
+        into.append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
+                                   valid_from, in_window, int(recent or 0), system_name, supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(

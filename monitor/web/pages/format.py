@@ -12,10 +12,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_decimal
 from flask_babel import get_locale
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ...localtime import CPH
 
+# Babel's thousands separator of each page language (CLDR: "." in Danish, "," in English).
+GROUP_SYMBOL = {"da": ".", "en": ","}
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -42,17 +44,28 @@ def number(value: float | int | None, digits: int = 1, lang: str | None = None, 
     """A number for a page: rounded half up, grouped, decimal comma in Danish; '–' for none."""
     if value is None:
         return "–"
+    lang = lang or locale_name()
+    if digits == 0 and type(value) is int and lang in GROUP_SYMBOL:  # counts: the common case, done directly
+        return _whole(value, GROUP_SYMBOL[lang], signed)
     try:
         rounded = round_half_up(value, digits)
     except (InvalidOperation, ValueError, OverflowError, TypeError):
         return "–"
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-    text = format_decimal(rounded, format=pattern, locale=lang or locale_name(), decimal_quantization=False)
+    text = format_decimal(rounded, format=pattern, locale=lang, decimal_quantization=False)
     if signed and rounded > 0:
         text = "+" + text
     elif signed and rounded == 0:
         text = text.lstrip("-−")
     return text.replace("-", "−")  # a real minus sign reads better than a hyphen
+
+
+def _whole(value: int, group: str, signed: bool) -> str:
+    """`number(value, 0, lang, signed)` of an int, as Babel's "#,##0" writes it with `group` between thousands."""
+    text = f"{value:,}" if group == "," else f"{value:,}".replace(",", group)
+    if signed and value > 0:
+        text = "+" + text
+    return text.replace("-", "−")
 
 
 def integer(value: int | float | None, lang: str | None = None) -> str:
@@ -125,7 +138,8 @@ def day_tag(value: dt.date | str | None) -> Markup:
         return Markup("–")
     if isinstance(value, str):
         value = dt.date.fromisoformat(value[:10])
-    return Markup('<time datetime="{}">{}</time>').format(value.isoformat(), day(value))
+    # An f-string of escaped parts: what Markup.format gives, without its formatter (90 a chart's table).
+    return Markup(f'<time datetime="{escape(value.isoformat())}">{escape(day(value))}</time>')
 
 
 def register(bp: object) -> None:

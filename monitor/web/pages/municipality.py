@@ -35,7 +35,7 @@ def municipality(code: str) -> ResponseReturnValue:
     session = db_session()
     v = versions(session)
     code = _known_code(session, code, v)
-    key = page_key("municipality", code, v["ratings"], v["cutover"], inputs.published_version(session))
+    key = page_key("municipality", code, v["ratings"], v["cutover"], v["answers"])
     page: str = cache().get_or_compute(key, lambda: _render_municipality(session, code, v))
     # The cached page is everyone's; the input form's CSRF token is this visitor's.
     return page.replace(CSRF_SLOT, generate_csrf())
