@@ -15,7 +15,8 @@ the table gives the median of each: the load of a shared machine falls on all of
 pyarrow, which reads large files, is loaded before the first run, as the scheduler loads it when
 it starts its jobs (`columnar.preload`); a one-off `monitor import calls` pays that once more.
 --options measures, on PostgreSQL, the server-side ways of writing the same checked rows into
-`agreement_days`, the import's own server work among them, to set against the floor.
+`agreement_days`, the import's own server work among them, to set against the floor; each in
+a transaction that empties the table first and is rolled back after.
 
     .venv/bin/python bench/import_calls.py [--rows N] [--hourly-rows N] [--repeat 3]
         [--databases sqlite,postgresql] [--pandas] [--options]
@@ -246,6 +247,8 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
         for _ in range(repeat):
             for name, option in options.items():
                 with raw.cursor() as cur:  # type: ignore[attr-defined]
+                    # A table emptied in the same transaction: no dead rows of the options before.
+                    cur.execute("TRUNCATE agreement_days")
                     start = time.perf_counter()
                     option(cur)
                     times[name].append(time.perf_counter() - start)
