@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select
@@ -146,10 +147,11 @@ class _Deliveries:
                     sender.attempt(Delivery, item.delivery_id, item.channel, "notice", name,
                                    functools.partial(self._send, mailer, item), self.now)
         finally:
-            sender.tally.flush(sessions)
+            sender.flush()
 
-    def _send(self, mailer: FileMailer | SmtpMailer, item: Work) -> None:
+    def _send(self, mailer: FileMailer | SmtpMailer, item: Work, ready: Callable[[], None]) -> None:
         if item.channel == "webhook":
+            ready()
             self.webhook.send(self.settings, item.subscriber, item.notice, item.update, item.components,
                               item.delivery_id)
             return
@@ -159,7 +161,8 @@ class _Deliveries:
             self.rendered[key] = notice_mail(self.settings, sub.language, item.notice, upd, item.components)
         mailer.send(self.rendered[key].message(
             sub.address, subscriber_links(self.settings, self.secret, sub),
-            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now))
+            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now),
+            ready)
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
@@ -210,7 +213,7 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
         if capped.summaries:
             with open_mailer(settings) as mailer:
                 mailcap.send_summaries(sessions, settings, secret, mailer, capped, now, sender, install)
-            sender.tally.flush(sessions)
+            sender.flush()
         deliveries = _Deliveries(settings, secret, webhook, now, install)
         seen: set[int] = set()
         while True:
