@@ -300,9 +300,9 @@ def _send_one(sessions: sessionmaker[Session], ctx: MailContext, sender: Sender,
         sender.report.add("cancelled")
         return
 
-    def send(ready: Callable[[], None]) -> None:
+    def send(begin: Callable[[], None], ready: Callable[[], None]) -> None:
         if isinstance(made, Exception):
             raise made
-        mailer.send(made, ready)
+        mailer.send(made, begin, ready)
 
     sender.attempt(Mail, mail_id, "email", kind, f"{kind} mail {mail_id}", send, ctx.now)

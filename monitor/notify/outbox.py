@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import links, runs
@@ -93,39 +93,63 @@ def _due(horizon: int, now: dt.datetime) -> ColumnElement[bool]:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """What sending needs of a subscriber, read as a plain row (a `mail.Reader`)."""
+
+    id: int
+    address: str
+    language: str
+    token_version: int
+    link_key: str | None
+
+
+@dataclass(frozen=True)
 class Work:
     """One claimed delivery with what its message needs."""
 
     delivery_id: int
     channel: str
-    subscriber: Subscriber
+    subscriber: Recipient
     notice: Notice
     update: NoticeUpdate
     components: list[str]  # component names, in the configured order
 
 
 def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryReport) -> list[Work]:
-    """The claimed deliveries `ids` with their subscribers and notices; those whose subscriber left are cancelled."""
-    with sessions() as session:
-        rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
+    """The claimed deliveries `ids` with their subscribers and notices; those whose subscriber left are cancelled.
+
+    Deliveries and subscribers are read as plain rows (a batch is a hundred of each); the few
+    updates and notices as objects, which rendering and webhooks take.
+    """
+    with sessions() as session, session.begin():
+        rows = session.execute(select(Delivery.id, Delivery.channel, Delivery.subscriber_id, Delivery.update_id)
+                               .where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
         known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
         names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
-        subscribers = {s.id: s for s in session.scalars(
-            select(Subscriber).where(Subscriber.id.in_({r.subscriber_id for r in rows})))}
+        subscribers = {r.id: r for r in session.execute(
+            select(Subscriber.id, Subscriber.address, Subscriber.language, Subscriber.token_version,
+                   Subscriber.link_key, Subscriber.confirmed_at, Subscriber.unsubscribed_at)
+            .where(Subscriber.id.in_({r.subscriber_id for r in rows})))}
         updates = {u.id: u for u in session.scalars(
             select(NoticeUpdate).where(NoticeUpdate.id.in_({r.update_id for r in rows})))}
+        components: dict[int, list[str]] = {}
         work: list[Work] = []
+        gone: list[int] = []
         for row in rows:
             sub, upd = subscribers.get(row.subscriber_id), updates.get(row.update_id)
-            if not is_active(sub) or upd is None:
-                row.status, row.last_error = "cancelled", "subscriber no longer active"
+            if sub is None or not is_active(sub) or upd is None:
+                gone.append(row.id)
                 report.add("cancelled")
                 continue
-            assert sub is not None
             notice = upd.notice
-            slugs = sorted((c.component_slug for c in notice.components), key=lambda s: order.get(s, len(order)))
-            work.append(Work(row.id, row.channel, sub, notice, upd, [names.get(s, s) for s in slugs]))
-        session.commit()
+            if notice.id not in components:
+                slugs = sorted((c.component_slug for c in notice.components), key=lambda s: order.get(s, len(order)))
+                components[notice.id] = [names.get(s, s) for s in slugs]
+            recipient = Recipient(sub.id, sub.address, sub.language, sub.token_version or 0, sub.link_key)
+            work.append(Work(row.id, row.channel, recipient, notice, upd, list(components[notice.id])))
+        if gone:
+            session.execute(update(Delivery).where(Delivery.id.in_(gone))
+                            .values(status="cancelled", last_error="subscriber no longer active"))
     return work
 
 
@@ -149,7 +173,8 @@ class _Deliveries:
         finally:
             sender.flush()
 
-    def _send(self, mailer: FileMailer | SmtpMailer, item: Work, ready: Callable[[], None]) -> None:
+    def _send(self, mailer: FileMailer | SmtpMailer, item: Work, begin: Callable[[], None],
+              ready: Callable[[], None]) -> None:
         if item.channel == "webhook":
             ready()
             self.webhook.send(self.settings, item.subscriber, item.notice, item.update, item.components,
@@ -162,7 +187,7 @@ class _Deliveries:
         mailer.send(self.rendered[key].message(
             sub.address, subscriber_links(self.settings, self.secret, sub),
             message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now),
-            ready)
+            begin, ready)
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:

@@ -18,8 +18,9 @@ one claim, one retry policy (retry.py) and one count per kind:
   alike (the read and the UPDATE are separate transactions, so nothing depends on how either
   database locks a snapshot);
 - `Sender.attempt` sends one row (one mailer per batch; once the server is found down the
-  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE, done
-  while the next row is sent and before that one can arrive, or through `after_failure`;
+  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE, made
+  while the next row's envelope goes and done before that row can arrive, or through
+  `after_failure`;
 - `Tally` counts each attempt in `fki_notifications_total{channel,outcome}` and each mail
   sent in `fki_mail_sent_total{kind}` (the kinds mapped by `SENT_KIND`), in the database.
 """
@@ -248,10 +249,12 @@ class Tally:
 
 
 @dataclass(frozen=True)
-class _Mark:
-    """A sent row whose mark is under way, with what its outcome is counted as."""
+class _Sent:
+    """A row sent and not yet marked, with what its outcome is counted as."""
 
-    done: Future[bool]
+    table: Outgoing
+    row_id: int
+    now: dt.datetime
     channel: str
     kind: str
     name: str
@@ -260,11 +263,12 @@ class _Mark:
 class Sender:
     """One run's way out: sends a claimed row, marks it, and counts it in the report and the tally.
 
-    A row's mark runs while the next row is sent, but is always done before the next row can
-    arrive: the mailers call `settle` (their `ready`) after the server has taken the next
-    mail's envelope and before its message goes, a webhook before it is posted. So, as with a
-    mark made at once, at most one mail at a time is sent and not yet marked: a crash doubles
-    at most that one.
+    A row's mark overlaps the sending of the next row, but is always done before the next row
+    can arrive: the mailers call `begin` once the next mail is built, just before its envelope
+    goes (the mark starts on the marker's thread), and `settle` (their `ready`) after the server
+    has taken that envelope and before the message goes; a webhook settles before it is posted.
+    So, as with a mark made at once, at most one mail at a time is sent and not yet marked: a
+    crash doubles at most that one.
     """
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings, marker: SentMarker,
@@ -272,34 +276,43 @@ class Sender:
         self.sessions, self.settings, self.marker = sessions, settings, marker
         self.report, self.tally = report, tally
         self.down: BaseException | None = None  # the mail server's error, once this run found it down
-        self.pending: _Mark | None = None  # the last row sent, while its mark is under way
+        self.unmarked: _Sent | None = None  # the last row sent, its mark not started yet
+        self.marking: tuple[_Sent, Future[bool]] | None = None  # the last row sent, its mark under way
         self.mark_error: BaseException | None = None  # a mark that failed: the run stops
 
     def attempt(self, table: Outgoing, row_id: int, channel: str, kind: str, name: str,
-                send: Callable[[Callable[[], None]], None], now: dt.datetime) -> None:
-        """Send one claimed row with `send` (given `settle` as its `ready`) and start its mark.
+                send: Callable[[Callable[[], None], Callable[[], None]], None], now: dt.datetime) -> None:
+        """Send one claimed row with `send` (given `begin` and `settle`, see the class); its mark follows.
 
         The outcome is counted when the mark is done (`settle`); a failure is recorded at once.
         """
         error = self.try_send(channel, send)
         self.settle()  # when `send` did not get as far as calling it
         if error is None:
-            self.pending = _Mark(self.marker.submit(table, row_id, now), channel, kind, name)
+            self.unmarked = _Sent(table, row_id, now, channel, kind, name)
             return
         outcome = after_failure(self.sessions, self.settings, table, row_id, error, now, name)
         self.record(outcome, channel, kind, name, error)
 
+    def begin(self) -> None:
+        """Start the mark of the last row sent on the marker's thread."""
+        row, self.unmarked = self.unmarked, None
+        if row is not None:
+            self.marking = row, self.marker.submit(row.table, row.row_id, row.now)
+
     def settle(self) -> None:
-        """Wait for the mark under way, if any, and count its outcome (a row that was gone counts nothing)."""
-        pending, self.pending = self.pending, None
-        if pending is None:
+        """Wait for the mark of the last row sent, if any, and count its outcome (a row gone counts nothing)."""
+        self.begin()
+        marking, self.marking = self.marking, None
+        if marking is None:
             return
+        row, done = marking
         try:
-            marked = pending.done.result()
+            marked = done.result()
         except BaseException as exc:
             self.mark_error = exc
             raise
-        self.record("sent" if marked else None, pending.channel, pending.kind, pending.name, None)
+        self.record("sent" if marked else None, row.channel, row.kind, row.name, None)
 
     def flush(self) -> None:
         """Settle the last mark and write the counts (at the end of a batch)."""
@@ -308,8 +321,9 @@ class Sender:
         finally:
             self.tally.flush(self.sessions)
 
-    def try_send(self, channel: str, send: Callable[[Callable[[], None]], None]) -> BaseException | None:
-        """Call `send` with `settle` as its `ready`; the error it raised, or None.
+    def try_send(self, channel: str,
+                 send: Callable[[Callable[[], None], Callable[[], None]], None]) -> BaseException | None:
+        """Call `send` with `begin` and `settle` (as its `ready`); the error it raised, or None.
 
         Once a mail fails because the server is down, the other mails of the run fail the same
         way without waiting for it again (webhooks still go out). A mark that failed is no
@@ -319,7 +333,7 @@ class Sender:
             return self.down
         error: BaseException | None = None
         try:
-            send(self.settle)
+            send(self.begin, self.settle)
         except Exception as exc:
             error = exc
         if self.mark_error is not None:

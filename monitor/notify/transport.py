@@ -67,13 +67,15 @@ class FileMailer:
         """A file takes any address."""
         return True
 
-    def send(self, msg: WireMessage | EmailMessage, ready: Callable[[], None] | None = None) -> None:
+    def send(self, msg: WireMessage | EmailMessage, begin: Callable[[], None] | None = None,
+             ready: Callable[[], None] | None = None) -> None:
         """Store `msg`; readers never see a half-written file (written as .tmp, then renamed).
 
-        `ready` is called first, as `SmtpMailer.send` calls it before the message goes.
+        `begin` and `ready` are called first, as `SmtpMailer.send` calls them before the message goes.
         """
-        if ready is not None:
-            ready()
+        for hook in (begin, ready):
+            if hook is not None:
+                hook()
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         final = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
@@ -151,12 +153,14 @@ class SmtpMailer:
             self._smtp = self._connect()
         return bool(self._smtp.has_extn("smtputf8"))
 
-    def send(self, msg: WireMessage | EmailMessage, ready: Callable[[], None] | None = None) -> None:
+    def send(self, msg: WireMessage | EmailMessage, begin: Callable[[], None] | None = None,
+             ready: Callable[[], None] | None = None) -> None:
         """Send `msg`; `PermanentError` when every recipient is refused with a 5xx reply, or when
         the address needs SMTPUTF8 and the server does not offer it.
 
-        `ready` is called once the server has taken the envelope, before the message itself goes
-        (so it may overlap the envelope's round trips); if it raises, the message is abandoned.
+        `begin` is called just before the envelope goes and `ready` once the server has taken it,
+        before the message itself goes: what `begin` starts overlaps the envelope's round trips,
+        and `ready` waits for it. If `ready` raises, the message is abandoned.
         """
         if self._smtp is None:
             self._smtp = self._connect()
@@ -167,6 +171,8 @@ class SmtpMailer:
                 raise PermanentError("the address needs SMTPUTF8, which the mail server does not offer")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if self._smtp.has_extn("8bitmime") else [])
         self._smtp.ready = ready
+        if begin is not None:
+            begin()
         try:
             self._smtp.sendmail(sender, recipients, wire_bytes(msg), mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
