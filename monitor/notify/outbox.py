@@ -115,38 +115,42 @@ class Work:
     components: list[str]  # component names, in the configured order
 
 
-def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryReport) -> list[Work]:
+Notices = dict[int, tuple[NoticeUpdate, list[str]]]  # update id → the update (its notice loaded), component names
+
+
+def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryReport, notices: Notices) -> list[Work]:
     """The claimed deliveries `ids` with their subscribers and notices; those whose subscriber left are cancelled.
 
-    Deliveries and subscribers are read as plain rows (a batch is a hundred of each); the few
-    updates and notices as objects, which rendering and webhooks take.
+    Deliveries with their subscribers are read as plain rows, in one query (a batch is a
+    hundred); the updates and notices, which rendering and webhooks take as objects, once per
+    run into `notices` (a run renders each update once anyway).
     """
     with sessions() as session, session.begin():
-        rows = session.execute(select(Delivery.id, Delivery.channel, Delivery.subscriber_id, Delivery.update_id)
-                               .where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
-        known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
-        names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
-        subscribers = {r.id: r for r in session.execute(
-            select(Subscriber.id, Subscriber.address, Subscriber.language, Subscriber.token_version,
-                   Subscriber.link_key, Subscriber.confirmed_at, Subscriber.unsubscribed_at)
-            .where(Subscriber.id.in_({r.subscriber_id for r in rows})))}
-        updates = {u.id: u for u in session.scalars(
-            select(NoticeUpdate).where(NoticeUpdate.id.in_({r.update_id for r in rows})))}
-        components: dict[int, list[str]] = {}
+        rows = session.execute(
+            select(Delivery.id, Delivery.channel, Delivery.update_id, Subscriber.id.label("subscriber_id"),
+                   Subscriber.address, Subscriber.language, Subscriber.token_version, Subscriber.link_key,
+                   Subscriber.confirmed_at, Subscriber.unsubscribed_at)
+            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
+        new = {r.update_id for r in rows} - notices.keys()
+        if new:
+            known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
+            names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
+            for upd in session.scalars(select(NoticeUpdate).where(NoticeUpdate.id.in_(new))):
+                slugs = sorted((c.component_slug for c in upd.notice.components),
+                               key=lambda s: order.get(s, len(order)))
+                notices[upd.id] = upd, [names.get(s, s) for s in slugs]
         work: list[Work] = []
         gone: list[int] = []
         for row in rows:
-            sub, upd = subscribers.get(row.subscriber_id), updates.get(row.update_id)
-            if sub is None or not is_active(sub) or upd is None:
+            found = notices.get(row.update_id)
+            if row.subscriber_id is None or not is_active(row) or found is None:
                 gone.append(row.id)
                 report.add("cancelled")
                 continue
-            notice = upd.notice
-            if notice.id not in components:
-                slugs = sorted((c.component_slug for c in notice.components), key=lambda s: order.get(s, len(order)))
-                components[notice.id] = [names.get(s, s) for s in slugs]
-            recipient = Recipient(sub.id, sub.address, sub.language, sub.token_version or 0, sub.link_key)
-            work.append(Work(row.id, row.channel, recipient, notice, upd, list(components[notice.id])))
+            upd, components = found
+            recipient = Recipient(row.subscriber_id, row.address, row.language, row.token_version or 0, row.link_key)
+            work.append(Work(row.id, row.channel, recipient, upd.notice, upd, list(components)))
         if gone:
             session.execute(update(Delivery).where(Delivery.id.in_(gone))
                             .values(status="cancelled", last_error="subscriber no longer active"))
@@ -240,6 +244,7 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
                 mailcap.send_summaries(sessions, settings, secret, mailer, capped, now, sender, install)
             sender.flush()
         deliveries = _Deliveries(settings, secret, webhook, now, install)
+        notices: Notices = {}
         seen: set[int] = set()
         while True:
             taken = queue.claim(sessions, Delivery, _due(capped.horizon, now), now)
@@ -250,7 +255,7 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
             if not ids:
                 break
             seen.update(ids)
-            deliveries.send_batch(sessions, sender, _load(sessions, ids, report))
+            deliveries.send_batch(sessions, sender, _load(sessions, ids, report, notices))
     finally:
         marker.close()
 
