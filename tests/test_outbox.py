@@ -214,6 +214,50 @@ def test_a_crash_between_sending_and_marking_resends_once_and_logs_it(
     assert row.status == "sent" and row.attempts == 2
 
 
+def test_each_mail_is_marked_sent_before_the_next_one_can_arrive(
+        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mark runs while the next mail is sent, yet a crash may still double only one mail:
+    when the server takes a mail's message, every mail it took before is marked sent."""
+    for i in range(5):
+        add_subscriber(session, f"s{i}@k.dk")
+    enqueue_for_update(session, add_notice(session))
+    session.commit()
+    marked_on_arrival: list[int] = []
+    receive = smtp.inbox.handle_DATA
+
+    async def handle_data(server: object, smtp_session: object, envelope: object) -> str:
+        with engine.connect() as conn:
+            marked_on_arrival.append(conn.scalar(select(func.count()).where(Delivery.status == "sent")) or 0)
+        return await receive(server, smtp_session, envelope)
+
+    monkeypatch.setattr(smtp.inbox, "handle_DATA", handle_data)
+    assert deliver_due(engine, settings, now=now).sent == 5
+    assert marked_on_arrival == [0, 1, 2, 3, 4]
+    assert [d.status for d in deliveries(session)] == ["sent"] * 5
+
+
+def test_a_mark_that_fails_stops_the_run_before_the_next_mail_arrives(
+        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.notify.queue import SentMarker
+
+    for i in range(3):
+        add_subscriber(session, f"s{i}@k.dk")
+    enqueue_for_update(session, add_notice(session))
+    session.commit()
+
+    def database_gone(*args: object) -> bool:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(SentMarker, "sent", database_gone)
+    report = deliver_due(engine, settings, now=now)
+    assert report.sent == 0 and "went away" in report.error
+    assert len(smtp.inbox.messages) == 1  # the second mail was abandoned before its message
+    # As after a crash: the batch stays claimed until its lease runs out; then only the first is sent again.
+    assert [d.status for d in deliveries(session)] == ["sending"] * 3
+
+
 @pytest.mark.parametrize("table", ["deliveries", "mails"])
 def test_a_run_that_claims_in_between_another_runs_read_and_update_never_makes_it_send_twice(
         session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime,

@@ -20,7 +20,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 import nh3
@@ -34,11 +34,11 @@ from markupsafe import Markup
 from .. import links
 from ..db import utcnow
 from ..localtime import CPH, TIMEZONE
-from ..models import Notice, NoticeUpdate, Subscriber
+from ..models import Notice, NoticeUpdate
 from ..resources import PACKAGE, templates_folder
 from ..settings import Settings
 from ..vocabulary import NOTICE_KIND, NOTICE_STATUS
-from .tokens import make_token
+from .tokens import LinkHolder, make_token
 from .wire import HeaderBlock, WireMessage, build
 
 # Placeholders for per-recipient links, unguessable so that upstream text cannot contain them.
@@ -133,7 +133,16 @@ def mail_link(settings: Settings, path: str, language: str) -> str:
     return in_language(f"{links.root(settings)}{path}", language)
 
 
-def subscriber_links(settings: Settings, secret: str, subscriber: Subscriber) -> dict[str, str]:
+class Reader(LinkHolder, Protocol):
+    """A subscriber as a notice needs one: links, address and language (a row, or the outbox's plain copy)."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+
+
+def subscriber_links(settings: Settings, secret: str, subscriber: Reader) -> dict[str, str]:
     """The manage and one-click unsubscribe links of `subscriber`, in the subscriber's language."""
     lang = subscriber.language
     return {"manage": mail_link(settings, f"/manage/{make_token(secret, 'manage', subscriber)}", lang),

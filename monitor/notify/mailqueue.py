@@ -272,7 +272,7 @@ def send_due_mails(sessions: sessionmaker[Session], settings: Settings, secret: 
                 for mail_id in ids:
                     _send_one(sessions, ctx, sender, mailer, mail_id)
     finally:
-        sender.tally.flush(sessions)
+        sender.flush()
 
 
 def _made(sessions: sessionmaker[Session], ctx: MailContext, mail_id: int) -> tuple[str, WireMessage | str | Exception]:
@@ -300,9 +300,9 @@ def _send_one(sessions: sessionmaker[Session], ctx: MailContext, sender: Sender,
         sender.report.add("cancelled")
         return
 
-    def send() -> None:
+    def send(begin: Callable[[], None], ready: Callable[[], None]) -> None:
         if isinstance(made, Exception):
             raise made
-        mailer.send(made)
+        mailer.send(made, begin, ready)
 
     sender.attempt(Mail, mail_id, "email", kind, f"{kind} mail {mail_id}", send, ctx.now)

@@ -15,9 +15,10 @@ import datetime as dt
 import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import links, runs
@@ -92,39 +93,67 @@ def _due(horizon: int, now: dt.datetime) -> ColumnElement[bool]:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """What sending needs of a subscriber, read as a plain row (a `mail.Reader`)."""
+
+    id: int
+    address: str
+    language: str
+    token_version: int
+    link_key: str | None
+
+
+@dataclass(frozen=True)
 class Work:
     """One claimed delivery with what its message needs."""
 
     delivery_id: int
     channel: str
-    subscriber: Subscriber
+    subscriber: Recipient
     notice: Notice
     update: NoticeUpdate
     components: list[str]  # component names, in the configured order
 
 
-def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryReport) -> list[Work]:
-    """The claimed deliveries `ids` with their subscribers and notices; those whose subscriber left are cancelled."""
-    with sessions() as session:
-        rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
-        known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
-        names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
-        subscribers = {s.id: s for s in session.scalars(
-            select(Subscriber).where(Subscriber.id.in_({r.subscriber_id for r in rows})))}
-        updates = {u.id: u for u in session.scalars(
-            select(NoticeUpdate).where(NoticeUpdate.id.in_({r.update_id for r in rows})))}
+Notices = dict[int, tuple[NoticeUpdate, list[str]]]  # update id → the update (its notice loaded), component names
+
+
+def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryReport, notices: Notices) -> list[Work]:
+    """The claimed deliveries `ids` with their subscribers and notices; those whose subscriber left are cancelled.
+
+    Deliveries with their subscribers are read as plain rows, in one query (a batch is a
+    hundred); the updates and notices, which rendering and webhooks take as objects, once per
+    run into `notices` (a run renders each update once anyway).
+    """
+    with sessions() as session, session.begin():
+        rows = session.execute(
+            select(Delivery.id, Delivery.channel, Delivery.update_id, Subscriber.id.label("subscriber_id"),
+                   Subscriber.address, Subscriber.language, Subscriber.token_version, Subscriber.link_key,
+                   Subscriber.confirmed_at, Subscriber.unsubscribed_at)
+            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
+        new = {r.update_id for r in rows} - notices.keys()
+        if new:
+            known = session.execute(select(Component.slug, Component.name).order_by(Component.position)).all()
+            names, order = dict(known), {slug: i for i, (slug, _name) in enumerate(known)}
+            for upd in session.scalars(select(NoticeUpdate).where(NoticeUpdate.id.in_(new))):
+                slugs = sorted((c.component_slug for c in upd.notice.components),
+                               key=lambda s: order.get(s, len(order)))
+                notices[upd.id] = upd, [names.get(s, s) for s in slugs]
         work: list[Work] = []
+        gone: list[int] = []
         for row in rows:
-            sub, upd = subscribers.get(row.subscriber_id), updates.get(row.update_id)
-            if not is_active(sub) or upd is None:
-                row.status, row.last_error = "cancelled", "subscriber no longer active"
+            found = notices.get(row.update_id)
+            if row.subscriber_id is None or not is_active(row) or found is None:
+                gone.append(row.id)
                 report.add("cancelled")
                 continue
-            assert sub is not None
-            notice = upd.notice
-            slugs = sorted((c.component_slug for c in notice.components), key=lambda s: order.get(s, len(order)))
-            work.append(Work(row.id, row.channel, sub, notice, upd, [names.get(s, s) for s in slugs]))
-        session.commit()
+            upd, components = found
+            recipient = Recipient(row.subscriber_id, row.address, row.language, row.token_version or 0, row.link_key)
+            work.append(Work(row.id, row.channel, recipient, upd.notice, upd, list(components)))
+        if gone:
+            session.execute(update(Delivery).where(Delivery.id.in_(gone))
+                            .values(status="cancelled", last_error="subscriber no longer active"))
     return work
 
 
@@ -146,10 +175,12 @@ class _Deliveries:
                     sender.attempt(Delivery, item.delivery_id, item.channel, "notice", name,
                                    functools.partial(self._send, mailer, item), self.now)
         finally:
-            sender.tally.flush(sessions)
+            sender.flush()
 
-    def _send(self, mailer: FileMailer | SmtpMailer, item: Work) -> None:
+    def _send(self, mailer: FileMailer | SmtpMailer, item: Work, begin: Callable[[], None],
+              ready: Callable[[], None]) -> None:
         if item.channel == "webhook":
+            ready()
             self.webhook.send(self.settings, item.subscriber, item.notice, item.update, item.components,
                               item.delivery_id)
             return
@@ -159,7 +190,8 @@ class _Deliveries:
             self.rendered[key] = notice_mail(self.settings, sub.language, item.notice, upd, item.components)
         mailer.send(self.rendered[key].message(
             sub.address, subscriber_links(self.settings, self.secret, sub),
-            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now))
+            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now),
+            begin, ready)
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:
@@ -210,8 +242,9 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
         if capped.summaries:
             with open_mailer(settings) as mailer:
                 mailcap.send_summaries(sessions, settings, secret, mailer, capped, now, sender, install)
-            sender.tally.flush(sessions)
+            sender.flush()
         deliveries = _Deliveries(settings, secret, webhook, now, install)
+        notices: Notices = {}
         seen: set[int] = set()
         while True:
             taken = queue.claim(sessions, Delivery, _due(capped.horizon, now), now)
@@ -222,7 +255,7 @@ def _deliver(engine: Engine, settings: Settings, sessions: sessionmaker[Session]
             if not ids:
                 break
             seen.update(ids)
-            deliveries.send_batch(sessions, sender, _load(sessions, ids, report))
+            deliveries.send_batch(sessions, sender, _load(sessions, ids, report, notices))
     finally:
         marker.close()
 

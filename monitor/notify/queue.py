@@ -18,8 +18,9 @@ one claim, one retry policy (retry.py) and one count per kind:
   alike (the read and the UPDATE are separate transactions, so nothing depends on how either
   database locks a snapshot);
 - `Sender.attempt` sends one row (one mailer per batch; once the server is found down the
-  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE, or
-  through `after_failure`;
+  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE, made
+  while the next row's envelope goes and done before that row can arrive, or through
+  `after_failure`;
 - `Tally` counts each attempt in `fki_notifications_total{channel,outcome}` and each mail
   sent in `fki_mail_sent_total{kind}` (the kinds mapped by `SENT_KIND`), in the database.
 """
@@ -30,6 +31,7 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Engine, select, update
@@ -153,18 +155,29 @@ def cancel(sessions: sessionmaker[Session], table: Outgoing, row_id: int, reason
 
 
 class SentMarker:
-    """Marks a sent row at once, with one prepared UPDATE per table on one autocommit connection.
+    """Marks sent rows, one prepared UPDATE per row, on one autocommit connection of its own thread.
 
     This is the per-mail cost that keeps a crash from doubling more than the one mail in
     flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
     is its own transaction), and no SQLAlchemy between the call and the driver (the statement
-    is plain SQL, prepared on PostgreSQL; the instant is bound as SQLAlchemy stores it). On
+    is plain SQL, prepared on PostgreSQL; the instant is bound as SQLAlchemy stores it). The
+    UPDATE runs on a thread of its own (`submit`), so that its round trip overlaps the next
+    mail's envelope; `Sender` waits for it before that mail's message goes (see there). On
     PostgreSQL these commits do not wait for the WAL flush (`synchronous_commit = off` on
     this connection only): a database crash may forget the last marks, and those mails are
     then sent once more, as after a process crash, with their Message-ID unchanged.
     """
 
     def __init__(self, engine: Engine) -> None:
+        # One thread owns the connection from opening to closing: every UPDATE runs there, in order.
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sent-marker")
+        try:
+            self.thread.submit(self._open, engine).result()
+        except BaseException:
+            self.thread.shutdown()
+            raise
+
+    def _open(self, engine: Engine) -> None:
         self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.postgres = is_postgres(engine)
         mark = "%s" if self.postgres else "?"
@@ -177,8 +190,15 @@ class SentMarker:
         assert driver is not None
         self.cursor = driver.cursor()
 
+    def submit(self, table: Outgoing, row_id: int, now: dt.datetime) -> Future[bool]:
+        """Start marking one row sent; the future's result is `sent`'s."""
+        return self.thread.submit(self.sent, table, row_id, now)
+
     def sent(self, table: Outgoing, row_id: int, now: dt.datetime) -> bool:
-        """Mark one row sent; False when it is gone or no longer this run's (cancelled or purged meanwhile)."""
+        """Mark one row sent; False when it is gone or no longer this run's (cancelled or purged meanwhile).
+
+        Runs on the marker's thread (`submit`).
+        """
         stmt = self.stmts[table.__tablename__]
         if self.postgres:
             self.cursor.execute(stmt, (now.astimezone(dt.UTC).replace(tzinfo=None), row_id), prepare=True)
@@ -186,14 +206,20 @@ class SentMarker:
             self.cursor.execute(stmt, (storage_text(now), row_id))
         return bool(self.cursor.rowcount == 1)
 
-    def close(self) -> None:
-        """Give the connection back as it was found."""
+    def _close(self) -> None:
         try:
             self.cursor.close()
             if self.postgres:
                 self.conn.exec_driver_sql("RESET synchronous_commit")
         finally:
             self.conn.close()
+
+    def close(self) -> None:
+        """Finish the marks under way and give the connection back as it was found."""
+        try:
+            self.thread.submit(self._close).result()
+        finally:
+            self.thread.shutdown()
 
 
 @dataclass
@@ -222,43 +248,99 @@ class Tally:
         self.mails.clear()
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A row sent and not yet marked, with what its outcome is counted as."""
+
+    table: Outgoing
+    row_id: int
+    now: dt.datetime
+    channel: str
+    kind: str
+    name: str
+
+
 class Sender:
-    """One run's way out: sends a claimed row, marks it, and counts it in the report and the tally."""
+    """One run's way out: sends a claimed row, marks it, and counts it in the report and the tally.
+
+    A row's mark overlaps the sending of the next row, but is always done before the next row
+    can arrive: the mailers call `begin` once the next mail is built, just before its envelope
+    goes (the mark starts on the marker's thread), and `settle` (their `ready`) after the server
+    has taken that envelope and before the message goes; a webhook settles before it is posted.
+    So, as with a mark made at once, at most one mail at a time is sent and not yet marked: a
+    crash doubles at most that one.
+    """
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings, marker: SentMarker,
                  report: DeliveryReport, tally: Tally) -> None:
         self.sessions, self.settings, self.marker = sessions, settings, marker
         self.report, self.tally = report, tally
         self.down: BaseException | None = None  # the mail server's error, once this run found it down
+        self.unmarked: _Sent | None = None  # the last row sent, its mark not started yet
+        self.marking: tuple[_Sent, Future[bool]] | None = None  # the last row sent, its mark under way
+        self.mark_error: BaseException | None = None  # a mark that failed: the run stops
 
     def attempt(self, table: Outgoing, row_id: int, channel: str, kind: str, name: str,
-                send: Callable[[], None], now: dt.datetime) -> str | None:
-        """Send one claimed row with `send` and mark it; the outcome, or None when the row is gone."""
-        error = self.try_send(channel, send)
-        if error is None:
-            outcome: str | None = "sent" if self.marker.sent(table, row_id, now) else None
-        else:
-            outcome = after_failure(self.sessions, self.settings, table, row_id, error, now, name)
-        self.record(outcome, channel, kind, name, error)
-        return outcome
+                send: Callable[[Callable[[], None], Callable[[], None]], None], now: dt.datetime) -> None:
+        """Send one claimed row with `send` (given `begin` and `settle`, see the class); its mark follows.
 
-    def try_send(self, channel: str, send: Callable[[], None]) -> BaseException | None:
-        """Call `send`; the error it raised, or None.
+        The outcome is counted when the mark is done (`settle`); a failure is recorded at once.
+        """
+        error = self.try_send(channel, send)
+        self.settle()  # when `send` did not get as far as calling it
+        if error is None:
+            self.unmarked = _Sent(table, row_id, now, channel, kind, name)
+            return
+        outcome = after_failure(self.sessions, self.settings, table, row_id, error, now, name)
+        self.record(outcome, channel, kind, name, error)
+
+    def begin(self) -> None:
+        """Start the mark of the last row sent on the marker's thread."""
+        row, self.unmarked = self.unmarked, None
+        if row is not None:
+            self.marking = row, self.marker.submit(row.table, row.row_id, row.now)
+
+    def settle(self) -> None:
+        """Wait for the mark of the last row sent, if any, and count its outcome (a row gone counts nothing)."""
+        self.begin()
+        marking, self.marking = self.marking, None
+        if marking is None:
+            return
+        row, done = marking
+        try:
+            marked = done.result()
+        except BaseException as exc:
+            self.mark_error = exc
+            raise
+        self.record("sent" if marked else None, row.channel, row.kind, row.name, None)
+
+    def flush(self) -> None:
+        """Settle the last mark and write the counts (at the end of a batch)."""
+        try:
+            self.settle()
+        finally:
+            self.tally.flush(self.sessions)
+
+    def try_send(self, channel: str,
+                 send: Callable[[Callable[[], None], Callable[[], None]], None]) -> BaseException | None:
+        """Call `send` with `begin` and `settle` (as its `ready`); the error it raised, or None.
 
         Once a mail fails because the server is down, the other mails of the run fail the same
-        way without waiting for it again (webhooks still go out).
+        way without waiting for it again (webhooks still go out). A mark that failed is no
+        error of the send: it is raised, and stops the run.
         """
         if channel == "email" and self.down is not None:
             return self.down
+        error: BaseException | None = None
         try:
-            send()
-        except SMTP_DOWN as exc:
-            if channel == "email":
-                self.down = exc
-            return exc
+            send(self.begin, self.settle)
         except Exception as exc:
-            return exc
-        return None
+            error = exc
+        if self.mark_error is not None:
+            raise self.mark_error
+        if channel == "email" and isinstance(error, SMTP_DOWN):
+            self.down = error
+        return error
 
     def record(self, outcome: str | None, channel: str, kind: str, name: str, error: BaseException | None) -> None:
         """Count an attempt's outcome in the run's report and the tally (a row that was gone counts nothing)."""

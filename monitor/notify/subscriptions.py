@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -89,7 +90,16 @@ def set_preferences(subscriber: Subscriber, components: list[str], language: str
     subscriber.subscriptions[:] = [have.get(slug) or Subscription(component_slug=slug) for slug in components]
 
 
-def is_active(subscriber: Subscriber | None) -> bool:
+class Confirmable(Protocol):
+    """A subscriber's two instants, on a row object or a plain row."""
+
+    @property
+    def confirmed_at(self) -> dt.datetime | None: ...
+    @property
+    def unsubscribed_at(self) -> dt.datetime | None: ...
+
+
+def is_active(subscriber: Confirmable | None) -> bool:
     """Confirmed and not unsubscribed: receives notices."""
     return subscriber is not None and subscriber.confirmed_at is not None and subscriber.unsubscribed_at is None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hmac
 from dataclasses import dataclass
+from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -48,6 +49,17 @@ class TokenPayload:
         return hmac.compare_digest(subscriber.link_key.encode(), self.key.encode())
 
 
+class LinkHolder(Protocol):
+    """What a link token names: a subscriber row (or the outbox's plain copy of one)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def token_version(self) -> int: ...
+    @property
+    def link_key(self) -> str | None: ...
+
+
 @functools.lru_cache(maxsize=32)
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
@@ -55,7 +67,7 @@ def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=f"monitor.notify.{purpose}")
 
 
-def make_token(secret: str, purpose: str, subscriber: Subscriber, address: str | None = None) -> str:
+def make_token(secret: str, purpose: str, subscriber: LinkHolder, address: str | None = None) -> str:
     """Sign a link token for `subscriber`; `address` is set when confirming a new address."""
     payload: dict[str, object] = {"s": subscriber.id, "v": subscriber.token_version or 0}
     if subscriber.link_key is not None:

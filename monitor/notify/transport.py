@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ..settings import Settings
 from .wire import WireMessage
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 SMTP_TIMEOUT_SECONDS = 30
 
@@ -61,8 +67,15 @@ class FileMailer:
         """A file takes any address."""
         return True
 
-    def send(self, msg: WireMessage | EmailMessage) -> None:
-        """Store `msg`; readers never see a half-written file (written as .tmp, then renamed)."""
+    def send(self, msg: WireMessage | EmailMessage, begin: Callable[[], None] | None = None,
+             ready: Callable[[], None] | None = None) -> None:
+        """Store `msg`; readers never see a half-written file (written as .tmp, then renamed).
+
+        `begin` and `ready` are called first, as `SmtpMailer.send` calls them before the message goes.
+        """
+        for hook in (begin, ready):
+            if hook is not None:
+                hook()
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         final = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
@@ -71,12 +84,47 @@ class FileMailer:
         os.replace(tmp, final)
 
 
+class _Client(smtplib.SMTP):
+    """smtplib's client with one hook: `ready`, called once the server has answered DATA with 354,
+    before the message itself is written (the bytes, and what goes over the wire, are smtplib's)."""
+
+    ready: Callable[[], None] | None = None
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        """smtplib's `data`, calling `ready` between the DATA command and the message.
+
+        A message is only delivered once the server has its final "." line, so whatever
+        `ready` waits for is done before this message can arrive. When `ready` raises, the
+        connection is dropped mid-message: the server discards it.
+        """
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        if self.ready is not None:
+            try:
+                self.ready()
+            except BaseException:
+                self.close()
+                raise
+        # As smtplib's own `data`: line ends of text made CRLF, a leading "." doubled.
+        if isinstance(msg, str):
+            data = re.sub(r"(?:\r\n|\n|\r(?!\n))", "\r\n", msg).encode("ascii")
+        else:
+            data = bytes(msg)
+        data = re.sub(rb"(?m)^\.", b"..", data)
+        if data[-2:] != b"\r\n":
+            data += b"\r\n"
+        self.send(data + b".\r\n")
+        return self.getreply()
+
+
 class SmtpMailer:
     """One SMTP connection, opened on the first send and reopened after it breaks."""
 
     def __init__(self, settings: Settings) -> None:
         self.mail = settings.mail
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: _Client | None = None
 
     def __enter__(self) -> SmtpMailer:
         return self
@@ -85,8 +133,8 @@ class SmtpMailer:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def _connect(self) -> smtplib.SMTP:
-        smtp = smtplib.SMTP(self.mail.smtp_host, self.mail.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
+    def _connect(self) -> _Client:
+        smtp = _Client(self.mail.smtp_host, self.mail.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
         try:
             smtp.ehlo()
             if self.mail.smtp_starttls:
@@ -105,9 +153,15 @@ class SmtpMailer:
             self._smtp = self._connect()
         return bool(self._smtp.has_extn("smtputf8"))
 
-    def send(self, msg: WireMessage | EmailMessage) -> None:
+    def send(self, msg: WireMessage | EmailMessage, begin: Callable[[], None] | None = None,
+             ready: Callable[[], None] | None = None) -> None:
         """Send `msg`; `PermanentError` when every recipient is refused with a 5xx reply, or when
-        the address needs SMTPUTF8 and the server does not offer it."""
+        the address needs SMTPUTF8 and the server does not offer it.
+
+        `begin` is called just before the envelope goes and `ready` once the server has taken it,
+        before the message itself goes: what `begin` starts overlaps the envelope's round trips,
+        and `ready` waits for it. If `ready` raises, the message is abandoned.
+        """
         if self._smtp is None:
             self._smtp = self._connect()
         sender, recipients, utf8 = _envelope(msg)
@@ -116,6 +170,9 @@ class SmtpMailer:
             if not self._smtp.has_extn("smtputf8"):
                 raise PermanentError("the address needs SMTPUTF8, which the mail server does not offer")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if self._smtp.has_extn("8bitmime") else [])
+        self._smtp.ready = ready
+        if begin is not None:
+            begin()
         try:
             self._smtp.sendmail(sender, recipients, wire_bytes(msg), mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -130,6 +187,11 @@ class SmtpMailer:
         except (smtplib.SMTPServerDisconnected, OSError):
             self.close()
             raise
+        finally:
+            if self._smtp is not None:
+                self._smtp.ready = None
+                if self._smtp.sock is None:  # dropped mid-message (`ready` raised)
+                    self._smtp = None
 
     def close(self) -> None:
         """Say goodbye politely when the connection still works."""

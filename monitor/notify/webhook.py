@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 
 from ..collectors.notices.upstream import safe_url
-from ..models import Notice, NoticeUpdate, Subscriber
+from ..models import Notice, NoticeUpdate
 from ..settings import Settings
 from ..version import __version__
-from .mail import notice_context
+from .mail import Reader, notice_context
 from .transport import PermanentError
 
 TIMEOUT_SECONDS = 10.0
@@ -30,7 +30,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def payload(settings: Settings, subscriber: Subscriber, notice: Notice, update: NoticeUpdate,
+def payload(settings: Settings, subscriber: Reader, notice: Notice, update: NoticeUpdate,
             component_names: list[str]) -> dict[str, Any]:
     """The JSON document posted for one delivery."""
     ctx = notice_context(settings, notice, update, component_names, subscriber.language)
@@ -53,7 +53,7 @@ class WebhookSender:
     def __init__(self, client: httpx.Client | None = None) -> None:
         self._client = client
 
-    def send(self, settings: Settings, subscriber: Subscriber, notice: Notice, update: NoticeUpdate,
+    def send(self, settings: Settings, subscriber: Reader, notice: Notice, update: NoticeUpdate,
              component_names: list[str], delivery_id: int) -> None:
         """POST the payload; `PermanentError` for a 4xx that retrying cannot fix, else raise to retry."""
         body = payload(settings, subscriber, notice, update, component_names)
