@@ -145,19 +145,14 @@ class AgreementDay(Base):
 
     The key starts with the day, so it is also the day index the rating and the probes for
     missing days read through; on SQLite the table is stored WITHOUT ROWID, so the rows live in
-    that key's B-tree (docs/performance.md, "The layout of the daily counts"). On PostgreSQL
-    indexed by (agreement_id, day, calls) too (migration 0023): the rating reads each agreement's
-    span as one range of it, and one municipality's days are read from the index alone. SQLite
-    has no such index since migration 0024: an import writes day by day, and every row went into
-    it out of order, which cost an import of daily counts more than all else. No foreign key, as
-    `HourlyCallCount`.
+    that key's B-tree (docs/performance.md, "The layout of the daily counts"). No other index: one
+    by (agreement_id, day, calls) (migration 0023, dropped by 0024) took every row an import
+    wrote out of order and cost an import of daily counts more than all else on the server. No
+    foreign key, as `HourlyCallCount`.
     """
 
     __tablename__ = "agreement_days"
-    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"),
-                      Index("ix_agreement_days_agreement_day", "agreement_id", "day", "calls")
-                      .ddl_if(dialect="postgresql"),
-                      {"sqlite_with_rowid": False})
+    __table_args__ = (PrimaryKeyConstraint("day", "agreement_id"), {"sqlite_with_rowid": False})
 
     day: Mapped[dt.date] = mapped_column(Date)
     agreement_id: Mapped[int] = mapped_column(Integer)

@@ -28,7 +28,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
 )
 from sqlalchemy.orm import Session
 
@@ -88,19 +87,14 @@ def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_cod
           ) -> tuple[FromClause, ColumnElement[bool]]:
     """A FROM clause of each agreement's (window, recent) calls and its ON clause with `Agreement`.
 
-    On PostgreSQL a LATERAL subquery: each agreement's span is one range of the
-    (agreement_id, day, calls) index, summed without hashing the span's rows of every agreement.
-    Elsewhere the span's rows grouped by agreement (only `municipality_code`'s agreements' rows
-    when given), joined on the agreement's id. An agreement without day rows in the span gets
-    NULL sums.
+    The span's day rows grouped by agreement (only `municipality_code`'s agreements' rows when
+    given: the grouped span is filtered before the join), joined on the agreement's id. An
+    agreement without day rows in the span gets NULL sums.
     """
     start, window_start, recent_start, end = _span(as_of, params)
     calls = DAYS.c.calls
     sums = (func.sum(case((DAYS.c.day >= window_start, calls), else_=0)).label("window"),
             func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)).label("recent"))
-    if session.get_bind().dialect.name == "postgresql":
-        per_agreement = select(*sums).where(DAYS.c.agreement_id == Agreement.id, DAYS.c.day.between(start, end))
-        return per_agreement.lateral("sums"), true()
     grouped = select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
     if municipality_code is not None:
         grouped = grouped.where(DAYS.c.agreement_id.in_(
