@@ -29,7 +29,7 @@ alike (medians; the ratio of each size to the month, per run and of the medians)
 and, with --work-mem, the rating at each of the given `work_mem` settings (set for the
 database, so every connection of the pool has it), at a year, the settings in turns.
 
-    .venv/bin/python bench/scale.py [--scale 1] [--repeat 5] [--work-mem default,16MB,64MB]
+    .venv/bin/python bench/scale.py [--scale 1] [--repeat 5] [--work-mem default,16MB,64MB] [--sizes 1|2|3]
 """
 
 from __future__ import annotations
@@ -200,6 +200,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--work-mem", default="", help="e.g. default,16MB,64MB: the rating at each, at a year")
     parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--sizes", type=int, choices=(1, 2, 3), default=3,
+                        help="how many of the sizes to build: 1 the month only, 2 up to six months, 3 all (default)")
     args = parser.parse_args()
     os.environ.setdefault("MONITOR_SECRET_KEY", "bench")
     as_of = dt.datetime.now(CPH).date()
@@ -212,7 +214,7 @@ def main() -> None:
             settings_of: dict[str, Settings] = {}
             engines: dict[str, Engine] = {}
             covered = 0
-            for label, days in SIZES:
+            for label, days in SIZES[:args.sizes]:
                 if names:
                     engines[names[-1]].dispose()
                     name = clone(admin, names[-1])
@@ -238,7 +240,7 @@ def main() -> None:
                 built.append((label, hourly, day_rows, time.perf_counter() - t))
                 print(f"{label}: {hourly:,} hourly rows, {day_rows:,} day rows, built in {built[-1][3]:.0f} s",
                       file=sys.stderr, flush=True)
-            labels = [label for label, _ in SIZES]
+            labels = [label for label, _ in SIZES[:args.sizes]]
             calls = {label: cases(engines[name], settings_of[label], as_of) for label, name in zip(labels, names, strict=True)}
             times = measure_in_turns(calls, args.repeat)
             memory: dict[str, list[float]] = {}
