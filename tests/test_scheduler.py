@@ -151,6 +151,7 @@ def test_preloading_imports_pyarrow_once_in_a_fresh_process():
 
     code = ("import sys; from monitor.collectors.calls import columnar; "
             "assert 'pyarrow' not in sys.modules, 'imported too early'; "
-            "assert columnar.preload() and 'pyarrow.csv' in sys.modules; print('ok')")
+            "assert columnar.preload() and 'pyarrow.csv' in sys.modules; "
+            "import pyarrow; assert pyarrow.default_memory_pool().backend_name == 'system'; print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "ok", done.stderr
