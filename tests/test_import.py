@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from import_helpers import A1, A2, A3, AGREEMENTS, counter, load, rows, snapshot
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from monitor.collectors.calls import importer, loaders
 from monitor.collectors.calls.parsing import MESSAGES
@@ -189,6 +189,43 @@ def test_held_counts_are_counted_by_the_next_calls_import_when_the_agreement_app
     assert rows(engine, "SELECT calls FROM hourly_calls") == [(100,)]
     assert rows(engine, "SELECT calls FROM daily_calls") == [(7,)]
     assert rows(engine, "SELECT count(*) FROM held_calls") == [(0,)]
+
+
+def test_a_large_daily_file_read_by_columns_is_stored_as_the_rows_reader_stores_it(engine, agreements, now,
+                                                                                    monkeypatch):
+    """The large-file reader keeps a file of daily counts in columns down to the database (PostgreSQL: CSV
+    written by pyarrow for COPY; SQLite: rows from the columns): new rows, a replaced and an unchanged one,
+    counts of an unknown agreement held, an empty errors field a NULL. The same files read row by row must
+    leave the same tables."""
+    from monitor.collectors.calls import columnar
+
+    header = "period_start,agreement_uuid,calls,errors\n"
+    first = header + (f"2020-11-27,{A1},5,1\n2020-11-27,{A2.upper()},6,\n2020-11-26,{A1},7,0\n"
+                      f"2020-11-27,{A3},9,\n2020-11-25,{A2},0,0\n")
+    second = header + f"2020-11-27,{A1},8,\n2020-11-26,{A1},7,0\n2020-11-28,{A2},4,2\n"
+    columns_used = []
+    split = columnar.DailyColumns.split
+    monkeypatch.setattr(columnar.DailyColumns, "split", lambda self, ids: columns_used.append(1) or split(self, ids))
+    stored = {}
+    for by_columns in (True, False):
+        monkeypatch.setattr(columnar, "MIN_BYTES", 0 if by_columns else 1 << 62)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM agreement_days"))
+            conn.execute(text("DELETE FROM held_calls"))
+        results = [load(engine, "calls", content + "\n" * (not by_columns), when)  # another sha256
+                   for content, when in ((first, now), (second, LATER))]
+        assert [(r.outcome, r.rows, r.stored, r.held) for r in results] == [("imported", 5, 4, 1),
+                                                                            ("imported", 3, 3, 0)], results
+        stored[by_columns] = (rows(engine, "SELECT a.uuid, d.day, d.calls, d.errors, d.daily FROM agreement_days d "
+                                           "JOIN agreements a ON a.id = d.agreement_id ORDER BY a.uuid, d.day"),
+                              rows(engine, "SELECT agreement_uuid, period_start, calls, errors FROM held_calls"))
+    assert len(columns_used) == 2  # both files of the first round went by columns, none of the second
+    days, held = stored[True]
+    assert [(u, str(d), c, e, bool(f)) for u, d, c, e, f in days] == [
+        (A1, "2020-11-26", 7, 0, True), (A1, "2020-11-27", 8, None, True),
+        (A2, "2020-11-25", 0, 0, True), (A2, "2020-11-27", 6, None, True), (A2, "2020-11-28", 4, 2, True)]
+    assert held == [(A3, "2020-11-27", 9, None)]
+    assert stored[True] == stored[False]
 
 
 # --- municipalities and tasks -------------------------------------------------------------

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 from ...localtime import CPH
@@ -33,7 +35,8 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b != ord('"')) + b"\r\n"
 COUNT_DIGITS = 15  # 15 digits are always below 2^53, as in `parsing.parse_count`'s fast path
 
 
-# The daily and the hourly counts ((agreement UUID, period) -> (calls, errors, line)), and the rows.
+# The daily and the hourly counts ((agreement UUID, period) -> (calls, errors, line)), and the rows;
+# a file of daily counts only stays in columns (`DailyColumns`, below).
 Counts = tuple[dict[tuple[str, dt.date], tuple[int, int | None, int]],
                dict[tuple[str, dt.datetime], tuple[int, int | None, int]], int]
 
@@ -60,7 +63,7 @@ def preload() -> bool:
     return True
 
 
-def parse_calls(table: Table, now: dt.datetime | None) -> Counts | None:
+def parse_calls(table: Table, now: dt.datetime | None) -> Counts | DailyColumns | None:
     """The counts of `table`'s file read by columns, or None when the row-by-row path must read it."""
     data = table.source
     if data is None or len(data) < MIN_BYTES or table.delimiter not in (",", ";"):
@@ -96,7 +99,7 @@ def _pyarrow() -> Any:
     return pa
 
 
-def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | None:
+def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | DailyColumns | None:
     pa = _pyarrow()
     import pyarrow.compute as pc
     from pyarrow import csv as pacsv
@@ -164,24 +167,87 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | None:
     if pc.count_distinct(keys).as_py() != rows:  # a key twice: the row-by-row path merges or names it
         return None
 
+    if not hourly_periods_of(period_values):
+        return DailyColumns(uuid_values, [p for _, p in period_values],
+                            uuid_at, period_at, calls, errors if errors is not None else pa.nulls(rows, pa.int64()))
     period_list = period_at.to_pylist()
     uuid_list = uuid_at.to_pylist()
     calls_list = calls.to_pylist()
     errors_list = errors.to_pylist() if errors is not None else [None] * rows
-    lines = range(2, rows + 2)  # the header is line 1, and no row spans or skips a line
-    hourly_periods = {i for i, (is_hour, _) in enumerate(period_values) if is_hour}
+    hourly_periods = hourly_periods_of(period_values)
     day_of = [period for _, period in period_values]
     daily: dict[tuple[str, dt.date], tuple[int, int | None, int]] = {}
     hourly: dict[tuple[str, dt.date], tuple[int, int | None, int]] = {}
-    if not hourly_periods:
-        daily = dict(zip(zip([uuid_values[u] for u in uuid_list], [day_of[p] for p in period_list], strict=True),
-                         zip(calls_list, errors_list, lines, strict=True), strict=True))
-    else:
-        for i, (u, p) in enumerate(zip(uuid_list, period_list, strict=True)):
-            target = hourly if p in hourly_periods else daily
-            target[uuid_values[u], day_of[p]] = (calls_list[i], errors_list[i], i + 2)
+    for i, (u, p) in enumerate(zip(uuid_list, period_list, strict=True)):
+        target = hourly if p in hourly_periods else daily
+        target[uuid_values[u], day_of[p]] = (calls_list[i], errors_list[i], i + 2)
     # Keyed by datetimes, a subclass of date, as `records.parse_calls` keys them.
     return daily, cast("dict[tuple[str, dt.datetime], tuple[int, int | None, int]]", hourly), rows
+
+
+def hourly_periods_of(period_values: list[tuple[bool, dt.date]]) -> set[int]:
+    """The positions of the hours among a file's distinct periods."""
+    return {i for i, (is_hour, _) in enumerate(period_values) if is_hour}
+
+
+@dataclass(frozen=True)
+class DailyColumns:
+    """A file of daily counts only, kept as columns from the reader to the database.
+
+    Each row's agreement and day are positions in the file's distinct (parsed) values; the rows
+    are in the file's order, so row i is line i + 2.
+    """
+
+    uuids: list[str]
+    days: list[dt.date]
+    uuid_at: Any  # pyarrow int64 arrays, one value per row
+    day_at: Any
+    calls: Any
+    errors: Any  # with nulls where the file gave none
+
+    @property
+    def rows(self) -> int:
+        return len(self.calls)
+
+    def as_dict(self) -> dict[tuple[str, dt.date], tuple[int, int | None, int]]:
+        """(agreement UUID, day) -> (calls, errors, line), as `records.parse_calls` gives them."""
+        uuids = [self.uuids[u] for u in self.uuid_at.to_pylist()]
+        days = [self.days[d] for d in self.day_at.to_pylist()]
+        return dict(zip(zip(uuids, days, strict=True),
+                        zip(self.calls.to_pylist(), self.errors.to_pylist(), range(2, self.rows + 2), strict=True),
+                        strict=True))
+
+    def split(self, ids: dict[str, int]) -> tuple[Any, list[tuple[str, dt.date, int, int | None]]]:
+        """The rows of known agreements as a pyarrow table (agreement_id, day, calls, errors) in
+        `agreement_days`' key order (day, agreement_id), and the (UUID, day, calls, errors) of the rest."""
+        pa = _pyarrow()
+        import pyarrow.compute as pc
+
+        agreement_at = pc.take(pa.array([ids.get(u) for u in self.uuids], pa.int32()), self.uuid_at)
+        day_at = pc.take(pa.array(self.days, pa.date32()), self.day_at)
+        table = pa.table({"agreement_id": agreement_at, "day": day_at, "calls": self.calls, "errors": self.errors})
+        held: list[tuple[str, dt.date, int, int | None]] = []
+        if agreement_at.null_count:
+            unknown = pc.is_null(agreement_at)
+            rest = table.filter(unknown)
+            uuid_at = self.uuid_at.filter(unknown).to_pylist()
+            held = list(zip([self.uuids[u] for u in uuid_at], rest["day"].to_pylist(), rest["calls"].to_pylist(),
+                            rest["errors"].to_pylist(), strict=True))
+            table = table.filter(pc.invert(unknown))
+        return table.sort_by([("day", "ascending"), ("agreement_id", "ascending")]), held
+
+
+def csv_chunks(table: Any, rows: int) -> Iterator[Any]:
+    """`table` as CSV without a header (a null as an empty field), `rows` rows at a time: PostgreSQL's
+    `COPY … (FORMAT csv)` reads it as is."""
+    pa = _pyarrow()
+    from pyarrow import csv as pacsv
+
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for batch in table.to_batches(max_chunksize=rows):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(batch, sink, options)
+        yield sink.getvalue()
 
 
 def _plain_counts(pc: Any, values: Any, empty_allowed: bool) -> bool:

@@ -45,6 +45,7 @@ from ...models import (
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 10_000
+COPY_CSV_CHUNK_ROWS = 50_000
 first = itemgetter(0)
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
@@ -64,12 +65,20 @@ def agreement_ids(session: Session) -> dict[str, int]:
 
 # --- call counts --------------------------------------------------------------------------
 
-def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow], list[HourlyRow], list[dict[str, Any]]]:
-    """Rows for the count tables, and the held rows of agreements not known yet."""
+def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[Daily, list[HourlyRow], list[dict[str, Any]]]:
+    """Rows for the count tables, and the held rows of agreements not known yet.
+
+    The daily rows of a file kept in columns stay a pyarrow table (`DailyTable`), in key order.
+    """
     daily: list[DailyRow] = []
     hourly: list[HourlyRow] = []
     held: list[dict[str, Any]] = []
     days: dict[dt.datetime, dt.date] = {}
+    if counts.columns is not None:
+        table, unknown = counts.columns.split(ids)
+        held = [{"agreement_uuid": uuid, "granularity": "day", "period_start": day.isoformat(), "calls": calls,
+                 "errors": errors} for uuid, day, calls, errors in unknown]
+        return DailyTable(table), hourly, held
     for (uuid, day), (calls, errors, _) in counts.daily.items():
         aid = ids.get(uuid)
         if aid is None:
@@ -88,6 +97,41 @@ def split_counts(counts: CallCounts, ids: dict[str, int]) -> tuple[list[DailyRow
             local_day = days[hour] = hour.astimezone(CPH).date()
         hourly.append((aid, hour, local_day, calls, errors))
     return daily, hourly, held
+
+
+class DailyTable:
+    """Daily rows as a pyarrow table (agreement_id int32, day date32, calls and errors int64), in
+    `agreement_days`' key order (day, agreement_id): a large file's rows, never a Python object each."""
+
+    def __init__(self, table: Any):
+        self.table = table
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def agreement_ids(self) -> set[int]:
+        import pyarrow.compute as pc
+
+        return set(pc.unique(self.table["agreement_id"]).to_pylist())
+
+    def span(self) -> tuple[dt.date, dt.date]:
+        import pyarrow.compute as pc
+
+        bounds = pc.min_max(self.table["day"]).as_py()
+        return bounds["min"], bounds["max"]
+
+    def sqlite_rows(self) -> list[tuple[int, str, int, int | None]]:
+        """(agreement_id, day as SQLite stores it, calls, errors), in key order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        t = self.table
+        return list(zip(t["agreement_id"].to_pylist(), pc.cast(t["day"], pa.string()).to_pylist(),
+                        t["calls"].to_pylist(), t["errors"].to_pylist(), strict=True))
+
+
+# The daily rows of a file: tuples, or a large file's columns.
+Daily = list[DailyRow] | DailyTable
 
 
 class UnknownAgreements(Exception):
@@ -111,14 +155,15 @@ def check_agreements(session: Session, ids: set[int]) -> list[int]:
     return list(session.scalars(query, {"ids": json.dumps(sorted(ids))}))
 
 
-def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+def store_counts(session: Session, daily: Daily, hourly: list[HourlyRow]) -> None:
     """Upsert counts by (agreement, bucket): a later value for the same bucket replaces the earlier.
 
     A daily count is written as its day row (`agreement_days`, marked daily); the day rows of the
     hours written follow in the same transaction.
     Raises `UnknownAgreements` (and writes nothing) when a row's agreement id does not exist.
     """
-    missing = check_agreements(session, {row[0] for row in daily} | {row[0] for row in hourly})
+    named = daily.agreement_ids() if isinstance(daily, DailyTable) else {row[0] for row in daily}
+    missing = check_agreements(session, named | {row[0] for row in hourly})
     if missing:
         raise UnknownAgreements(missing)
     partitions.ensure_hourly(session, {row[1] for row in hourly})
@@ -128,7 +173,8 @@ def store_counts(session: Session, daily: list[DailyRow], hourly: list[HourlyRow
         _sqlite_upsert(session, daily, hourly)
     # An hour's day is its daily count when one is stored (the file's own included), else the sum
     # of its stored hours.
-    written = {(a, d) for a, d, _, _ in daily} if daily and hourly else set()
+    assert not (isinstance(daily, DailyTable) and hourly)  # a file in columns holds daily counts only
+    written = {(a, d) for a, d, _, _ in daily} if daily and hourly and isinstance(daily, list) else set()
     daytable.refresh(session, ((a, d) for a, _, d, _, _ in hourly if (a, d) not in written))
 
 
@@ -136,7 +182,7 @@ SQLITE_IMPORT_CACHE_KIB = 65_536
 SQLITE_DEFAULT_CACHE_KIB = 2_000
 
 
-def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+def _sqlite_upsert(session: Session, daily: Daily, hourly: list[HourlyRow]) -> None:
     conn = session.connection()
     big = len(daily) + len(hourly) > 50_000
     if big:  # the indexes of a large file outgrow SQLite's default 2 MB page cache
@@ -148,15 +194,18 @@ def _sqlite_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyR
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_DEFAULT_CACHE_KIB}")
 
 
-def _sqlite_executemany(conn: Any, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+def _sqlite_executemany(conn: Any, daily: Daily, hourly: list[HourlyRow]) -> None:
     dialect = conn.dialect
     # Values become what SQLAlchemy itself would store, computed once per distinct value; rows go
     # in sorted by key, which keeps the primary-key index appends local.
     to_day = AgreementDay.__table__.c.day.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     to_hour = HourlyCallCount.__table__.c.hour.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
-    if daily:
+    if isinstance(daily, DailyTable):
+        rows: list[tuple[Any, ...]] = daily.sqlite_rows()
+    elif daily:
         days = {d: to_day(d) for d in {row[1] for row in daily}}
-        rows: list[tuple[Any, ...]] = in_daily_key_order([(a, days[d], c, e) for a, d, c, e in daily])
+        rows = in_daily_key_order([(a, days[d], c, e) for a, d, c, e in daily])
+    if daily:
         # A daily count is its day's row, whatever the hours said; an unchanged one is not written.
         conn.exec_driver_sql(
             "INSERT INTO agreement_days (agreement_id, day, calls, errors, daily) VALUES (?, ?, ?, ?, 1) "
@@ -193,11 +242,16 @@ def in_daily_key_order(rows: list[Any]) -> list[Any]:
     return ordered
 
 
-def _copy_upsert(session: Session, daily: list[DailyRow], hourly: list[HourlyRow]) -> None:
+def _copy_upsert(session: Session, daily: Daily, hourly: list[HourlyRow]) -> None:
     dbapi = session.connection().connection.driver_connection  # psycopg's own connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
-        if daily:
+        if isinstance(daily, DailyTable) and len(daily):
+            _copy_then_upsert(cur, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
+                              ("integer", "date", "bigint", "bigint", "boolean"), ("day", "agreement_id"),
+                              _daily_csv(daily), "day", daily.span(), csv=True)
+        elif daily:
+            assert isinstance(daily, list)
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
             _copy_then_upsert(cur, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
                               ("integer", "date", "bigint", "bigint", "boolean"), ("day", "agreement_id"),
@@ -215,7 +269,7 @@ NULL = r"\N"
 
 # The COPY text of a table's rows, made a chunk at a time each time it is called: the server
 # takes in one chunk while the next is formatted.
-Chunks = Callable[[], Iterator[str]]
+Chunks = Callable[[], Iterator[Any]]  # str, or bytes-like (pyarrow buffers)
 
 
 def _in_chunks(rows: list[Any], text_of: Callable[[list[Any]], str]) -> Chunks:
@@ -234,6 +288,16 @@ def _daily_text(rows: list[DailyRow]) -> Chunks:
                                                   for a, d, c, e in part]))
 
 
+def _daily_csv(daily: DailyTable) -> Chunks:
+    """CSV for `COPY … (FORMAT csv)`, written by pyarrow a chunk at a time; `daily` is in key order."""
+    import pyarrow as pa
+
+    from .columnar import csv_chunks
+
+    table = daily.table.append_column("daily", pa.repeat(pa.scalar(True), daily.table.num_rows))
+    return lambda: csv_chunks(table, COPY_CSV_CHUNK_ROWS)
+
+
 def _hourly_text(rows: list[HourlyRow]) -> Chunks:
     """COPY text; an hour is written as naive UTC, as `UTCDateTime` stores it."""
     hours = {h: h.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ") for h in {row[1] for row in rows}}
@@ -244,14 +308,14 @@ def _hourly_text(rows: list[HourlyRow]) -> Chunks:
 
 
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      text: Chunks, period: str, span: tuple[Any, Any]) -> None:
+                      text: Chunks, period: str, span: tuple[Any, Any], csv: bool = False) -> None:
     cols = ", ".join(columns)
-    if _copy_if_all_new(cur, table, cols, text, period, span):
+    if _copy_if_all_new(cur, table, cols, text, period, span, csv):
         return  # every row of the span is the file's (or, should a writer commit meanwhile, as new as it)
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
                 " ON COMMIT DROP")
-    _copy(cur, stage, cols, text)
+    _copy(cur, stage, cols, text, csv)
     values = [c for c in columns if c not in key]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in values)
@@ -260,8 +324,8 @@ def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tup
     cur.execute(f"DROP TABLE {stage}")
 
 
-def _copy(cur: Any, table: str, cols: str, text: Chunks) -> None:
-    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+def _copy(cur: Any, table: str, cols: str, text: Chunks, csv: bool = False) -> None:
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN" + (" WITH (FORMAT csv)" if csv else "")) as copy:
         for chunk in text():
             copy.write(chunk)
 
@@ -273,7 +337,7 @@ def _stored_between(cur: Any, table: str, period: str, span: tuple[Any, Any]) ->
 
 
 def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
-                     span: tuple[Any, Any]) -> bool:
+                     span: tuple[Any, Any], csv: bool = False) -> bool:
     """COPY straight into `table` when no stored count lies in the file's periods; False when one does.
 
     The range probe is one look-up in the period's index. A writer that commits counts of the
@@ -286,7 +350,7 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
         return False
     cur.execute("SAVEPOINT import_copy")
     try:
-        _copy(cur, table, cols, text)
+        _copy(cur, table, cols, text, csv)
     except UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT import_copy")
         return False

@@ -8,7 +8,6 @@ reason from `MESSAGES`; docs/formats.md lists every message and a test keeps the
 
 from __future__ import annotations
 
-import _csv  # csv.reader()'s type, which csv itself does not name
 import csv
 import datetime as dt
 import io
@@ -190,10 +189,8 @@ def open_table(data: bytes, required: Sequence[str], optional: Sequence[str] = (
         raise Rejected([Problem(HEADER_LINE, name, first_line, message("missing_columns", missing=", ".join(missing)))
                         for name in missing])
     _check_duplicate_columns(columns, first_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    next(reader)
     name = "CSV, semicolon-separated" if delimiter == ";" else "CSV, comma-separated"
-    table = Table(columns, _csv_rows(reader), name, source=data, delimiter=delimiter)
+    table = Table(columns, _csv_rows(text, delimiter), name, source=data, delimiter=delimiter)
     known = set(required) | set(optional)
     ignored = [c for c in columns if c and c not in known]
     if ignored:
@@ -209,8 +206,12 @@ def _check_duplicate_columns(columns: list[str], header_text: str) -> None:
         seen.add(name)
 
 
-def _csv_rows(reader: _csv.Reader) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """The rows after the header. The reader is made on the first row asked for: its StringIO
+    copies the whole text, which the large-file reader (`columnar`) never needs."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
+        next(reader)
         for row in reader:
             if row:  # a blank line
                 yield reader.line_num, row

@@ -71,13 +71,31 @@ def _field_count(line: int, row: list[str], expected: int) -> Problem:
 
 # --- call counts --------------------------------------------------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class CallCounts:
-    """The counts of a calls file, one per (agreement UUID, bucket); identical duplicates merged."""
+    """The counts of a calls file, one per (agreement UUID, bucket); identical duplicates merged.
 
-    daily: dict[tuple[str, dt.date], Count] = field(default_factory=dict)
+    A large file of daily counts only stays in columns (`columns`), as the large-file reader
+    read it, on its way to the database; `daily` is then made from them only when asked for.
+    """
+
     hourly: dict[tuple[str, dt.datetime], Count] = field(default_factory=dict)
     rows: int = 0
+    columns: columnar.DailyColumns | None = None
+    _daily: dict[tuple[str, dt.date], Count] | None = field(default=None, repr=False)
+
+    @property
+    def daily(self) -> dict[tuple[str, dt.date], Count]:
+        if self._daily is None:
+            self._daily = self.columns.as_dict() if self.columns is not None else {}
+        return self._daily
+
+    def __eq__(self, other: object) -> bool:  # the same counts, however they are held
+        if not isinstance(other, CallCounts):
+            return NotImplemented
+        return (self.daily, self.hourly, self.rows) == (other.daily, other.hourly, other.rows)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
 
 
 def parse_calls(table: Table, now: dt.datetime | None = None) -> CallCounts:
@@ -87,8 +105,10 @@ def parse_calls(table: Table, now: dt.datetime | None = None) -> CallCounts:
     """
     result = CallCounts()
     read = columnar.parse_calls(table, now)
+    if isinstance(read, columnar.DailyColumns):
+        return CallCounts(rows=read.rows, columns=read)
     if read is not None:
-        result.daily, result.hourly, result.rows = read
+        result._daily, result.hourly, result.rows = read
         return result
     latest = latest_day(now) if now is not None else None
     ip, ia, ic = (table.index(c) for c in CALLS_REQUIRED)
