@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from import_helpers import A1, A2, A3, AGREEMENTS, counter, load, rows, snapshot
 from sqlalchemy import select, text
 
@@ -19,6 +22,8 @@ from monitor.models import Agreement, CollectorRun, ImportedFile, ItSystem
 from tests.cli_helpers import printed, run_cli
 
 LATER = dt.datetime(2020, 11, 29, 9, 0, tzinfo=dt.UTC)
+# One database for every example of a property (the fixture is made once per test).
+settings_for_db = hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture
@@ -526,3 +531,34 @@ def test_a_file_saved_as_windows_1252_is_rejected_naming_the_line_of_the_first_b
     assert [(p.line, p.reason) for p in result.problems] == [
         (2, 'not UTF-8 text (byte 0xf8); save the file as UTF-8 ("CSV UTF-8" in spreadsheets)')]
     assert snapshot(engine) == before
+
+
+@settings_for_db
+@given(st.lists(st.tuples(st.integers(1, 2**31 - 1), st.dates(dt.date(1970, 1, 1), dt.date(2100, 12, 31)),
+                          st.integers(0, 10**15), st.none() | st.integers(0, 10**15)),
+                unique_by=lambda r: (r[1], r[0]), max_size=40),
+       st.integers(1, 7))
+def test_daily_rows_in_binary_copy_read_back_as_they_were(engine, rows_in, chunk):
+    """`columnar.binary_chunks` against the server: every value, NULL errors among them, in chunks of any size."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's binary COPY")
+    import pyarrow as pa
+
+    from monitor.collectors.calls import columnar
+
+    ordered = sorted(rows_in, key=lambda r: (r[1], r[0]))
+    table = pa.table({"agreement_id": pa.array([r[0] for r in ordered], pa.int32()),
+                      "day": pa.array([r[1] for r in ordered], pa.date32()),
+                      "calls": pa.array([r[2] for r in ordered], pa.int64()),
+                      "errors": pa.array([r[3] for r in ordered], pa.int64())})
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        with dbapi.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE copied (agreement_id integer, day date, calls bigint, errors bigint, "
+                        "daily boolean)")
+            loaders._copy(cur, "copied", "agreement_id, day, calls, errors, daily",
+                          lambda: columnar.binary_chunks(table, chunk), binary=True)
+            cur.execute("SELECT agreement_id, day, calls, errors, daily FROM copied ORDER BY day, agreement_id")
+            back = cur.fetchall()
+        conn.rollback()
+    assert back == [(*r, True) for r in ordered]

@@ -106,14 +106,19 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | Daily
 
     width = len(table.columns)
     names = [f"c{i}" for i in range(width)]
+    # The periods and agreement ids are read as dictionaries (a file has few distinct ones), every
+    # other column as text.
+    types = {n: pa.string() for n in names}
+    for name in ("period_start", "agreement_uuid"):
+        types[f"c{table.index(name)}"] = pa.dictionary(pa.int32(), pa.string())
     try:
         frame = pacsv.read_csv(
             pa.py_buffer(body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=table.delimiter, quote_char=False, escape_char=False,
                                              newlines_in_values=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False)).unify_dictionaries()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a row with another number of fields
         return None
     rows = frame.num_rows
@@ -140,7 +145,7 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | Daily
 
     # Each distinct text once through the field parsers; texts of the same value share one index.
     latest = latest_day(now) if now is not None else None
-    periods = column("period_start").dictionary_encode()
+    periods = column("period_start")
     period_values: list[tuple[bool, dt.date]] = []
     period_index: dict[tuple[bool, dt.date], int] = {}
     period_of: list[int] = []
@@ -151,7 +156,7 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | Daily
         period_of.append(period_index.setdefault(key, len(period_index)))
         if len(period_values) < len(period_index):
             period_values.append(key)
-    uuids = column("agreement_uuid").dictionary_encode()
+    uuids = column("agreement_uuid")
     uuid_values: list[str] = []
     uuid_index: dict[str, int] = {}
     uuid_of: list[int] = []
@@ -163,9 +168,8 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | Daily
 
     period_at = pc.take(pa.array(period_of, pa.int64()), periods.indices)
     uuid_at = pc.take(pa.array(uuid_of, pa.int64()), uuids.indices)
-    keys = pc.add(pc.multiply(uuid_at, len(period_values)), period_at)
-    if pc.count_distinct(keys).as_py() != rows:  # a key twice: the row-by-row path merges or names it
-        return None
+    if _key_twice(pc.add(pc.multiply(uuid_at, len(period_values)), period_at), len(uuid_values) * len(period_values)):
+        return None  # the row-by-row path merges or names it
 
     if not hourly_periods_of(period_values):
         return DailyColumns(uuid_values, [p for _, p in period_values],
@@ -183,6 +187,18 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | Daily
         target[uuid_values[u], day_of[p]] = (calls_list[i], errors_list[i], i + 2)
     # Keyed by datetimes, a subclass of date, as `records.parse_calls` keys them.
     return daily, cast("dict[tuple[str, dt.datetime], tuple[int, int | None, int]]", hourly), rows
+
+
+def _key_twice(keys: Any, space: int) -> bool:
+    """Whether a key (0 ≤ key < `space`) comes twice: counted per key when the keys are dense (as in a
+    file of every agreement's days), else sorted; several times faster than pyarrow's count_distinct."""
+    import numpy as np
+
+    values = keys.to_numpy()
+    if space <= 8 * len(values):
+        return bool(np.bincount(values, minlength=space).max() > 1)
+    ordered = np.sort(values)
+    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def hourly_periods_of(period_values: list[tuple[bool, dt.date]]) -> set[int]:
@@ -237,17 +253,53 @@ class DailyColumns:
         return table.sort_by([("day", "ascending"), ("agreement_id", "ascending")]), held
 
 
-def csv_chunks(table: Any, rows: int) -> Iterator[Any]:
-    """`table` as CSV without a header (a null as an empty field), `rows` rows at a time: PostgreSQL's
-    `COPY … (FORMAT csv)` reads it as is."""
-    pa = _pyarrow()
-    from pyarrow import csv as pacsv
+# PostgreSQL's binary COPY: the signature, no flags, no header extension; a row is its field count
+# and each field's length (-1 for NULL) and big-endian value; two bytes of -1 end the data.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+PG_EPOCH_DAYS = 10_957  # 2000-01-01, PostgreSQL's day 0, in days since 1970-01-01 (pyarrow's)
+# A day row (agreement_id int4, day date, calls int8, errors int8, daily bool): 47 bytes, or 39
+# with errors NULL, when the bool's length and value follow the -1 at once.
+_FIELDS = [("count", ">i2"), ("agreement_len", ">i4"), ("agreement_id", ">i4"), ("day_len", ">i4"), ("day", ">i4"),
+           ("calls_len", ">i4"), ("calls", ">i8"), ("errors_len", ">i4"), ("errors", ">i8"), ("daily_len", ">i4"),
+           ("daily", "u1")]
+_ROW_BYTES = 47
+_NULL_ROW_BYTES = 39
+# With errors NULL, the first five bytes of the errors field hold the bool's length (1) and value (1).
+_NULL_ERRORS_TAIL = 1 << 32 | 1 << 24
 
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    for batch in table.to_batches(max_chunksize=rows):
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(batch, sink, options)
-        yield sink.getvalue()
+
+def binary_chunks(table: Any, rows: int) -> Iterator[Any]:
+    """The day rows of `table` (agreement_id int32, day date32, calls and errors int64, in key order)
+    as PostgreSQL's binary COPY of (agreement_id, day, calls, errors, daily) with daily true, `rows`
+    rows a chunk. The server then parses no text: 0.6–0.7× a CSV COPY's time into the keyed table."""
+    import numpy as np
+
+    row = np.dtype(_FIELDS)
+    assert row.itemsize == _ROW_BYTES
+    yield COPY_SIGNATURE
+    for start in range(0, table.num_rows, rows):
+        part = table.slice(start, rows)
+        n = part.num_rows
+        errors = part["errors"].combine_chunks()
+        valid = errors.is_valid().to_numpy(zero_copy_only=False)
+        out = np.empty(n, row)
+        out["count"] = 5
+        out["agreement_len"], out["day_len"], out["calls_len"], out["daily_len"] = 4, 4, 8, 1
+        out["agreement_id"] = part["agreement_id"].to_numpy()
+        out["day"] = part["day"].combine_chunks().view(_pyarrow().int32()).to_numpy() - PG_EPOCH_DAYS
+        out["calls"] = part["calls"].to_numpy()
+        out["errors_len"] = np.where(valid, 8, -1)
+        out["errors"] = np.where(valid, errors.fill_null(0).to_numpy(), _NULL_ERRORS_TAIL)
+        out["daily"] = 1
+        data = out.view(np.uint8).reshape(n, _ROW_BYTES)
+        if valid.all():
+            yield memoryview(data.reshape(-1))
+        else:
+            keep = np.ones((n, _ROW_BYTES), bool)
+            keep[~valid, _NULL_ROW_BYTES:] = False
+            yield memoryview(data[keep])
+    yield COPY_TRAILER
 
 
 def _plain_counts(pc: Any, values: Any, empty_allowed: bool) -> bool:

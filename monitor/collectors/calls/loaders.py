@@ -45,7 +45,7 @@ from ...models import (
 from .records import AgreementFile, CallCounts, MunicipalityRecord
 
 COPY_CHUNK_ROWS = 10_000
-COPY_CSV_CHUNK_ROWS = 50_000
+COPY_BINARY_CHUNK_ROWS = 20_000
 first = itemgetter(0)
 
 # (agreement id, day, calls, errors) and (agreement id, UTC hour, Copenhagen day, calls, errors)
@@ -249,7 +249,7 @@ def _copy_upsert(session: Session, daily: Daily, hourly: list[HourlyRow]) -> Non
         if isinstance(daily, DailyTable) and len(daily):
             _copy_then_upsert(cur, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
                               ("integer", "date", "bigint", "bigint", "boolean"), ("day", "agreement_id"),
-                              _daily_csv(daily), "day", daily.span(), csv=True)
+                              _daily_binary(daily), "day", daily.span(), binary=True)
         elif daily:
             assert isinstance(daily, list)
             span = (min(row[1] for row in daily), max(row[1] for row in daily))
@@ -288,14 +288,12 @@ def _daily_text(rows: list[DailyRow]) -> Chunks:
                                                   for a, d, c, e in part]))
 
 
-def _daily_csv(daily: DailyTable) -> Chunks:
-    """CSV for `COPY … (FORMAT csv)`, written by pyarrow a chunk at a time; `daily` is in key order."""
-    import pyarrow as pa
+def _daily_binary(daily: DailyTable) -> Chunks:
+    """Binary COPY data of (agreement_id, day, calls, errors, daily), made by numpy a chunk at a time;
+    `daily` is in key order."""
+    from .columnar import binary_chunks
 
-    from .columnar import csv_chunks
-
-    table = daily.table.append_column("daily", pa.repeat(pa.scalar(True), daily.table.num_rows))
-    return lambda: csv_chunks(table, COPY_CSV_CHUNK_ROWS)
+    return lambda: binary_chunks(daily.table, COPY_BINARY_CHUNK_ROWS)
 
 
 def _hourly_text(rows: list[HourlyRow]) -> Chunks:
@@ -308,14 +306,14 @@ def _hourly_text(rows: list[HourlyRow]) -> Chunks:
 
 
 def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tuple[str, ...], key: tuple[str, ...],
-                      text: Chunks, period: str, span: tuple[Any, Any], csv: bool = False) -> None:
+                      text: Chunks, period: str, span: tuple[Any, Any], binary: bool = False) -> None:
     cols = ", ".join(columns)
-    if _copy_if_all_new(cur, table, cols, text, period, span, csv):
+    if _copy_if_all_new(cur, table, cols, text, period, span, binary):
         return  # every row of the span is the file's (or, should a writer commit meanwhile, as new as it)
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
                 " ON COMMIT DROP")
-    _copy(cur, stage, cols, text, csv)
+    _copy(cur, stage, cols, text, binary)
     values = [c for c in columns if c not in key]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in values)
@@ -324,8 +322,8 @@ def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tup
     cur.execute(f"DROP TABLE {stage}")
 
 
-def _copy(cur: Any, table: str, cols: str, text: Chunks, csv: bool = False) -> None:
-    with cur.copy(f"COPY {table} ({cols}) FROM STDIN" + (" WITH (FORMAT csv)" if csv else "")) as copy:
+def _copy(cur: Any, table: str, cols: str, text: Chunks, binary: bool = False) -> None:
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN" + (" WITH (FORMAT binary)" if binary else "")) as copy:
         for chunk in text():
             copy.write(chunk)
 
@@ -337,7 +335,7 @@ def _stored_between(cur: Any, table: str, period: str, span: tuple[Any, Any]) ->
 
 
 def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
-                     span: tuple[Any, Any], csv: bool = False) -> bool:
+                     span: tuple[Any, Any], binary: bool = False) -> bool:
     """COPY straight into `table` when no stored count lies in the file's periods; False when one does.
 
     The range probe is one look-up in the period's index. A writer that commits counts of the
@@ -350,7 +348,7 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
         return False
     cur.execute("SAVEPOINT import_copy")
     try:
-        _copy(cur, table, cols, text, csv)
+        _copy(cur, table, cols, text, binary)
     except UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT import_copy")
         return False
