@@ -10,6 +10,11 @@ problem: plain ASCII, no quotes, no control characters, no blank lines (so a row
 is its position), every count plain digits, no key twice. For anything else it returns None,
 and the row-by-row path reads the file, naming every bad line with its usual messages. A file
 it takes gives the same `CallCounts` as that path.
+
+A file of daily counts only (nearly every large file) stays in columns (`DailyColumns`) down to
+the database: its agreement ids are mapped, its rows sorted into the day table's key order and,
+on PostgreSQL, written as binary COPY data by numpy (`binary_chunks`), with no Python object per
+row; `CallCounts.daily` is made from the columns only when something asks for it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Writing checked records to the database in bulk, inside the caller's transaction.
 
 Call counts never become ORM objects: on SQLite they go in through one ``executemany`` of
-``INSERT … ON CONFLICT DO UPDATE``; on PostgreSQL through ``COPY``. When no stored count lies in
+``INSERT … ON CONFLICT DO UPDATE``; on PostgreSQL through ``COPY`` (binary, made from pyarrow
+columns, for a large file of daily counts; text otherwise). When no stored count lies in
 the file's range of periods (the usual case: yesterday's daily file, the last hour's hourly
 file), every bucket is new and ``COPY`` writes straight into the table; otherwise it goes into
 a temporary staging table and one set-based upsert. Both skip rows whose stored value is
