@@ -193,7 +193,7 @@ def machine() -> str:
 
 def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float]]:
     """Server-side ways of writing the same checked daily rows on PostgreSQL, each rolled back after timing."""
-    from monitor.collectors.calls import loaders, records
+    from monitor.collectors.calls import columnar, loaders, records
     from monitor.collectors.calls.parsing import open_table
     from monitor.db import session_factory
 
@@ -201,8 +201,12 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
     parsed = records.parse_calls(table)
     with session_factory(engine)() as session:
         daily, _, _ = loaders.split_counts(parsed, loaders.agreement_ids(session))
-    by_key = "".join(loaders._daily_text(daily)()).splitlines(keepends=True)
+    assert isinstance(daily, loaders.DailyTable), "the file was not read by columns"
+    columns = daily.table.to_pydict()
+    rows = list(zip(columns["agreement_id"], columns["day"], columns["calls"], columns["errors"], strict=True))
+    by_key = "".join(loaders._daily_text(rows)()).splitlines(keepends=True)
     by_day = sorted(by_key, key=lambda line: line.split("\t", 2)[1])  # the file's order: day by day
+    binary = list(columnar.binary_chunks(daily.table, loaders.COPY_BINARY_CHUNK_ROWS))
 
     def text(lines: list[str]) -> loaders.Chunks:
         return lambda: iter(["".join(lines[i:i + loaders.COPY_CHUNK_ROWS])
@@ -217,29 +221,28 @@ def pg_options(engine: Engine, path: Path, repeat: int) -> list[tuple[str, float
               "OR agreement_days.errors IS DISTINCT FROM EXCLUDED.errors "
               "OR agreement_days.daily IS DISTINCT FROM EXCLUDED.daily")
 
-    def staged(lines: list[str], then: str) -> Callable[[Any], None]:
+    def staged(copy_into: Callable[[Any, str], None], then: str) -> Callable[[Any], None]:
         def run(cur: Any) -> None:
             cur.execute(stage)
-            loaders._copy(cur, "stage", cols, text(lines))
+            copy_into(cur, "stage")
             cur.execute(then)
         return run
 
-    def straight(lines: list[str]) -> Callable[[Any], None]:
-        return lambda cur: loaders._copy(cur, "agreement_days", cols, text(lines))
+    def as_text(lines: list[str]) -> Callable[[Any, str], None]:
+        return lambda cur, table: loaders._copy(cur, table, cols, text(lines))
 
-    def without_index(lines: list[str]) -> Callable[[Any], None]:
-        def run(cur: Any) -> None:
-            cur.execute("DROP INDEX ix_agreement_days_agreement_day")  # rolled back after timing
-            loaders._copy(cur, "agreement_days", cols, text(lines))
-        return run
+    def as_binary(cur: Any, table: str) -> None:
+        loaders._copy(cur, table, cols, lambda: iter(binary), binary=True)
 
     options: dict[str, Callable[[Any], None]] = {
-        "staging table + INSERT … ON CONFLICT DO UPDATE (a span that holds day rows), key order":
-            staged(by_key, upsert),
-        "COPY straight into agreement_days, file order (day by day)": straight(by_day),
-        "COPY straight into agreement_days, key order (the import's server work, a span with no day rows)":
-            straight(by_key),
-        "the same without the index by agreement (its share)": without_index(by_key),
+        "staging table (text COPY) + INSERT … ON CONFLICT DO UPDATE, key order": staged(as_text(by_key), upsert),
+        "staging table (binary COPY) + INSERT … ON CONFLICT DO UPDATE, key order (the import, a span that holds "
+        "day rows)": staged(as_binary, upsert),
+        "text COPY straight into agreement_days, file order (day by day)":
+            lambda cur: as_text(by_day)(cur, "agreement_days"),
+        "text COPY straight into agreement_days, key order": lambda cur: as_text(by_key)(cur, "agreement_days"),
+        "binary COPY straight into agreement_days, key order (the import's server work, a span with no day rows)":
+            lambda cur: as_binary(cur, "agreement_days"),
     }
     times: dict[str, list[float]] = {name: [] for name in options}
     raw = engine.raw_connection()
