@@ -209,26 +209,33 @@ def db_check(ctx: Context) -> None:
 
 @db.command("partitions")
 @click.option("--now", "now_text", metavar="TIME", help="Pretend it is TIME (ISO 8601; default now).")
+@click.option("--month", "month_texts", metavar="YYYY-MM", multiple=True,
+              help="Also make this month's partition (repeatable): an older month that a catch-up import needs.")
 @pass_ctx
-def db_partitions(ctx: Context, now_text: str | None) -> None:
-    """Make this and next month's partitions of hourly_calls (PostgreSQL; run as its owner) and list them."""
+def db_partitions(ctx: Context, now_text: str | None, month_texts: tuple[str, ...]) -> None:
+    """Make this and next month's partitions of hourly_calls, and each --month (PostgreSQL; run as its owner),
+    and list them."""
     from sqlalchemy.orm import Session
 
     from . import partitions
     from .db import is_postgres
 
+    try:
+        months = [partitions.Month.parse(text) for text in month_texts]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--month") from None
     if not is_postgres(ctx.engine):
         click.echo("SQLite keeps hourly_calls in one table: there are no partitions to make")
         return
     now = parse_now(now_text)
     try:
-        made = partitions.ensure_ahead(ctx.engine, ctx.settings, now)
+        made = partitions.ensure_ahead(ctx.engine, ctx.settings, now, months)
     except partitions.PartitionsNotAllowed as exc:
         raise click.ClickException(str(exc)) from None
     with Session(ctx.engine) as session:
-        months = sorted(partitions.existing(session))
+        existing = sorted(partitions.existing(session))
     click.echo(f"made: {', '.join(map(str, made)) or 'none (they existed)'}")
-    click.echo(f"partitions of hourly_calls: {', '.join(map(str, months))}")
+    click.echo(f"partitions of hourly_calls: {', '.join(map(str, existing))}")
 
 
 @cli.command()

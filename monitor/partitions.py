@@ -20,6 +20,7 @@ service user that owns no table never needs to; when one would and may not, the 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -71,6 +72,14 @@ class Month:
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
+    @classmethod
+    def parse(cls, value: str) -> Month:
+        """A month written YYYY-MM, from 2000-01 to 9999-12; ValueError saying so otherwise."""
+        found = re.fullmatch(r"([0-9]{4})-([0-9]{2})", value.strip())
+        if found is None or int(found[1]) < 2000 or not 1 <= int(found[2]) <= 12:
+            raise ValueError(f"{value[:40]!r} is not a month written YYYY-MM (2000-01 to 9999-12)")
+        return cls(int(found[1]), int(found[2]))
+
 
 # PostgreSQL's SQLSTATE for "must be owner of table" and other refused privileges.
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -86,9 +95,14 @@ class PartitionsNotAllowed(Exception):
         by = f" ({owner})" if owner else ""
         super().__init__(
             f"hourly_calls has no partition for {', '.join(map(str, self.months))}, and {who} may not make one: "
-            f"only the owner of hourly_calls{by} can. Run `monitor db partitions` as the owner "
-            f"(MONITOR_DATABASE_URL set to the owner's connection), or let the scheduler's partitions job run "
-            f"as the owner; it makes this and next month's partitions in advance")
+            f"only the owner of hourly_calls{by} can. Run `{command(self.months)}` as the owner "
+            f"(MONITOR_DATABASE_URL set to the owner's connection); run as the owner, the scheduler's partitions "
+            f"job makes this and next month's partitions in advance")
+
+
+def command(months: Iterable[Month]) -> str:
+    """The command that makes `months` (besides this and next month's)."""
+    return " ".join(["monitor db partitions", *(f"--month {m}" for m in sorted(months))])
 
 
 def months_of(hours: Iterable[dt.datetime]) -> set[Month]:
@@ -160,8 +174,10 @@ def months_ahead(now: dt.datetime) -> list[Month]:
     return [this, this.next]
 
 
-def ensure_ahead(engine: Engine, settings: Settings | None = None, now: dt.datetime | None = None) -> list[Month]:
-    """The scheduler's `partitions` job: make this and next month's partitions where missing.
+def ensure_ahead(engine: Engine, settings: Settings | None = None, now: dt.datetime | None = None,
+                 months: Iterable[Month] = ()) -> list[Month]:
+    """The scheduler's `partitions` job: make this and next month's partitions where missing, and
+    `months` (`monitor db partitions --month`: an older month that a catch-up import needs).
 
     Returns the months made. On SQLite nothing, and no run is recorded. On PostgreSQL the run
     is recorded (job `partitions`); a user that may not make them fails the run with
@@ -171,7 +187,7 @@ def ensure_ahead(engine: Engine, settings: Settings | None = None, now: dt.datet
         return []
     sessions = session_factory(engine)
     with runs.recorded_run(sessions, "partitions", now) as run:
-        wanted = months_ahead(run.started_at)
+        wanted = sorted(set(months_ahead(run.started_at)) | set(months))
         with sessions() as session:
             made = ensure_hourly(session, [m.start for m in wanted])
             months = sorted(existing(session))

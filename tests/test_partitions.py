@@ -160,7 +160,7 @@ def test_an_import_of_a_month_nobody_made_as_a_user_that_owns_no_table_is_reject
     [problem] = result.problems
     assert "hourly_calls has no partition for 2026-12, 2027-01" in problem.reason
     assert "may not make one: only the owner of hourly_calls (postgres) can" in problem.reason
-    assert "Run `monitor db partitions` as the owner" in problem.reason
+    assert "Run `monitor db partitions --month 2026-12 --month 2027-01` as the owner" in problem.reason
     assert "import it again" in problem.reason and "Error" not in problem.reason
     assert months(engine) == []
     assert rows(engine, "SELECT count(*) FROM hourly_calls") == [(0,)]
@@ -170,7 +170,8 @@ def test_an_import_of_a_month_nobody_made_as_a_user_that_owns_no_table_is_reject
     with pytest.raises(partitions.PartitionsNotAllowed):
         partitions.ensure_ahead(service_user, settings, now)
     [failed] = job_runs(engine)
-    assert failed.outcome == "failure" and "Run `monitor db partitions` as the owner" in failed.message
+    assert failed.outcome == "failure" and "Run `monitor db partitions --month 2027-01 --month 2027-02` as the owner" \
+        in failed.message
 
     # Run as the owner, the months exist; the same file then imports as the service user.
     assert [str(m) for m in partitions.ensure_ahead(engine, settings, now - dt.timedelta(hours=7))] == [
@@ -179,6 +180,34 @@ def test_an_import_of_a_month_nobody_made_as_a_user_that_owns_no_table_is_reject
     assert again.outcome == "imported", again.report()
     assert rows(engine, "SELECT count(*) FROM hourly_calls_2026_12") == [(6,)]  # 21:00–23:00 UTC
     assert rows(engine, "SELECT count(*) FROM hourly_calls_2027_01") == [(6,)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_catch_up_of_an_old_month_is_rejected_naming_the_command_that_makes_that_month_and_imports_after_it(
+        engine, settings, service_user, monkeypatch):
+    now = dt.datetime(2026, 12, 7, 6, 0, tzinfo=dt.UTC)
+    assert load(engine, "agreements", AGREEMENTS, now).outcome == "imported"
+    partitions.ensure_ahead(engine, settings, now)  # this and next month exist, as the scheduler makes them
+    hours = hours_file(dt.datetime(2026, 3, 31, 23, 0, tzinfo=dt.UTC), 2)  # March's last hours and April's first
+    result = load(service_user, "calls", hours, now, name="indhentning.csv")
+    [problem] = result.problems
+    assert "Run `monitor db partitions --month 2026-03 --month 2026-04` as the owner" in problem.reason
+
+    made = run_cli(monkeypatch, settings, "db", "partitions", "--month", "2026-03", "--month", "2026-04",
+                   "--now", now.isoformat())
+    assert made.exit_code == 0, made.output
+    assert printed(made) == ["made: 2026-03, 2026-04", "partitions of hourly_calls: 2026-03, 2026-04, 2026-12, 2027-01"]
+    again = load(service_user, "calls", hours + "\n", now, name="indhentning.csv")
+    assert again.outcome == "imported", again.report()
+
+
+@pytest.mark.parametrize("value", ["2026-3", "26-03", "2026-13", "1999-12", "marts", "2026-03-01", ""])
+def test_a_month_that_is_not_yyyy_mm_is_refused_by_the_command(settings, monkeypatch, value):
+    result = run_cli(monkeypatch, settings, "db", "partitions", "--month", value)
+    assert result.exit_code == 2
+    assert "is not a month written YYYY-MM (2000-01 to 9999-12)" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.postgres

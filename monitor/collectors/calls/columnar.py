@@ -299,11 +299,11 @@ def binary_chunks(table: Any, rows: int) -> Iterator[Any]:
         out["daily"] = 1
         data = out.view(np.uint8).reshape(n, _ROW_BYTES)
         if valid.all():
-            yield memoryview(data.reshape(-1))
+            yield data.reshape(-1).data
         else:
             keep = np.ones((n, _ROW_BYTES), bool)
             keep[~valid, _NULL_ROW_BYTES:] = False
-            yield memoryview(data[keep])
+            yield data[keep].data
     yield COPY_TRAILER
 
 
