@@ -213,7 +213,8 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     active: dict[str, list[AgreementInput]] = defaultdict(list)
     pending: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
-    none: frozenset[str] = frozenset()
+    # Each set of services once (agreements share them), from its joined string; None or "": none.
+    service_sets: dict[str | None, frozenset[str]] = {None: frozenset(), "": frozenset()}
     split = SERVICE_SEPARATOR
     # One row per agreement (not per call), with its sums: they were made in the database.
     for (_id, uuid, code, system, system_name, supplier, status, valid_from, valid_to, services,
@@ -226,8 +227,11 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
             into = pending[code]
         else:
             continue
-        into.append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
-                                   valid_from, in_window, int(recent or 0), system_name, supplier))
+        service_set = service_sets.get(services)
+        if service_set is None:
+            service_set = service_sets[services] = frozenset(services.split(split))
+        into.append(AgreementInput(uuid, system, service_set, valid_from, in_window, int(recent or 0), system_name,
+                                   supplier))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(
