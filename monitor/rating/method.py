@@ -98,9 +98,9 @@ class MunicipalityInput:
     in_use: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Redundant:
-    """An active agreement counted as redundant, once, with every reason that applies."""
+class Redundant(NamedTuple):
+    """An active agreement counted as redundant, once, with every reason that applies (a tuple:
+    a frozen dataclass cost twice as much to make, and the country has a thousand)."""
 
     uuid: str
     it_system_uuid: str
@@ -279,8 +279,15 @@ def calls_per_citizen_x(cpc: float, lo: float, hi: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def _it_systems(active: Sequence[AgreementInput]) -> tuple[dict[str, AgreementInput], set[str]]:
-    """IT system → its agreement with the lowest uuid (for names), and the systems that called."""
+def _it_systems(active: Sequence[AgreementInput], by_system: dict[str, list[AgreementInput]] | None = None
+                ) -> tuple[dict[str, AgreementInput], set[str]]:
+    """IT system → its agreement with the lowest uuid (for names), and the systems that called.
+
+    From `by_system` (`_by_system(active)`) when the caller has it.
+    """
+    if by_system is not None:
+        return ({system: group[0] if len(group) == 1 else min(group, key=_UUID) for system, group in by_system.items()},
+                {system for system, group in by_system.items() if any(a.calls_window > 0 for a in group)})
     systems: dict[str, AgreementInput] = {}
     calling: set[str] = set()
     for a in active:
@@ -567,7 +574,7 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
     by_system = _by_system(m.active)
     redundant = _redundant_records(m.active, _redundancy(m.active, window(as_of, params.redundant_after_days)[0],
                                                          m.in_use, by_system))
-    it_systems = _it_systems(m.active)
+    it_systems = _it_systems(m.active, by_system)
     parts = _parts(m, params, redundant, it_systems=it_systems)
     planned = tuple(sorted(d for d in set(planned_days) if window(as_of, params.window_days)[0] <= d < as_of))
     uncovered = uncovered_days(missing_days, planned, params)
