@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Date,
     FromClause,
     Select,
     and_,
     case,
+    cast,
     exists,
     func,
     or_,
@@ -93,8 +95,9 @@ def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_cod
     """
     start, window_start, recent_start, end = _span(as_of, params)
     calls = DAYS.c.calls
-    sums = (func.sum(case((DAYS.c.day >= window_start, calls), else_=0)).label("window"),
-            func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)).label("recent"))
+    # As bigint: PostgreSQL's sum of a bigint is a numeric, read as a Decimal per value.
+    sums = (cast(func.sum(case((DAYS.c.day >= window_start, calls), else_=0)), BigInteger).label("window"),
+            cast(func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)), BigInteger).label("recent"))
     grouped = select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
     if municipality_code is not None:
         grouped = grouped.where(DAYS.c.agreement_id.in_(
