@@ -43,7 +43,6 @@ from ..models import (
     Municipality,
 )
 from .method import AgreementInput, MunicipalityInput, Parameters, window
-from .method import active_on as is_active
 
 DAYS = AgreementDay.__table__
 
@@ -219,12 +218,16 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     # Each set of services once (agreements share them), from its joined string; None or "": none.
     service_sets: dict[str | None, frozenset[str]] = {None: frozenset(), "": frozenset()}
     split = SERVICE_SEPARATOR
-    # One row per agreement (not per call), with its sums: they were made in the database.
+    make = AgreementInput._make
+    # One row per agreement (not per call), with its sums: they were made in the database (as
+    # integers; both NULL for an agreement without day rows in the span).
     for (_id, uuid, code, system, system_name, supplier, status, valid_from, valid_to, services,
          in_window, recent) in session.connection().execute(q).all():
-        in_window = int(in_window or 0)
+        if in_window is None:
+            in_window = recent = 0
         per_municipality[code] += in_window  # calls under every agreement, active or not
-        if is_active(status, valid_from, valid_to, end):
+        # `method.active_on(status, valid_from, valid_to, end)`, written out: once per agreement.
+        if status == "active" and (valid_from is None or valid_from <= end) and (valid_to is None or end < valid_to):
             into = active[code]
         elif status == "pending":
             into = pending[code]
@@ -233,8 +236,7 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
         service_set = service_sets.get(services)
         if service_set is None:
             service_set = service_sets[services] = frozenset(services.split(split))
-        into.append(AgreementInput(uuid, system, service_set, valid_from, in_window, int(recent or 0), system_name,
-                                   supplier))
+        into.append(make((uuid, system, service_set, valid_from, in_window, recent, system_name, supplier)))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(
