@@ -98,9 +98,9 @@ class MunicipalityInput:
     in_use: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Redundant:
-    """An active agreement counted as redundant, once, with every reason that applies."""
+class Redundant(NamedTuple):
+    """An active agreement counted as redundant, once, with every reason that applies (a tuple:
+    a frozen dataclass cost twice as much to make, and the country has a thousand)."""
 
     uuid: str
     it_system_uuid: str
@@ -176,25 +176,42 @@ def active_on(status: str, valid_from: dt.date | None, valid_to: dt.date | None,
             and (valid_to is None or day < valid_to))
 
 
-def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date, in_use: frozenset[str] = frozenset()
-                ) -> dict[str, tuple[list[str], str | None]]:
-    """uuid → (reasons, the agreement kept instead) for the redundant ones only."""
-    found: dict[str, tuple[list[str], str | None]] = {}
+def _by_system(active: Sequence[AgreementInput]) -> dict[str, list[AgreementInput]]:
+    """IT system → its agreements; where it has two or more, most recent calls first, ties by the lowest uuid.
+
+    Two stable sorts on the fields, without a key tuple per agreement. Leaving agreements out of
+    a sorted group keeps it sorted, as sorting the rest would.
+    """
     by_system: dict[str, list[AgreementInput]] = {}
     for a in active:
-        if a.calls_recent == 0 and a.uuid not in in_use and (a.valid_from is None or a.valid_from < grace_start):
-            found[a.uuid] = (["no_calls"], None)
         group = by_system.get(a.it_system_uuid)
         if group is None:
             by_system[a.it_system_uuid] = [a]
         else:
             group.append(a)
     for group in by_system.values():
+        if len(group) > 1:
+            group.sort(key=_UUID)
+            group.sort(key=_CALLS_RECENT, reverse=True)
+    return by_system
+
+
+def _unused(a: AgreementInput, grace_start: dt.date, in_use: frozenset[str]) -> bool:
+    """No calls in the redundancy period, not agreed in use, and valid since before it began."""
+    return a.calls_recent == 0 and a.uuid not in in_use and (a.valid_from is None or a.valid_from < grace_start)
+
+
+def _redundancy(active: Sequence[AgreementInput], grace_start: dt.date, in_use: frozenset[str] = frozenset(),
+                by_system: dict[str, list[AgreementInput]] | None = None) -> dict[str, tuple[list[str], str | None]]:
+    """uuid → (reasons, the agreement kept instead) for the redundant ones only.
+
+    `by_system` is `_by_system(active)` when the caller has it already.
+    """
+    found: dict[str, tuple[list[str], str | None]] = {
+        a.uuid: (["no_calls"], None) for a in active if _unused(a, grace_start, in_use)}
+    for group in (_by_system(active) if by_system is None else by_system).values():
         if len(group) < 2:
             continue
-        # Most calls first, ties by the lowest uuid: two stable sorts, without a key tuple per agreement.
-        group.sort(key=_UUID)
-        group.sort(key=_CALLS_RECENT, reverse=True)
         kept: list[AgreementInput] = []
         covered: set[str] = set()  # the services of the kept ones: most agreements miss them all
         for a in group:
@@ -221,7 +238,12 @@ def redundant_agreements(active: Sequence[AgreementInput], as_of: dt.date, param
     the lowest uuid) are kept one by one unless they share a service with one already kept.
     `in_use` are agreements an operator agreed are in use (corrections): never unused.
     """
-    found = _redundancy(active, window(as_of, params.redundant_after_days)[0], in_use)
+    return _redundant_records(active, _redundancy(active, window(as_of, params.redundant_after_days)[0], in_use))
+
+
+def _redundant_records(active: Sequence[AgreementInput], found: dict[str, tuple[list[str], str | None]]
+                       ) -> tuple[Redundant, ...]:
+    """The `Redundant` of each agreement in `found` (`_redundancy`'s), by uuid."""
     return tuple(
         Redundant(a.uuid, a.it_system_uuid, a.it_system_name, tuple(sorted(a.services)), a.calls_recent,
                   tuple(found[a.uuid][0]), found[a.uuid][1], a.supplier)
@@ -257,8 +279,15 @@ def calls_per_citizen_x(cpc: float, lo: float, hi: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def _it_systems(active: Sequence[AgreementInput]) -> tuple[dict[str, AgreementInput], set[str]]:
-    """IT system → its agreement with the lowest uuid (for names), and the systems that called."""
+def _it_systems(active: Sequence[AgreementInput], by_system: dict[str, list[AgreementInput]] | None = None
+                ) -> tuple[dict[str, AgreementInput], set[str]]:
+    """IT system → its agreement with the lowest uuid (for names), and the systems that called.
+
+    From `by_system` (`_by_system(active)`) when the caller has it.
+    """
+    if by_system is not None:
+        return ({system: group[0] if len(group) == 1 else min(group, key=_UUID) for system, group in by_system.items()},
+                {system for system, group in by_system.items() if any(a.calls_window > 0 for a in group)})
     systems: dict[str, AgreementInput] = {}
     calling: set[str] = set()
     for a in active:
@@ -271,8 +300,12 @@ def _it_systems(active: Sequence[AgreementInput]) -> tuple[dict[str, AgreementIn
 
 
 def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redundant],
-           calling_extra: int = 0) -> dict[str, Part]:
-    """The three parts with their inputs; `calling_extra` more IT systems count as calling (for a hint)."""
+           calling_extra: int = 0, it_systems: tuple[dict[str, AgreementInput], set[str]] | None = None
+           ) -> dict[str, Part]:
+    """The three parts with their inputs; `calling_extra` more IT systems count as calling (for a hint).
+
+    `it_systems` is `_it_systems(m.active)` when the caller has it already.
+    """
     w = params.weights
     n_active, n_redundant = len(m.active), len(redundant)
     sa_inputs: dict[str, Any] = {
@@ -305,7 +338,7 @@ def _parts(m: MunicipalityInput, params: Parameters, redundant: Sequence[Redunda
     else:
         cpc_part = Part(None, w["calls_per_citizen"], REASON_NO_POPULATION, {**cpc_inputs, "cpc": None, "x": None})
 
-    systems, calling = _it_systems(m.active)
+    systems, calling = _it_systems(m.active) if it_systems is None else it_systems
     silent = [systems[s] for s in sorted(systems, key=lambda s: (systems[s].it_system_name or "", s))
               if s not in calling]
     n_calling = min(len(systems), len(calling) + calling_extra)
@@ -347,36 +380,62 @@ def _total_of(active: Sequence[AgreementInput], n_redundant: int, access_control
 
     The same values in the same order as the parts compute them, without building their inputs.
     """
-    if not active or not m.population:
-        return None
     systems: set[str] = set()
     calling: set[str] = set()
     for a in active:
         systems.add(a.it_system_uuid)
         if a.calls_window > 0:
             calling.add(a.it_system_uuid)
+    return _total_from(len(active), len(systems), len(calling), n_redundant, access_control, m, params,
+                       calling_extra)
+
+
+def _total_from(n_active: int, n_systems: int, n_calling: int, n_redundant: int, access_control: bool | None,
+                m: MunicipalityInput, params: Parameters, calling_extra: int = 0) -> float | None:
+    """`_total_of` from the counts: active agreements, their IT systems, those that called, redundant ones."""
+    if not n_active or not m.population:
+        return None
     w = params.weights
-    x_sa = service_agreements_x(len(active), n_redundant, access_control, params.active_ref, params.sub_weights)
+    x_sa = service_agreements_x(n_active, n_redundant, access_control, params.active_ref, params.sub_weights)
     x_cpc = calls_per_citizen_x(calls_per_citizen(m.calls_window, m.population, params.window_days),
                                 params.cpc_lo, params.cpc_hi)
-    x_its = min(len(systems), len(calling) + calling_extra) / len(systems)
+    x_its = min(n_systems, n_calling + calling_extra) / n_systems
     return scale(sum([w["service_agreements"] * x_sa, w["calls_per_citizen"] * x_cpc,
                       w["it_systems_with_calls"] * x_its]))
 
 
-def _redundant_after_closing(remaining: Sequence[AgreementInput], redundant: Sequence[Redundant],
-                             closed: Sequence[Redundant], as_of: dt.date, params: Parameters,
-                             in_use: frozenset[str] = frozenset()) -> int:
-    """How many of `remaining` are redundant once the `closed` ones are gone.
+def _after_closing(by_system: dict[str, list[AgreementInput]], redundant: Sequence[Redundant],
+                   closed: Sequence[Redundant]) -> tuple[int, int, int, int]:
+    """What closing the `closed` ones leaves: (agreements closed, IT systems left without an
+    agreement, calling IT systems left without a calling one, redundant ones among the rest).
 
     Whether an agreement is unused depends on it alone, and duplicates are found within one
-    IT system: only the IT systems that lost an agreement are looked at again; elsewhere the
-    redundant agreements stay what they were.
+    IT system: only the IT systems that lost an agreement are looked at again (their sorted
+    groups less the closed ones, still in order); elsewhere the redundant agreements stay
+    what they were. (Agreement uuids are unique: a closed uuid is in its own IT system.)
     """
+    uuids = {r.uuid for r in closed}
+    unused = {r.uuid for r in redundant if "no_calls" in r.reasons}  # unused they stay
     touched = {r.it_system_uuid for r in closed}
-    unchanged = sum(1 for r in redundant if r.it_system_uuid not in touched)
-    return unchanged + len(_redundancy([a for a in remaining if a.it_system_uuid in touched],
-                                       window(as_of, params.redundant_after_days)[0], in_use))
+    n_redundant = sum(1 for r in redundant if r.it_system_uuid not in touched)
+    n_closed = systems_lost = calling_lost = 0
+    for system in touched:
+        group = by_system[system]
+        rest = [a for a in group if a.uuid not in uuids]
+        n_closed += len(group) - len(rest)
+        if not any(a.calls_window > 0 for a in rest):
+            calling_lost += any(a.calls_window > 0 for a in group)
+            if not rest:
+                systems_lost += 1
+                continue
+        covered: set[str] = set()  # the services of the kept ones, as in `_redundancy`
+        for a in rest:
+            duplicate = not covered.isdisjoint(a.services)
+            if not duplicate:
+                covered |= a.services
+            if duplicate or a.uuid in unused:
+                n_redundant += 1
+    return n_closed, systems_lost, calling_lost, n_redundant
 
 
 def describe_systems(entries: Iterable[tuple[str, str | None, str | None, Iterable[str]]]) -> str:
@@ -403,17 +462,35 @@ def counted(template: str, *, n: int, **values: object) -> str:
     """`template` with each `{one|many}` chosen by `n` (singular only for 1, as in Danish and
     English), then `{n}`, `{d}` and `{items}` filled in; `{d}` also picks its own `{dag|dage}`."""
     d = values.get("d")
+    key = (template, n == 1, None if d is None else d == 1)
+    chosen = _CHOSEN.get(key)
+    if chosen is None:
+        def choose(match: re.Match[str]) -> str:
+            one, many = match.group(1), match.group(2)
+            count = d if one in ("dag", "day") and d is not None else n
+            return one if count == 1 else many
 
-    def choose(match: re.Match[str]) -> str:
-        one, many = match.group(1), match.group(2)
-        count = d if one in ("dag", "day") and d is not None else n
-        return one if count == 1 else many
+        chosen = _CHOSEN[key] = _CHOICE.sub(choose, template)
+    return chosen.format(n=n, **values)
 
-    return _CHOICE.sub(choose, template).format(n=n, **values)
+
+# A template's forms chosen, by (template, n is 1, d is 1 or None without d): the templates are
+# the code's own, so this stays small.
+_CHOSEN: dict[tuple[str, bool, bool | None], str] = {}
 
 
 def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: Sequence[Redundant],
-           score: float | None) -> list[Hint]:
+           score: float | None, by_system: dict[str, list[AgreementInput]] | None = None,
+           it_systems: tuple[dict[str, AgreementInput], set[str]] | None = None) -> list[Hint]:
+    """What the municipality can do, each with its gain (the score after the change minus the score).
+
+    `by_system` and `it_systems` are `_by_system(m.active)` and `_it_systems(m.active)` when the
+    caller has them already.
+    """
+    if by_system is None:
+        by_system = _by_system(m.active)
+    systems, calling = _it_systems(m.active) if it_systems is None else it_systems
+
     def gain(other: float | None) -> float | None:
         return None if score is None or other is None else other - score
 
@@ -435,19 +512,17 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
         names = describe_systems((r.it_system_uuid, r.it_system_name, r.supplier, r.services) for r in rs)
         after_score = None
         if score is not None:  # else there is no gain to tell
-            closed = set(items)
-            after = tuple(a for a in m.active if a.uuid not in closed)
-            after_score = _total_of(after, _redundant_after_closing(after, redundant, rs, as_of, params, m.in_use),
-                                    m.user_access_control, m, params)
+            n_closed, systems_lost, calling_lost, n_redundant = _after_closing(by_system, redundant, rs)
+            after_score = _total_from(len(m.active) - n_closed, len(systems) - systems_lost,
+                                      len(calling) - calling_lost, n_redundant, m.user_access_control, m, params)
         hints.append(Hint(kind, len(rs), items, gain(after_score),
                           counted(da, n=len(rs), d=days, items=names), counted(en, n=len(rs), d=days, items=names)))
-    systems, calling = _it_systems(m.active)
     silent = sorted(s for s in systems if s not in calling)
     if silent:
         names = describe_systems((a.it_system_uuid, a.it_system_name, a.supplier, a.services)
                                  for a in m.active if a.it_system_uuid not in calling)
-        after_score = (_total_of(m.active, len(redundant), m.user_access_control, m, params, len(silent))
-                       if score is not None else None)
+        after_score = (_total_from(len(m.active), len(systems), len(calling), len(redundant), m.user_access_control,
+                                   m, params, len(silent)) if score is not None else None)
         hints.append(Hint(
             "silent_it_systems", len(silent), tuple(silent), gain(after_score),
             counted("{n} {it-system|it-systemer} med aktive aftaler har ikke kaldt i de seneste {d} {dag|dage}: "
@@ -467,7 +542,8 @@ def _hints(m: MunicipalityInput, as_of: dt.date, params: Parameters, redundant: 
                     "{Approve it if it will be used, otherwise reject it|Approve those that will be used and "
                     "reject the rest}.", n=len(m.pending), items=names)))
     if m.user_access_control is not True and m.active:
-        after_score = _total_of(m.active, len(redundant), True, m, params) if score is not None else None
+        after_score = (_total_from(len(m.active), len(systems), len(calling), len(redundant), True, m, params)
+                       if score is not None else None)
         unknown = m.user_access_control is None
         hints.append(Hint(
             "access_control", 1, (), gain(after_score),
@@ -495,8 +571,11 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
     outages the result is inconclusive, but it still carries every input and hint (hints
     without a gain: there is no score to add to).
     """
-    redundant = redundant_agreements(m.active, as_of, params, m.in_use)
-    parts = _parts(m, params, redundant)
+    by_system = _by_system(m.active)
+    redundant = _redundant_records(m.active, _redundancy(m.active, window(as_of, params.redundant_after_days)[0],
+                                                         m.in_use, by_system))
+    it_systems = _it_systems(m.active, by_system)
+    parts = _parts(m, params, redundant, it_systems=it_systems)
     planned = tuple(sorted(d for d in set(planned_days) if window(as_of, params.window_days)[0] <= d < as_of))
     uncovered = uncovered_days(missing_days, planned, params)
     if uncovered:
@@ -505,7 +584,8 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
         return Rating(m.code, m.name, None, REASON_MISSING_DATA,
                       counted("Kaldsdata mangler for {n} {dag|dage} i vinduet: {items}", n=len(uncovered),
                               items=listed),
-                      parts, tuple(_hints(m, as_of, params, redundant, None)), redundant=redundant,
+                      parts, tuple(_hints(m, as_of, params, redundant, None, by_system, it_systems)),
+                      redundant=redundant,
                       planned_days=planned)
     score = total(parts)
     reason = reason_text = None
@@ -514,7 +594,8 @@ def rate_one(m: MunicipalityInput, as_of: dt.date, params: Parameters,
     elif not m.population:
         reason, reason_text = REASON_NO_POPULATION, "Kommunens indbyggertal er ukendt eller 0"
     return Rating(m.code, m.name, score, reason, reason_text, parts,
-                  tuple(_hints(m, as_of, params, redundant, score)), redundant=redundant, planned_days=planned)
+                  tuple(_hints(m, as_of, params, redundant, score, by_system, it_systems)), redundant=redundant,
+                  planned_days=planned)
 
 
 def rank_and_percentile(scores: Sequence[float | None]) -> list[tuple[int | None, float | None]]:

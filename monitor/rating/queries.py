@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Date,
     FromClause,
     Select,
     and_,
+    bindparam,
     case,
+    cast,
     exists,
     func,
     or_,
@@ -41,7 +44,6 @@ from ..models import (
     Municipality,
 )
 from .method import AgreementInput, MunicipalityInput, Parameters, window
-from .method import active_on as is_active
 
 DAYS = AgreementDay.__table__
 
@@ -83,7 +85,7 @@ def _span(as_of: dt.date, params: Parameters) -> tuple[dt.date, dt.date, dt.date
     return min(window_start, recent_start), window_start, recent_start, end
 
 
-def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_code: str | None = None
+def _sums(session: Session | None, as_of: dt.date, params: Parameters, municipality_code: str | None = None
           ) -> tuple[FromClause, ColumnElement[bool]]:
     """A FROM clause of each agreement's (window, recent) calls and its ON clause with `Agreement`.
 
@@ -91,10 +93,16 @@ def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_cod
     given: the grouped span is filtered before the join), joined on the agreement's id. An
     agreement without day rows in the span gets NULL sums.
     """
-    start, window_start, recent_start, end = _span(as_of, params)
+    return _sums_of(*_span(as_of, params), municipality_code)
+
+
+def _sums_of(start: Any, window_start: Any, recent_start: Any, end: Any, municipality_code: str | None = None
+             ) -> tuple[FromClause, ColumnElement[bool]]:
+    # `_sums` for the span's days, given as dates or as bind parameters.
     calls = DAYS.c.calls
-    sums = (func.sum(case((DAYS.c.day >= window_start, calls), else_=0)).label("window"),
-            func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)).label("recent"))
+    # As bigint: PostgreSQL's sum of a bigint is a numeric, read as a Decimal per value.
+    sums = (cast(func.sum(case((DAYS.c.day >= window_start, calls), else_=0)), BigInteger).label("window"),
+            cast(func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)), BigInteger).label("recent"))
     grouped = select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
     if municipality_code is not None:
         grouped = grouped.where(DAYS.c.agreement_id.in_(
@@ -208,32 +216,49 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     """The inputs of every municipality for `as_of`, the window's missing days and data_through."""
     window_start, end = window(as_of, params.window_days)
-    sums, on = _sums(session, as_of, params)
-    q = _agreements().add_columns(sums.c.window, sums.c.recent).outerjoin(sums, on)
+    span = dict(zip(("start", "window_start", "recent_start", "end"), _span(as_of, params), strict=True))
     active: dict[str, list[AgreementInput]] = defaultdict(list)
     pending: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
-    none: frozenset[str] = frozenset()
+    # Each set of services once (agreements share them), from its joined string; None or "": none.
+    service_sets: dict[str | None, frozenset[str]] = {None: frozenset(), "": frozenset()}
     split = SERVICE_SEPARATOR
-    # One row per agreement (not per call), with its sums: they were made in the database.
+    make = AgreementInput._make
+    # One row per agreement (not per call), with its sums: they were made in the database (as
+    # integers; both NULL for an agreement without day rows in the span).
     for (_id, uuid, code, system, system_name, supplier, status, valid_from, valid_to, services,
-         in_window, recent) in session.connection().execute(q).all():
-        in_window = int(in_window or 0)
+         in_window, recent) in session.connection().execute(_GATHER, span).all():
+        if in_window is None:
+            in_window = recent = 0
         per_municipality[code] += in_window  # calls under every agreement, active or not
-        if is_active(status, valid_from, valid_to, end):
+        # `method.active_on(status, valid_from, valid_to, end)`, written out: once per agreement.
+        if status == "active" and (valid_from is None or valid_from <= end) and (valid_to is None or end < valid_to):
             into = active[code]
         elif status == "pending":
             into = pending[code]
         else:
             continue
-        into.append(AgreementInput(uuid, system, frozenset(services.split(split)) if services else none,
-                                   valid_from, in_window, int(recent or 0), system_name, supplier))
+        service_set = service_sets.get(services)
+        if service_set is None:
+            service_set = service_sets[services] = frozenset(services.split(split))
+        into.append(make((uuid, system, service_set, valid_from, in_window, recent, system_name, supplier)))
     inputs = [MunicipalityInput(code, name, population, access, tuple(active.get(code, ())),
                                 per_municipality.get(code, 0), tuple(pending.get(code, ())))
               for code, name, population, access in session.execute(
                   select(Municipality.code, Municipality.name, Municipality.population,
                          Municipality.user_access_control).order_by(Municipality.code))]
     return Gathered(inputs, missing_days(session, window_start, end), data_through(session))
+
+
+def _gather_statement() -> Select[Any]:
+    start, window_start, recent_start, end = (bindparam(name, type_=DAYS.c.day.type)
+                                              for name in ("start", "window_start", "recent_start", "end"))
+    sums, on = _sums_of(start, window_start, recent_start, end)
+    return _agreements().add_columns(sums.c.window, sums.c.recent).outerjoin(sums, on)
+
+
+# The agreements with their sums, built once (the span's days are its parameters).
+_GATHER = _gather_statement()
 
 
 def access_control_known(session: Session) -> int:

@@ -137,19 +137,26 @@ def rate(session: Session, settings: Settings, params: Parameters, as_of: dt.dat
     Operators' corrections apply; the summary's "corrections" names them per municipality with
     the score it would have had without them.
     """
+    with gc_paused():
+        # The collector is back on once `_rate` has returned: its inputs (a tuple per agreement)
+        # are gone by then, and only the results are left for it to look at.
+        return _rate(session, settings, params, as_of)
+
+
+def _rate(session: Session, settings: Settings, params: Parameters, as_of: dt.date
+          ) -> tuple[list[Rating], dict[str, Any]]:
     first, last = window(as_of, params.window_days)
     planned = outage_days(planned_outages(session, settings), first, last) if params.planned_outages_covered else {}
     in_force = corrections.in_force(session)
-    with gc_paused():
-        gathered = queries.gather(session, as_of, params)
-        inputs = [replace(m, in_use=frozenset(c.agreement_uuid for c in in_force[m.code])) if m.code in in_force
-                  else m for m in gathered.inputs]
-        ratings = rate_all(inputs, as_of, params, gathered.missing_days, list(planned))
-        summary = _summary(gathered, planned, params)
-        if in_force:
-            summary["corrections"] = _corrected(gathered.inputs, in_force, as_of, params, gathered.missing_days,
-                                                list(planned))
-        return ratings, summary
+    gathered = queries.gather(session, as_of, params)
+    inputs = [replace(m, in_use=frozenset(c.agreement_uuid for c in in_force[m.code])) if m.code in in_force
+              else m for m in gathered.inputs]
+    ratings = rate_all(inputs, as_of, params, gathered.missing_days, list(planned))
+    summary = _summary(gathered, planned, params)
+    if in_force:
+        summary["corrections"] = _corrected(gathered.inputs, in_force, as_of, params, gathered.missing_days,
+                                            list(planned))
+    return ratings, summary
 
 
 def _corrected(inputs: list[MunicipalityInput], in_force: dict[str, list[corrections.InForce]], as_of: dt.date,
@@ -167,10 +174,14 @@ def _corrected(inputs: list[MunicipalityInput], in_force: dict[str, list[correct
 
 def compute(session: Session, settings: Settings, as_of: dt.date) -> tuple[list[RatingDoc], dict[str, Any]]:
     """Rate every municipality for `as_of` with the configured method: (rating documents, summary)."""
-    ratings, summary = rate(session, settings, Parameters.from_mapping(settings.rating.parameters()), as_of)
-    corrected = summary.get("corrections", {})
     with gc_paused():
-        return [_with_correction(to_document(r), corrected.get(r.code)) for r in ratings], summary
+        # As in `rate`: the collector is back on once the ratings are documents.
+        return _documents(*rate(session, settings, Parameters.from_mapping(settings.rating.parameters()), as_of))
+
+
+def _documents(ratings: list[Rating], summary: dict[str, Any]) -> tuple[list[RatingDoc], dict[str, Any]]:
+    corrected = summary.get("corrections", {})
+    return [_with_correction(to_document(r), corrected.get(r.code)) for r in ratings], summary
 
 
 def _with_correction(document: RatingDoc, correction: CorrectionDoc | None) -> RatingDoc:
