@@ -237,20 +237,39 @@ def test_each_mail_is_marked_sent_before_the_next_one_can_arrive(
     assert [d.status for d in deliveries(session)] == ["sent"] * 5
 
 
+def test_a_mail_that_cannot_be_built_fails_on_its_own_while_its_neighbours_go_out(
+        session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime) -> None:
+    """The next mail is built while the server takes the one before: its error is its own, not that one's."""
+    for address in ("s0@k.dk", "not plain@k.dk", "s2@k.dk"):
+        add_subscriber(session, address)
+    enqueue_for_update(session, add_notice(session))
+    session.commit()
+    report = deliver_due(engine, settings, now=now)
+    assert (report.sent, report.retry, report.failed) == (2, 1, 0)
+    assert smtp.inbox.recipients == [["s0@k.dk"], ["s2@k.dk"]]
+    rows = deliveries(session)
+    assert [d.status for d in rows] == ["sent", "queued", "sent"]
+    assert "AddressNotSendable" in (rows[1].last_error or "")
+
+
 def test_a_mark_that_fails_stops_the_run_before_the_next_mail_arrives(
         session: Session, engine: Engine, settings: Settings, smtp: SmtpServer, now: dt.datetime,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.notify.queue import SentMarker
+    from concurrent.futures import Future
+
+    from monitor.notify.marks import SentMarker
 
     for i in range(3):
         add_subscriber(session, f"s{i}@k.dk")
     enqueue_for_update(session, add_notice(session))
     session.commit()
 
-    def database_gone(*args: object) -> bool:
-        raise ConnectionError("the database went away")
+    def database_gone(*args: object) -> Future[bool]:
+        failed: Future[bool] = Future()
+        failed.set_exception(ConnectionError("the database went away"))
+        return failed
 
-    monkeypatch.setattr(SentMarker, "sent", database_gone)
+    monkeypatch.setattr(SentMarker, "submit", database_gone)
     report = deliver_due(engine, settings, now=now)
     assert report.sent == 0 and "went away" in report.error
     assert len(smtp.inbox.messages) == 1  # the second mail was abandoned before its message

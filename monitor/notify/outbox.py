@@ -37,10 +37,12 @@ from ..settings import Settings
 from . import mailcap, queue
 from .mail import Rendered, message_id, notice_mail, subscriber_links
 from .mailqueue import send_due_mails
-from .queue import KINDS, DeliveryReport, Sender, SentMarker, Tally
+from .marks import SentMarker
+from .queue import KINDS, DeliveryReport, Sender, Tally
 from .subscriptions import is_active, purge_unsubscribed
 from .transport import FileMailer, SmtpMailer, open_mailer
 from .webhook import WebhookSender
+from .wire import WireMessage
 
 log = logging.getLogger(__name__)
 
@@ -158,40 +160,65 @@ def _load(sessions: sessionmaker[Session], ids: list[int], report: DeliveryRepor
 
 
 class _Deliveries:
-    """Sends claimed deliveries: notice mails rendered once per (update, language), webhooks as JSON."""
+    """Sends claimed deliveries: notice mails rendered once per (update, language), webhooks as JSON.
+
+    The next mail is built while the server takes the message before it (the mailer's
+    `meanwhile`, between writing a message and reading the server's answer): building is pure,
+    so nothing about when a mail is sent or marked changes, only when its bytes are made.
+    """
 
     def __init__(self, settings: Settings, secret: str, webhook: WebhookSender, now: dt.datetime,
                  install: str) -> None:
         self.settings, self.secret, self.webhook, self.now = settings, secret, webhook, now
         self.install = install  # the namespace of Message-IDs (signing.install_id)
         self.rendered: dict[tuple[int, str], Rendered] = {}  # links filled in per mail
+        self.built: tuple[int, WireMessage | Exception] | None = None  # the next delivery's mail, built ahead
 
     def send_batch(self, sessions: sessionmaker[Session], sender: Sender, work: list[Work]) -> None:
         """Send and mark each delivery; counted once per batch (a crash loses at most a batch of counts, never a mail)."""
         try:
             with open_mailer(self.settings) as mailer:
-                for item in work:
+                for item, after in zip(work, [*work[1:], None], strict=True):
                     name = f"delivery {item.delivery_id} to subscriber {item.subscriber.id}"
                     sender.attempt(Delivery, item.delivery_id, item.channel, "notice", name,
-                                   functools.partial(self._send, mailer, item), self.now)
+                                   functools.partial(self._send, mailer, item, after), self.now)
         finally:
+            self.built = None
             sender.flush()
 
-    def _send(self, mailer: FileMailer | SmtpMailer, item: Work, begin: Callable[[], None],
+    def _send(self, mailer: FileMailer | SmtpMailer, item: Work, after: Work | None, begin: Callable[[], None],
               ready: Callable[[], None]) -> None:
         if item.channel == "webhook":
             ready()
             self.webhook.send(self.settings, item.subscriber, item.notice, item.update, item.components,
                               item.delivery_id)
             return
+        built, self.built = self.built, None
+        if built is not None and built[0] == item.delivery_id:
+            if isinstance(built[1], Exception):
+                raise built[1]
+            message = built[1]
+        else:
+            message = self._message(item)
+        mailer.send(message, begin, ready, functools.partial(self._build_ahead, after))
+
+    def _build_ahead(self, item: Work | None) -> None:
+        """Build `item`'s mail now; what building raises is raised when it is sent."""
+        if item is None or item.channel != "email":
+            return
+        try:
+            self.built = item.delivery_id, self._message(item)
+        except Exception as exc:
+            self.built = item.delivery_id, exc
+
+    def _message(self, item: Work) -> WireMessage:
         sub, upd = item.subscriber, item.update
         key = (upd.id, sub.language)
         if key not in self.rendered:
             self.rendered[key] = notice_mail(self.settings, sub.language, item.notice, upd, item.components)
-        mailer.send(self.rendered[key].message(
+        return self.rendered[key].message(
             sub.address, subscriber_links(self.settings, self.secret, sub),
-            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now),
-            begin, ready)
+            message_id(self.settings, self.install, f"delivery-{item.delivery_id}.update-{upd.id}"), now=self.now)
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session]) -> str:

@@ -18,9 +18,9 @@ one claim, one retry policy (retry.py) and one count per kind:
   alike (the read and the UPDATE are separate transactions, so nothing depends on how either
   database locks a snapshot);
 - `Sender.attempt` sends one row (one mailer per batch; once the server is found down the
-  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE, made
-  while the next row's envelope goes and done before that row can arrive, or through
-  `after_failure`;
+  rest of the batch waits without trying), then marks it: `sent` in one prepared UPDATE
+  (marks.py), made while the next row's envelope goes and done before that row can arrive, or
+  through `after_failure`;
 - `Tally` counts each attempt in `fki_notifications_total{channel,outcome}` and each mail
   sent in `fki_mail_sent_total{kind}` (the kinds mapped by `SENT_KIND`), in the database.
 """
@@ -31,25 +31,21 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Engine, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import runs
-from ..bulk import storage_text
-from ..db import is_postgres
 from ..models import Delivery, Mail
 from ..settings import Settings
+from .marks import Marking, Outgoing, SentMarker
 from .retry import SMTP_DOWN, backoff, error_text, gives_up
 
 log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=15)  # longer than a batch can take, shorter than anyone waits for mail
 BATCH = 100
-
-Outgoing = type[Delivery] | type[Mail]
 
 # The label values of fki_mail_sent_total (SPEC "Interfaces"), and the queue's kinds behind each.
 SENT_KINDS = ("notice", "reminder", "digest", "cutover_report", "alert", "confirmation", "invitation", "login",
@@ -125,7 +121,7 @@ def claim(sessions: sessionmaker[Session], table: Outgoing, due: ColumnElement[b
         taken = set(session.scalars(
             update(table).where(table.id.in_([r.id for r in rows]), due)
             .values(status="sending", attempts=table.attempts + 1, next_attempt_at=now + LEASE)
-            .returning(table.id)))
+            .returning(table.id).execution_options(synchronize_session=False)))  # nothing loaded to update
     return Claim(sorted(taken), [r.id for r in rows if r.status == "sending" and r.id in taken])
 
 
@@ -152,74 +148,6 @@ def cancel(sessions: sessionmaker[Session], table: Outgoing, row_id: int, reason
     """Mark a row that must not be sent any more (its recipient left, say) with the reason."""
     with sessions() as session, session.begin():
         session.execute(update(table).where(table.id == row_id).values(status="cancelled", last_error=reason))
-
-
-class SentMarker:
-    """Marks sent rows, one prepared UPDATE per row, on one autocommit connection of its own thread.
-
-    This is the per-mail cost that keeps a crash from doubling more than the one mail in
-    flight, so it is kept to one round trip: no ORM, no BEGIN/COMMIT of its own (each UPDATE
-    is its own transaction), and no SQLAlchemy between the call and the driver (the statement
-    is plain SQL, prepared on PostgreSQL; the instant is bound as SQLAlchemy stores it). The
-    UPDATE runs on a thread of its own (`submit`), so that its round trip overlaps the next
-    mail's envelope; `Sender` waits for it before that mail's message goes (see there). On
-    PostgreSQL these commits do not wait for the WAL flush (`synchronous_commit = off` on
-    this connection only): a database crash may forget the last marks, and those mails are
-    then sent once more, as after a process crash, with their Message-ID unchanged.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        # One thread owns the connection from opening to closing: every UPDATE runs there, in order.
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sent-marker")
-        try:
-            self.thread.submit(self._open, engine).result()
-        except BaseException:
-            self.thread.shutdown()
-            raise
-
-    def _open(self, engine: Engine) -> None:
-        self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        self.postgres = is_postgres(engine)
-        mark = "%s" if self.postgres else "?"
-        self.stmts = {model.__tablename__: f"UPDATE {model.__tablename__} SET status = 'sent', sent_at = {mark}, "
-                                           f"last_error = NULL WHERE id = {mark} AND status = 'sending'"
-                      for model in (Delivery, Mail)}
-        if self.postgres:
-            self.conn.exec_driver_sql("SET synchronous_commit = off")
-        driver = self.conn.connection.driver_connection  # already in autocommit mode
-        assert driver is not None
-        self.cursor = driver.cursor()
-
-    def submit(self, table: Outgoing, row_id: int, now: dt.datetime) -> Future[bool]:
-        """Start marking one row sent; the future's result is `sent`'s."""
-        return self.thread.submit(self.sent, table, row_id, now)
-
-    def sent(self, table: Outgoing, row_id: int, now: dt.datetime) -> bool:
-        """Mark one row sent; False when it is gone or no longer this run's (cancelled or purged meanwhile).
-
-        Runs on the marker's thread (`submit`).
-        """
-        stmt = self.stmts[table.__tablename__]
-        if self.postgres:
-            self.cursor.execute(stmt, (now.astimezone(dt.UTC).replace(tzinfo=None), row_id), prepare=True)
-        else:
-            self.cursor.execute(stmt, (storage_text(now), row_id))
-        return bool(self.cursor.rowcount == 1)
-
-    def _close(self) -> None:
-        try:
-            self.cursor.close()
-            if self.postgres:
-                self.conn.exec_driver_sql("RESET synchronous_commit")
-        finally:
-            self.conn.close()
-
-    def close(self) -> None:
-        """Finish the marks under way and give the connection back as it was found."""
-        try:
-            self.thread.submit(self._close).result()
-        finally:
-            self.thread.shutdown()
 
 
 @dataclass
@@ -265,7 +193,7 @@ class Sender:
 
     A row's mark overlaps the sending of the next row, but is always done before the next row
     can arrive: the mailers call `begin` once the next mail is built, just before its envelope
-    goes (the mark starts on the marker's thread), and `settle` (their `ready`) after the server
+    goes (the mark starts: `SentMarker.submit`), and `settle` (their `ready`) after the server
     has taken that envelope and before the message goes; a webhook settles before it is posted.
     So, as with a mark made at once, at most one mail at a time is sent and not yet marked: a
     crash doubles at most that one.
@@ -277,7 +205,7 @@ class Sender:
         self.report, self.tally = report, tally
         self.down: BaseException | None = None  # the mail server's error, once this run found it down
         self.unmarked: _Sent | None = None  # the last row sent, its mark not started yet
-        self.marking: tuple[_Sent, Future[bool]] | None = None  # the last row sent, its mark under way
+        self.marking: tuple[_Sent, Marking] | None = None  # the last row sent, its mark under way
         self.mark_error: BaseException | None = None  # a mark that failed: the run stops
 
     def attempt(self, table: Outgoing, row_id: int, channel: str, kind: str, name: str,
@@ -295,7 +223,7 @@ class Sender:
         self.record(outcome, channel, kind, name, error)
 
     def begin(self) -> None:
-        """Start the mark of the last row sent on the marker's thread."""
+        """Start the mark of the last row sent (`SentMarker.submit`)."""
         row, self.unmarked = self.unmarked, None
         if row is not None:
             self.marking = row, self.marker.submit(row.table, row.row_id, row.now)

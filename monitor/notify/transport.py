@@ -68,10 +68,11 @@ class FileMailer:
         return True
 
     def send(self, msg: WireMessage | EmailMessage, begin: Callable[[], None] | None = None,
-             ready: Callable[[], None] | None = None) -> None:
+             ready: Callable[[], None] | None = None, meanwhile: Callable[[], None] | None = None) -> None:
         """Store `msg`; readers never see a half-written file (written as .tmp, then renamed).
 
-        `begin` and `ready` are called first, as `SmtpMailer.send` calls them before the message goes.
+        `begin` and `ready` are called first, as `SmtpMailer.send` calls them before the message
+        goes; `meanwhile` last.
         """
         for hook in (begin, ready):
             if hook is not None:
@@ -82,20 +83,25 @@ class FileMailer:
         tmp = final.with_name("." + final.name + ".tmp")
         tmp.write_bytes(wire_bytes(msg))
         os.replace(tmp, final)
+        if meanwhile is not None:
+            meanwhile()
 
 
 class _Client(smtplib.SMTP):
-    """smtplib's client with one hook: `ready`, called once the server has answered DATA with 354,
-    before the message itself is written (the bytes, and what goes over the wire, are smtplib's)."""
+    """smtplib's client with two hooks: `ready`, called once the server has answered DATA with 354,
+    before the message itself is written, and `meanwhile`, called once the message is written,
+    before the server's answer to it is read (the bytes, and what goes over the wire, are smtplib's)."""
 
     ready: Callable[[], None] | None = None
+    meanwhile: Callable[[], None] | None = None
 
     def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         """smtplib's `data`, calling `ready` between the DATA command and the message.
 
         A message is only delivered once the server has its final "." line, so whatever
         `ready` waits for is done before this message can arrive. When `ready` raises, the
-        connection is dropped mid-message: the server discards it.
+        connection is dropped mid-message: the server discards it. `meanwhile` runs while the
+        server takes the message (it must not raise, nor use this connection).
         """
         self.putcmd("data")
         code, reply = self.getreply()
@@ -116,6 +122,8 @@ class _Client(smtplib.SMTP):
         if data[-2:] != b"\r\n":
             data += b"\r\n"
         self.send(data + b".\r\n")
+        if self.meanwhile is not None:
+            self.meanwhile()
         return self.getreply()
 
 
@@ -154,13 +162,14 @@ class SmtpMailer:
         return bool(self._smtp.has_extn("smtputf8"))
 
     def send(self, msg: WireMessage | EmailMessage, begin: Callable[[], None] | None = None,
-             ready: Callable[[], None] | None = None) -> None:
+             ready: Callable[[], None] | None = None, meanwhile: Callable[[], None] | None = None) -> None:
         """Send `msg`; `PermanentError` when every recipient is refused with a 5xx reply, or when
         the address needs SMTPUTF8 and the server does not offer it.
 
         `begin` is called just before the envelope goes and `ready` once the server has taken it,
         before the message itself goes: what `begin` starts overlaps the envelope's round trips,
-        and `ready` waits for it. If `ready` raises, the message is abandoned.
+        and `ready` waits for it. If `ready` raises, the message is abandoned. `meanwhile` is
+        called once the message is written, while the server takes it, before its answer is read.
         """
         if self._smtp is None:
             self._smtp = self._connect()
@@ -170,7 +179,7 @@ class SmtpMailer:
             if not self._smtp.has_extn("smtputf8"):
                 raise PermanentError("the address needs SMTPUTF8, which the mail server does not offer")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if self._smtp.has_extn("8bitmime") else [])
-        self._smtp.ready = ready
+        self._smtp.ready, self._smtp.meanwhile = ready, meanwhile
         if begin is not None:
             begin()
         try:
@@ -189,7 +198,7 @@ class SmtpMailer:
             raise
         finally:
             if self._smtp is not None:
-                self._smtp.ready = None
+                self._smtp.ready = self._smtp.meanwhile = None
                 if self._smtp.sock is None:  # dropped mid-message (`ready` raised)
                     self._smtp = None
 
