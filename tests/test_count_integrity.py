@@ -155,8 +155,8 @@ def test_a_300000_row_import_takes_no_exclusive_lock_on_a_table_that_pages_read(
 
     real_copy, real_refresh = loaders._copy, loaders.daytable.refresh
 
-    def copy_then_read(cur, table, cols, chunks):  # type: ignore[no-untyped-def]
-        real_copy(cur, table, cols, chunks)
+    def copy_then_read(cur, table, cols, chunks, **options):  # type: ignore[no-untyped-def]
+        real_copy(cur, table, cols, chunks, **options)
         read_now(f"after COPY into {table}")
 
     def refresh_then_read(*args):  # type: ignore[no-untyped-def]

@@ -314,7 +314,7 @@ def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tup
     stage = f"import_{table}"
     cur.execute(f"CREATE TEMP TABLE {stage} ({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))})"
                 " ON COMMIT DROP")
-    _copy(cur, stage, cols, text, binary)
+    _copy(cur, stage, cols, text, binary=binary)
     values = [c for c in columns if c not in key]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in values)
@@ -323,7 +323,7 @@ def _copy_then_upsert(cur: Any, table: str, columns: tuple[str, ...], types: tup
     cur.execute(f"DROP TABLE {stage}")
 
 
-def _copy(cur: Any, table: str, cols: str, text: Chunks, binary: bool = False) -> None:
+def _copy(cur: Any, table: str, cols: str, text: Chunks, *, binary: bool = False) -> None:
     with cur.copy(f"COPY {table} ({cols}) FROM STDIN" + (" WITH (FORMAT binary)" if binary else "")) as copy:
         for chunk in text():
             copy.write(chunk)
@@ -349,7 +349,7 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
         return False
     cur.execute("SAVEPOINT import_copy")
     try:
-        _copy(cur, table, cols, text, binary)
+        _copy(cur, table, cols, text, binary=binary)
     except UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT import_copy")
         return False
