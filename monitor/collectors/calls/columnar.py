@@ -176,14 +176,14 @@ def _parse(table: Table, body: bytes, now: dt.datetime | None) -> Counts | Daily
     if _key_twice(pc.add(pc.multiply(uuid_at, len(period_values)), period_at), len(uuid_values) * len(period_values)):
         return None  # the row-by-row path merges or names it
 
-    if not hourly_periods_of(period_values):
+    hourly_periods = {i for i, (is_hour, _) in enumerate(period_values) if is_hour}
+    if not hourly_periods:
         return DailyColumns(uuid_values, [p for _, p in period_values],
                             uuid_at, period_at, calls, errors if errors is not None else pa.nulls(rows, pa.int64()))
     period_list = period_at.to_pylist()
     uuid_list = uuid_at.to_pylist()
     calls_list = calls.to_pylist()
     errors_list = errors.to_pylist() if errors is not None else [None] * rows
-    hourly_periods = hourly_periods_of(period_values)
     day_of = [period for _, period in period_values]
     daily: dict[tuple[str, dt.date], tuple[int, int | None, int]] = {}
     hourly: dict[tuple[str, dt.date], tuple[int, int | None, int]] = {}
@@ -204,11 +204,6 @@ def _key_twice(keys: Any, space: int) -> bool:
         return bool(np.bincount(values, minlength=space).max() > 1)
     ordered = np.sort(values)
     return bool((ordered[1:] == ordered[:-1]).any())
-
-
-def hourly_periods_of(period_values: list[tuple[bool, dt.date]]) -> set[int]:
-    """The positions of the hours among a file's distinct periods."""
-    return {i for i, (is_hour, _) in enumerate(period_values) if is_hour}
 
 
 @dataclass(frozen=True)

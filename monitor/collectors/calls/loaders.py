@@ -247,16 +247,14 @@ def _copy_upsert(session: Session, daily: Daily, hourly: list[HourlyRow]) -> Non
     dbapi = session.connection().connection.driver_connection  # psycopg's own connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
-        if isinstance(daily, DailyTable) and len(daily):
+        if daily:
+            if isinstance(daily, DailyTable):
+                chunks, span, binary = _daily_binary(daily), daily.span(), True
+            else:
+                chunks, span, binary = _daily_text(daily), (min(r[1] for r in daily), max(r[1] for r in daily)), False
             _copy_then_upsert(cur, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
                               ("integer", "date", "bigint", "bigint", "boolean"), ("day", "agreement_id"),
-                              _daily_binary(daily), "day", daily.span(), binary=True)
-        elif daily:
-            assert isinstance(daily, list)
-            span = (min(row[1] for row in daily), max(row[1] for row in daily))
-            _copy_then_upsert(cur, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
-                              ("integer", "date", "bigint", "bigint", "boolean"), ("day", "agreement_id"),
-                              _daily_text(daily), "day", span)
+                              chunks, "day", span, binary)
         if hourly:
             first, last = (h.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
                            for h in (min(row[1] for row in hourly), max(row[1] for row in hourly)))
