@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
-from monitor import daytable, partitions
+from monitor import daytable, partitions, weektable
 from monitor.bulk import storage_text
 from monitor.db import make_engine, session_factory
 from monitor.migrate import upgrade
@@ -170,6 +170,7 @@ def load(engine: Engine, scale: float, seed: int, covering: bool = False) -> tup
         raw.commit()
         with session_factory(engine)() as session, session.begin():
             daytable.refresh_days(session)
+            weektable.refresh(session)  # as the daily rating run does before it rates
         for sql in COVERING if covering else ():  # an option measured, not the schema
             cur.execute(sql)
         cur.execute("ANALYZE")

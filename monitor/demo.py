@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from . import daytable, demo_feed, partitions
+from . import daytable, demo_feed, partitions, weektable
 from .bulk import bulk_insert, storage_text
 from .db import is_postgres
 from .demo_inputs import add_demo_inputs
@@ -480,6 +480,7 @@ def load_demo(engine: Engine, settings: Settings, *, seed: int, size: str, now: 
         n_daily = bulk_insert(conn, "agreement_days", ("agreement_id", "day", "calls", "errors", "daily"),
                               (row + (True,) for row in daily), prepared=True)  # a daily count is its day's row
         daytable.refresh_days(session)  # the other days' rows: the sums of the hours just written
+        weektable.refresh(session)  # the weeks of those day rows, for the rating
         bulk_insert(conn, "cutover_tasks", ("municipality_code", "task", "done", "updated_at"),
                     ((c, t, d, loaded) for c, t, d in p.tasks))
         _demo_mailboxes(session, [code for code, _ in munis])

@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select, table, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement, Select, TextClause
 
-from . import daytable
+from . import daytable, weektable
 from .db import Base, is_postgres
 from .models import (
     Agreement,
@@ -75,7 +75,9 @@ CHECKS: tuple[tuple[str, str, Select[int] | TextClause], ...] = (
 
 def check(session: Session) -> list[Finding]:
     """Every check with its count of offending rows (0 when the data holds together)."""
-    return [Finding(kind, description, session.scalar(query) or 0) for kind, description, query in CHECKS]
+    found = [Finding(kind, description, session.scalar(query) or 0) for kind, description, query in CHECKS]
+    return [*found, Finding("agreement_weeks_disagreeing", "weekly sums (agreement_weeks, weeks not stale) other "
+                            "than the sum of their day rows", weektable.mismatches(session))]
 
 
 # The tables that grow with the data, largest first as a rule; /drift shows their sizes.

@@ -161,6 +161,28 @@ class AgreementDay(Base):
     daily: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class AgreementWeek(Base):
+    """One agreement's calls in one week (seven days from a Monday, numbered from 1 January 1900):
+    the sum of its day rows, for the rating (`monitor.weektable`). Trusted only while the week is
+    not in `agreement_weeks_stale`; triggers on `agreement_days` mark it (migration 0026)."""
+
+    __tablename__ = "agreement_weeks"
+    __table_args__ = (PrimaryKeyConstraint("week", "agreement_id"), {"sqlite_with_rowid": False})
+
+    week: Mapped[int] = mapped_column(Integer)
+    agreement_id: Mapped[int] = mapped_column(Integer)
+    calls: Mapped[int] = mapped_column(BigInteger)
+
+
+class StaleWeek(Base):
+    """A week whose `agreement_weeks` rows may be out of date: read from its day rows instead."""
+
+    __tablename__ = "agreement_weeks_stale"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    week: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class HeldCallCount(Base):
     """A call count whose agreement is not known yet: held, and counted once it arrives."""
 

@@ -1,12 +1,13 @@
 """The thin query layer: gathers the rating's inputs with aggregate SQL.
 
-Call rows are summed in the database (per agreement: on PostgreSQL one range of the
-(agreement_id, day, calls) index each, elsewhere GROUP BY agreement); Python only sees one
-row per agreement. A day's calls for an agreement are its daily count when one exists, else the sum
-of its hourly counts with that Copenhagen day: every query here reads them from
-`agreement_days`, one row per agreement and day, kept so by every import (`monitor.daytable`),
-so a year of hourly rows costs the rating what a month does. The pages' charts of calls per day
-read them through `calls_by_day`.
+Call rows are summed in the database, grouped by agreement; Python only sees one row per
+agreement. A day's calls for an agreement are its daily count when one exists, else the sum of
+its hourly counts with that Copenhagen day: every query here reads them from `agreement_days`,
+one row per agreement and day, kept so by every import (`monitor.daytable`), so a year of hourly
+rows costs the rating what a month does. The rating's sums read the whole weeks of their span
+from `agreement_weeks` instead, the sums of those day rows, and only the other days from
+`agreement_days` (`monitor.weektable`): a third of the rows. The pages' charts of calls per day
+read the day rows through `calls_by_day`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Date,
     FromClause,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -31,14 +34,17 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
+from .. import weektable
 from ..localtime import CPH
 from ..models import (
     Agreement,
     AgreementDay,
     AgreementService,
+    AgreementWeek,
     HourlyCallCount,
     ItSystem,
     Municipality,
@@ -46,6 +52,7 @@ from ..models import (
 from .method import AgreementInput, MunicipalityInput, Parameters, window
 
 DAYS = AgreementDay.__table__
+WEEKS = AgreementWeek.__table__
 
 
 class CallSums(NamedTuple):
@@ -85,29 +92,47 @@ def _span(as_of: dt.date, params: Parameters) -> tuple[dt.date, dt.date, dt.date
     return min(window_start, recent_start), window_start, recent_start, end
 
 
-def _sums(session: Session | None, as_of: dt.date, params: Parameters, municipality_code: str | None = None
-          ) -> tuple[FromClause, ColumnElement[bool]]:
-    """A FROM clause of each agreement's (window, recent) calls and its ON clause with `Agreement`.
+def _sums(session: Session, as_of: dt.date, params: Parameters, municipality_code: str | None = None
+          ) -> tuple[FromClause, ColumnElement[bool], dict[str, Any]]:
+    """A FROM clause of each agreement's (window, recent) calls, its ON clause with `Agreement`,
+    and the values of its parameters.
 
-    The span's day rows grouped by agreement (only `municipality_code`'s agreements' rows when
-    given: the grouped span is filtered before the join), joined on the agreement's id. An
-    agreement without day rows in the span gets NULL sums.
+    The span's whole weeks (`agreement_weeks`) and other days (`agreement_days`) grouped by
+    agreement (only `municipality_code`'s agreements' rows when given: the rows are filtered
+    before the join), joined on the agreement's id. An agreement without rows in the span gets
+    NULL sums.
     """
-    return _sums_of(*_span(as_of, params), municipality_code)
+    return (*_sums_of(municipality_code), span_values(session, as_of, params))
 
 
-def _sums_of(start: Any, window_start: Any, recent_start: Any, end: Any, municipality_code: str | None = None
-             ) -> tuple[FromClause, ColumnElement[bool]]:
-    # `_sums` for the span's days, given as dates or as bind parameters.
-    calls = DAYS.c.calls
-    # As bigint: PostgreSQL's sum of a bigint is a numeric, read as a Decimal per value.
-    sums = (cast(func.sum(case((DAYS.c.day >= window_start, calls), else_=0)), BigInteger).label("window"),
-            cast(func.sum(case((DAYS.c.day >= recent_start, calls), else_=0)), BigInteger).label("recent"))
-    grouped = select(DAYS.c.agreement_id, *sums).where(DAYS.c.day.between(start, end))
+def span_values(session: Session, as_of: dt.date, params: Parameters) -> dict[str, Any]:
+    """The parameters of `_sums_of`'s statement for `as_of`: the weeks and days to read, the boundaries."""
+    start, window_start, recent_start, end = _span(as_of, params)
+    plan = weektable.span_plan(session, start, window_start, recent_start, end)
+    return {"weeks": plan.weeks, "days": plan.days, "window_week": plan.window_week,
+            "recent_week": plan.recent_week, "window_start": window_start, "recent_start": recent_start}
+
+
+def _sums_of(municipality_code: str | None = None) -> tuple[FromClause, ColumnElement[bool]]:
+    # `_sums`' statement; its parameters are `span_values`'.
+    weeks: BindParameter[int] = bindparam("weeks", expanding=True)
+    days = bindparam("days", expanding=True, type_=Date())
+    window_week, recent_week = bindparam("window_week", type_=Integer()), bindparam("recent_week", type_=Integer())
+    window_start, recent_start = (bindparam(name, type_=Date()) for name in ("window_start", "recent_start"))
+    weekly = select(WEEKS.c.agreement_id.label("agreement_id"),
+                    case((WEEKS.c.week >= window_week, WEEKS.c.calls), else_=0).label("window"),
+                    case((WEEKS.c.week >= recent_week, WEEKS.c.calls), else_=0).label("recent")
+                    ).where(WEEKS.c.week.in_(weeks))
+    daily = select(DAYS.c.agreement_id, case((DAYS.c.day >= window_start, DAYS.c.calls), else_=0),
+                   case((DAYS.c.day >= recent_start, DAYS.c.calls), else_=0)).where(DAYS.c.day.in_(days))
     if municipality_code is not None:
-        grouped = grouped.where(DAYS.c.agreement_id.in_(
-            select(Agreement.id).where(Agreement.municipality_code == municipality_code).correlate(None)))
-    in_span = grouped.group_by(DAYS.c.agreement_id).subquery("sums")
+        own = select(Agreement.id).where(Agreement.municipality_code == municipality_code).correlate(None)
+        weekly, daily = weekly.where(WEEKS.c.agreement_id.in_(own)), daily.where(DAYS.c.agreement_id.in_(own))
+    rows = union_all(weekly, daily).subquery("span_rows")
+    # As bigint: PostgreSQL's sum of a bigint is a numeric, read as a Decimal per value.
+    in_span = (select(rows.c.agreement_id, cast(func.sum(rows.c.window), BigInteger).label("window"),
+                      cast(func.sum(rows.c.recent), BigInteger).label("recent"))
+               .group_by(rows.c.agreement_id).subquery("sums"))
     return in_span, in_span.c.agreement_id == Agreement.id
 
 
@@ -115,12 +140,12 @@ def call_sums(session: Session, as_of: dt.date, params: Parameters,
               municipality_code: str | None = None) -> dict[int, CallSums]:
     """Per agreement id with day rows in the span: calls in the window and in the redundant_after_days
     before as_of."""
-    sums, on = _sums(session, as_of, params, municipality_code)
+    sums, on, values = _sums(session, as_of, params, municipality_code)
     q = select(Agreement.id, sums.c.window, sums.c.recent).join(sums, on)
     if municipality_code is not None:
         q = q.where(Agreement.municipality_code == municipality_code)
     return {agreement_id: CallSums(int(in_window or 0), int(recent or 0))
-            for agreement_id, in_window, recent in session.connection().execute(q).all()
+            for agreement_id, in_window, recent in session.connection().execute(q, values).all()
             if in_window is not None}
 
 
@@ -216,7 +241,7 @@ def agreement_rows(session: Session, municipality_code: str | None = None,
 def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     """The inputs of every municipality for `as_of`, the window's missing days and data_through."""
     window_start, end = window(as_of, params.window_days)
-    span = dict(zip(("start", "window_start", "recent_start", "end"), _span(as_of, params), strict=True))
+    span = span_values(session, as_of, params)
     active: dict[str, list[AgreementInput]] = defaultdict(list)
     pending: dict[str, list[AgreementInput]] = defaultdict(list)
     per_municipality: dict[str, int] = defaultdict(int)
@@ -251,13 +276,11 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
 
 
 def _gather_statement() -> Select[Any]:
-    start, window_start, recent_start, end = (bindparam(name, type_=DAYS.c.day.type)
-                                              for name in ("start", "window_start", "recent_start", "end"))
-    sums, on = _sums_of(start, window_start, recent_start, end)
+    sums, on = _sums_of()
     return _agreements().add_columns(sums.c.window, sums.c.recent).outerjoin(sums, on)
 
 
-# The agreements with their sums, built once (the span's days are its parameters).
+# The agreements with their sums, built once (the span's weeks and days are its parameters).
 _GATHER = _gather_statement()
 
 

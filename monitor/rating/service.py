@@ -10,16 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Engine, and_, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .. import runs
+from .. import runs, weektable
 from ..cutover.queries import window_for
 from ..db import session_factory, session_scope, utcnow
 from ..localtime import CPH
@@ -54,6 +55,8 @@ from .outages import CUTOVER_REASON, Outage, outage_days
 HISTORY_DAYS = 400  # about 13 months of history on the municipality page
 LAST_MONTH_DAYS = 30
 LAST_MONTH_SLACK_DAYS = 14  # compare with a run at most this much older than 30 days
+
+log = logging.getLogger(__name__)
 
 
 class MethodChanged(ConfigError):
@@ -230,6 +233,7 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
     to the history.
     """
     factory = session_factory(engine)
+    refresh_weeks(factory)
     for attempt in range(3):
         try:
             with session_scope(factory) as session:
@@ -259,6 +263,21 @@ def store_snapshot(engine: Engine, settings: Settings, as_of: dt.date, now: dt.d
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def refresh_weeks(factory: Callable[[], Session]) -> None:
+    """Recompute the weeks written since the last run (`weektable.refresh`), in a transaction of its own.
+
+    Only the speed of the rating depends on it (a stale week is read from its days): a failure
+    is logged and the rating goes on.
+    """
+    try:
+        with session_scope(factory) as session:
+            weeks = weektable.refresh(session)
+        if weeks:
+            log.info("recomputed %d stale weeks of agreement_weeks", len(weeks))
+    except SQLAlchemyError:
+        log.exception("could not recompute the stale weeks of agreement_weeks; the rating reads their days")
 
 
 def _stored_document(run: RatingRun) -> RatingsDocument:
