@@ -57,17 +57,21 @@ PG_TRIGGERS = (
 )
 
 
-def _mark(row: str) -> str:
-    # Not INSERT OR IGNORE: a conflict clause of the statement that fired the trigger would override it.
+def _sqlite_trigger(name: str, event: str, row: str) -> str:
+    # Per row, but only the first row of a week not yet stale runs the body: the WHEN is a probe
+    # of a small table's key. (No INSERT OR IGNORE: a conflict clause of the statement that fired
+    # the trigger would override it.)
     week = SQLITE_WEEK.format(day=f"{row}.day")
-    return (f"INSERT INTO agreement_weeks_stale (week) SELECT {week} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM agreement_weeks_stale WHERE week = {week});")
+    return (f"CREATE TRIGGER {name} AFTER {event} ON agreement_days "
+            f"WHEN NOT EXISTS (SELECT 1 FROM agreement_weeks_stale WHERE week = {week}) "
+            f"BEGIN INSERT INTO agreement_weeks_stale (week) VALUES ({week}); END")
 
 
 SQLITE_TRIGGERS = (
-    f"CREATE TRIGGER agreement_days_inserted AFTER INSERT ON agreement_days BEGIN {_mark('NEW')} END",
-    f"CREATE TRIGGER agreement_days_updated AFTER UPDATE ON agreement_days BEGIN {_mark('NEW')} {_mark('OLD')} END",
-    f"CREATE TRIGGER agreement_days_deleted AFTER DELETE ON agreement_days BEGIN {_mark('OLD')} END",
+    _sqlite_trigger("agreement_days_inserted", "INSERT", "NEW"),
+    _sqlite_trigger("agreement_days_updated", "UPDATE", "NEW"),
+    _sqlite_trigger("agreement_days_updated_from", "UPDATE OF day", "OLD"),  # a day moved: its old week too
+    _sqlite_trigger("agreement_days_deleted", "DELETE", "OLD"),
 )
 
 
@@ -97,6 +101,8 @@ def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for trigger in ("agreement_days_inserted", "agreement_days_updated", "agreement_days_deleted"):
         op.execute(f"DROP TRIGGER {trigger}" + ("" if sqlite else " ON agreement_days"))
+    if sqlite:
+        op.execute("DROP TRIGGER agreement_days_updated_from")
     if not sqlite:
         op.execute("DROP TRIGGER agreement_days_truncated ON agreement_days")
         op.execute("DROP FUNCTION clear_weeks()")
