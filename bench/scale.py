@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
 from rating import FLOOR, SERVICES, country  # noqa: E402
 
+from monitor import weektable  # noqa: E402
 from monitor.db import make_engine, session_factory  # noqa: E402
 from monitor.localtime import CPH  # noqa: E402
 from monitor.migrate import upgrade  # noqa: E402
@@ -115,16 +116,17 @@ def add_days(engine: Engine, first: dt.date, last: dt.date, *, daily: bool) -> f
         partitions.ensure_hourly(session, [first_hour + dt.timedelta(hours=h) for h in range(0, span, 24)]
                                  + [end_hour - dt.timedelta(hours=1)])
     with engine.begin() as conn:
-        # The rows come from the agreements table itself, so no row can name a missing agreement;
-        # the foreign keys' per-row checks are skipped for this transaction (superuser only).
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        # The rows come from the agreements table itself, so no row can name a missing agreement
+        # (the count tables have no foreign keys since migration 0022; the triggers that mark the
+        # written weeks stale must run, so no replica mode).
         if daily:
             conn.execute(text(DAILY), {"first": first, "last": last - dt.timedelta(days=HOURLY_ONLY_DAYS)})
         conn.execute(text(HOURS), {"first": first_hour, "last": end_hour})
     with session_factory(engine)() as session, session.begin():
         daytable.refresh_days(session, first, last)
+        weektable.refresh(session)  # as the daily rating run does first
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("hourly_calls", "agreement_days"):
+        for table in ("hourly_calls", "agreement_days", "agreement_weeks"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
     return time.perf_counter() - t
 
@@ -295,10 +297,10 @@ def add_days_daily_only(engine: Engine, first: dt.date, last: dt.date) -> float:
 
     t = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(DAILY), {"first": first, "last": last})
     with session_factory(engine)() as session, session.begin():
         daytable.refresh_days(session, first, last)
+        weektable.refresh(session)
     return time.perf_counter() - t
 
 

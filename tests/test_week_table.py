@@ -19,6 +19,7 @@ from monitor.migrate import alembic_config
 from monitor.models import AgreementDay, AgreementWeek, StaleWeek
 from monitor.rating import queries
 from monitor.rating.method import Parameters
+from tests.import_helpers import A1, A2, AGREEMENTS, load
 from tests.test_day_table import agreements, stored_days
 
 FIRST = dt.date(2026, 9, 1)
@@ -168,3 +169,33 @@ def test_a_refresh_skips_a_week_an_unfinished_import_is_writing_and_it_stays_sta
         session.commit()
         assert queries.call_sums(session, as_of, params) == {a: queries.CallSums(15, 15)}
         assert session.scalars(select(AgreementWeek.calls).where(AgreementWeek.week == week)).all() == [15]
+
+
+def test_a_large_file_of_new_days_marks_its_weeks_and_leaves_the_trigger_on(engine, now, monkeypatch):
+    """The columns' COPY of new day rows (PostgreSQL: with the insert trigger off for it, the span's
+    weeks marked instead) leaves the same marks and sums as any other write, and the trigger on."""
+    from monitor.collectors.calls import columnar
+
+    load(engine, "agreements", AGREEMENTS, now)
+    monkeypatch.setattr(columnar, "MIN_BYTES", 0)
+    monday = dt.date(2020, 11, 2)
+    lines = "".join(f"{monday + dt.timedelta(days=i)},{a},{i + 1}\n" for i in range(15) for a in (A1, A2))
+    result = load(engine, "calls", "period_start,agreement_uuid,calls\n" + lines, now)
+    assert (result.outcome, result.stored) == ("imported", 30)
+    week = weektable.week_of(monday)
+    with Session(engine) as session:
+        assert set(session.scalars(select(StaleWeek.week))) >= {week, week + 1, week + 2}
+        params = Parameters(window_days=7, redundant_after_days=14)
+        as_of = monday + dt.timedelta(days=14)
+        expected = defined_sums(stored_days(engine), as_of, params)
+        assert queries.call_sums(session, as_of, params) == expected
+        weektable.refresh(session)
+        session.commit()
+        assert queries.call_sums(session, as_of, params) == expected
+        assert weektable.mismatches(session) == 0
+        if engine.dialect.name == "postgresql":
+            assert session.scalar(text("SELECT tgenabled FROM pg_trigger WHERE tgname = 'agreement_days_inserted'")) == "O"
+    # The next write of one of those days is marked by the trigger again.
+    load(engine, "calls", f"period_start,agreement_uuid,calls\n{monday},{A1},99\n", now)
+    with Session(engine) as session:
+        assert session.scalars(select(StaleWeek.week)).all() == [week]

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from ... import daytable, partitions
+from ... import daytable, partitions, weektable
 from ...db import dialect_insert, is_postgres
 from ...localtime import CPH
 from ...models import (
@@ -346,13 +346,43 @@ def _copy_if_all_new(cur: Any, table: str, cols: str, text: Chunks, period: str,
     if _stored_between(cur, table, period, span):
         return False
     cur.execute("SAVEPOINT import_copy")
+    marks_itself = binary and table == "agreement_days" and _may_alter(cur, table)
     try:
+        if marks_itself:
+            _mark_weeks_quietly(cur, span)
         _copy(cur, table, cols, text, binary=binary)
+        if marks_itself:
+            cur.execute(f"ALTER TABLE agreement_days ENABLE TRIGGER {DAYS_INSERTED_TRIGGER}")
     except UniqueViolation:
-        cur.execute("ROLLBACK TO SAVEPOINT import_copy")
+        cur.execute("ROLLBACK TO SAVEPOINT import_copy")  # the trigger's state and the marks with it
         return False
     cur.execute("RELEASE SAVEPOINT import_copy")
     return True
+
+
+DAYS_INSERTED_TRIGGER = "agreement_days_inserted"  # migration 0026: marks the written weeks stale
+
+
+def _may_alter(cur: Any, table: str) -> bool:
+    """Whether this user may ALTER `table` (it owns it, or is a member of its owner or a superuser)."""
+    cur.execute("SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = %s::regclass", (table,))
+    return bool(cur.fetchone()[0])
+
+
+def _mark_weeks_quietly(cur: Any, span: tuple[dt.date, dt.date]) -> None:
+    """Mark every week of `span` stale, then switch off the insert trigger of `agreement_days`
+    until the caller switches it on again, in this transaction.
+
+    For the large COPY of new day rows: the trigger would first capture every row the COPY
+    writes (a transition table, 15 % of the import at a million rows) only to find the weeks
+    the span names. The ALTER takes a SHARE ROW EXCLUSIVE lock until the commit, which readers
+    do not wait for (other writers of the table do), and no other session ever sees the trigger
+    off: the catalog change is this transaction's, undone before it ends.
+    """
+    week = weektable.PG_WEEK
+    cur.execute(f"INSERT INTO agreement_weeks_stale (week) SELECT generate_series({week.format(day='%s::date')}, "
+                f"{week.format(day='%s::date')}) ON CONFLICT (week) DO UPDATE SET week = excluded.week", span)
+    cur.execute(f"ALTER TABLE agreement_days DISABLE TRIGGER {DAYS_INSERTED_TRIGGER}")
 
 
 def hold_counts(session: Session, held: list[dict[str, Any]], file_id: int, now: dt.datetime) -> None:
