@@ -196,6 +196,31 @@ def test_held_counts_are_counted_by_the_next_calls_import_when_the_agreement_app
     assert rows(engine, "SELECT count(*) FROM held_calls") == [(0,)]
 
 
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_large_import_leaves_its_connection_to_be_replaced_and_a_small_one_does_not(db_url, engine, agreements, now,
+                                                                                    monkeypatch):
+    """The PostgreSQL server process that wrote a large file stays slower afterwards: the pool opens
+    a new one after it. One connection in the pool, so the next checkout is the import's own."""
+    from monitor.db import make_engine
+
+    monkeypatch.setattr(importer, "RECYCLE_AFTER_ROWS", 3)
+    alone = make_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        def backend() -> int:
+            with alone.connect() as conn:
+                return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+        header = "period_start,agreement_uuid,calls\n"
+        first = backend()
+        load(alone, "calls", header + f"2020-11-27,{A1},5\n2020-11-27,{A2},6\n", now)  # two rows: kept
+        assert backend() == first
+        load(alone, "calls", header + f"2020-11-26,{A1},5\n2020-11-26,{A2},6\n2020-11-25,{A1},7\n", now)
+        assert backend() != first
+        assert rows(alone, "SELECT count(*) FROM agreement_days") == [(5,)]  # the import committed
+    finally:
+        alone.dispose()
+
+
 def test_a_large_daily_file_read_by_columns_is_stored_as_the_rows_reader_stores_it(engine, agreements, now,
                                                                                     monkeypatch):
     """The large-file reader keeps a file of daily counts in columns down to the database (PostgreSQL: CSV

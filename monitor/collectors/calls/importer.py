@@ -27,7 +27,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from ... import partitions, runs
-from ...db import session_factory, session_scope, utcnow
+from ...db import is_postgres, session_factory, session_scope, utcnow
 from ...models import ImportedFile
 from ...settings import Settings
 from . import loaders, records
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 REPORT_PROBLEMS = 1000  # listed in a report; the rest are counted
 HTTP_TIMEOUT_SECONDS = 30.0
+# A file of at least this many rows leaves its PostgreSQL connection to be replaced, not reused.
+RECYCLE_AFTER_ROWS = 100_000
 # Errors that mean the database refused a value of the file (the file is rejected); any other
 # failure while writing (the database away, a full disk) leaves the file to be tried again.
 VALUE_REFUSED = (DataError, OverflowError)
@@ -178,6 +180,10 @@ def _write(factory: Callable[[], Session], file_kind: FileKind[Any], name: str, 
                 raise _AlreadyImported(prior)
             with records.no_gc():
                 stored = file_kind.store(session, parsed, ledger.id, now)
+            if stored.rows >= RECYCLE_AFTER_ROWS and is_postgres(session):
+                # The server process that wrote this many rows stays slower for every query after
+                # it (docs/performance.md, "Rating"): the pool opens a new one for whoever is next.
+                session.connection().connection.invalidate(soft=True)
             result.rows, result.stored, result.held = stored.rows, stored.stored, stored.held
             result.held_agreements = stored.held_agreements
             result.notes.extend(stored.notes)
