@@ -9,10 +9,12 @@ the demo has them. In the rating's 90-day span that is about 2.9 hourly rows per
 
   rating   the real thing: queries.gather + rate_all + the documents, nothing stored
   floor    the least the database must do for the same numbers: one GROUP BY agreement over
-           the span's day rows (one per agreement and day: the daily count, else the hours' sum)
-  own aggregate  the rating's own sums query alone (`queries.call_sums`: on PostgreSQL one range
-           of the (agreement_id, day, calls) index per agreement), so that rating − own aggregate
-           is the rating's work beyond its query; shown beside the floor, not instead of it
+           the span's day rows (one per agreement and day: the daily count, else the hours' sum).
+           On PostgreSQL it runs twice, with the planner's parallel workers and without them
+           (as the rating runs its sums), and each round's floor is the faster of the two
+  own aggregate  the rating's own sums query alone (`queries.call_sums`: the span's whole weeks
+           from `agreement_weeks`, the other days from `agreement_days`), so that rating − own
+           aggregate is the rating's work beyond its query; shown beside the floor, not instead of it
   pandas   (--pandas) the daily rows read into pandas, then a groupby
 
 The cases run in turns, --repeat times, and each figure is the median (the machines are
@@ -202,6 +204,11 @@ def measure(engine: Engine, settings: Settings, repeat: int, with_pandas: bool) 
         with engine.connect() as conn:
             conn.execute(text(FLOOR), span).all()
 
+    def floor_serial() -> None:  # PostgreSQL: the same without parallel workers
+        with engine.connect() as conn:
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            conn.execute(text(FLOOR), span).all()
+
     def own_aggregate() -> None:  # the rating's own sums query alone, to show the Python work beside it
         with factory() as session:
             call_sums(session, AS_OF, params)
@@ -217,6 +224,8 @@ def measure(engine: Engine, settings: Settings, repeat: int, with_pandas: bool) 
         frame.groupby("agreement_id")[["in_window", "recent"]].sum()
 
     cases: dict[str, Callable[[], None]] = {"rating": rating, "floor": floor, "own aggregate": own_aggregate}
+    if engine.dialect.name == "postgresql":
+        cases["floor, serial"] = floor_serial
     if with_pandas:
         cases["pandas"] = pandas
     for fn in cases.values():  # warm the caches alike for all
@@ -227,6 +236,9 @@ def measure(engine: Engine, settings: Settings, repeat: int, with_pandas: bool) 
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+    if "floor, serial" in times:  # each round's floor: the faster plan
+        times["floor, parallel"] = times["floor"]
+        times["floor"] = [min(p, q) for p, q in zip(times["floor, parallel"], times["floor, serial"], strict=True)]
     return times
 
 
@@ -260,7 +272,10 @@ def run(name: str, url: str, scale: float, seed: int, repeat: int, with_pandas: 
     ratios = [r / f for r, f in zip(times["rating"], times["floor"], strict=True)]
     print(f"{name} {scale:g}×: {agreements:,} agreements, span {daily:,} daily + {hourly:,} hourly rows, "
           f"loaded in {loaded:.0f} s; rating {statistics.median(times['rating']):.3f} s, floor "
-          f"{statistics.median(times['floor']):.3f} s, own aggregate {statistics.median(times['own aggregate']):.3f} s, "
+          f"{statistics.median(times['floor']):.3f} s"
+          + (f" (parallel {statistics.median(times['floor, parallel']):.3f} s, serial "
+             f"{statistics.median(times['floor, serial']):.3f} s)" if "floor, serial" in times else "")
+          + f", own aggregate {statistics.median(times['own aggregate']):.3f} s, "
           f"ratios {' · '.join(f'{r:.2f}' for r in ratios)}",
           file=sys.stderr, flush=True)
     return name, scale, agreements, daily, hourly, times

@@ -199,3 +199,22 @@ def test_a_large_file_of_new_days_marks_its_weeks_and_leaves_the_trigger_on(engi
     load(engine, "calls", f"period_start,agreement_uuid,calls\n{monday},{A1},99\n", now)
     with Session(engine) as session:
         assert session.scalars(select(StaleWeek.week)).all() == [week]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_the_rating_sums_run_without_parallel_workers_and_leave_the_setting_as_it_was(engine):
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def watch(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    with Session(engine) as session:
+        before = session.scalar(text("SHOW max_parallel_workers_per_gather"))
+        queries.gather(session, dt.date(2020, 11, 28), Parameters())
+        assert session.scalar(text("SHOW max_parallel_workers_per_gather")) == before
+    sums_at = next(i for i, s in enumerate(seen) if "agreement_weeks" in s and "sum(" in s)
+    assert seen[sums_at - 1] == "SET LOCAL max_parallel_workers_per_gather = 0"
+    assert seen[sums_at + 1] == "SET LOCAL max_parallel_workers_per_gather TO DEFAULT"

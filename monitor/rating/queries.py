@@ -252,7 +252,7 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
     # One row per agreement (not per call), with its sums: they were made in the database (as
     # integers; both NULL for an agreement without day rows in the span).
     for (_id, uuid, code, system, system_name, supplier, status, valid_from, valid_to, services,
-         in_window, recent) in session.connection().execute(_GATHER, span).all():
+         in_window, recent) in _serially(session, _GATHER, span):
         if in_window is None:
             in_window = recent = 0
         per_municipality[code] += in_window  # calls under every agreement, active or not
@@ -273,6 +273,22 @@ def gather(session: Session, as_of: dt.date, params: Parameters) -> Gathered:
                   select(Municipality.code, Municipality.name, Municipality.population,
                          Municipality.user_access_control).order_by(Municipality.code))]
     return Gathered(inputs, missing_days(session, window_start, end), data_through(session))
+
+
+def _serially(session: Session, statement: Select[Any], values: dict[str, Any]) -> list[Any]:
+    """The rows of `statement`, run without parallel workers on PostgreSQL.
+
+    The rating's sums read about a third of the span's day rows; starting two parallel workers
+    costs more than they save: the same at a month of hourly rows, and 15 ms more (a quarter
+    of the query) in a database with a year's partitions (docs/performance.md, "Rating").
+    """
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return list(conn.execute(statement, values).all())
+    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    rows = list(conn.execute(statement, values).all())  # a failure ends the transaction, and the SET with it
+    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
+    return rows
 
 
 def _gather_statement() -> Select[Any]:
