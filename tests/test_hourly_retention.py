@@ -194,6 +194,7 @@ def test_the_table_sizes_on_postgresql_are_its_estimates_once_analysed(engine, n
     assert sizes["hourly_calls"].rows == 48  # on PostgreSQL the sum of its two monthly partitions
     assert sizes["hourly_calls"].estimated == (engine.dialect.name == "postgresql")
     assert sizes["agreements"].rows == 2
+    assert sizes["agreement_weeks"].rows == 0  # the weeks the hours' day rows marked stale: made by a refresh
 
 
 @pytest.mark.parametrize("data, message", [
