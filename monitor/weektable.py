@@ -11,7 +11,7 @@ stale in `agreement_weeks_stale`, by a trigger, in the writer's own transaction;
 reads that week's day rows instead. `refresh(session)` recomputes the stale weeks and clears
 their marks: the daily rating run calls it first (`rating.service.store_snapshot`), as do the
 demo loader and `monitor db check`. Whether it ran changes no result, only how many rows the
-rating reads. docs/performance.md ("Weeks") has the measurements, docs/operations.md the design.
+rating reads. docs/performance.md ("Rating", "Whole weeks") has the measurements, docs/operations.md the design.
 
 On PostgreSQL the marks are set by statement triggers over the rows a statement wrote (its
 transition table), so a COPY of a million rows marks its weeks once, not per row; SQLite marks
@@ -42,7 +42,11 @@ REFRESH_LOCK = 0x6d6f6e77  # the PostgreSQL advisory lock of a refresh: one at a
 
 
 def week_of(day: dt.date) -> int:
-    """The number of the week `day` is in (days before EPOCH: not a whole week, see `usable`)."""
+    """The number of the week `day` is in.
+
+    Before EPOCH the division truncates toward week 0, as the databases' does, so those numbers
+    are not whole weeks: `plan` never reads a week before EPOCH as one.
+    """
     return int((day - EPOCH).days / WEEK_DAYS)
 
 
@@ -51,10 +55,9 @@ def week_start(week: int) -> dt.date:
     return EPOCH + dt.timedelta(days=WEEK_DAYS * week)
 
 
-def week_sql(session_or_postgres: Session | bool, day: str = "day") -> str:
+def week_sql(session: Session, day: str = "day") -> str:
     """The SQL of the week number of the date column `day`, for the session's database."""
-    postgres = session_or_postgres if isinstance(session_or_postgres, bool) else is_postgres(session_or_postgres)
-    return (PG_WEEK if postgres else SQLITE_WEEK).format(day=day)
+    return (PG_WEEK if is_postgres(session) else SQLITE_WEEK).format(day=day)
 
 
 @dataclass(frozen=True)
