@@ -47,6 +47,13 @@ def database(kind: str, work: Path, name: str) -> str:
     return f"{PG}/{name}"
 
 
+def drop(kind: str, name: str) -> None:
+    """Drop a round's scratch database (PostgreSQL; SQLite's files go with the work folder)."""
+    if kind != "sqlite":
+        subprocess.run(["psql", f"{PG.replace('+psycopg', '')}/postgres", "-qAtc",
+                        f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True)
+
+
 def floor(url: str, size: str) -> tuple[float, int]:
     """Generate the demo's call rows, then time writing them into bare tables."""
     munis = [(r["code"], r["population"]) for r in reference_municipalities()]
@@ -95,6 +102,8 @@ def main() -> None:
         for round_ in range(args.repeat):
             a, rows = floor(database(kind, work, f"bench_floor_{round_}"), args.size)
             b = whole(database(kind, work, f"bench_demo_{round_}"), args.size, work)
+            for name in (f"bench_floor_{round_}", f"bench_demo_{round_}"):
+                drop(kind, name)
             floors.append(a)
             wholes.append(b)
             print(f"{kind} round {round_ + 1}: floor {a:.1f} s, demo {b:.1f} s", file=sys.stderr)
