@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from .. import weektable
+from ..db import is_postgres
 from ..localtime import CPH
 from ..models import (
     Agreement,
@@ -283,7 +284,7 @@ def _serially(session: Session, statement: Select[Any], values: dict[str, Any]) 
     of the query) in a database with a year's partitions (docs/performance.md, "Rating").
     """
     conn = session.connection()
-    if conn.dialect.name != "postgresql":
+    if not is_postgres(session):
         return list(conn.execute(statement, values).all())
     conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
     rows = list(conn.execute(statement, values).all())  # a failure ends the transaction, and the SET with it
